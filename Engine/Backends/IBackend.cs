@@ -1,0 +1,146 @@
+namespace FerEngine.Backends;
+
+/// <summary>
+/// The primitive set: the small instruction set that autograd rules, layers and optimisers are
+/// written in. Every primitive has a plain-loop reference (<see cref="Cpu.CpuReferenceBackend"/>),
+/// faster implementations (the fast CPU path, the CUDA backend), and a test that compares them.
+///
+/// Conventions:
+///  - Tensors arrive with logical shapes (NCHW activations, OIHW weights, [N, K] logits);
+///    the backend chooses how to index memory.
+///  - Elementwise primitives allow y to be the same tensor as an input (in place).
+///  - Outputs are passed in already allocated with the right shape and dtype; primitives never
+///    allocate tensors the caller sees.
+///  - "accumulate" parameters add into the output (beta = 1) instead of overwriting it.
+///  - Float primitives work for Float32 and Float64; all inputs of one call share a dtype,
+///    except labels / argmax (Int64), pooling indices (Int32) and dropout masks (UInt8).
+/// </summary>
+public interface IBackend
+{
+    string Name { get; }
+
+    // ---- memory -----------------------------------------------------------------------------
+    void CopyFromHost<T>(ReadOnlySpan<T> source, Tensor destination) where T : unmanaged;
+    void CopyToHost<T>(Tensor source, Span<T> destination) where T : unmanaged;
+    /// <summary>destination = source (same shape and dtype).</summary>
+    void Copy(Tensor source, Tensor destination);
+    /// <summary>Every element = value (rounded to the dtype).</summary>
+    void Fill(Tensor destination, double value);
+
+    // ---- elementwise (same shapes) -------------------------------------------------------------
+    /// <summary>y = a + b.</summary>
+    void Add(Tensor a, Tensor b, Tensor y);
+    /// <summary>y = a * b (elementwise).</summary>
+    void Multiply(Tensor a, Tensor b, Tensor y);
+    /// <summary>y = alpha * x.</summary>
+    void Scale(Tensor x, double alpha, Tensor y);
+    /// <summary>y += alpha * x.</summary>
+    void Axpy(double alpha, Tensor x, Tensor y);
+    /// <summary>y = x * s[0] where s is a one-element tensor on the device (no host round trip).</summary>
+    void MultiplyByScalar(Tensor x, Tensor s, Tensor y);
+
+    // ---- dense linear algebra ------------------------------------------------------------------
+    /// <summary>
+    /// C = alpha * op(A) * op(B) + beta * C with row-major 2-D tensors; op(X) = X or X^T.
+    /// op(A) is [M, K], op(B) is [K, N], C is [M, N].
+    /// </summary>
+    void Gemm(bool transposeA, bool transposeB, double alpha, Tensor a, Tensor b, double beta, Tensor c);
+    /// <summary>y[n, c, ...] += bias[c] for y of shape [N, C] or [N, C, H, W].</summary>
+    void AddBias(Tensor y, Tensor bias);
+    /// <summary>dbias[c] (+)= sum over n (and h, w) of dy[n, c, ...].</summary>
+    void BiasBackward(Tensor dy, Tensor dbias, bool accumulate);
+
+    // ---- convolution (stride 1, dilation 1, square odd kernel, zero padding) ---------------------
+    /// <summary>x [N, Cin, H, W], w [Cout, Cin, K, K], bias [Cout] or null -> y [N, Cout, Ho, Wo].</summary>
+    void ConvolutionForward(Tensor x, Tensor w, Tensor? bias, Tensor y, int padding);
+    /// <summary>dy [N, Cout, Ho, Wo], w [Cout, Cin, K, K] -> dx [N, Cin, H, W] (overwritten).</summary>
+    void ConvolutionBackwardData(Tensor dy, Tensor w, Tensor dx, int padding);
+    /// <summary>x, dy -> dw [Cout, Cin, K, K] (+)= correlation of x with dy.</summary>
+    void ConvolutionBackwardFilter(Tensor x, Tensor dy, Tensor dw, int padding, bool accumulate);
+
+    // ---- activations -------------------------------------------------------------------------
+    /// <summary>y = x > 0 ? x : alpha * (exp(x) - 1).</summary>
+    void EluForward(Tensor x, Tensor y, double alpha);
+    /// <summary>dx = dy * (y > 0 ? 1 : y + alpha), from the forward OUTPUT y (x is not kept).</summary>
+    void EluBackward(Tensor y, Tensor dy, Tensor dx, double alpha);
+    /// <summary>y = max(x, 0).</summary>
+    void ReluForward(Tensor x, Tensor y);
+    /// <summary>dx = y > 0 ? dy : 0.</summary>
+    void ReluBackward(Tensor y, Tensor dy, Tensor dx);
+
+    // ---- batch normalisation over all axes but 1 (x [N, C] or [N, C, H, W]) -------------------
+    /// <summary>
+    /// Training mode: per channel mean and biased variance over N (x H x W);
+    /// y = gamma * (x - mean) * invStd + beta with invStd = 1 / sqrt(var + eps);
+    /// running = (1 - momentum) * running + momentum * batch (unbiased variance for runningVar).
+    /// Saves mean [C] and invStd [C] for the backward pass.
+    /// </summary>
+    void BatchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+        double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd);
+    /// <summary>Evaluation mode: y = gamma * (x - runningMean) / sqrt(runningVar + eps) + beta.</summary>
+    void BatchNormForwardInference(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+        double eps, Tensor y);
+    /// <summary>
+    /// Gradients of the training-mode forward: dx (overwritten), dgamma and dbeta (accumulated
+    /// when <paramref name="accumulate"/>).
+    /// </summary>
+    void BatchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor savedMean, Tensor savedInvStd,
+        Tensor dx, Tensor dgamma, Tensor dbeta, bool accumulate);
+
+    // ---- pooling ------------------------------------------------------------------------------
+    /// <summary>
+    /// 2x2 max-pool, stride 2: x [N, C, H, W] -> y [N, C, H/2, W/2] (floor); argmax [same as y]
+    /// (Int32) is the index 0..3 of the winner inside its window (row-major; first max wins).
+    /// </summary>
+    void MaxPool2x2Forward(Tensor x, Tensor y, Tensor argmax);
+    /// <summary>dx (overwritten, zero where no window won) from dy and argmax.</summary>
+    void MaxPool2x2Backward(Tensor dy, Tensor argmax, Tensor dx);
+
+    // ---- dropout (inverted) --------------------------------------------------------------------
+    /// <summary>
+    /// mask[i] = Philox.Keep(seed, stream, i, p) ? 1 : 0 (UInt8); y = x * mask / (1 - p).
+    /// </summary>
+    void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor y, Tensor mask);
+    /// <summary>dx = dy * mask / (1 - p).</summary>
+    void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx);
+
+    // ---- loss -----------------------------------------------------------------------------------
+    /// <summary>
+    /// Masked softmax cross-entropy fused with its gradient. logits [N, K], labels [N] (Int64, -1 =
+    /// missing). loss (a one-element tensor) = mean over labelled rows of -log softmax(logits)[label];
+    /// dlogits [N, K] = (softmax - onehot) / labelledCount on labelled rows, 0 elsewhere. With no
+    /// labelled row the loss and dlogits are exactly 0. Returns nothing; the count is implicit.
+    /// </summary>
+    void SoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits);
+
+    // ---- reductions -----------------------------------------------------------------------------
+    /// <summary>y (one element) = sum of all elements of x.</summary>
+    void Sum(Tensor x, Tensor y);
+    /// <summary>y (one element) = max of all elements of x.</summary>
+    void Max(Tensor x, Tensor y);
+    /// <summary>x [N, K] -> indices [N] (Int64) of the row maximum (first wins).</summary>
+    void Argmax(Tensor x, Tensor indices);
+    /// <summary>
+    /// correct (one Int64 element) = number of rows with labels[i] >= 0 and
+    /// predictions[i] == labels[i]; labelled (one Int64 element) = number with labels[i] >= 0.
+    /// </summary>
+    void CountCorrect(Tensor predictions, Tensor labels, Tensor correct, Tensor labelled);
+
+    // ---- optimisers (fused, in place) -------------------------------------------------------------
+    /// <summary>
+    /// One Adam step of PyTorch semantics (L2 weight decay added to the gradient), step t >= 1:
+    /// g = grad + wd * p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+    /// p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+    /// </summary>
+    void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, int step);
+    /// <summary>
+    /// SGD with momentum (PyTorch semantics): g = grad + wd * p;
+    /// buf = step == 1 ? g : momentum * buf + g; p -= lr * buf.
+    /// </summary>
+    void SgdUpdate(Tensor parameter, Tensor gradient, Tensor momentumBuffer, double lr, double momentum,
+        double weightDecay, int step);
+}
+
+/// <summary>Adam's settings; defaults are PyTorch's.</summary>
+public readonly record struct AdamHyperparameters(
+    double LearningRate = 1e-3, double Beta1 = 0.9, double Beta2 = 0.999, double Epsilon = 1e-8, double WeightDecay = 0.0);

@@ -1,0 +1,297 @@
+using static FerEngine.Autograd.Autograd;
+
+namespace FerEngine.Ops;
+
+/// <summary>
+/// The differentiable operations. Each one checks its arguments, runs the forward primitive(s),
+/// and records its backward rule right beside it (micrograd style), in terms of primitives only.
+/// Shapes are given in the comments; N = batch.
+/// </summary>
+public static class Functional
+{
+    private static Tensor Like(Tensor t) => Tensor.Empty(t.Shape, t.DType, t.Device);
+    private static Tensor New(Tensor like, params int[] dims) => Tensor.Empty(new Shape(dims), like.DType, like.Device);
+
+    // ---- elementwise --------------------------------------------------------------------------
+
+    /// <summary>a + b (same shapes).</summary>
+    public static Tensor Add(Tensor a, Tensor b)
+    {
+        Check.SameDeviceAndDType(OpNames.Add, a, b);
+        Check.SameShape(OpNames.Add, a, b);
+        var y = AddNoGrad(a, b);
+        return Record(OpNames.Add, y, [a, b], dy => [dy, dy]);
+    }
+
+    /// <summary>a + b without recording (used by autograd itself to sum gradients).</summary>
+    internal static Tensor AddNoGrad(Tensor a, Tensor b)
+    {
+        var y = Like(a);
+        a.Backend.Add(a, b, y);
+        return y;
+    }
+
+    /// <summary>a * b elementwise (same shapes).</summary>
+    public static Tensor Multiply(Tensor a, Tensor b)
+    {
+        Check.SameDeviceAndDType(OpNames.Multiply, a, b);
+        Check.SameShape(OpNames.Multiply, a, b);
+        var y = Like(a);
+        a.Backend.Multiply(a, b, y);
+        return Record(OpNames.Multiply, y, [a, b], dy =>
+        {
+            var da = Like(a);
+            var db = Like(b);
+            a.Backend.Multiply(dy, b, da);
+            a.Backend.Multiply(dy, a, db);
+            return [da, db];
+        });
+    }
+
+    /// <summary>alpha * x.</summary>
+    public static Tensor Scale(Tensor x, double alpha)
+    {
+        Check.FloatingPoint(OpNames.Scale, x);
+        var y = Like(x);
+        x.Backend.Scale(x, alpha, y);
+        return Record(OpNames.Scale, y, [x], dy =>
+        {
+            var dx = Like(x);
+            x.Backend.Scale(dy, alpha, dx);
+            return [dx];
+        });
+    }
+
+    // ---- reductions to a scalar -------------------------------------------------------------------
+
+    /// <summary>Sum of all elements: any shape -> [] (scalar).</summary>
+    public static Tensor Sum(Tensor x)
+    {
+        Check.FloatingPoint(OpNames.Sum, x);
+        var y = Tensor.Empty(Shape.Scalar, x.DType, x.Device);
+        x.Backend.Sum(x, y);
+        return Record(OpNames.Sum, y, [x], dy => [Broadcast(dy, x, 1.0)]);
+    }
+
+    /// <summary>Mean of all elements: any shape -> [] (scalar).</summary>
+    public static Tensor Mean(Tensor x)
+    {
+        Check.FloatingPoint(OpNames.Mean, x);
+        Check.That(x.ElementCount > 0, OpNames.Mean, "the mean of an empty tensor is undefined.");
+        var y = Tensor.Empty(Shape.Scalar, x.DType, x.Device);
+        x.Backend.Sum(x, y);
+        x.Backend.Scale(y, 1.0 / x.ElementCount, y);
+        return Record(OpNames.Mean, y, [x], dy => [Broadcast(dy, x, 1.0 / x.ElementCount)]);
+    }
+
+    /// <summary>A tensor shaped like <paramref name="like"/> filled with factor * scalar[0].</summary>
+    private static Tensor Broadcast(Tensor scalar, Tensor like, double factor)
+    {
+        var result = Like(like);
+        like.Backend.Fill(result, factor);
+        like.Backend.MultiplyByScalar(result, scalar, result);
+        return result;
+    }
+
+    // ---- views --------------------------------------------------------------------------------------
+
+    /// <summary>The same elements with another shape of equal element count.</summary>
+    public static Tensor Reshape(Tensor x, Shape shape)
+    {
+        var y = x.View(shape);
+        return Record(OpNames.Reshape, y, [x], dy => [dy.View(x.Shape)]);
+    }
+
+    // ---- layers ----------------------------------------------------------------------------------------
+
+    /// <summary>y = x W^T + b: x [N, In], weight [Out, In], bias [Out] or null -> y [N, Out].</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias)
+    {
+        const string op = OpNames.Linear;
+        Tensor[] all = bias is null ? [x, weight] : [x, weight, bias];
+        Check.SameDeviceAndDType(op, all);
+        Check.Rank(op, x, "input", 2);
+        Check.Rank(op, weight, "weight", 2);
+        Check.That(x.Shape[1] == weight.Shape[1], op,
+            $"input {x.Shape} has {x.Shape[1]} features but weight {weight.Shape} expects {weight.Shape[1]}.");
+        Check.That(bias is null || bias.Shape == new Shape(weight.Shape[0]), op,
+            $"bias {bias?.Shape} must be [{weight.Shape[0]}].");
+        var backend = x.Backend;
+        var y = New(x, x.Shape[0], weight.Shape[0]);
+        backend.Gemm(false, true, 1.0, x, weight, 0.0, y);
+        if (bias is not null) backend.AddBias(y, bias);
+        return Record(op, y, all, dy =>
+        {
+            var dx = Like(x);
+            backend.Gemm(false, false, 1.0, dy, weight, 0.0, dx);   // [N, Out] x [Out, In]
+            var dw = Like(weight);
+            backend.Gemm(true, false, 1.0, dy, x, 0.0, dw);         // [Out, N] x [N, In]
+            if (bias is null) return [dx, dw];
+            var db = Like(bias);
+            backend.BiasBackward(dy, db, accumulate: false);
+            return [dx, dw, db];
+        });
+    }
+
+    /// <summary>
+    /// 2-D convolution, stride 1, "same"-style zero padding: x [N, Cin, H, W], weight
+    /// [Cout, Cin, K, K] (K odd), bias [Cout] or null -> y [N, Cout, H + 2p - K + 1, W + 2p - K + 1].
+    /// </summary>
+    public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, int padding)
+    {
+        const string op = OpNames.Conv2d;
+        Tensor[] all = bias is null ? [x, weight] : [x, weight, bias];
+        Check.SameDeviceAndDType(op, all);
+        Check.Rank(op, x, "input", 4);
+        Check.Rank(op, weight, "weight", 4);
+        int k = weight.Shape[2];
+        Check.That(weight.Shape[3] == k && k % 2 == 1, op, $"weight {weight.Shape} must have a square odd kernel.");
+        Check.That(x.Shape[1] == weight.Shape[1], op,
+            $"input {x.Shape} has {x.Shape[1]} channels but weight {weight.Shape} expects {weight.Shape[1]}.");
+        Check.That(bias is null || bias.Shape == new Shape(weight.Shape[0]), op, $"bias {bias?.Shape} must be [{weight.Shape[0]}].");
+        int ho = x.Shape[2] + 2 * padding - k + 1, wo = x.Shape[3] + 2 * padding - k + 1;
+        Check.That(padding >= 0 && ho > 0 && wo > 0, op, $"padding {padding} with kernel {k} leaves no output for input {x.Shape}.");
+        var backend = x.Backend;
+        var y = New(x, x.Shape[0], weight.Shape[0], ho, wo);
+        backend.ConvolutionForward(x, weight, bias, y, padding);
+        return Record(op, y, all, dy =>
+        {
+            var dx = Like(x);
+            backend.ConvolutionBackwardData(dy, weight, dx, padding);
+            var dw = Like(weight);
+            backend.ConvolutionBackwardFilter(x, dy, dw, padding, accumulate: false);
+            if (bias is null) return [dx, dw];
+            var db = Like(bias);
+            backend.BiasBackward(dy, db, accumulate: false);
+            return [dx, dw, db];
+        });
+    }
+
+    /// <summary>ELU: x > 0 ? x : alpha (e^x - 1). Any shape.</summary>
+    public static Tensor Elu(Tensor x, double alpha = 1.0)
+    {
+        Check.FloatingPoint(OpNames.Elu, x);
+        var y = Like(x);
+        x.Backend.EluForward(x, y, alpha);
+        return Record(OpNames.Elu, y, [x], dy =>
+        {
+            var dx = Like(x);
+            x.Backend.EluBackward(y, dy, dx, alpha);
+            return [dx];
+        });
+    }
+
+    /// <summary>ReLU: max(x, 0). Any shape.</summary>
+    public static Tensor Relu(Tensor x)
+    {
+        Check.FloatingPoint(OpNames.Relu, x);
+        var y = Like(x);
+        x.Backend.ReluForward(x, y);
+        return Record(OpNames.Relu, y, [x], dy =>
+        {
+            var dx = Like(x);
+            x.Backend.ReluBackward(y, dy, dx);
+            return [dx];
+        });
+    }
+
+    /// <summary>
+    /// Batch normalisation over every axis but 1: x [N, C] or [N, C, H, W], gamma/beta and the
+    /// running statistics [C]. Training mode normalises with the batch statistics (biased
+    /// variance) and updates the running ones in place; evaluation mode uses the running ones.
+    /// </summary>
+    public static Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+        bool training, double momentum, double eps)
+    {
+        const string op = OpNames.BatchNorm;
+        Check.SameDeviceAndDType(op, x, gamma, beta, runningMean, runningVar);
+        Check.Rank(op, x, "input", 2, 4);
+        var channels = new Shape(x.Shape[1]);
+        foreach (var (t, role) in new[] { (gamma, "gamma"), (beta, "beta"), (runningMean, "running mean"), (runningVar, "running var") })
+            Check.That(t.Shape == channels, op, $"{role} {t.Shape} must be {channels} for input {x.Shape}.");
+        var backend = x.Backend;
+        var y = Like(x);
+        if (!training)
+        {
+            backend.BatchNormForwardInference(x, gamma, beta, runningMean, runningVar, eps, y);
+            return Record(op, y, [x, gamma, beta], _ => throw new NotSupportedException(
+                "batch_norm: backward through evaluation mode is not supported; call Train() on the model before a training step."));
+        }
+        long perChannel = x.ElementCount / x.Shape[1];
+        Check.That(perChannel > 1, op, $"training mode needs more than one value per channel; got input {x.Shape}.");
+        var savedMean = Like(gamma);
+        var savedInvStd = Like(gamma);
+        backend.BatchNormForwardTraining(x, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
+        return Record(op, y, [x, gamma, beta], dy =>
+        {
+            var dx = Like(x);
+            var dgamma = Like(gamma);
+            var dbeta = Like(beta);
+            backend.BatchNormBackward(x, dy, gamma, savedMean, savedInvStd, dx, dgamma, dbeta, accumulate: false);
+            return [dx, dgamma, dbeta];
+        });
+    }
+
+    /// <summary>2x2 max-pool, stride 2: x [N, C, H, W] -> [N, C, H/2, W/2].</summary>
+    public static Tensor MaxPool2x2(Tensor x)
+    {
+        const string op = OpNames.MaxPool2x2;
+        Check.FloatingPoint(op, x);
+        Check.Rank(op, x, "input", 4);
+        Check.That(x.Shape[2] >= 2 && x.Shape[3] >= 2, op, $"input {x.Shape} is smaller than the 2x2 window.");
+        var shape = new Shape(x.Shape[0], x.Shape[1], x.Shape[2] / 2, x.Shape[3] / 2);
+        var y = Tensor.Empty(shape, x.DType, x.Device);
+        var argmax = Tensor.Empty(shape, DType.Int32, x.Device);
+        x.Backend.MaxPool2x2Forward(x, y, argmax);
+        return Record(op, y, [x], dy =>
+        {
+            var dx = Like(x);
+            x.Backend.MaxPool2x2Backward(dy, argmax, dx);
+            return [dx];
+        });
+    }
+
+    /// <summary>
+    /// Inverted dropout: in training each element is kept with probability 1 - p (decided by
+    /// Philox(seed, stream, index)) and scaled by 1 / (1 - p); identity when p = 0 or not training.
+    /// </summary>
+    public static Tensor Dropout(Tensor x, double p, bool training, ulong seed, ulong stream)
+    {
+        const string op = OpNames.Dropout;
+        Check.FloatingPoint(op, x);
+        Check.That(p >= 0 && p < 1, op, $"probability {p} must be in [0, 1).");
+        if (!training || p == 0) return x;
+        var y = Like(x);
+        var mask = Tensor.Empty(x.Shape, DType.UInt8, x.Device);
+        x.Backend.DropoutForward(x, p, seed, stream, y, mask);
+        return Record(op, y, [x], dy =>
+        {
+            var dx = Like(x);
+            x.Backend.DropoutBackward(dy, mask, p, dx);
+            return [dx];
+        });
+    }
+
+    /// <summary>
+    /// Masked softmax cross-entropy: logits [N, K], labels [N] (Int64, -1 = missing) -> scalar mean
+    /// over the labelled rows; exactly 0 (and a zero gradient) when no row is labelled.
+    /// </summary>
+    public static Tensor SoftmaxCrossEntropy(Tensor logits, Tensor labels)
+    {
+        const string op = OpNames.SoftmaxCrossEntropy;
+        Check.FloatingPoint(op, logits);
+        Check.SameDevice(op, logits, labels);
+        Check.Rank(op, logits, "logits", 2);
+        Check.That(labels.DType == DType.Int64, op, $"labels must be Int64 (-1 = missing); got {labels.DType}.");
+        Check.That(labels.Shape == new Shape(logits.Shape[0]), op, $"labels {labels.Shape} must be [{logits.Shape[0]}] for logits {logits.Shape}.");
+        var loss = Tensor.Empty(Shape.Scalar, logits.DType, logits.Device);
+        var dlogits = Like(logits);
+        logits.Backend.SoftmaxCrossEntropy(logits, labels, loss, dlogits);
+        return Record(op, loss, [logits], dy =>
+        {
+            var dx = Like(logits);
+            logits.Backend.MultiplyByScalar(dlogits, dy, dx);
+            return [dx];
+        });
+    }
+}
