@@ -1,0 +1,41 @@
+using FerEngine.Backends;
+
+namespace FerEngine.Optim;
+
+/// <summary>
+/// Adam (Kingma and Ba) with PyTorch's semantics and defaults: betas (0.9, 0.999), eps 1e-8,
+/// bias correction, optional L2 weight decay added to the gradient. The whole update of one tensor
+/// is one fused primitive (<see cref="IBackend.AdamUpdate"/>).
+/// </summary>
+public sealed class Adam : Optimizer
+{
+    private readonly Dictionary<string, (Tensor M, Tensor V)> _moments = [];
+
+    public Adam(IEnumerable<(string Name, Tensor Tensor)> parameters, double learningRate = 1e-3,
+        double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8, double weightDecay = 0.0)
+        : base(parameters, learningRate)
+    {
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Epsilon = epsilon;
+        WeightDecay = weightDecay;
+        foreach (var (name, p) in Parameters)
+            _moments[name] = (Tensor.Zeros(p.Shape, p.DType, p.Device), Tensor.Zeros(p.Shape, p.DType, p.Device));
+    }
+
+    public double Beta1 { get; }
+    public double Beta2 { get; }
+    public double Epsilon { get; }
+    public double WeightDecay { get; }
+
+    protected override void Update(string name, Tensor parameter, Tensor gradient)
+    {
+        var (m, v) = _moments[name];
+        var h = new AdamHyperparameters(LearningRate, Beta1, Beta2, Epsilon, WeightDecay);
+        parameter.Backend.AdamUpdate(parameter, gradient, m, v, h, StepCount);
+    }
+
+    public override IReadOnlyDictionary<string, Tensor> State =>
+        _moments.SelectMany(kv => new[] { (kv.Key + ".exp_avg", kv.Value.M), (kv.Key + ".exp_avg_sq", kv.Value.V) })
+            .ToDictionary(p => p.Item1, p => p.Item2);
+}

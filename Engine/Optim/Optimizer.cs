@@ -1,0 +1,41 @@
+namespace FerEngine.Optim;
+
+/// <summary>
+/// Updates parameters from their accumulated gradients. State tensors (Adam's moments, SGD's
+/// momentum) are persistent allocations beside the parameters, named "&lt;parameter&gt;.&lt;state&gt;"
+/// so that the trainer can save and restore them.
+/// </summary>
+public abstract class Optimizer
+{
+    protected Optimizer(IEnumerable<(string Name, Tensor Tensor)> parameters, double learningRate)
+    {
+        Parameters = parameters.ToList();
+        LearningRate = learningRate;
+    }
+
+    public IReadOnlyList<(string Name, Tensor Tensor)> Parameters { get; }
+    public double LearningRate { get; set; }
+    /// <summary>Number of steps taken (PyTorch's "step"; Adam's bias correction uses it).</summary>
+    public int StepCount { get; set; }
+
+    /// <summary>One update of every parameter that has a gradient.</summary>
+    public void Step()
+    {
+        StepCount++;
+        foreach (var (name, p) in Parameters)
+        {
+            if (p.Grad is null) continue; // no gradient reached it (like PyTorch, skip)
+            Update(name, p, p.Grad);
+        }
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var (_, p) in Parameters) p.Grad = null;
+    }
+
+    protected abstract void Update(string name, Tensor parameter, Tensor gradient);
+
+    /// <summary>The optimiser's state tensors by name, for checkpoints.</summary>
+    public abstract IReadOnlyDictionary<string, Tensor> State { get; }
+}
