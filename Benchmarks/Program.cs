@@ -3,13 +3,15 @@ using BenchmarkDotNet.Running;
 namespace FerEngine.Benchmarks;
 
 /// <summary>
-/// dotnet run --project Benchmarks -c Release -- [suite arguments]
-/// Without arguments BenchmarkDotNet lists the kernel microbenchmark suites to choose from.
+/// dotnet run --project Benchmarks -c Release -- train-step [options]   end-to-end CPU throughput vs PyTorch
+/// dotnet run --project Benchmarks -c Release -- [BenchmarkDotNet arguments]   kernel microbenchmarks
+/// Without arguments BenchmarkDotNet lists the microbenchmark suites to choose from.
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "train-step") return EndToEnd.CpuTrainStepBenchmark.Run(args[1..]);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

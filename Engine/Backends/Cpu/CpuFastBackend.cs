@@ -7,4 +7,7 @@ namespace FerEngine.Backends.Cpu;
 public class CpuFastBackend : CpuReferenceBackend
 {
     public override string Name => "cpu";
+
+    /// <summary>Worker threads for the parallel loops (default: all logical cores).</summary>
+    public static int Threads { get; set; } = Environment.ProcessorCount;
 }

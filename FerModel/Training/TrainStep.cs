@@ -1,0 +1,34 @@
+using FerEngine.Model.Network;
+using FerEngine.Optim;
+
+namespace FerEngine.Model.Training;
+
+/// <summary>The four tasks' losses of one step, read back to the host.</summary>
+public sealed record StepLosses(double Total, double Emotion, double Gender, double Race, double Age);
+
+/// <summary>
+/// One training step, the unit everything else repeats:
+///   forward (train mode) -> joint loss -> backward in topological order -> optimiser update.
+/// x [N, C, H, W] holds pixels / 255; labels are four Int64 [N] tensors (-1 = missing) in
+/// <see cref="FaceTask"/> order.
+/// </summary>
+public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights weights)
+{
+    public FerNet Model { get; } = model;
+    public Optimizer Optimizer { get; } = optimizer;
+    public TaskWeights Weights { get; } = weights;
+
+    public JointLossResult Run(Tensor x, IReadOnlyList<Tensor> labels, ulong step)
+    {
+        Model.Train();
+        Model.SetStep(step);
+        Optimizer.ZeroGrad();
+        var loss = JointLoss.Compute(Model.ForwardTasks(x), labels, Weights);
+        loss.Total.Backward();
+        Optimizer.Step();
+        return loss;
+    }
+
+    public static StepLosses Read(JointLossResult loss) =>
+        new(loss.Total.Item(), loss.Emotion.Item(), loss.Gender.Item(), loss.Race.Item(), loss.Age.Item());
+}
