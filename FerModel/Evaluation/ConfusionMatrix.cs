@@ -1,0 +1,69 @@
+namespace FerEngine.Model.Evaluation;
+
+/// <summary>Per-class precision, recall and F1 (0 where undefined), and how many true samples the class has.</summary>
+public sealed record ClassMetrics(string Name, double Precision, double Recall, double F1, long Support);
+
+/// <summary>
+/// Counts of (true class, predicted class) for one task; rows are the truth, columns the
+/// prediction. Samples without a label (-1) are not counted.
+/// </summary>
+public sealed class ConfusionMatrix
+{
+    public ConfusionMatrix(IReadOnlyList<string> classNames)
+    {
+        ClassNames = classNames;
+        Counts = new long[classNames.Count, classNames.Count];
+    }
+
+    public IReadOnlyList<string> ClassNames { get; }
+    public long[,] Counts { get; }
+    public int ClassCount => ClassNames.Count;
+
+    public long Total
+    {
+        get
+        {
+            long total = 0;
+            foreach (long c in Counts) total += c;
+            return total;
+        }
+    }
+
+    public void Add(long truth, long predicted)
+    {
+        if (truth < 0) return;
+        if (truth >= ClassCount || predicted < 0 || predicted >= ClassCount)
+            throw new ArgumentOutOfRangeException(nameof(truth), $"class {truth} / prediction {predicted} outside 0..{ClassCount - 1}.");
+        Counts[truth, predicted]++;
+    }
+
+    /// <summary>Correct / labelled; NaN when nothing was labelled.</summary>
+    public double Accuracy
+    {
+        get
+        {
+            long correct = 0;
+            for (int k = 0; k < ClassCount; k++) correct += Counts[k, k];
+            return Total == 0 ? double.NaN : (double)correct / Total;
+        }
+    }
+
+    public IReadOnlyList<ClassMetrics> PerClass()
+    {
+        var result = new List<ClassMetrics>();
+        for (int k = 0; k < ClassCount; k++)
+        {
+            long truePositive = Counts[k, k], predicted = 0, actual = 0;
+            for (int j = 0; j < ClassCount; j++)
+            {
+                predicted += Counts[j, k];
+                actual += Counts[k, j];
+            }
+            double precision = predicted == 0 ? 0 : (double)truePositive / predicted;
+            double recall = actual == 0 ? 0 : (double)truePositive / actual;
+            double f1 = precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall);
+            result.Add(new(ClassNames[k], precision, recall, f1, actual));
+        }
+        return result;
+    }
+}

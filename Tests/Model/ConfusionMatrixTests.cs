@@ -1,0 +1,32 @@
+using FerEngine.Model.Evaluation;
+
+namespace FerEngine.Tests.Model;
+
+public class ConfusionMatrixTests
+{
+    [Fact]
+    public void Precision_recall_and_f1_follow_their_definitions()
+    {
+        var m = new ConfusionMatrix(["a", "b", "c"]);
+        // truth a: predicted a, a, b; truth b: predicted b; truth c: predicted a; one unlabelled sample.
+        m.Add(0, 0); m.Add(0, 0); m.Add(0, 1); m.Add(1, 1); m.Add(2, 0); m.Add(-1, 2);
+        Assert.Equal(5, m.Total);
+        Assert.Equal(3.0 / 5, m.Accuracy, 12);
+        var a = m.PerClass()[0];
+        Assert.Equal(2.0 / 3, a.Precision, 12);   // predicted a: 3 times, 2 right
+        Assert.Equal(2.0 / 3, a.Recall, 12);      // true a: 3 samples, 2 found
+        Assert.Equal(2.0 / 3, a.F1, 12);
+        var c = m.PerClass()[2];
+        Assert.Equal(0, c.Precision);             // never predicted: 0, not NaN
+        Assert.Equal(0, c.F1);
+        Assert.Equal(1, c.Support);
+    }
+
+    [Fact]
+    public void Empty_matrix_has_undefined_accuracy_and_rejects_bad_classes()
+    {
+        var m = new ConfusionMatrix(["x", "y"]);
+        Assert.True(double.IsNaN(m.Accuracy));
+        Assert.Throws<ArgumentOutOfRangeException>(() => m.Add(2, 0));
+    }
+}
