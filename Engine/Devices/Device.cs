@@ -1,5 +1,6 @@
 using FerEngine.Backends;
 using FerEngine.Backends.Cpu;
+using FerEngine.Memory;
 
 namespace FerEngine;
 
@@ -17,8 +18,43 @@ public abstract class Device
     /// <summary>The primitive set that computes on this device's memory.</summary>
     public abstract IBackend Backend { get; }
 
-    /// <summary>Allocates <paramref name="length"/> zero-initialised elements.</summary>
-    public abstract Storage Allocate(DType dtype, long length);
+    private readonly Dictionary<string, StepArena> _arenas = [];
+    private StepArena? _activeArena;
+
+    /// <summary>
+    /// Memory for <paramref name="length"/> elements: from the active step's arena inside
+    /// <see cref="BeginStep"/>, otherwise a new persistent allocation (zero-initialised).
+    /// Arena memory is NOT cleared: use <see cref="Tensor.Zeros"/> when zeros are needed.
+    /// </summary>
+    public Storage Allocate(DType dtype, long length) =>
+        _activeArena is null ? AllocatePersistent(dtype, length) : _activeArena.Take(dtype, length);
+
+    /// <summary>A new zero-initialised allocation owned by the caller.</summary>
+    protected abstract Storage AllocatePersistent(DType dtype, long length);
+
+    /// <summary>
+    /// Starts a step of the given kind ("train", "eval"): until the returned scope is disposed,
+    /// allocations come from that kind's <see cref="StepArena"/>, rewound to its first slot.
+    /// Tensors of the previous step of the same kind become invalid now.
+    /// </summary>
+    public IDisposable BeginStep(string kind)
+    {
+        if (_activeArena is not null)
+            throw new InvalidOperationException($"BeginStep(\"{kind}\"): a \"{_activeArena.Kind}\" step is already running on {Name}; steps do not nest.");
+        if (!_arenas.TryGetValue(kind, out var arena))
+            _arenas[kind] = arena = new StepArena(kind, AllocatePersistent);
+        arena.Rewind();
+        _activeArena = arena;
+        return new StepScope(this);
+    }
+
+    /// <summary>The arena of a step kind (null before its first step).</summary>
+    public StepArena? Arena(string kind) => _arenas.GetValueOrDefault(kind);
+
+    private sealed class StepScope(Device device) : IDisposable
+    {
+        public void Dispose() => device._activeArena = null;
+    }
 
     public override string ToString() => Name;
 
@@ -36,7 +72,7 @@ public sealed class CpuDevice : Device
 
     public override IBackend Backend { get; }
 
-    public override Storage Allocate(DType dtype, long length) => dtype switch
+    protected override Storage AllocatePersistent(DType dtype, long length) => dtype switch
     {
         DType.Float32 => new CpuStorage<float>(this, length),
         DType.Float64 => new CpuStorage<double>(this, length),

@@ -49,11 +49,12 @@ public sealed class Tensor
     public void Backward() => Autograd.Autograd.Backward(this);
 
     // ---- creation -------------------------------------------------------------------------
+    /// <summary>A tensor whose contents are unspecified (the caller overwrites every element).</summary>
     public static Tensor Empty(Shape shape, DType dtype, Device device) =>
         new(device.Allocate(dtype, shape.ElementCount), shape);
 
-    /// <summary>Allocations are zero-initialised by every device.</summary>
-    public static Tensor Zeros(Shape shape, DType dtype, Device device) => Empty(shape, dtype, device);
+    /// <summary>A tensor of zeros (step-arena memory is reused, so it is cleared explicitly).</summary>
+    public static Tensor Zeros(Shape shape, DType dtype, Device device) => Full(shape, 0.0, dtype, device);
 
     public static Tensor Full(Shape shape, double value, DType dtype, Device device)
     {
