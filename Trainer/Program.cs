@@ -1,22 +1,47 @@
 using System.CommandLine;
+using FerEngine.Trainer.Commands;
+using FerEngine.Trainer.Training;
 
 namespace FerEngine.Trainer;
 
-/// <summary>The `fer` command line: each sub-command lives in its own file under Commands/.</summary>
+/// <summary>
+/// The `fer` command line. Each sub-command lives in its own file under Commands/.
+/// Exit codes: 0 success, 1 failure (bad data, I/O, numerical trouble), 2 usage error.
+/// </summary>
 public static class Program
 {
-    public static int Main(string[] args)
+    public const int Success = 0, Failure = 1, UsageError = 2;
+
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    public static int Run(string[] args, TextWriter output, TextWriter error)
     {
-        var root = new RootCommand("fer: train and run the multi-task facial emotion recognition network on FerEngine.");
-        var info = new Command("info", "Version, devices and backends found.");
-        info.SetAction(_ =>
+        var root = new RootCommand("fer: train and run the multi-task facial emotion recognition network on FerEngine.")
         {
-            Console.WriteLine($"FerEngine {typeof(Program).Assembly.GetName().Version}");
-            Console.WriteLine($"devices: {Device.Cpu} ({Device.Cpu.Backend.Name}), {Device.CpuReference} ({Device.CpuReference.Backend.Name})");
-            Console.WriteLine($"CPU threads: {Environment.ProcessorCount}, SIMD: Vector512 {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}");
-            return 0;
-        });
-        root.Subcommands.Add(info);
-        return root.Parse(args).Invoke();
+            TrainCommand.Create(output),
+            InfoCommand.Create(output),
+        };
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var e in parsed.Errors) error.WriteLine($"fer: {e.Message}");
+            error.WriteLine("Run `fer --help` (or `fer <command> --help`) for usage.");
+            return UsageError;
+        }
+        try
+        {
+            return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (UsageException e)
+        {
+            error.WriteLine($"fer: {e.Message}");
+            return UsageError;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException
+                                      or UnauthorizedAccessException or InvalidOperationException or NotSupportedException)
+        {
+            error.WriteLine($"fer: {e.Message}");
+            return Failure;
+        }
     }
 }

@@ -1,0 +1,82 @@
+using FerEngine.Random;
+
+namespace FerEngine.Model.Data;
+
+/// <summary>How to read datasets: the network's input shape, bad-row policy, seed of the validation split.</summary>
+public sealed record LoadOptions(int Channels = 1, int Height = 48, int Width = 48, bool SkipBad = false, ulong Seed = 0,
+    int SyntheticTrain = 2000, int SyntheticValidation = 400);
+
+/// <summary>
+/// Reads one or more datasets into one <see cref="FaceDataset"/> with partial labels. The format
+/// is detected from each path or given: fer2013 (a .csv), rafdb (a folder with
+/// EmoLabel/list_patition_label.txt), utkface (a folder of [age]_[gender]_[race]_[date].jpg),
+/// folder (class folders, optionally inside split folders), synthetic (no path).
+/// Validation: the official split where the dataset has one, else a seeded 10 % of its training part.
+/// </summary>
+public static class DatasetLoader
+{
+    public static readonly string[] Formats = ["fer2013", "rafdb", "utkface", "folder", "synthetic"];
+
+    public static FaceDataset Load(IReadOnlyList<string> paths, string? format, LoadOptions options)
+    {
+        if (format is not null && !Formats.Contains(format.ToLowerInvariant()))
+            throw new ArgumentException($"--format {format}: unknown; choose one of {string.Join(", ", Formats)}.");
+        var dataset = new FaceDataset(options.Channels, options.Height, options.Width);
+        if (paths.Count == 0 || format?.ToLowerInvariant() == "synthetic")
+            return SyntheticFaces.Generate(options.SyntheticTrain, options.SyntheticValidation, options.Seed, options.Channels, options.Height, options.Width);
+
+        foreach (var path in paths)
+        {
+            string kind = format?.ToLowerInvariant() ?? Detect(path);
+            var part = new FaceDataset(options.Channels, options.Height, options.Width);
+            switch (kind)
+            {
+                case "fer2013": Fer2013CsvReader.Read(path, part, options.SkipBad); break;
+                case "rafdb": RafDbReader.Read(path, part); break;
+                case "utkface": UtkFaceReader.Read(path, part); break;
+                case "folder": ImageFolderReader.Read(path, part); break;
+            }
+            if (part.Validation.Count == 0 && part.Train.Count > 1) SplitValidation(part, options.Seed);
+            dataset.Train.AddRange(part.Train);
+            dataset.Validation.AddRange(part.Validation);
+            dataset.Test.AddRange(part.Test);
+            dataset.Report.Sources.AddRange(part.Report.Sources);
+            dataset.Report.Skipped.AddRange(part.Report.Skipped);
+            dataset.Report.UnknownClasses.AddRange(part.Report.UnknownClasses);
+        }
+        int labelled = dataset.Train.Count(s => s.Labels.HasAny);
+        if (dataset.Train.Count == 0 || labelled == 0)
+            throw new InvalidDataException(
+                $"no labelled training images found in {string.Join(", ", paths)} ({dataset.Train.Count} images, {labelled} with a label). " +
+                $"Expected a FER2013 .csv, a RAF-DB folder, a UTKFace folder or class folders (angry, happy, ...).\n{dataset.Report}");
+        return dataset;
+    }
+
+    /// <summary>Which reader a path needs.</summary>
+    public static string Detect(string path)
+    {
+        if (File.Exists(path))
+            return path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase)
+                ? "fer2013"
+                : throw new ArgumentException($"{path}: a single file must be a FER2013 .csv; give folders for image datasets.");
+        if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"{path}: no such file or folder.");
+        if (File.Exists(Path.Combine(path, "EmoLabel", "list_patition_label.txt"))) return "rafdb";
+        var files = Directory.EnumerateFiles(path).Where(ImageFolderReader.IsImage).Take(50).ToList();
+        if (files.Count > 0 && files.Count(f => UtkFaceReader.TryParse(Path.GetFileName(f), out _)) * 2 > files.Count) return "utkface";
+        if (Directory.EnumerateDirectories(path).Any()) return "folder";
+        throw new InvalidDataException($"{path}: cannot tell the dataset format (no .csv, no EmoLabel/list_patition_label.txt, no UTKFace names, no class folders); pass --format.");
+    }
+
+    /// <summary>Moves a seeded 10 % of the training samples (at least one) to validation.</summary>
+    public static void SplitValidation(FaceDataset part, ulong seed)
+    {
+        int count = Math.Max(1, part.Train.Count / 10);
+        var keyed = part.Train.Select((s, i) => (Key: Philox.Word(seed, RandomStreams.ValidationSplit, (ulong)i), Index: i))
+            .OrderBy(k => k.Key).ThenBy(k => k.Index).ToList();
+        var chosen = keyed.Take(count).Select(k => k.Index).ToHashSet();
+        part.Validation.AddRange(chosen.Order().Select(i => part.Train[i]));
+        var rest = part.Train.Where((_, i) => !chosen.Contains(i)).ToList();
+        part.Train.Clear();
+        part.Train.AddRange(rest);
+    }
+}

@@ -1,0 +1,89 @@
+namespace FerEngine.Model.Data;
+
+/// <summary>
+/// root/&lt;split&gt;/&lt;class&gt;/*.{jpg,png,bmp} or root/&lt;class&gt;/*. Split folders: train/training,
+/// val/valid/validation/publictest, test/privatetest. Class folders match the emotion names
+/// case-insensitively, with common aliases; anything else (e.g. `contempt`) is reported and
+/// skipped, never mapped to a class.
+/// </summary>
+public static class ImageFolderReader
+{
+    private static readonly Dictionary<string, int> EmotionAliases = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["angry"] = 0, ["anger"] = 0,
+        ["disgust"] = 1, ["disgusted"] = 1,
+        ["fear"] = 2, ["fearful"] = 2,
+        ["happy"] = 3, ["happiness"] = 3,
+        ["sad"] = 4, ["sadness"] = 4,
+        ["surprise"] = 5, ["surprised"] = 5,
+        ["neutral"] = 6,
+    };
+
+    private static readonly Dictionary<string, DataSplit> SplitNames = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["train"] = DataSplit.Train, ["training"] = DataSplit.Train,
+        ["val"] = DataSplit.Validation, ["valid"] = DataSplit.Validation, ["validation"] = DataSplit.Validation, ["publictest"] = DataSplit.Validation,
+        ["test"] = DataSplit.Test, ["privatetest"] = DataSplit.Test,
+    };
+
+    public static bool IsImage(string path) =>
+        Path.GetExtension(path).ToLowerInvariant() is ".jpg" or ".jpeg" or ".png" or ".bmp";
+
+    public static bool TryEmotion(string folderName, out int emotion) => EmotionAliases.TryGetValue(folderName, out emotion);
+
+    public static void Read(string root, FaceDataset into)
+    {
+        var folders = Directory.GetDirectories(root).OrderBy(d => d, StringComparer.Ordinal).ToList();
+        bool hasSplits = folders.Any(f => SplitNames.ContainsKey(Path.GetFileName(f)));
+        int read = 0;
+        foreach (var folder in folders)
+        {
+            if (hasSplits)
+            {
+                if (!SplitNames.TryGetValue(Path.GetFileName(folder), out var split))
+                {
+                    into.Report.UnknownClasses.Add($"{Path.GetFileName(folder)} (not a split folder)");
+                    continue;
+                }
+                foreach (var classFolder in Directory.GetDirectories(folder).OrderBy(d => d, StringComparer.Ordinal))
+                    read += ReadClass(classFolder, split, into);
+            }
+            else read += ReadClass(folder, DataSplit.Train, into);
+        }
+        into.Report.Sources.Add($"image folders {root}: {read} images");
+    }
+
+    private static int ReadClass(string folder, DataSplit split, FaceDataset into)
+    {
+        string name = Path.GetFileName(folder);
+        if (!TryEmotion(name, out int emotion))
+        {
+            if (!into.Report.UnknownClasses.Contains(name)) into.Report.UnknownClasses.Add(name);
+            return 0;
+        }
+        int read = 0;
+        foreach (var file in Directory.EnumerateFiles(folder).Where(IsImage).OrderBy(f => f, StringComparer.Ordinal))
+        {
+            if (TryLoad(file, into) is { } pixels)
+            {
+                into[split].Add(new FaceSample(pixels, new FaceLabels(Emotion: emotion), file));
+                read++;
+            }
+        }
+        return read;
+    }
+
+    /// <summary>The converted image, or null (skipped, counted and listed) when it cannot be decoded.</summary>
+    internal static byte[]? TryLoad(string file, FaceDataset into)
+    {
+        try
+        {
+            return ImageConversion.Load(file, into.Channels, into.Height, into.Width);
+        }
+        catch (InvalidDataException e)
+        {
+            into.Report.Skipped.Add((file, e.Message));
+            return null;
+        }
+    }
+}

@@ -1,0 +1,71 @@
+namespace FerEngine.Model.Data;
+
+/// <summary>
+/// RAF-DB (basic) as published: EmoLabel/list_patition_label.txt (sic) with lines
+/// `train_00001.jpg 5`; labels 1-7 = surprise, fear, disgust, happiness, sadness, anger, neutral.
+/// Images Image/aligned/&lt;name&gt;_aligned.jpg (else Image/original/&lt;name&gt;). Attributes
+/// Annotation/manual/&lt;name&gt;_manu_attri.txt: lines 1-5 landmarks, 6 gender, 7 race, 8 age group.
+/// train_ / test_ prefixes give the split; the official test split is our validation and test.
+/// </summary>
+public static class RafDbReader
+{
+    /// <summary>RAF label (1-7) -> canonical emotion index.</summary>
+    public static readonly IReadOnlyDictionary<int, int> EmotionMap = new Dictionary<int, int>
+    {
+        [1] = 5, // surprise
+        [2] = 2, // fear
+        [3] = 1, // disgust
+        [4] = 3, // happiness -> happy
+        [5] = 4, // sadness -> sad
+        [6] = 0, // anger -> angry
+        [7] = 6, // neutral
+    };
+
+    public static void Read(string root, FaceDataset into)
+    {
+        string list = Path.Combine(root, "EmoLabel", "list_patition_label.txt");
+        int lineNumber = 0, read = 0;
+        foreach (var line in File.ReadLines(list))
+        {
+            lineNumber++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length != 2 || !int.TryParse(parts[1], out int raf) || !EmotionMap.TryGetValue(raf, out int emotion))
+            {
+                into.Report.Skipped.Add(($"{list}:{lineNumber}", $"expected `<name>.jpg <label 1-7>`, found `{line.Trim()}`"));
+                continue;
+            }
+            string name = parts[0], stem = Path.GetFileNameWithoutExtension(name);
+            var split = stem.StartsWith("train", StringComparison.OrdinalIgnoreCase) ? DataSplit.Train : DataSplit.Test;
+            string aligned = Path.Combine(root, "Image", "aligned", $"{stem}_aligned.jpg");
+            string image = File.Exists(aligned) ? aligned : Path.Combine(root, "Image", "original", name);
+            if (!File.Exists(image))
+            {
+                into.Report.Skipped.Add((name, $"image not found at {aligned} or {image}"));
+                continue;
+            }
+            if (ImageFolderReader.TryLoad(image, into) is not { } pixels) continue;
+            var (gender, race, age) = ReadAttributes(Path.Combine(root, "Annotation", "manual", $"{stem}_manu_attri.txt"), into);
+            var sample = new FaceSample(pixels, new FaceLabels(emotion, gender, race, age), image);
+            into[split].Add(sample);
+            if (split == DataSplit.Test) into.Validation.Add(sample); // RAF-DB has no separate validation split
+            read++;
+        }
+        into.Report.Sources.Add($"rafdb {root}: {read} images ({into.Train.Count} train, {into.Test.Count} test, test also used for validation)");
+    }
+
+    /// <summary>Lines 6, 7, 8 of the attribute file; missing file or value -> -1.</summary>
+    private static (int Gender, int Race, int Age) ReadAttributes(string path, FaceDataset into)
+    {
+        if (!File.Exists(path)) return (Labels.Missing, Labels.Missing, Labels.Missing);
+        var lines = File.ReadAllLines(path);
+        int Value(int lineIndex, int classes)
+        {
+            if (lineIndex >= lines.Length || !int.TryParse(lines[lineIndex].Trim(), out int v)) return Labels.Missing;
+            if (v >= 0 && v < classes) return v;
+            into.Report.Skipped.Add(($"{path}:{lineIndex + 1}", $"attribute {v} outside 0..{classes - 1}, left unlabelled"));
+            return Labels.Missing;
+        }
+        return (Value(5, 3), Value(6, 3), Value(7, 5));
+    }
+}

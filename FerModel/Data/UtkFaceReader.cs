@@ -1,0 +1,41 @@
+namespace FerEngine.Model.Data;
+
+/// <summary>
+/// UTKFace as published: a folder of [age]_[gender]_[race]_[datetime].jpg (also
+/// .jpg.chip.jpg); gender 0 male, 1 female; race 0 white -> caucasian, 1 black ->
+/// african-american, 2 asian -> asian, 3 indian and 4 others -> unlabelled; age -> the five
+/// groups. No emotion labels. Malformed names are skipped and counted, never a crash.
+/// </summary>
+public static class UtkFaceReader
+{
+    public static bool TryParse(string fileName, out FaceLabels labels)
+    {
+        labels = default;
+        var fields = fileName.Split('_');
+        if (fields.Length < 4) return false;
+        if (!int.TryParse(fields[0], out int age) || age is < 0 or > 130) return false;
+        if (!int.TryParse(fields[1], out int gender) || gender is < 0 or > 1) return false;
+        if (!int.TryParse(fields[2], out int race) || race is < 0 or > 4) return false;
+        if (fields[3].Length == 0 || !char.IsDigit(fields[3][0])) return false;
+        labels = new FaceLabels(Labels.Missing, gender, race <= 2 ? race : Labels.Missing, Labels.AgeGroup(age));
+        return true;
+    }
+
+    public static void Read(string folder, FaceDataset into)
+    {
+        int read = 0, malformed = 0;
+        foreach (var file in Directory.EnumerateFiles(folder).Where(ImageFolderReader.IsImage).OrderBy(f => f, StringComparer.Ordinal))
+        {
+            if (!TryParse(Path.GetFileName(file), out var labels))
+            {
+                malformed++;
+                into.Report.Skipped.Add((file, "not an [age]_[gender]_[race]_[datetime].jpg name"));
+                continue;
+            }
+            if (ImageFolderReader.TryLoad(file, into) is not { } pixels) continue;
+            into.Train.Add(new FaceSample(pixels, labels, file));
+            read++;
+        }
+        into.Report.Sources.Add($"utkface {folder}: {read} images, {malformed} malformed names skipped");
+    }
+}

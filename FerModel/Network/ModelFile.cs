@@ -1,0 +1,43 @@
+using System.Text.Json;
+using FerEngine.Checkpoint;
+using FerEngine.Model.Data;
+
+namespace FerEngine.Model.Network;
+
+/// <summary>
+/// model.safetensors: the network's parameters and buffers with PyTorch's names and layouts,
+/// and in __metadata__ what is needed to rebuild it: architecture, configuration (JSON) and the
+/// class names of every head. A PyTorch user loads it with safetensors.torch.load_file into
+/// Benchmarks/Peers/fernet.py's FerNet.
+/// </summary>
+public static class ModelFile
+{
+    public const string ArchitectureKey = "architecture", ConfigKey = "config", LabelsKey = "labels", FormatKey = "format";
+
+    public static void Save(string path, FerNet model, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    {
+        var metadata = new Dictionary<string, string>
+        {
+            [FormatKey] = "ferengine-model",
+            [ArchitectureKey] = FerNetConfig.Architecture,
+            [ConfigKey] = model.Config.ToJson(),
+            [LabelsKey] = JsonSerializer.Serialize(Enum.GetValues<FaceTask>().ToDictionary(t => t.ToString().ToLowerInvariant(), Labels.ClassNames)),
+        };
+        foreach (var (key, value) in extraMetadata ?? new Dictionary<string, string>()) metadata[key] = value;
+        SafetensorsFile.Save(path, model.StateDict(), metadata);
+    }
+
+    /// <summary>Rebuilds the network described by the file and loads its weights (float32).</summary>
+    public static FerNet Load(string path, Device device)
+    {
+        var content = SafetensorsFile.Load(path, device);
+        if (!content.Metadata.TryGetValue(ConfigKey, out var configJson) ||
+            content.Metadata.GetValueOrDefault(ArchitectureKey) != FerNetConfig.Architecture)
+            throw new InvalidDataException(
+                $"{path}: not a FerEngine model file (its __metadata__ lacks \"{ArchitectureKey}\": \"{FerNetConfig.Architecture}\" and \"{ConfigKey}\"). Pass the model.safetensors that `fer train` wrote.");
+        var model = new FerNet(FerNetConfig.FromJson(configJson), device);
+        content.RequireNames(model.StateDict().Select(p => (p.Name, p.Tensor.Shape)));
+        model.LoadStateDict(content.Tensors.Where(t => !t.Key.StartsWith("__")).ToDictionary(t => t.Key, t => t.Value));
+        return model;
+    }
+}

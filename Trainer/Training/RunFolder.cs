@@ -1,0 +1,66 @@
+using FerEngine.Checkpoint;
+using FerEngine.Model.Network;
+using FerEngine.Optim;
+
+namespace FerEngine.Trainer.Training;
+
+/// <summary>
+/// The files of one training run, each written to a temporary name, flushed and renamed
+/// (<see cref="AtomicFile"/>), so a kill at any moment leaves the previous good files intact:
+///   model.safetensors   best weights so far (by validation emotion accuracy)
+///   last.safetensors    weights after the latest save
+///   state.safetensors   optimiser moments + training state (JSON in __metadata__) for --resume
+///   metrics.csv         one line per epoch
+///   loss.png, accuracy.png, confusion_&lt;task&gt;.png
+/// last and state both carry the global step; resume refuses a pair that does not match.
+/// </summary>
+public sealed class RunFolder(string path)
+{
+    public string Path { get; } = System.IO.Path.GetFullPath(path);
+    public string BestModel => File("model.safetensors");
+    public string LastModel => File("last.safetensors");
+    public string State => File("state.safetensors");
+    public string Metrics => File("metrics.csv");
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+
+    private const string StepKey = "global_step", StateKey = "training_state";
+
+    public void Create() => Directory.CreateDirectory(Path);
+
+    public void SaveCheckpoint(FerNet model, Optimizer optimizer, TrainingState state)
+    {
+        var step = new Dictionary<string, string> { [StepKey] = state.GlobalStep.ToString() };
+        ModelFile.Save(LastModel, model, step);
+        SafetensorsFile.Save(State, optimizer.State.Select(kv => (kv.Key, kv.Value)),
+            new Dictionary<string, string>(step) { [StateKey] = state.ToJson() });
+    }
+
+    /// <summary>Loads last.safetensors into the model and state.safetensors into the optimiser; returns the state.</summary>
+    public TrainingState LoadCheckpoint(FerNet model, Optimizer optimizer)
+    {
+        foreach (var file in new[] { LastModel, State })
+            if (!System.IO.File.Exists(file))
+                throw new FileNotFoundException($"--resume: {file} is missing; nothing to resume in {Path} (start without --resume).", file);
+        var weights = SafetensorsFile.Load(LastModel, model.Parameters().First().Device);
+        var saved = SafetensorsFile.Load(State, model.Parameters().First().Device);
+        string weightsStep = weights.Metadata.GetValueOrDefault(StepKey, "?"), stateStep = saved.Metadata.GetValueOrDefault(StepKey, "?");
+        if (weightsStep != stateStep)
+            throw new InvalidDataException($"--resume: last.safetensors is from step {weightsStep} but state.safetensors from step {stateStep} (a save was interrupted); resume is not exact. Delete both to start over.");
+        model.LoadStateDict(weights.Tensors.ToDictionary(t => t.Key, t => t.Value));
+        foreach (var (name, live) in optimizer.State)
+        {
+            if (!saved.Tensors.TryGetValue(name, out var value))
+                throw new InvalidDataException($"--resume: state.safetensors lacks optimiser tensor {name}.");
+            live.Backend.Copy(value, live);
+        }
+        var state = TrainingState.FromJson(saved.Metadata[StateKey]);
+        optimizer.StepCount = state.OptimizerStep;
+        optimizer.LearningRate = state.LearningRate;
+        return state;
+    }
+
+    public void WriteText(string name, string text) =>
+        AtomicFile.Write(File(name), stream => { using var writer = new StreamWriter(stream, leaveOpen: true); writer.Write(text); });
+
+    public void WriteBytes(string name, byte[] bytes) => AtomicFile.Write(File(name), stream => stream.Write(bytes));
+}

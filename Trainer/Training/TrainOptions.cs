@@ -1,0 +1,27 @@
+namespace FerEngine.Trainer.Training;
+
+/// <summary>Everything `fer train` was asked to do; defaults are the paper's reference settings.</summary>
+public sealed record TrainOptions
+{
+    public IReadOnlyList<string> Data { get; init; } = [];
+    public string? Format { get; init; }
+    public string Device { get; init; } = "auto";
+    public double Width { get; init; } = 1.0;
+    public int Channels { get; init; } = 1;
+    public int Height { get; init; } = 48;
+    public int ImageWidth { get; init; } = 48;
+    public int Epochs { get; init; } = 50;
+    public int Batch { get; init; } = 32;
+    public double LearningRate { get; init; } = 3e-4;
+    public bool Augment { get; init; }
+    public ulong Seed { get; init; }
+    public string Out { get; init; } = "runs/fer";
+    public bool SkipBad { get; init; }
+    public int Patience { get; init; } = 10;            // early stopping on validation emotion accuracy
+    public double PlateauFactor { get; init; } = 0.2;
+    public int PlateauPatience { get; init; } = 5;
+    public double MinLearningRate { get; init; } = 1e-6;
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    public int? SyntheticTrain { get; init; }
+    public int? SyntheticValidation { get; init; }
+}

@@ -1,0 +1,48 @@
+using FerEngine.Model.Data;
+using FerEngine.Trainer.Reporting;
+
+namespace FerEngine.Trainer.Training;
+
+/// <summary>
+/// The loaded dataset as the training loop sees it: the epoch order, batches by position, and the
+/// validation split in order. A final training batch of one image is dropped (batch norm needs two).
+/// </summary>
+public sealed class TrainerData(FaceDataset dataset, Device device)
+{
+    public FaceDataset Dataset { get; } = dataset;
+
+    public static TrainerData Load(TrainOptions options, Device device, IProgressReporter progress)
+    {
+        var loadOptions = new LoadOptions(options.Channels, options.Height, options.ImageWidth, options.SkipBad, options.Seed,
+            options.SyntheticTrain ?? 2000, options.SyntheticValidation ?? 400);
+        var dataset = DatasetLoader.Load(options.Data, options.Format, loadOptions);
+        progress.Info(dataset.Report.ToString());
+        progress.Info($"{dataset.Train.Count} training, {dataset.Validation.Count} validation, {dataset.Test.Count} test images");
+        if (dataset.Validation.Count == 0)
+            throw new InvalidDataException("no validation images: the dataset is too small to hold out 10 % for validation.");
+        return new TrainerData(dataset, device);
+    }
+
+    public int BatchesPerEpoch(int batch)
+    {
+        int full = Dataset.Train.Count / batch, rest = Dataset.Train.Count % batch;
+        return full + (rest >= 2 ? 1 : 0);
+    }
+
+    public int[] EpochOrder(ulong seed, int epoch) => Model.Data.EpochOrder.Shuffle(Dataset.Train.Count, seed, epoch);
+
+    /// <summary>Batch b of the epoch: samples order[b * batch ...], augmented by their position when asked.</summary>
+    public (Tensor X, Tensor[] Labels) TrainBatch(int[] order, int b, int batch, int epoch, bool augment, ulong seed)
+    {
+        int start = b * batch, count = Math.Min(batch, order.Length - start);
+        return BatchBuilder.Build(Dataset, Dataset.Train, order.AsSpan(start, count), device, seed, augment ? epoch : null, start);
+    }
+
+    public int ValidationCount => Dataset.Validation.Count;
+
+    public (Tensor X, IReadOnlyList<Tensor> Labels) ValidationBatch(int start, int count)
+    {
+        var indices = Enumerable.Range(start, count).ToArray();
+        return BatchBuilder.Build(Dataset, Dataset.Validation, indices, device);
+    }
+}

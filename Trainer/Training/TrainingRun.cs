@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using FerEngine.Model.Evaluation;
+using FerEngine.Model.Network;
+using FerEngine.Model.Training;
+using FerEngine.Optim;
+using FerEngine.Trainer.Reporting;
+
+namespace FerEngine.Trainer.Training;
+
+/// <summary>How a run ended.</summary>
+public enum RunOutcome { Completed, EarlyStopped, Interrupted }
+
+public sealed record TrainingResult(RunOutcome Outcome, int Epochs, double BestValidationAccuracy, int BestEpoch, string Folder);
+
+/// <summary>
+/// The `fer train` loop: epochs of shuffled batches through <see cref="TrainStep"/>, validation
+/// after each epoch, reduce-LR-on-plateau and early stopping on validation emotion accuracy,
+/// and after each epoch the run folder's files (best and last weights, state, metrics, plots).
+/// A cancellation (Ctrl-C) finishes the current step, saves, and returns; --resume continues
+/// from the saved position exactly (same batches, same dropout and augmentation streams).
+/// </summary>
+public sealed class TrainingRun(TrainOptions options, IProgressReporter progress)
+{
+    public TrainingResult Run(bool resume, CancellationToken cancel)
+    {
+        var device = DeviceChoice.Resolve(options.Device, options.Threads);
+        var data = TrainerData.Load(options, device, progress);
+        var model = new FerNet(new FerNetConfig(options.Width, options.Channels, options.Height, options.ImageWidth), device, seed: options.Seed);
+        var optimizer = new Adam(model.NamedParameters(), options.LearningRate);
+        var scheduler = new ReduceLROnPlateau(optimizer, options.PlateauFactor, options.PlateauPatience, options.MinLearningRate);
+        var stopper = new EarlyStopping(options.Patience);
+        var folder = new RunFolder(options.Out);
+        folder.Create();
+
+        var state = new TrainingState { Options = options, LearningRate = options.LearningRate };
+        var history = new List<EpochMetrics>();
+        if (resume)
+        {
+            state = folder.LoadCheckpoint(model, optimizer);
+            scheduler.Best = state.SchedulerBest;
+            scheduler.BadEpochs = state.SchedulerBadEpochs;
+            var best = File.Exists(folder.BestModel) ? ModelFile.Load(folder.BestModel, device).StateDict().ToDictionary(p => p.Name, p => p.Tensor) : null;
+            stopper.Restore(state.EarlyStoppingBest, state.EarlyStoppingBestEpoch, state.EarlyStoppingEpochsWithoutImprovement, best);
+            if (File.Exists(folder.Metrics)) history = EpochMetrics.FromCsv(File.ReadAllText(folder.Metrics)).Where(m => m.Epoch <= state.Epoch).ToList();
+            progress.Info($"resuming {folder.Path} at epoch {state.Epoch + 1}, batch {state.BatchInEpoch + 1} (step {state.GlobalStep})");
+            if (state.Finished || state.Epoch >= options.Epochs)
+                return new(RunOutcome.Completed, state.Epoch, stopper.Best, stopper.BestEpoch, folder.Path);
+        }
+        progress.Info(ModelSummary.Format(model.Config).TrimEnd());
+
+        var step = new TrainStep(model, optimizer, new TaskWeights());
+        int batchesPerEpoch = data.BatchesPerEpoch(options.Batch);
+        var outcome = RunOutcome.Completed;
+        for (int epoch = state.Epoch; epoch < options.Epochs; epoch++)
+        {
+            var clock = Stopwatch.StartNew();
+            var losses = new LossAverages();
+            int firstBatch = epoch == state.Epoch ? state.BatchInEpoch : 0;
+            int[] order = data.EpochOrder(options.Seed, epoch);
+            progress.BeginEpoch(epoch + 1, options.Epochs, batchesPerEpoch - firstBatch);
+            for (int b = firstBatch; b < batchesPerEpoch; b++)
+            {
+                if (cancel.IsCancellationRequested)
+                {
+                    state = Snapshot(state, epoch, b, optimizer, scheduler, stopper);
+                    folder.SaveCheckpoint(model, optimizer, state);
+                    progress.Info($"interrupted: saved epoch {epoch + 1}, batch {b} to {folder.Path}; continue with --resume");
+                    return new(RunOutcome.Interrupted, epoch, stopper.Best, stopper.BestEpoch, folder.Path);
+                }
+                var (x, labels) = data.TrainBatch(order, b, options.Batch, epoch, options.Augment, options.Seed);
+                var loss = TrainStep.Read(step.Run(x, labels, (ulong)state.GlobalStep));
+                losses.Add(loss, labels);
+                state = state with { GlobalStep = state.GlobalStep + 1 };
+                progress.Step(loss, x.Shape[0]);
+            }
+            var validation = Evaluator.Evaluate(model, data.ValidationCount, options.Batch, data.ValidationBatch);
+            double metric = validation.SelectionMetric;
+            scheduler.Step(metric);
+            bool improved = stopper.Observe(epoch, metric, model);
+            if (improved) ModelFile.Save(folder.BestModel, model);
+            var row = losses.ToMetrics(epoch + 1, optimizer.LearningRate, clock.Elapsed.TotalSeconds, validation);
+            history.Add(row);
+            state = Snapshot(state, epoch + 1, 0, optimizer, scheduler, stopper);
+            folder.SaveCheckpoint(model, optimizer, state);
+            WriteReports(folder, history, validation);
+            progress.EndEpoch(row, improved);
+            if (stopper.ShouldStop)
+            {
+                progress.Info($"early stopping: no better validation {validation.SelectionMetricName} for {stopper.Patience} epochs");
+                outcome = RunOutcome.EarlyStopped;
+                break;
+            }
+        }
+        state = state with { Finished = true };
+        folder.SaveCheckpoint(model, optimizer, state);
+        return new(outcome, history.Count == 0 ? 0 : history[^1].Epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
+    }
+
+    private static TrainingState Snapshot(TrainingState state, int epoch, int batchInEpoch, Optimizer optimizer,
+        ReduceLROnPlateau scheduler, EarlyStopping stopper) => state with
+    {
+        Epoch = epoch,
+        BatchInEpoch = batchInEpoch,
+        LearningRate = optimizer.LearningRate,
+        OptimizerStep = optimizer.StepCount,
+        SchedulerBest = scheduler.Best,
+        SchedulerBadEpochs = scheduler.BadEpochs,
+        EarlyStoppingBest = stopper.Best,
+        EarlyStoppingBestEpoch = stopper.BestEpoch,
+        EarlyStoppingEpochsWithoutImprovement = stopper.EpochsWithoutImprovement,
+    };
+
+    private static void WriteReports(RunFolder folder, List<EpochMetrics> history, EvaluationResult validation)
+    {
+        folder.WriteText("metrics.csv", EpochMetrics.ToCsv(history));
+        folder.WriteBytes("loss.png", Plots.LossCurves(history));
+        folder.WriteBytes("accuracy.png", Plots.AccuracyCurves(history));
+        foreach (var task in Enum.GetValues<FaceTask>())
+            if (validation[task].Total > 0)
+                folder.WriteBytes($"confusion_{task.ToString().ToLowerInvariant()}.png", Plots.Confusion(validation[task], $"{task} (validation)"));
+    }
+
+    /// <summary>Mean training loss per task over the batches where the task had labels.</summary>
+    private sealed class LossAverages
+    {
+        private double _total, _batches, _images;
+        private readonly double[] _sum = new double[4], _count = new double[4];
+
+        public void Add(StepLosses loss, IReadOnlyList<Tensor> labels)
+        {
+            _total += loss.Total;
+            _batches++;
+            _images += labels[0].ElementCount;
+            double[] perTask = [loss.Emotion, loss.Gender, loss.Race, loss.Age];
+            for (int t = 0; t < 4; t++)
+                if (labels[t].ToArray<long>().Any(l => l >= 0)) { _sum[t] += perTask[t]; _count[t]++; }
+        }
+
+        private double Mean(int t) => _count[t] == 0 ? double.NaN : _sum[t] / _count[t];
+
+        public EpochMetrics ToMetrics(int epoch, double lr, double seconds, EvaluationResult v) =>
+            new(epoch, lr, seconds, _images / seconds, _batches == 0 ? double.NaN : _total / _batches, Mean(0), Mean(1), Mean(2), Mean(3),
+                v.Accuracy(FaceTask.Emotion), v.Accuracy(FaceTask.Gender), v.Accuracy(FaceTask.Race), v.Accuracy(FaceTask.Age));
+    }
+}
