@@ -139,6 +139,15 @@ public sealed class Tensor
         return cpu.Data.AsSpan((int)Offset, (int)ElementCount);
     }
 
+    /// <summary>A CPU tensor's elements as Memory (capturable by parallel lambdas, unlike a Span).</summary>
+    public Memory<T> AsMemory<T>() where T : unmanaged
+    {
+        RequireDType(DTypeInfo.Of<T>(), "AsMemory");
+        if (Storage is not CpuStorage<T> cpu)
+            throw new InvalidOperationException($"AsMemory needs a CPU tensor; this one is on {Device}.");
+        return cpu.Data.AsMemory((int)Offset, (int)ElementCount);
+    }
+
     // ---- views ----------------------------------------------------------------------------
     /// <summary>
     /// Same elements, new shape (one dimension may be -1). Differentiable: the gradient is

@@ -1,0 +1,94 @@
+using System.Buffers;
+
+namespace FerEngine.Backends.Cpu.Fast;
+
+/// <summary>
+/// Stride-1 convolutions as per-image GEMMs over <see cref="Im2Col"/>, images split into
+/// <see cref="CpuFastBackend.Threads"/> fixed contiguous chunks that run in parallel. The split
+/// depends only on N and the thread count, and partial filter gradients are reduced in chunk
+/// order, so results are bitwise reproducible run to run.
+///   forward:         y_n [Cout, HoWo] = w [Cout, CinKK] x col(x_n) + bias
+///   backward-data:   dx_n = Col2Im(w^T [CinKK, Cout] x dy_n [Cout, HoWo])
+///   backward-filter: dw [Cout, CinKK] (+)= sum_n dy_n [Cout, HoWo] x col(x_n)^T
+/// </summary>
+public static class FastConvolution
+{
+    public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
+    {
+        int cinkk = s.Cin * s.K * s.K, hw = s.Ho * s.Wo, xSize = s.Cin * s.H * s.W, ySize = s.Cout * hw;
+        ForEachChunk(s.N, (chunk, first, count) =>
+        {
+            float[] col = ArrayPool<float>.Shared.Rent(cinkk * hw);
+            try
+            {
+                for (int n = first; n < first + count; n++)
+                {
+                    var output = y.Span.Slice(n * ySize, ySize);
+                    if (bias.IsEmpty) output.Clear();
+                    else for (int co = 0; co < s.Cout; co++) output.Slice(co * hw, hw).Fill(bias.Span[co]);
+                    Im2Col.Lower(s, x.Span.Slice(n * xSize, xSize), col);
+                    Sgemm.Multiply(false, false, s.Cout, hw, cinkk, 1f, w.Span, cinkk, col, hw, 1f, output, hw);
+                }
+            }
+            finally { ArrayPool<float>.Shared.Return(col); }
+        });
+    }
+
+    public static void BackwardData(ConvShape s, ReadOnlyMemory<float> dy, ReadOnlyMemory<float> w, Memory<float> dx)
+    {
+        int cinkk = s.Cin * s.K * s.K, hw = s.Ho * s.Wo, xSize = s.Cin * s.H * s.W, ySize = s.Cout * hw;
+        ForEachChunk(s.N, (chunk, first, count) =>
+        {
+            float[] col = ArrayPool<float>.Shared.Rent(cinkk * hw);
+            try
+            {
+                for (int n = first; n < first + count; n++)
+                {
+                    Sgemm.Multiply(true, false, cinkk, hw, s.Cout, 1f, w.Span, cinkk, dy.Span.Slice(n * ySize, ySize), hw, 0f, col, hw);
+                    Im2Col.Raise(s, col, dx.Span.Slice(n * xSize, xSize));
+                }
+            }
+            finally { ArrayPool<float>.Shared.Return(col); }
+        });
+    }
+
+    public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)
+    {
+        int cinkk = s.Cin * s.K * s.K, hw = s.Ho * s.Wo, xSize = s.Cin * s.H * s.W, ySize = s.Cout * hw;
+        int chunks = ChunkCount(s.N);
+        var partials = new float[chunks][];
+        ForEachChunk(s.N, (chunk, first, count) =>
+        {
+            float[] col = ArrayPool<float>.Shared.Rent(cinkk * hw);
+            var partial = new float[s.Cout * cinkk];
+            try
+            {
+                for (int n = first; n < first + count; n++)
+                {
+                    Im2Col.Lower(s, x.Span.Slice(n * xSize, xSize), col);
+                    Sgemm.Multiply(false, true, s.Cout, cinkk, hw, 1f, dy.Span.Slice(n * ySize, ySize), hw, col, hw, 1f, partial, cinkk);
+                }
+            }
+            finally { ArrayPool<float>.Shared.Return(col); }
+            partials[chunk] = partial;
+        });
+        var result = dw.Span;
+        if (!accumulate) result.Clear();
+        foreach (var partial in partials) // fixed order: reproducible sums
+            if (partial is not null) System.Numerics.Tensors.TensorPrimitives.Add(result, partial, result);
+    }
+
+    /// <summary>Chunk c covers images [c*N/T, (c+1)*N/T): a split that depends on N and T only.</summary>
+    internal static int ChunkCount(int n) => Math.Max(1, Math.Min(n, CpuFastBackend.Threads));
+
+    /// <summary>Runs work(chunk, first, count) for each chunk, in parallel.</summary>
+    internal static void ForEachChunk(int n, Action<int, int, int> work)
+    {
+        int chunks = ChunkCount(n);
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, c =>
+        {
+            int first = (int)((long)c * n / chunks), last = (int)((long)(c + 1) * n / chunks);
+            if (last > first) work(c, first, last - first);
+        });
+    }
+}

@@ -1,0 +1,177 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace FerEngine.Backends.Cpu.Fast;
+
+/// <summary>
+/// Single-threaded float32 GEMM, row-major: C[M, N] = alpha * op(A)[M, K] * op(B)[K, N] + beta * C.
+/// The classic Goto/BLIS structure:
+///   for each KC-deep slice of K:  pack op(B)[kc, N] into column panels of NR (zero padded)
+///     for each MC-tall block of M: pack op(A)[mc, kc] into row panels of MR (zero padded)
+///       for every (MR x NR) tile: the micro-kernel keeps the whole tile in registers
+///       (MR x NR/16 = 16 AVX-512 accumulators) and streams both panels once: per k it loads
+///       NR values of B, broadcasts MR values of A and issues MR * NR/16 fused multiply-adds.
+/// Packing makes every inner load contiguous whatever the transposes, and the KC slice of B
+/// stays in L2 while blocks of A cycle through L1. Callers parallelise across independent GEMMs.
+/// </summary>
+public static class Sgemm
+{
+    public const int MR = 8;                       // rows of A per micro-tile
+    private const int KC = 256;                    // depth of one packed slice
+    private const int MC = 128;                    // rows of A per packed block
+    public static int NR => Vector512.IsHardwareAccelerated ? 32 : 16;   // two vectors per row
+
+    /// <param name="lda">row stride of A as stored (K if not transposed, M if transposed)</param>
+    public static void Multiply(bool transposeA, bool transposeB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var row = c.Slice(i * ldc, n);
+            if (beta == 0) row.Clear();                 // BLAS convention: beta 0 ignores what C held
+            else if (beta != 1) for (int j = 0; j < n; j++) row[j] *= beta;
+        }
+        if (k == 0 || alpha == 0 || m == 0 || n == 0) return;
+
+        int nr = NR, panels = (n + nr - 1) / nr;
+        float[] packedB = ArrayPool<float>.Shared.Rent(panels * nr * KC);
+        float[] packedA = ArrayPool<float>.Shared.Rent(((MC + MR - 1) / MR) * MR * KC);
+        Span<float> edge = stackalloc float[MR * 32];
+        try
+        {
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                PackB(transposeB, b, ldb, pc, kc, n, nr, packedB);
+                for (int ic = 0; ic < m; ic += MC)
+                {
+                    int mc = Math.Min(MC, m - ic);
+                    PackA(transposeA, a, lda, ic, mc, pc, kc, alpha, packedA);
+                    for (int jr = 0; jr < panels; jr++)
+                        for (int ir = 0; ir < mc; ir += MR)
+                        {
+                            int rows = Math.Min(MR, mc - ir), cols = Math.Min(nr, n - jr * nr);
+                            var aPanel = packedA.AsSpan(ir * kc, MR * kc);
+                            var bPanel = packedB.AsSpan(jr * nr * kc, nr * kc);
+                            if (rows == MR && cols == nr)
+                                MicroKernel(kc, aPanel, bPanel, c.Slice((ic + ir) * ldc + jr * nr), ldc);
+                            else
+                            {
+                                // Partial tile: compute the full tile into a scratch tile, add the valid part.
+                                var tile = edge[..(MR * nr)];
+                                tile.Clear();
+                                MicroKernel(kc, aPanel, bPanel, tile, nr);
+                                for (int r = 0; r < rows; r++)
+                                    for (int q = 0; q < cols; q++)
+                                        c[(ic + ir + r) * ldc + jr * nr + q] += tile[r * nr + q];
+                            }
+                        }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packedB);
+            ArrayPool<float>.Shared.Return(packedA);
+        }
+    }
+
+    /// <summary>op(B)[pc .. pc+kc, 0 .. n] -> panels of nr columns: packed[panel][k][nr], zero padded.</summary>
+    private static void PackB(bool transposeB, ReadOnlySpan<float> b, int ldb, int pc, int kc, int n, int nr, float[] packed)
+    {
+        int panels = (n + nr - 1) / nr;
+        for (int panel = 0; panel < panels; panel++)
+        {
+            int j0 = panel * nr, cols = Math.Min(nr, n - j0);
+            var destination = packed.AsSpan(panel * nr * kc, nr * kc);
+            for (int p = 0; p < kc; p++)
+            {
+                var row = destination.Slice(p * nr, nr);
+                if (!transposeB) b.Slice((pc + p) * ldb + j0, cols).CopyTo(row);
+                else for (int q = 0; q < cols; q++) row[q] = b[(j0 + q) * ldb + pc + p];
+                row[cols..].Clear();
+            }
+        }
+    }
+
+    /// <summary>alpha * op(A)[ic .. ic+mc, pc .. pc+kc] -> panels of MR rows: packed[panel][k][MR], zero padded.</summary>
+    private static void PackA(bool transposeA, ReadOnlySpan<float> a, int lda, int ic, int mc, int pc, int kc, float alpha, float[] packed)
+    {
+        for (int panel = 0; panel * MR < mc; panel++)
+        {
+            int i0 = ic + panel * MR, rows = Math.Min(MR, mc - panel * MR);
+            var destination = packed.AsSpan(panel * MR * kc, MR * kc);
+            for (int p = 0; p < kc; p++)
+                for (int r = 0; r < MR; r++)
+                    destination[p * MR + r] = r >= rows ? 0f
+                        : alpha * (transposeA ? a[(pc + p) * lda + i0 + r] : a[(i0 + r) * lda + pc + p]);
+        }
+    }
+
+    /// <summary>C[MR, NR] (row stride ldc) += Apanel[kc][MR] x Bpanel[kc][NR].</summary>
+    private static void MicroKernel(int kc, ReadOnlySpan<float> aPanel, ReadOnlySpan<float> bPanel, Span<float> c, int ldc)
+    {
+        if (Vector512.IsHardwareAccelerated) MicroKernel512(kc, aPanel, bPanel, c, ldc);
+        else MicroKernel256(kc, aPanel, bPanel, c, ldc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernel512(int kc, ReadOnlySpan<float> aPanel, ReadOnlySpan<float> bPanel, Span<float> c, int ldc)
+    {
+        ref float a = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(aPanel);
+        ref float b = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(bPanel);
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.LoadUnsafe(ref b, (nuint)(p * 32));
+            var b1 = Vector512.LoadUnsafe(ref b, (nuint)(p * 32 + 16));
+            ref float ap = ref Unsafe.Add(ref a, p * MR);
+            var a0 = Vector512.Create(ap); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector512.Create(Unsafe.Add(ref ap, 1)); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector512.Create(Unsafe.Add(ref ap, 2)); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector512.Create(Unsafe.Add(ref ap, 3)); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector512.Create(Unsafe.Add(ref ap, 4)); c40 = Vector512.FusedMultiplyAdd(a4, b0, c40); c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector512.Create(Unsafe.Add(ref ap, 5)); c50 = Vector512.FusedMultiplyAdd(a5, b0, c50); c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
+            var a6 = Vector512.Create(Unsafe.Add(ref ap, 6)); c60 = Vector512.FusedMultiplyAdd(a6, b0, c60); c61 = Vector512.FusedMultiplyAdd(a6, b1, c61);
+            var a7 = Vector512.Create(Unsafe.Add(ref ap, 7)); c70 = Vector512.FusedMultiplyAdd(a7, b0, c70); c71 = Vector512.FusedMultiplyAdd(a7, b1, c71);
+        }
+        Accumulate512(c, 0 * ldc, c00, c01); Accumulate512(c, 1 * ldc, c10, c11);
+        Accumulate512(c, 2 * ldc, c20, c21); Accumulate512(c, 3 * ldc, c30, c31);
+        Accumulate512(c, 4 * ldc, c40, c41); Accumulate512(c, 5 * ldc, c50, c51);
+        Accumulate512(c, 6 * ldc, c60, c61); Accumulate512(c, 7 * ldc, c70, c71);
+    }
+
+    private static void Accumulate512(Span<float> c, int offset, Vector512<float> left, Vector512<float> right)
+    {
+        var row = c.Slice(offset, 32);
+        (Vector512.Create<float>(row) + left).CopyTo(row);
+        (Vector512.Create<float>(row[16..]) + right).CopyTo(row[16..]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernel256(int kc, ReadOnlySpan<float> aPanel, ReadOnlySpan<float> bPanel, Span<float> c, int ldc)
+    {
+        // Same tile shape with 8-wide vectors: NR = 16 columns as two Vector256 per row.
+        Span<Vector256<float>> acc = stackalloc Vector256<float>[2 * MR];
+        acc.Clear();
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.Create<float>(bPanel.Slice(p * 16, 8));
+            var b1 = Vector256.Create<float>(bPanel.Slice(p * 16 + 8, 8));
+            for (int r = 0; r < MR; r++)
+            {
+                var ar = Vector256.Create(aPanel[p * MR + r]);
+                acc[2 * r] = Vector256.FusedMultiplyAdd(ar, b0, acc[2 * r]);
+                acc[2 * r + 1] = Vector256.FusedMultiplyAdd(ar, b1, acc[2 * r + 1]);
+            }
+        }
+        for (int r = 0; r < MR; r++)
+        {
+            var row = c.Slice(r * ldc, 16);
+            (Vector256.Create<float>(row) + acc[2 * r]).CopyTo(row);
+            (Vector256.Create<float>(row[8..]) + acc[2 * r + 1]).CopyTo(row[8..]);
+        }
+    }
+}

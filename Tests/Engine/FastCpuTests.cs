@@ -1,0 +1,195 @@
+using FerEngine.Backends;
+
+namespace FerEngine.Tests.Engine;
+
+/// <summary>
+/// The fast float32 CPU path (Device.Cpu) against the float64 reference (Device.CpuReference) on
+/// the same values: norm-wise relative error ||fast - reference|| / ||reference|| below 1e-4, on
+/// odd sizes and on the paper network's real layer shapes.
+/// </summary>
+public class FastCpuTests
+{
+    private const double Tolerance = 1e-4;
+
+    /// <summary>The same random values as a float32 tensor on the fast device and a float64 one on the reference.</summary>
+    private static (Tensor Fast, Tensor Reference) Pair(ulong stream, params int[] dims)
+    {
+        var reference = Tensor.Normal(new Shape(dims), 0, 1, seed: 11, stream, DType.Float64, Device.CpuReference);
+        return (Tensor.FromDoubles(reference.ToDoubles(), reference.Shape, DType.Float32, Device.Cpu), reference);
+    }
+
+    private static (Tensor Fast, Tensor Reference) Empty(params int[] dims) =>
+        (Tensor.Zeros(new Shape(dims), DType.Float32, Device.Cpu), Tensor.Zeros(new Shape(dims), DType.Float64, Device.CpuReference));
+
+    private static void AssertClose(Tensor fast, Tensor reference, string what)
+    {
+        double[] a = fast.ToDoubles(), b = reference.ToDoubles();
+        double difference = 0, norm = 0;
+        for (int i = 0; i < a.Length; i++) { difference += (a[i] - b[i]) * (a[i] - b[i]); norm += b[i] * b[i]; }
+        double relative = norm == 0 ? Math.Sqrt(difference) : Math.Sqrt(difference / norm);
+        Assert.True(relative < Tolerance, $"{what}: relative error {relative:E2} >= {Tolerance:E0}");
+    }
+
+    private static IBackend Fast => Device.Cpu.Backend;
+    private static IBackend Reference => Device.CpuReference.Backend;
+
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(7, 3, 5)]
+    [InlineData(33, 65, 31)]
+    [InlineData(129, 40, 300)]
+    [InlineData(32, 128, 9216)]   // the fully-connected layer: x [32, 9216] times w^T
+    public void Gemm_all_transposes_and_betas(int m, int n, int k)
+    {
+        foreach (bool ta in new[] { false, true })
+            foreach (bool tb in new[] { false, true })
+                foreach (double beta in new[] { 0.0, 1.0, 0.5 })
+                {
+                    var a = ta ? Pair(1, k, m) : Pair(1, m, k);
+                    var b = tb ? Pair(2, n, k) : Pair(2, k, n);
+                    var c = Pair(3, m, n);
+                    Fast.Gemm(ta, tb, 0.75, a.Fast, b.Fast, beta, c.Fast);
+                    Reference.Gemm(ta, tb, 0.75, a.Reference, b.Reference, beta, c.Reference);
+                    AssertClose(c.Fast, c.Reference, $"gemm {m}x{n}x{k} transposeA={ta} transposeB={tb} beta={beta}");
+                }
+    }
+
+    [Theory]
+    [InlineData(3, 2, 7, 9, 5, 5, 2)]
+    [InlineData(1, 3, 5, 6, 4, 3, 1)]
+    [InlineData(3, 2, 5, 7, 3, 3, 0)]
+    [InlineData(5, 3, 9, 9, 7, 1, 0)]
+    [InlineData(2, 1, 48, 48, 64, 5, 2)]     // conv1
+    [InlineData(1, 64, 48, 48, 64, 5, 2)]    // conv2
+    [InlineData(2, 128, 24, 24, 128, 3, 1)]  // conv4
+    [InlineData(1, 256, 12, 12, 256, 3, 1)]  // conv6
+    public void Convolution_forward_backward_data_and_filter(int n, int cin, int h, int w, int cout, int k, int padding)
+    {
+        var x = Pair(4, n, cin, h, w);
+        var weight = Pair(5, cout, cin, k, k);
+        var bias = Pair(6, cout);
+        int ho = h + 2 * padding - k + 1, wo = w + 2 * padding - k + 1;
+        var y = Empty(n, cout, ho, wo);
+        Fast.ConvolutionForward(x.Fast, weight.Fast, bias.Fast, y.Fast, padding);
+        Reference.ConvolutionForward(x.Reference, weight.Reference, bias.Reference, y.Reference, padding);
+        AssertClose(y.Fast, y.Reference, "convolution forward");
+
+        var dy = Pair(7, n, cout, ho, wo);
+        var dx = Empty(n, cin, h, w);
+        Fast.ConvolutionBackwardData(dy.Fast, weight.Fast, dx.Fast, padding);
+        Reference.ConvolutionBackwardData(dy.Reference, weight.Reference, dx.Reference, padding);
+        AssertClose(dx.Fast, dx.Reference, "convolution backward-data");
+
+        foreach (bool accumulate in new[] { false, true })
+        {
+            var dw = Pair(8, cout, cin, k, k);
+            Fast.ConvolutionBackwardFilter(x.Fast, dy.Fast, dw.Fast, padding, accumulate);
+            Reference.ConvolutionBackwardFilter(x.Reference, dy.Reference, dw.Reference, padding, accumulate);
+            AssertClose(dw.Fast, dw.Reference, $"convolution backward-filter accumulate={accumulate}");
+        }
+    }
+
+    [Fact]
+    public void Convolution_results_do_not_depend_on_the_thread_count()
+    {
+        var x = Pair(9, 5, 3, 9, 9).Fast;
+        var w = Pair(10, 4, 3, 3, 3).Fast;
+        var dy = Pair(11, 5, 4, 9, 9).Fast;
+        float[] Filter(int threads)
+        {
+            int saved = FerEngine.Backends.Cpu.CpuFastBackend.Threads;
+            FerEngine.Backends.Cpu.CpuFastBackend.Threads = threads;
+            try
+            {
+                var dw = Tensor.Zeros(new Shape(4, 3, 3, 3), DType.Float32, Device.Cpu);
+                Fast.ConvolutionBackwardFilter(x, dy, dw, 1, accumulate: false);
+                return dw.ToArray<float>();
+            }
+            finally { FerEngine.Backends.Cpu.CpuFastBackend.Threads = saved; }
+        }
+        Assert.Equal(Filter(2), Filter(2));          // bitwise reproducible run to run
+        AssertClose(Tensor.FromArray(Filter(1), new Shape(4, 3, 3, 3), Device.Cpu),
+            Tensor.FromArray(Filter(3), new Shape(4, 3, 3, 3), Device.Cpu), "1 vs 3 threads");
+    }
+
+    [Theory]
+    [InlineData(1, 3, 5, 7)]
+    [InlineData(32, 64, 24, 24)]    // after conv3's ELU
+    [InlineData(32, 128, 1, 1)]     // bn_fc as [N, C, 1, 1]
+    public void Per_channel_and_elementwise_primitives(int n, int c, int h, int w)
+    {
+        var x = Pair(12, n, c, h, w);
+        var gamma = Pair(13, c);
+        var beta = Pair(14, c);
+        var dy = Pair(15, n, c, h, w);
+
+        var y = Empty(n, c, h, w);
+        Fast.EluForward(x.Fast, y.Fast, 1.0);
+        Reference.EluForward(x.Reference, y.Reference, 1.0);
+        AssertClose(y.Fast, y.Reference, "elu forward");
+        var dx = Empty(n, c, h, w);
+        Fast.EluBackward(y.Fast, dy.Fast, dx.Fast, 1.0);
+        Reference.EluBackward(y.Reference, dy.Reference, dx.Reference, 1.0);
+        AssertClose(dx.Fast, dx.Reference, "elu backward");
+
+        var (meanF, meanR) = Empty(c);
+        var (varF, varR) = (Tensor.Ones(new Shape(c), DType.Float32, Device.Cpu), Tensor.Ones(new Shape(c), DType.Float64, Device.CpuReference));
+        var (saveMeanF, saveMeanR) = Empty(c);
+        var (invF, invR) = Empty(c);
+        Fast.BatchNormForwardTraining(x.Fast, gamma.Fast, beta.Fast, meanF, varF, 0.01, 1e-3, y.Fast, saveMeanF, invF);
+        Reference.BatchNormForwardTraining(x.Reference, gamma.Reference, beta.Reference, meanR, varR, 0.01, 1e-3, y.Reference, saveMeanR, invR);
+        AssertClose(y.Fast, y.Reference, "batch norm forward");
+        AssertClose(varF, varR, "batch norm running variance");
+        var (dgF, dgR) = Empty(c);
+        var (dbF, dbR) = Empty(c);
+        Fast.BatchNormBackward(x.Fast, dy.Fast, gamma.Fast, saveMeanF, invF, dx.Fast, dgF, dbF, false);
+        Reference.BatchNormBackward(x.Reference, dy.Reference, gamma.Reference, saveMeanR, invR, dx.Reference, dgR, dbR, false);
+        AssertClose(dx.Fast, dx.Reference, "batch norm backward dx");
+        AssertClose(dgF, dgR, "batch norm backward dgamma");
+        AssertClose(dbF, dbR, "batch norm backward dbeta");
+
+        Fast.AddBias(y.Fast, beta.Fast);
+        Reference.AddBias(y.Reference, beta.Reference);
+        AssertClose(y.Fast, y.Reference, "add bias");
+        Fast.BiasBackward(dy.Fast, dbF, accumulate: true);
+        Reference.BiasBackward(dy.Reference, dbR, accumulate: true);
+        AssertClose(dbF, dbR, "bias backward");
+
+        if (h >= 2 && w >= 2)
+        {
+            var p = Empty(n, c, h / 2, w / 2);
+            var (argF, argR) = (Tensor.Zeros(p.Fast.Shape, DType.Int32, Device.Cpu), Tensor.Zeros(p.Fast.Shape, DType.Int32, Device.CpuReference));
+            Fast.MaxPool2x2Forward(x.Fast, p.Fast, argF);
+            Reference.MaxPool2x2Forward(x.Reference, p.Reference, argR);
+            AssertClose(p.Fast, p.Reference, "max-pool forward");
+            Assert.Equal(argR.ToArray<int>(), argF.ToArray<int>());
+            Fast.MaxPool2x2Backward(p.Fast, argF, dx.Fast);
+            Reference.MaxPool2x2Backward(p.Reference, argR, dx.Reference);
+            AssertClose(dx.Fast, dx.Reference, "max-pool backward");
+        }
+    }
+
+    [Fact]
+    public void Loss_and_optimiser_primitives()
+    {
+        var logits = Pair(16, 33, 7);
+        long[] labelValues = Enumerable.Range(0, 33).Select(i => i % 4 == 0 ? -1L : i % 7).ToArray();
+        var (lossF, lossR) = (Tensor.Zeros(Shape.Scalar, DType.Float32, Device.Cpu), Tensor.Zeros(Shape.Scalar, DType.Float64, Device.CpuReference));
+        var d = Empty(33, 7);
+        Fast.SoftmaxCrossEntropy(logits.Fast, Tensor.FromArray(labelValues, new Shape(33), Device.Cpu), lossF, d.Fast);
+        Reference.SoftmaxCrossEntropy(logits.Reference, Tensor.FromArray(labelValues, new Shape(33), Device.CpuReference), lossR, d.Reference);
+        AssertClose(lossF, lossR, "softmax cross-entropy loss");
+        AssertClose(d.Fast, d.Reference, "softmax cross-entropy gradient");
+
+        var p = Pair(17, 1001);
+        var g = Pair(18, 1001);
+        var m = Empty(1001);
+        var v = Empty(1001);
+        for (int step = 1; step <= 3; step++)
+        {
+            Fast.AdamUpdate(p.Fast, g.Fast, m.Fast, v.Fast, new AdamHyperparameters(3e-4, WeightDecay: 0.01), step);
+            Reference.AdamUpdate(p.Reference, g.Reference, m.Reference, v.Reference, new AdamHyperparameters(3e-4, WeightDecay: 0.01), step);
+        }
+        AssertClose(p.Fast, p.Reference, "adam");
+    }
+}
