@@ -11,6 +11,7 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "breakdown") return EndToEnd.StepBreakdown.Run(args[1..]);
         if (args.Length > 0 && args[0] == "gemm") return Kernels.GemmThroughput.Run();
         if (args.Length > 0 && args[0] == "train-step") return EndToEnd.CpuTrainStepBenchmark.Run(args[1..]);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

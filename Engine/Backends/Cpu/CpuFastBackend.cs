@@ -40,4 +40,72 @@ public class CpuFastBackend : CpuReferenceBackend
         if (x.DType != DType.Float32) { base.ConvolutionBackwardFilter(x, dy, dw, padding, accumulate); return; }
         FastConvolution.BackwardFilter(ConvShape.Of(x, dw, padding), x.AsMemory<float>(), dy.AsMemory<float>(), dw.AsMemory<float>(), accumulate);
     }
+
+    public override void EluForward(Tensor x, Tensor y, double alpha)
+    {
+        if (x.DType != DType.Float32) { base.EluForward(x, y, alpha); return; }
+        FastElementwise.EluForward(x.AsMemory<float>(), y.AsMemory<float>(), (float)alpha);
+    }
+
+    public override void EluBackward(Tensor y, Tensor dy, Tensor dx, double alpha)
+    {
+        if (y.DType != DType.Float32) { base.EluBackward(y, dy, dx, alpha); return; }
+        FastElementwise.EluBackward(y.AsMemory<float>(), dy.AsMemory<float>(), dx.AsMemory<float>(), (float)alpha);
+    }
+
+    public override void BatchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+        double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd)
+    {
+        if (x.DType != DType.Float32) { base.BatchNormForwardTraining(x, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd); return; }
+        var (n, c, s) = ChannelView(x);
+        FastBatchNorm.ForwardTraining(n, c, s, x.AsMemory<float>(), gamma.AsMemory<float>(), beta.AsMemory<float>(), runningMean.AsMemory<float>(),
+            runningVar.AsMemory<float>(), momentum, eps, y.AsMemory<float>(), savedMean.AsMemory<float>(), savedInvStd.AsMemory<float>());
+    }
+
+    public override void BatchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor savedMean, Tensor savedInvStd,
+        Tensor dx, Tensor dgamma, Tensor dbeta, bool accumulate)
+    {
+        if (x.DType != DType.Float32) { base.BatchNormBackward(x, dy, gamma, savedMean, savedInvStd, dx, dgamma, dbeta, accumulate); return; }
+        var (n, c, s) = ChannelView(x);
+        FastBatchNorm.Backward(n, c, s, x.AsMemory<float>(), dy.AsMemory<float>(), gamma.AsMemory<float>(), savedMean.AsMemory<float>(),
+            savedInvStd.AsMemory<float>(), dx.AsMemory<float>(), dgamma.AsMemory<float>(), dbeta.AsMemory<float>(), accumulate);
+    }
+
+    public override void MaxPool2x2Forward(Tensor x, Tensor y, Tensor argmax)
+    {
+        if (x.DType != DType.Float32) { base.MaxPool2x2Forward(x, y, argmax); return; }
+        FastElementwise.MaxPoolForward(x.Shape[0] * x.Shape[1], x.Shape[2], x.Shape[3], x.AsMemory<float>(), y.AsMemory<float>(), argmax.AsMemory<int>());
+    }
+
+    public override void MaxPool2x2Backward(Tensor dy, Tensor argmax, Tensor dx)
+    {
+        if (dy.DType != DType.Float32) { base.MaxPool2x2Backward(dy, argmax, dx); return; }
+        FastElementwise.MaxPoolBackward(dx.Shape[0] * dx.Shape[1], dx.Shape[2], dx.Shape[3], dy.AsMemory<float>(), argmax.AsMemory<int>(), dx.AsMemory<float>());
+    }
+
+    public override void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor y, Tensor mask)
+    {
+        if (x.DType != DType.Float32) { base.DropoutForward(x, p, seed, stream, y, mask); return; }
+        FastElementwise.DropoutForward(x.AsMemory<float>(), (float)p, seed, stream, y.AsMemory<float>(), mask.AsMemory<byte>());
+    }
+
+    public override void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx)
+    {
+        if (dy.DType != DType.Float32) { base.DropoutBackward(dy, mask, p, dx); return; }
+        FastElementwise.DropoutBackward(dy.AsMemory<float>(), mask.AsMemory<byte>(), (float)p, dx.AsMemory<float>());
+    }
+
+    public override void BiasBackward(Tensor dy, Tensor dbias, bool accumulate)
+    {
+        if (dy.DType != DType.Float32) { base.BiasBackward(dy, dbias, accumulate); return; }
+        var (n, c, s) = ChannelView(dy);
+        var gradient = dy.AsMemory<float>();
+        var result = dbias.AsMemory<float>();
+        Parallel1D.ForEach(c, ch =>
+        {
+            double sum = 0; // per-run float sums, accumulated in double
+            for (int i = 0; i < n; i++) sum += System.Numerics.Tensors.TensorPrimitives.Sum(gradient.Span.Slice((i * c + ch) * s, s));
+            result.Span[ch] = (float)(accumulate ? result.Span[ch] + sum : sum);
+        });
+    }
 }

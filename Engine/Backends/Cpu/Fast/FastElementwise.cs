@@ -1,0 +1,144 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using FerEngine.Random;
+
+namespace FerEngine.Backends.Cpu.Fast;
+
+/// <summary>Vectorised, parallel float32 versions of the elementwise primitives (same formulas as the reference).</summary>
+public static class FastElementwise
+{
+    /// <summary>y = x > 0 ? x : alpha (e^x - 1), 16 lanes at a time.</summary>
+    public static void EluForward(ReadOnlyMemory<float> x, Memory<float> y, float alpha) =>
+        Parallel1D.For(x.Length, (first, count) =>
+        {
+            var source = x.Span.Slice(first, count);
+            var destination = y.Span.Slice(first, count);
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var a = Vector512.Create(alpha);
+                for (; i <= count - 16; i += 16)
+                {
+                    var v = Vector512.Create<float>(source.Slice(i, 16));
+                    var negative = a * (Vector512.Exp(Vector512.Min(v, Vector512<float>.Zero)) - Vector512<float>.One);
+                    Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, negative).CopyTo(destination.Slice(i, 16));
+                }
+            }
+            for (; i < count; i++) destination[i] = source[i] > 0 ? source[i] : alpha * (MathF.Exp(source[i]) - 1);
+        });
+
+    /// <summary>dx = y > 0 ? dy : dy (y + alpha).</summary>
+    public static void EluBackward(ReadOnlyMemory<float> y, ReadOnlyMemory<float> dy, Memory<float> dx, float alpha) =>
+        Parallel1D.For(y.Length, (first, count) =>
+        {
+            var output = y.Span.Slice(first, count);
+            var gradient = dy.Span.Slice(first, count);
+            var destination = dx.Span.Slice(first, count);
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var a = Vector512.Create(alpha);
+                for (; i <= count - 16; i += 16)
+                {
+                    var v = Vector512.Create<float>(output.Slice(i, 16));
+                    var g = Vector512.Create<float>(gradient.Slice(i, 16));
+                    Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), g, g * (v + a)).CopyTo(destination.Slice(i, 16));
+                }
+            }
+            for (; i < count; i++) destination[i] = output[i] > 0 ? gradient[i] : gradient[i] * (output[i] + alpha);
+        });
+
+    /// <summary>
+    /// mask[i] = Philox.Keep(seed, stream, i, p); y = x * mask / (1 - p). One Philox block gives the
+    /// words of four consecutive elements, so each block is computed once.
+    /// </summary>
+    public static void DropoutForward(ReadOnlyMemory<float> x, float p, ulong seed, ulong stream, Memory<float> y, Memory<byte> mask)
+    {
+        uint threshold = Philox.DropThreshold(p);
+        float scale = 1f / (1f - p);
+        long blocks = (x.Length + 3) / 4;
+        Parallel1D.For(blocks, (firstBlock, blockCount) =>
+        {
+            var source = x.Span;
+            var destination = y.Span;
+            var keep = mask.Span;
+            for (long block = firstBlock; block < firstBlock + blockCount; block++)
+            {
+                var (w0, w1, w2, w3) = Philox.Block(seed, stream, (ulong)block);
+                for (int k = 0; k < 4; k++)
+                {
+                    long i = block * 4 + k;
+                    if (i >= source.Length) break;
+                    uint word = k switch { 0 => w0, 1 => w1, 2 => w2, _ => w3 };
+                    bool kept = (word >> 8) >= threshold;
+                    keep[(int)i] = kept ? (byte)1 : (byte)0;
+                    destination[(int)i] = kept ? source[(int)i] * scale : 0f;
+                }
+            }
+        });
+    }
+
+    /// <summary>dx = dy * mask / (1 - p).</summary>
+    public static void DropoutBackward(ReadOnlyMemory<float> dy, ReadOnlyMemory<byte> mask, float p, Memory<float> dx)
+    {
+        float scale = 1f / (1f - p);
+        Parallel1D.For(dy.Length, (first, count) =>
+        {
+            var gradient = dy.Span.Slice(first, count);
+            var keep = mask.Span.Slice(first, count);
+            var destination = dx.Span.Slice(first, count);
+            for (int i = 0; i < count; i++) destination[i] = keep[i] != 0 ? gradient[i] * scale : 0f;
+        });
+    }
+
+    /// <summary>2x2 max-pool over planes [H, W] -> [H/2, W/2] with the winner's index 0..3 (first max wins, NaN wins).</summary>
+    public static void MaxPoolForward(int planes, int h, int w, ReadOnlyMemory<float> x, Memory<float> y, Memory<int> argmax)
+    {
+        int ho = h / 2, wo = w / 2;
+        Parallel1D.For(planes, (firstPlane, count) =>
+        {
+            var source = x.Span;
+            var destination = y.Span;
+            var winners = argmax.Span;
+            for (int plane = firstPlane; plane < firstPlane + count; plane++)
+                for (int oy = 0; oy < ho; oy++)
+                {
+                    var top = source.Slice((plane * h + 2 * oy) * w, w);
+                    var bottom = source.Slice((plane * h + 2 * oy + 1) * w, w);
+                    for (int ox = 0; ox < wo; ox++)
+                    {
+                        float best = top[2 * ox];
+                        int winner = 0;
+                        float candidate = top[2 * ox + 1];
+                        if (candidate > best || float.IsNaN(candidate) && !float.IsNaN(best)) { best = candidate; winner = 1; }
+                        candidate = bottom[2 * ox];
+                        if (candidate > best || float.IsNaN(candidate) && !float.IsNaN(best)) { best = candidate; winner = 2; }
+                        candidate = bottom[2 * ox + 1];
+                        if (candidate > best || float.IsNaN(candidate) && !float.IsNaN(best)) { best = candidate; winner = 3; }
+                        int at = (plane * ho + oy) * wo + ox;
+                        destination[at] = best;
+                        winners[at] = winner;
+                    }
+                }
+        });
+    }
+
+    public static void MaxPoolBackward(int planes, int h, int w, ReadOnlyMemory<float> dy, ReadOnlyMemory<int> argmax, Memory<float> dx)
+    {
+        int ho = h / 2, wo = w / 2;
+        Parallel1D.For(planes, (firstPlane, count) =>
+        {
+            var gradient = dy.Span;
+            var winners = argmax.Span;
+            var destination = dx.Span.Slice(firstPlane * h * w, count * h * w);
+            destination.Clear();
+            for (int plane = firstPlane; plane < firstPlane + count; plane++)
+                for (int oy = 0; oy < ho; oy++)
+                    for (int ox = 0; ox < wo; ox++)
+                    {
+                        int at = (plane * ho + oy) * wo + ox, window = winners[at];
+                        destination[((plane - firstPlane) * h + 2 * oy + window / 2) * w + 2 * ox + window % 2] = gradient[at];
+                    }
+        });
+    }
+}

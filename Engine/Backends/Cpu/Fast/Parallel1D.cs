@@ -1,0 +1,23 @@
+namespace FerEngine.Backends.Cpu.Fast;
+
+/// <summary>Splits [0, count) into a fixed number of contiguous chunks and runs them in parallel.</summary>
+internal static class Parallel1D
+{
+    /// <summary>Below this many elements a pass runs on the calling thread (thread start-up would dominate).</summary>
+    private const int MinimumPerChunk = 1 << 15;
+
+    public static void For(long count, Action<int, int> work)
+    {
+        int chunks = (int)Math.Clamp(count / MinimumPerChunk, 1, CpuFastBackend.Threads);
+        if (chunks == 1) { work(0, (int)count); return; }
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, c =>
+        {
+            int first = (int)(c * count / chunks), last = (int)((c + 1) * count / chunks);
+            work(first, last - first);
+        });
+    }
+
+    /// <summary>One task per item (channels, planes), items spread over the threads.</summary>
+    public static void ForEach(int items, Action<int> work) =>
+        Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, work);
+}
