@@ -279,37 +279,47 @@ internal static class ReferenceLoops<T> where T : unmanaged, IFloatingPointIeee7
 
     // ---- optimisers ------------------------------------------------------------------------------------
 
-    /// <summary>PyTorch's single-tensor Adam, operation for operation (lerp for m, addcmul for v).</summary>
+    /// <summary>
+    /// PyTorch's single-tensor Adam (torch.optim.Adam, foreach off, the CPU default), operation for
+    /// operation in float32 so that results agree to the last bit:
+    ///   g = grad.add(p, alpha=wd)              (ATen's vectorised add is a fused multiply-add)
+    ///   m = m.mul(b1).add(g, alpha=1-b1)       (fused)
+    ///   v = v.mul(b2).addcmul(g, g, value=1-b2)   = v*b2 + ((1-b2)*g)*g
+    ///   denom = sqrt(v) / sqrt(1 - b2^t) + eps
+    ///   p = p.addcdiv(m, denom, value=-lr/(1 - b1^t)) = p + (value*m)/denom
+    /// </summary>
     public static void AdamUpdate(Span<T> p, ReadOnlySpan<T> grad, Span<T> m, Span<T> v, AdamHyperparameters h, int step)
     {
         T beta1 = Cast(h.Beta1), beta2 = Cast(h.Beta2), weightDecay = Cast(h.WeightDecay), eps = Cast(h.Epsilon);
-        double biasCorrection1 = 1 - Math.Pow(h.Beta1, step);
-        double biasCorrection2 = 1 - Math.Pow(h.Beta2, step);
-        T stepSize = Cast(h.LearningRate / biasCorrection1);
-        T biasCorrection2Sqrt = Cast(Math.Sqrt(biasCorrection2));
-        T oneMinusBeta1 = T.One - beta1, oneMinusBeta2 = T.One - beta2;
+        T negativeStepSize = Cast(-h.LearningRate / (1 - Math.Pow(h.Beta1, step)));
+        T biasCorrection2Sqrt = Cast(Math.Sqrt(1 - Math.Pow(h.Beta2, step)));
+        T oneMinusBeta1 = Cast(1 - h.Beta1), oneMinusBeta2 = Cast(1 - h.Beta2);
         for (int i = 0; i < p.Length; i++)
         {
-            T g = h.WeightDecay == 0 ? grad[i] : grad[i] + weightDecay * p[i];
-            m[i] = m[i] + oneMinusBeta1 * (g - m[i]);
+            T g = h.WeightDecay == 0 ? grad[i] : T.FusedMultiplyAdd(weightDecay, p[i], grad[i]);
+            m[i] = T.FusedMultiplyAdd(oneMinusBeta1, g, m[i] * beta1);
             v[i] = v[i] * beta2 + oneMinusBeta2 * g * g;
             T denominator = T.Sqrt(v[i]) / biasCorrection2Sqrt + eps;
-            p[i] = p[i] - stepSize * (m[i] / denominator);
+            p[i] = p[i] + negativeStepSize * m[i] / denominator;
         }
     }
 
+    /// <summary>
+    /// PyTorch's SGD (no dampening, not Nesterov), operation for operation: g = grad.add(p, alpha=wd);
+    /// buf = step 1 ? g : buf.mul(mu).add(g); p = p.add(buf, alpha=-lr) (fused multiply-adds, as ATen's add).
+    /// </summary>
     public static void SgdUpdate(Span<T> p, ReadOnlySpan<T> grad, Span<T> buffer, double lr, double momentum, double weightDecay, int step)
     {
-        T learningRate = Cast(lr), mu = Cast(momentum), wd = Cast(weightDecay);
+        T negativeLearningRate = Cast(-lr), mu = Cast(momentum), wd = Cast(weightDecay);
         for (int i = 0; i < p.Length; i++)
         {
-            T g = weightDecay == 0 ? grad[i] : grad[i] + wd * p[i];
+            T g = weightDecay == 0 ? grad[i] : T.FusedMultiplyAdd(wd, p[i], grad[i]);
             if (momentum != 0)
             {
                 buffer[i] = step == 1 ? g : mu * buffer[i] + g;
                 g = buffer[i];
             }
-            p[i] = p[i] - learningRate * g;
+            p[i] = T.FusedMultiplyAdd(negativeLearningRate, g, p[i]);
         }
     }
 }
