@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using FerEngine.Kernels.Emulator;
+
+namespace FerEngine.Kernels;
+
+/// <summary>One kernel parameter: its PTX type (u64 = device address) and what it holds.</summary>
+public sealed record KernelParameter(string Name, string Type, string Meaning);
+
+/// <summary>
+/// One hand-written kernel: its .entry name, the .ptx file that holds it, its parameters in order,
+/// and its launch-shape rule (threads per block, and the grid for a given element / row count).
+/// </summary>
+public sealed record KernelInfo(string Name, string File, IReadOnlyList<KernelParameter> Parameters,
+    int BlockSize, string LaunchRule, Func<long, LaunchGrid> Shape)
+{
+    /// <summary>The launch shape for <paramref name="count"/> elements (or rows, see <see cref="LaunchRule"/>).</summary>
+    public LaunchGrid LaunchFor(long count) => Shape(count);
+}
+
+/// <summary>
+/// The catalogue of hand-written PTX kernels (the .ptx files are embedded resources named by
+/// file name). Launchers (the CUDA backend, the emulated device, tests) take names, parameter
+/// orders and launch shapes from here, never from copies of their own.
+/// </summary>
+public static class KernelCatalog
+{
+    /// <summary>Most blocks a grid-stride kernel is launched with; more would only add scheduling work.</summary>
+    public const int MaxGridBlocks = 4096;
+
+    private static KernelParameter P(string name, string type, string meaning) => new(name, type, meaning);
+
+    /// <summary>Blocks of 256 threads, one thread per float4 (the n % 4 tail is covered by the first threads).</summary>
+    private static KernelInfo Vectorised(string name, string file, params KernelParameter[] parameters) =>
+        new(name, file, parameters, 256, "256 threads; ceil(max(n/4, 1) / 256) blocks, at most 4096 (grid-stride)",
+            n => LaunchGrid.Linear(Blocks(Math.Max(n / 4, 1), 256), 256));
+
+    /// <summary>Blocks of 256 threads, one thread per element.</summary>
+    private static KernelInfo Scalar(string name, string file, params KernelParameter[] parameters) =>
+        new(name, file, parameters, 256, "256 threads; ceil(n / 256) blocks, at most 4096 (grid-stride)",
+            n => LaunchGrid.Linear(Blocks(n, 256), 256));
+
+    private static int Blocks(long items, int perBlock) => (int)Math.Clamp((items + perBlock - 1) / perBlock, 1, MaxGridBlocks);
+
+    public static IReadOnlyList<KernelInfo> All { get; } =
+    [
+        Vectorised("fill_f32", "Elementwise.ptx", P("y", "u64", "float32 [n] output"), P("n", "u32", "element count"), P("value", "f32", "the fill value")),
+        Vectorised("copy_f32", "Elementwise.ptx", P("x", "u64", "float32 [n] input"), P("y", "u64", "float32 [n] output"), P("n", "u32", "element count")),
+        Vectorised("add_f32", "Elementwise.ptx", P("a", "u64", "float32 [n]"), P("b", "u64", "float32 [n]"), P("y", "u64", "float32 [n] = a + b"), P("n", "u32", "element count")),
+        Vectorised("scale_f32", "Elementwise.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [n] = alpha * x"), P("n", "u32", "element count"), P("alpha", "f32", "scale")),
+        Vectorised("axpy_f32", "Elementwise.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [n], y += alpha * x"), P("n", "u32", "element count"), P("alpha", "f32", "scale")),
+        Scalar("bias_elu_forward_f32", "Elementwise.ptx", P("x", "u64", "float32 [N, C, H, W]"), P("bias", "u64", "float32 [C]"),
+            P("y", "u64", "float32 [N, C, H, W] = elu(x + bias[c])"), P("n", "u32", "N * C * H * W"), P("channels", "u32", "C"),
+            P("spatial", "u32", "H * W"), P("alpha", "f32", "ELU alpha")),
+        Vectorised("elu_backward_f32", "Elementwise.ptx", P("y", "u64", "float32 [n] forward output"), P("dy", "u64", "float32 [n]"),
+            P("dx", "u64", "float32 [n]"), P("n", "u32", "element count"), P("alpha", "f32", "ELU alpha")),
+    ];
+
+    public static KernelInfo Get(string name) => All.FirstOrDefault(k => k.Name == name)
+        ?? throw new ArgumentException($"No kernel named '{name}' in the catalogue; known: {string.Join(", ", All.Select(k => k.Name))}.");
+
+    /// <summary>The .ptx files, as embedded in this assembly.</summary>
+    public static IReadOnlyList<string> Files => typeof(KernelCatalog).Assembly.GetManifestResourceNames()
+        .Where(n => n.EndsWith(".ptx")).Order().ToArray();
+
+    /// <summary>The PTX text of an embedded .ptx file.</summary>
+    public static string Source(string file)
+    {
+        using var stream = typeof(KernelCatalog).Assembly.GetManifestResourceStream(file)
+            ?? throw new ArgumentException($"No embedded kernel file '{file}'; embedded: {string.Join(", ", Files)}.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    private static readonly ConcurrentDictionary<string, PtxModule> Modules = new();
+
+    /// <summary>A .ptx file parsed for the emulator (parsed once, then cached).</summary>
+    public static PtxModule Module(string file) => Modules.GetOrAdd(file, f => PtxParser.Parse(Source(f), f));
+
+    /// <summary>The decoded kernel of a catalogue entry, ready for <see cref="PtxInterpreter"/>.</summary>
+    public static PtxKernel Emulated(string name) => Module(Get(name).File)[name];
+}
