@@ -53,6 +53,35 @@ public static class KernelCatalog
             P("spatial", "u32", "H * W"), P("alpha", "f32", "ELU alpha")),
         Vectorised("elu_backward_f32", "Elementwise.ptx", P("y", "u64", "float32 [n] forward output"), P("dy", "u64", "float32 [n]"),
             P("dx", "u64", "float32 [n]"), P("n", "u32", "element count"), P("alpha", "f32", "ELU alpha")),
+
+        new("softmax_cross_entropy_f32", "SoftmaxCrossEntropy.ptx",
+            [P("logits", "u64", "float32 [rows, classes]"), P("labels", "u64", "int64 [rows], -1 = missing, < classes (checked by the launcher)"),
+             P("rowLoss", "u64", "float32 [rows] output"), P("dlogits", "u64", "float32 [rows, classes] output"),
+             P("rows", "u32", "rows"), P("classes", "u32", "classes")],
+            256, "256 threads (8 warps, one row per warp); ceil(rows / 8) blocks, at most 4096 (grid-stride over rows)",
+            rows => LaunchGrid.Linear(Blocks(rows, 8), 256)),
+        new("softmax_cross_entropy_mean_f32", "SoftmaxCrossEntropy.ptx",
+            [P("rowLoss", "u64", "float32 [rows]"), P("labels", "u64", "int64 [rows]"), P("loss", "u64", "float32 [1] output: the mean"),
+             P("rows", "u32", "rows")],
+            32, "one block of one warp (32 threads), whatever the row count", _ => LaunchGrid.Linear(1, 32)),
+
+        Scalar("adam_f32", "Adam.ptx", P("p", "u64", "float32 [n] parameter, updated"), P("grad", "u64", "float32 [n]"),
+            P("m", "u64", "float32 [n] first moment, updated"), P("v", "u64", "float32 [n] second moment, updated"), P("n", "u32", "element count"),
+            P("beta2", "f32", "(float)beta2"), P("oneMinusBeta1", "f32", "1f - (float)beta1"), P("oneMinusBeta2", "f32", "1f - (float)beta2"),
+            P("eps", "f32", "(float)eps"), P("weightDecay", "f32", "(float)weight decay"), P("stepSize", "f32", "(float)(lr / (1 - beta1^t))"),
+            P("biasCorrection2Sqrt", "f32", "(float)sqrt(1 - beta2^t)")),
+
+        Scalar("sum_f32", "Reduce.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [1], accumulated into (zero it first)"),
+            P("n", "u32", "element count")),
+
+        new("dropout_forward_f32", "Dropout.ptx",
+            [P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [n] = keep ? x * scale : 0"), P("mask", "u64", "uint8 [n] = keep"),
+             P("n", "u32", "element count"), P("seed", "u64", "Philox key"), P("stream", "u64", "Philox stream"),
+             P("threshold", "u32", "Philox.DropThreshold(p)"), P("scale", "f32", "(float)(1 / (1 - p))")],
+            256, "256 threads, one per Philox block of 4 elements; ceil(ceil(n/4) / 256) blocks, at most 4096 (grid-stride)",
+            n => LaunchGrid.Linear(Blocks((n + 3) / 4, 256), 256)),
+        Scalar("dropout_backward_f32", "Dropout.ptx", P("dy", "u64", "float32 [n]"), P("mask", "u64", "uint8 [n]"),
+            P("dx", "u64", "float32 [n] = mask ? dy * scale : 0"), P("n", "u32", "element count"), P("scale", "f32", "(float)(1 / (1 - p))")),
     ];
 
     public static KernelInfo Get(string name) => All.FirstOrDefault(k => k.Name == name)
