@@ -82,6 +82,13 @@ public static class KernelCatalog
             n => LaunchGrid.Linear(Blocks((n + 3) / 4, 256), 256)),
         Scalar("dropout_backward_f32", "Dropout.ptx", P("dy", "u64", "float32 [n]"), P("mask", "u64", "uint8 [n]"),
             P("dx", "u64", "float32 [n] = mask ? dy * scale : 0"), P("n", "u32", "element count"), P("scale", "f32", "(float)(1 / (1 - p))")),
+
+        Scalar("maxpool2x2_forward_f32", "MaxPool.ptx", P("x", "u64", "float32 [N, C, H, W]"), P("y", "u64", "float32 [N, C, H/2, W/2]"),
+            P("argmax", "u64", "int32 [N, C, H/2, W/2], window position 0..3"), P("outputs", "u32", "N * C * (H/2) * (W/2) (the launch count)"),
+            P("height", "u32", "H"), P("width", "u32", "W")),
+        Scalar("maxpool2x2_backward_f32", "MaxPool.ptx", P("dy", "u64", "float32 [N, C, H/2, W/2]"), P("argmax", "u64", "int32, from the forward"),
+            P("dx", "u64", "float32 [N, C, H, W], fully written"), P("inputs", "u32", "N * C * H * W (the launch count)"),
+            P("height", "u32", "H"), P("width", "u32", "W")),
     ];
 
     public static KernelInfo Get(string name) => All.FirstOrDefault(k => k.Name == name)
