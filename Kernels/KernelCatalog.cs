@@ -39,6 +39,11 @@ public static class KernelCatalog
         new(name, file, parameters, 256, "256 threads; ceil(n / 256) blocks, at most 4096 (grid-stride)",
             n => LaunchGrid.Linear(Blocks(n, 256), 256));
 
+    /// <summary>One 256-thread block per channel (grid-stride over channels): the launch count is C.</summary>
+    private static KernelInfo PerChannel(string name, params KernelParameter[] parameters) =>
+        new(name, "BatchNorm.ptx", parameters, 256, "256 threads; one block per channel (C blocks, at most 4096, grid-stride)",
+            channels => LaunchGrid.Linear(Blocks(channels, 1), 256));
+
     private static int Blocks(long items, int perBlock) => (int)Math.Clamp((items + perBlock - 1) / perBlock, 1, MaxGridBlocks);
 
     public static IReadOnlyList<KernelInfo> All { get; } =
@@ -89,6 +94,20 @@ public static class KernelCatalog
         Scalar("maxpool2x2_backward_f32", "MaxPool.ptx", P("dy", "u64", "float32 [N, C, H/2, W/2]"), P("argmax", "u64", "int32, from the forward"),
             P("dx", "u64", "float32 [N, C, H, W], fully written"), P("inputs", "u32", "N * C * H * W (the launch count)"),
             P("height", "u32", "H"), P("width", "u32", "W")),
+
+        PerChannel("batchnorm_forward_training_f32", P("x", "u64", "float32 [N, C, S]"), P("gamma", "u64", "float32 [C]"), P("beta", "u64", "float32 [C]"),
+            P("runningMean", "u64", "float32 [C], updated"), P("runningVar", "u64", "float32 [C], updated"), P("y", "u64", "float32 [N, C, S]"),
+            P("savedMean", "u64", "float32 [C] output"), P("savedInvStd", "u64", "float32 [C] output"), P("batch", "u32", "N"),
+            P("channels", "u32", "C (the launch count)"), P("spatial", "u32", "S = H * W, or 1"), P("momentum", "f32", "running-average momentum"),
+            P("eps", "f32", "variance epsilon")),
+        Scalar("batchnorm_forward_inference_f32", "BatchNorm.ptx", P("x", "u64", "float32 [N, C, S]"), P("gamma", "u64", "float32 [C]"),
+            P("beta", "u64", "float32 [C]"), P("runningMean", "u64", "float32 [C]"), P("runningVar", "u64", "float32 [C]"),
+            P("y", "u64", "float32 [N, C, S]"), P("n", "u32", "N * C * S (the launch count)"), P("channels", "u32", "C"),
+            P("spatial", "u32", "S"), P("eps", "f32", "variance epsilon")),
+        PerChannel("batchnorm_backward_f32", P("x", "u64", "float32 [N, C, S]"), P("dy", "u64", "float32 [N, C, S]"), P("gamma", "u64", "float32 [C]"),
+            P("savedMean", "u64", "float32 [C]"), P("savedInvStd", "u64", "float32 [C]"), P("dx", "u64", "float32 [N, C, S] output"),
+            P("dgamma", "u64", "float32 [C]"), P("dbeta", "u64", "float32 [C]"), P("batch", "u32", "N"), P("channels", "u32", "C (the launch count)"),
+            P("spatial", "u32", "S"), P("accumulate", "u32", "1: add into dgamma / dbeta, 0: overwrite")),
     ];
 
     public static KernelInfo Get(string name) => All.FirstOrDefault(k => k.Name == name)

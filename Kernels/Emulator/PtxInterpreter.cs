@@ -309,7 +309,7 @@ public static class PtxInterpreter
                 case PtxOp.And: result = a & b & Mask(type); break;
                 case PtxOp.Or: result = (a | b) & Mask(type); break;
                 case PtxOp.Xor: result = (a ^ b) & Mask(type); break;
-                case PtxOp.Not: result = ~a & Mask(type); break;
+                case PtxOp.Not: result = type == PtxType.Pred ? (a ^ 1) & 1 : ~a & Mask(type); break;
                 case PtxOp.Shl:
                     result = (uint)b >= Width(type) ? 0 : (a << (int)(uint)b) & Mask(type);
                     break;

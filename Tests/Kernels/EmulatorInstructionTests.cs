@@ -238,7 +238,7 @@ public class EmulatorInstructionTests
     [Fact]
     public void Predicated_branches_and_guarded_instructions_follow_the_predicate()
     {
-        // out[t] = t odd ? 3 * t : t / 2 ; and a guarded add only for t >= 4
+        // out[t] = t odd ? 3 * t : t / 2 ; then + 1000 for t >= 4, + 100 otherwise (guarded adds, not.pred)
         var r = RunWithOutput(Prologue + """
             mov.u32 %r1, %tid.x;
             and.b32 %r2, %r1, 1;
@@ -251,13 +251,15 @@ public class EmulatorInstructionTests
             JOIN:
             setp.ge.u32 %p2, %r1, 4;
             @%p2 add.u32 %r3, %r3, 1000;
+            not.pred %p3, %p2;
+            @%p3 add.u32 %r3, %r3, 100;
             mul.wide.u32 %rd2, %r1, 8;
             add.s64 %rd2, %rd1, %rd2;
             cvt.u64.u32 %rd3, %r3;
             st.global.u64 [%rd2], %rd3;
             ret;
             """, 8, LaunchGrid.Linear(1, 8));
-        for (uint t = 0; t < 8; t++) Assert.Equal((ulong)((t % 2 == 1 ? 3 * t : t / 2) + (t >= 4 ? 1000u : 0u)), r[t]);
+        for (uint t = 0; t < 8; t++) Assert.Equal((ulong)((t % 2 == 1 ? 3 * t : t / 2) + (t >= 4 ? 1000u : 100u)), r[t]);
     }
 
     [Fact]
