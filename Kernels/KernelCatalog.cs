@@ -70,7 +70,7 @@ public static class KernelCatalog
              P("rows", "u32", "rows")],
             32, "one block of one warp (32 threads), whatever the row count", _ => LaunchGrid.Linear(1, 32)),
 
-        Scalar("adam_f32", "Adam.ptx", P("p", "u64", "float32 [n] parameter, updated"), P("grad", "u64", "float32 [n]"),
+        Vectorised("adam_f32", "Adam.ptx", P("p", "u64", "float32 [n] parameter, updated"), P("grad", "u64", "float32 [n]"),
             P("m", "u64", "float32 [n] first moment, updated"), P("v", "u64", "float32 [n] second moment, updated"), P("n", "u32", "element count"),
             P("beta2", "f32", "(float)beta2"), P("oneMinusBeta1", "f32", "1f - (float)beta1"), P("oneMinusBeta2", "f32", "1f - (float)beta2"),
             P("eps", "f32", "(float)eps"), P("weightDecay", "f32", "(float)weight decay"), P("stepSize", "f32", "(float)(lr / (1 - beta1^t))"),

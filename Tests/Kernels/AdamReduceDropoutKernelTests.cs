@@ -17,6 +17,7 @@ public class AdamReduceDropoutKernelTests
     [InlineData(31, 3, 0.01)]
     [InlineData(33, 10, 0.0)]
     [InlineData(1001, 2, 0.05)]
+    [InlineData(4099, 7, 0.0)]
     public void Adam_matches_the_reference_bit_for_bit(int n, int step, double weightDecay)
     {
         var h = new AdamHyperparameters(LearningRate: 3e-3, WeightDecay: weightDecay);
