@@ -263,6 +263,39 @@ public class EmulatorInstructionTests
     }
 
     [Fact]
+    public void Local_and_generic_shared_memory_and_the_approximate_functions_work()
+    {
+        var r = RunWithOutput("""
+            .reg .pred %p<2>;
+            .reg .b32 %r<8>;
+            .reg .f32 %f<12>;
+            .reg .b64 %rd<8>;
+            .shared .align 8 .b8 cell[8];
+            .local .align 4 .b8 scratch[16];
+            ld.param.u64 %rd1, [test_out];
+            st.local.v2.f32 [scratch+8], {0f40000000, 0f41000000};  // 2, 8
+            ld.local.f32 %f1, [scratch+12];                        // 8
+            mov.u64 %rd2, cell;
+            cvta.shared.u64 %rd3, %rd2;                            // generic address of cell
+            st.u32 [%rd3+4], 77;                                   // a generic store lands in shared memory
+            ld.shared.u32 %r1, [cell+4];
+            ex2.approx.f32 %f2, 0f40400000;                        // 2^3 = 8
+            lg2.approx.f32 %f3, %f1;                               // log2(8) = 3
+            rsqrt.approx.f32 %f4, 0f40800000;                      // 1/sqrt(4) = 0.5
+            sqrt.rn.f32 %f5, 0f40800000;                           // 2
+            rcp.rn.f32 %f6, 0f40800000;                            // 0.25
+            fma.rn.f32 %f7, 0f3F800001, 0f3F800001, 0fBF800002;    // exactly 2^-46, lost by a rounded mul then add
+            st.global.v4.f32 [%rd1], {%f1, %f2, %f3, %f4};
+            st.global.v4.f32 [%rd1+16], {%f5, %f6, %f7, %f7};
+            st.global.u32 [%rd1+32], %r1;
+            ret;
+            """, 5);
+        float F(int word) => BitConverter.UInt32BitsToSingle((uint)(r[word / 2] >> (word % 2 * 32)));
+        Assert.Equal([8f, 8f, 3f, 0.5f, 2f, 0.25f, MathF.Pow(2, -46)], new[] { F(0), F(1), F(2), F(3), F(4), F(5), F(6) });
+        Assert.Equal(77u, (uint)r[4]);
+    }
+
+    [Fact]
     public void An_out_of_bounds_access_names_the_kernel_block_thread_and_address()
     {
         var kernel = PtxParser.Parse(Module(Prologue + """
