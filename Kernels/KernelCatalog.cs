@@ -76,7 +76,7 @@ public static class KernelCatalog
             P("eps", "f32", "(float)eps"), P("weightDecay", "f32", "(float)weight decay"), P("stepSize", "f32", "(float)(lr / (1 - beta1^t))"),
             P("biasCorrection2Sqrt", "f32", "(float)sqrt(1 - beta2^t)")),
 
-        Scalar("sum_f32", "Reduce.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [1], accumulated into (zero it first)"),
+        Vectorised("sum_f32", "Reduce.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [1], accumulated into (zero it first)"),
             P("n", "u32", "element count")),
 
         new("dropout_forward_f32", "Dropout.ptx",
