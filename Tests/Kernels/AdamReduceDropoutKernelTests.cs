@@ -67,6 +67,7 @@ public class AdamReduceDropoutKernelTests
     [InlineData(33, 0.5)]
     [InlineData(1001, 0.25)]
     [InlineData(4099, 0.9)]
+    [InlineData(1024, 0.3)]
     public void Dropout_mask_matches_philox_keep_and_outputs_match_the_reference(int n, double p)
     {
         const ulong seed = 0x0123_4567_89AB_CDEF, stream = 0xFEDC_BA98_7654_3210;
