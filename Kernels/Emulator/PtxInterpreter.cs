@@ -8,7 +8,9 @@ namespace FerEngine.Kernels.Emulator;
 /// inside a block, threads run as cooperative steps: each thread runs until it reaches a
 /// bar.sync, a shfl.sync or its exit, round-robin. A shuffle executes when every live lane of
 /// its warp (32 threads) has reached it (warps are in lockstep at shuffles); a barrier releases
-/// when every live thread of the block waits at it. Anything else that stops progress is an error.
+/// when every live thread of the block waits at it (threads that have exited do not hold a barrier
+/// up). Threads waiting at different barriers, or a shuffle that part of its warp never reaches, are
+/// errors. shfl.sync's member mask is not checked; reading a lane that has exited is an error.
 ///
 /// Numerics: IEEE float32/float64 as .NET computes them (round to nearest even). The .approx
 /// functions are computed exactly rounded (ex2 with float.Exp2, lg2 with MathF.Log2, rcp/div as
@@ -458,9 +460,7 @@ public static class PtxInterpreter
             };
             if (!toFloat)
             {
-                if (double.IsNaN(integral)) return 0;
-                if (rounding is PtxRounding.Default or PtxRounding.Rn or PtxRounding.Rz)
-                    throw new PtxEmulatorException("cvt float -> integer needs .rni/.rzi/.rmi/.rpi");
+                if (double.IsNaN(integral)) return 0;   // (the parser has checked the rounding modifier)
                 int width = Width(to);
                 if (IsSigned(to))
                 {

@@ -287,7 +287,7 @@ public static class PtxParser
         private void DecodeMnemonic(PtxInstruction ins, string mnemonic)
         {
             var parts = mnemonic.Split('.');
-            bool lo = false, hi = false, wide = false, typeSeen = false;
+            bool hi = false, wide = false, typeSeen = false;
             foreach (var part in parts.Skip(1))
             {
                 if (TypeOf(part) is { } t)
@@ -312,7 +312,7 @@ public static class PtxParser
                     case "rmi": ins.Rounding = PtxRounding.Rmi; break;
                     case "rpi": ins.Rounding = PtxRounding.Rpi; break;
                     case "approx": ins.Approx = true; break;
-                    case "lo": lo = true; break;
+                    case "lo": break;   // mul.lo / mad.lo: the default low half
                     case "hi": hi = true; break;
                     case "wide": wide = true; break;
                     case "up": ins.Shuffle = PtxShuffle.Up; break;
@@ -349,7 +349,15 @@ public static class PtxParser
                 "bar" or "barrier" => PtxOp.Bar, "atom" => PtxOp.Atom, "red" => PtxOp.Red,
                 _ => throw Error(file, line, $"unsupported instruction '{mnemonic}'"),
             };
-            _ = lo;
+            if (ins.Op == PtxOp.Cvt)
+            {
+                bool fromFloat = IsFloat(ins.SourceType), toFloat = IsFloat(ins.Type);
+                if (ins.SourceType == PtxType.None) throw Error(file, line, $"'{mnemonic}' needs a destination and a source type");
+                if (fromFloat && !toFloat && ins.Rounding is not (PtxRounding.Rni or PtxRounding.Rzi or PtxRounding.Rmi or PtxRounding.Rpi))
+                    throw Error(file, line, $"'{mnemonic}': float to integer needs .rni, .rzi, .rmi or .rpi");
+                if (!fromFloat && toFloat && ins.Rounding is not (PtxRounding.Default or PtxRounding.Rn))
+                    throw Error(file, line, $"unsupported instruction '{mnemonic}' (integer to float is emulated with .rn only)");
+            }
             if (ins.Op is PtxOp.Ld or PtxOp.St && ins.Space == PtxSpace.Generic && parts.Length < 2)
                 throw Error(file, line, $"'{mnemonic}' needs a type");
             if (ins.Op is PtxOp.Atom or PtxOp.Red && ins.Space is not (PtxSpace.Global or PtxSpace.Shared))
