@@ -82,6 +82,20 @@ public class ElementwiseKernelTests
         Assert.Equal(expected.ToArray<float>(), memory.Read<float>(pdx, n));
     }
 
+    /// <summary>The float4 path at paper-net size (32 x 64 x 48 x 48): elu backward, bit for bit.</summary>
+    [Fact]
+    public void Elu_backward_at_paper_net_size_matches_the_reference()
+    {
+        int n = 32 * 64 * 48 * 48;
+        var memory = new EmulatedMemory();
+        float[] y = RandomFloats(n, 10, -0.9f, 2), dy = RandomFloats(n, 11);
+        ulong py = memory.Upload<float>(y), pdy = memory.Upload<float>(dy), pdx = memory.Allocate(n * 4L);
+        Launch(memory, "elu_backward_f32", n, py, pdy, pdx, (uint)n, 1.0f);
+        var expected = T(new float[n]);
+        Reference.Backend.EluBackward(T(y), T(dy), expected, 1.0);
+        Assert.Equal(expected.ToArray<float>(), memory.Read<float>(pdx, n));
+    }
+
     /// <summary>A paper-net activation: 32 images x 64 channels x 48 x 48 (4.7 M elements).</summary>
     [Fact]
     public void Bias_elu_forward_at_paper_net_size_matches_the_reference()

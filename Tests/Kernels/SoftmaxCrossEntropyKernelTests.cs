@@ -17,6 +17,7 @@ public class SoftmaxCrossEntropyKernelTests
     [InlineData(33, 7, 5)]
     [InlineData(64, 32, 9)]
     [InlineData(17, 70, 4)]
+    [InlineData(1000, 7, 3)]  // a FER batch shape: 7 emotion classes, every third label missing
     [InlineData(5, 3, 5)]     // no labelled row: loss and dlogits exactly 0
     public void Loss_and_gradient_match_the_reference(int rows, int classes, int missingEvery)
     {
