@@ -296,6 +296,17 @@ public class EmulatorInstructionTests
     }
 
     [Fact]
+    public void Wrong_arguments_are_an_error_listing_the_parameters()
+    {
+        var kernel = FerEngine.Kernels.KernelCatalog.Emulated("add_f32");
+        var memory = new EmulatedMemory();
+        var error = Assert.Throws<PtxEmulatorException>(() => PtxInterpreter.Launch(kernel, LaunchGrid.Linear(1, 32), memory, [1UL, 2UL]));
+        Assert.Contains("add_f32 takes 4 arguments", error.Message);
+        error = Assert.Throws<PtxEmulatorException>(() => PtxInterpreter.Launch(kernel, LaunchGrid.Linear(1, 32), memory, [1UL, 2UL, 3UL, 4.0f]));
+        Assert.Contains("add_f32_n", error.Message);
+    }
+
+    [Fact]
     public void An_out_of_bounds_access_names_the_kernel_block_thread_and_address()
     {
         var kernel = PtxParser.Parse(Module(Prologue + """
