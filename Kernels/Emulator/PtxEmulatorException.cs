@@ -1,0 +1,8 @@
+namespace FerEngine.Kernels.Emulator;
+
+/// <summary>
+/// A PTX program the emulator cannot run: a parse error or unsupported instruction (the message
+/// names file:line), an out-of-bounds or misaligned access (kernel, block, thread, address), a
+/// barrier or shuffle that not every live thread reaches.
+/// </summary>
+public sealed class PtxEmulatorException(string message) : Exception(message);

@@ -1,0 +1,136 @@
+using System.Collections.Concurrent;
+using FerEngine.Kernels.Emulator;
+
+namespace FerEngine.Kernels;
+
+/// <summary>One kernel parameter: its PTX type (u64 = device address) and what it holds.</summary>
+public sealed record KernelParameter(string Name, string Type, string Meaning);
+
+/// <summary>
+/// One hand-written kernel: its .entry name, the .ptx file that holds it, its parameters in order,
+/// and its launch-shape rule (threads per block, and the grid for a given element / row count).
+/// </summary>
+public sealed record KernelInfo(string Name, string File, IReadOnlyList<KernelParameter> Parameters,
+    int BlockSize, string LaunchRule, Func<long, LaunchGrid> Shape)
+{
+    /// <summary>The launch shape for <paramref name="count"/> elements (or rows, see <see cref="LaunchRule"/>).</summary>
+    public LaunchGrid LaunchFor(long count) => Shape(count);
+}
+
+/// <summary>
+/// The catalogue of hand-written PTX kernels (the .ptx files are embedded resources named by
+/// file name). Launchers (the CUDA backend, the emulated device, tests) take names, parameter
+/// orders and launch shapes from here, never from copies of their own.
+/// </summary>
+public static class KernelCatalog
+{
+    /// <summary>Most blocks a grid-stride kernel is launched with; more would only add scheduling work.</summary>
+    public const int MaxGridBlocks = 4096;
+
+    private static KernelParameter P(string name, string type, string meaning) => new(name, type, meaning);
+
+    /// <summary>Blocks of 256 threads, one thread per float4 (the n % 4 tail is covered by the first threads).</summary>
+    private static KernelInfo Vectorised(string name, string file, params KernelParameter[] parameters) =>
+        new(name, file, parameters, 256, "256 threads; ceil(max(n/4, 1) / 256) blocks, at most 4096 (grid-stride)",
+            n => LaunchGrid.Linear(Blocks(Math.Max(n / 4, 1), 256), 256));
+
+    /// <summary>Blocks of 256 threads, one thread per element.</summary>
+    private static KernelInfo Scalar(string name, string file, params KernelParameter[] parameters) =>
+        new(name, file, parameters, 256, "256 threads; ceil(n / 256) blocks, at most 4096 (grid-stride)",
+            n => LaunchGrid.Linear(Blocks(n, 256), 256));
+
+    /// <summary>One 256-thread block per channel (grid-stride over channels): the launch count is C.</summary>
+    private static KernelInfo PerChannel(string name, params KernelParameter[] parameters) =>
+        new(name, "BatchNorm.ptx", parameters, 256, "256 threads; one block per channel (C blocks, at most 4096, grid-stride)",
+            channels => LaunchGrid.Linear(Blocks(channels, 1), 256));
+
+    private static int Blocks(long items, int perBlock) => (int)Math.Clamp((items + perBlock - 1) / perBlock, 1, MaxGridBlocks);
+
+    public static IReadOnlyList<KernelInfo> All { get; } =
+    [
+        Vectorised("fill_f32", "Elementwise.ptx", P("y", "u64", "float32 [n] output"), P("n", "u32", "element count"), P("value", "f32", "the fill value")),
+        Vectorised("copy_f32", "Elementwise.ptx", P("x", "u64", "float32 [n] input"), P("y", "u64", "float32 [n] output"), P("n", "u32", "element count")),
+        Vectorised("add_f32", "Elementwise.ptx", P("a", "u64", "float32 [n]"), P("b", "u64", "float32 [n]"), P("y", "u64", "float32 [n] = a + b"), P("n", "u32", "element count")),
+        Vectorised("scale_f32", "Elementwise.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [n] = alpha * x"), P("n", "u32", "element count"), P("alpha", "f32", "scale")),
+        Vectorised("axpy_f32", "Elementwise.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [n], y += alpha * x"), P("n", "u32", "element count"), P("alpha", "f32", "scale")),
+        Scalar("bias_elu_forward_f32", "Elementwise.ptx", P("x", "u64", "float32 [N, C, H, W]"), P("bias", "u64", "float32 [C]"),
+            P("y", "u64", "float32 [N, C, H, W] = elu(x + bias[c])"), P("n", "u32", "N * C * H * W"), P("channels", "u32", "C"),
+            P("spatial", "u32", "H * W"), P("alpha", "f32", "ELU alpha")),
+        Vectorised("elu_backward_f32", "Elementwise.ptx", P("y", "u64", "float32 [n] forward output"), P("dy", "u64", "float32 [n]"),
+            P("dx", "u64", "float32 [n]"), P("n", "u32", "element count"), P("alpha", "f32", "ELU alpha")),
+
+        new("softmax_cross_entropy_f32", "SoftmaxCrossEntropy.ptx",
+            [P("logits", "u64", "float32 [rows, classes]"), P("labels", "u64", "int64 [rows], -1 = missing, < classes (checked by the launcher)"),
+             P("rowLoss", "u64", "float32 [rows] output"), P("dlogits", "u64", "float32 [rows, classes] output"),
+             P("rows", "u32", "rows"), P("classes", "u32", "classes")],
+            256, "256 threads (8 warps, one row per warp); ceil(rows / 8) blocks, at most 4096 (grid-stride over rows)",
+            rows => LaunchGrid.Linear(Blocks(rows, 8), 256)),
+        new("softmax_cross_entropy_mean_f32", "SoftmaxCrossEntropy.ptx",
+            [P("rowLoss", "u64", "float32 [rows]"), P("labels", "u64", "int64 [rows]"), P("loss", "u64", "float32 [1] output: the mean"),
+             P("rows", "u32", "rows")],
+            32, "one block of one warp (32 threads), whatever the row count", _ => LaunchGrid.Linear(1, 32)),
+
+        Vectorised("adam_f32", "Adam.ptx", P("p", "u64", "float32 [n] parameter, updated"), P("grad", "u64", "float32 [n]"),
+            P("m", "u64", "float32 [n] first moment, updated"), P("v", "u64", "float32 [n] second moment, updated"), P("n", "u32", "element count"),
+            P("beta2", "f32", "(float)beta2"), P("oneMinusBeta1", "f32", "1f - (float)beta1"), P("oneMinusBeta2", "f32", "1f - (float)beta2"),
+            P("eps", "f32", "(float)eps"), P("weightDecay", "f32", "(float)weight decay"), P("stepSize", "f32", "(float)(lr / (1 - beta1^t))"),
+            P("biasCorrection2Sqrt", "f32", "(float)sqrt(1 - beta2^t)")),
+
+        Vectorised("sum_f32", "Reduce.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [1], accumulated into (zero it first)"),
+            P("n", "u32", "element count")),
+
+        new("dropout_forward_f32", "Dropout.ptx",
+            [P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [n] = keep ? x * scale : 0"), P("mask", "u64", "uint8 [n] = keep"),
+             P("n", "u32", "element count"), P("seed", "u64", "Philox key"), P("stream", "u64", "Philox stream"),
+             P("threshold", "u32", "Philox.DropThreshold(p)"), P("scale", "f32", "(float)(1 / (1 - p))")],
+            256, "256 threads, one per Philox block of 4 elements; ceil(ceil(n/4) / 256) blocks, at most 4096 (grid-stride)",
+            n => LaunchGrid.Linear(Blocks((n + 3) / 4, 256), 256)),
+        Scalar("dropout_backward_f32", "Dropout.ptx", P("dy", "u64", "float32 [n]"), P("mask", "u64", "uint8 [n]"),
+            P("dx", "u64", "float32 [n] = mask ? dy * scale : 0"), P("n", "u32", "element count"), P("scale", "f32", "(float)(1 / (1 - p))")),
+
+        Scalar("maxpool2x2_forward_f32", "MaxPool.ptx", P("x", "u64", "float32 [N, C, H, W]"), P("y", "u64", "float32 [N, C, H/2, W/2]"),
+            P("argmax", "u64", "int32 [N, C, H/2, W/2], window position 0..3"), P("outputs", "u32", "N * C * (H/2) * (W/2) (the launch count)"),
+            P("height", "u32", "H"), P("width", "u32", "W")),
+        Scalar("maxpool2x2_backward_f32", "MaxPool.ptx", P("dy", "u64", "float32 [N, C, H/2, W/2]"), P("argmax", "u64", "int32, from the forward"),
+            P("dx", "u64", "float32 [N, C, H, W], fully written"), P("inputs", "u32", "N * C * H * W (the launch count)"),
+            P("height", "u32", "H"), P("width", "u32", "W")),
+
+        PerChannel("batchnorm_forward_training_f32", P("x", "u64", "float32 [N, C, S]"), P("gamma", "u64", "float32 [C]"), P("beta", "u64", "float32 [C]"),
+            P("runningMean", "u64", "float32 [C], updated"), P("runningVar", "u64", "float32 [C], updated"), P("y", "u64", "float32 [N, C, S]"),
+            P("savedMean", "u64", "float32 [C] output"), P("savedInvStd", "u64", "float32 [C] output"), P("batch", "u32", "N"),
+            P("channels", "u32", "C (the launch count)"), P("spatial", "u32", "S = H * W, or 1"), P("momentum", "f32", "running-average momentum"),
+            P("eps", "f32", "variance epsilon")),
+        Scalar("batchnorm_forward_inference_f32", "BatchNorm.ptx", P("x", "u64", "float32 [N, C, S]"), P("gamma", "u64", "float32 [C]"),
+            P("beta", "u64", "float32 [C]"), P("runningMean", "u64", "float32 [C]"), P("runningVar", "u64", "float32 [C]"),
+            P("y", "u64", "float32 [N, C, S]"), P("n", "u32", "N * C * S (the launch count)"), P("channels", "u32", "C"),
+            P("spatial", "u32", "S"), P("eps", "f32", "variance epsilon")),
+        PerChannel("batchnorm_backward_f32", P("x", "u64", "float32 [N, C, S]"), P("dy", "u64", "float32 [N, C, S]"), P("gamma", "u64", "float32 [C]"),
+            P("savedMean", "u64", "float32 [C]"), P("savedInvStd", "u64", "float32 [C]"), P("dx", "u64", "float32 [N, C, S] output"),
+            P("dgamma", "u64", "float32 [C]"), P("dbeta", "u64", "float32 [C]"), P("batch", "u32", "N"), P("channels", "u32", "C (the launch count)"),
+            P("spatial", "u32", "S"), P("accumulate", "u32", "1: add into dgamma / dbeta, 0: overwrite")),
+    ];
+
+    public static KernelInfo Get(string name) => All.FirstOrDefault(k => k.Name == name)
+        ?? throw new ArgumentException($"No kernel named '{name}' in the catalogue; known: {string.Join(", ", All.Select(k => k.Name))}.");
+
+    /// <summary>The .ptx files, as embedded in this assembly.</summary>
+    public static IReadOnlyList<string> Files => typeof(KernelCatalog).Assembly.GetManifestResourceNames()
+        .Where(n => n.EndsWith(".ptx")).Order().ToArray();
+
+    /// <summary>The PTX text of an embedded .ptx file.</summary>
+    public static string Source(string file)
+    {
+        using var stream = typeof(KernelCatalog).Assembly.GetManifestResourceStream(file)
+            ?? throw new ArgumentException($"No embedded kernel file '{file}'; embedded: {string.Join(", ", Files)}.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    private static readonly ConcurrentDictionary<string, PtxModule> Modules = new();
+
+    /// <summary>A .ptx file parsed for the emulator (parsed once, then cached).</summary>
+    public static PtxModule Module(string file) => Modules.GetOrAdd(file, f => PtxParser.Parse(Source(f), f));
+
+    /// <summary>The decoded kernel of a catalogue entry, ready for <see cref="PtxInterpreter"/>.</summary>
+    public static PtxKernel Emulated(string name) => Module(Get(name).File)[name];
+}

@@ -1,0 +1,91 @@
+using FerEngine.Backends;
+using FerEngine.Backends.Cpu;
+using FerEngine.Kernels.Emulator;
+using FerEngine.Random;
+using static FerEngine.Tests.Kernels.KernelHarness;
+
+namespace FerEngine.Tests.Kernels;
+
+/// <summary>Adam.ptx, Reduce.ptx and Dropout.ptx in the emulator against their CPU references.</summary>
+public class AdamReduceDropoutKernelTests
+{
+    public static TheoryData<int> Sizes => [1, 31, 33, 1001, 4099];
+
+    /// <summary>Bit for bit: the kernel does the reference's float32 operations in the same order with .rn.</summary>
+    [Theory]
+    [InlineData(1, 1, 0.0)]
+    [InlineData(31, 3, 0.01)]
+    [InlineData(33, 10, 0.0)]
+    [InlineData(1001, 2, 0.05)]
+    [InlineData(4099, 7, 0.0)]
+    public void Adam_matches_the_reference_bit_for_bit(int n, int step, double weightDecay)
+    {
+        var h = new AdamHyperparameters(LearningRate: 3e-3, WeightDecay: weightDecay);
+        float[] p = RandomFloats(n, 21), g = RandomFloats(n, 22, -0.1f, 0.1f), m = RandomFloats(n, 23, -0.01f, 0.01f), v = RandomFloats(n, 24, 0, 0.001f);
+        var memory = new EmulatedMemory();
+        ulong pp = memory.Upload<float>(p), pg = memory.Upload<float>(g), pm = memory.Upload<float>(m), pv = memory.Upload<float>(v);
+
+        float beta1 = (float)h.Beta1, beta2 = (float)h.Beta2;
+        Launch(memory, "adam_f32", n, pp, pg, pm, pv, (uint)n, beta2, 1f - beta1, 1f - beta2, (float)h.Epsilon, (float)h.WeightDecay,
+            (float)(h.LearningRate / (1 - Math.Pow(h.Beta1, step))), (float)Math.Sqrt(1 - Math.Pow(h.Beta2, step)));
+        ReferenceLoops<float>.AdamUpdate(p, g, m, v, h, step);
+
+        Assert.Equal(p, memory.Read<float>(pp, n));
+        Assert.Equal(m, memory.Read<float>(pm, n));
+        Assert.Equal(v, memory.Read<float>(pv, n));
+    }
+
+    /// <summary>Tolerance: 1e-6 of the sum of |x| (float32 partial sums, atomics in any order).</summary>
+    [Theory, MemberData(nameof(Sizes))]
+    public void Sum_matches_the_reference(int n)
+    {
+        float[] x = RandomFloats(n, 25);
+        var memory = new EmulatedMemory();
+        ulong px = memory.Upload<float>(x), py = memory.Allocate(4);
+        Launch(memory, "sum_f32", n, px, py, (uint)n);
+        var expected = Tensor.Zeros(Shape.Scalar, DType.Float32, Device.CpuReference);
+        Device.CpuReference.Backend.Sum(Tensor.FromArray(x, new Shape(n), Device.CpuReference), expected);
+        double scale = x.Sum(v => Math.Abs((double)v));
+        Assert.InRange(Math.Abs(memory.Read<float>(py, 1)[0] - expected.ToArray<float>()[0]), 0, 1e-6 * scale + 1e-7);
+    }
+
+    [Fact]
+    public void Sum_of_many_blocks_loses_no_block()
+    {
+        int n = 1 << 20;
+        var x = Enumerable.Repeat(1f, n).ToArray();
+        var memory = new EmulatedMemory();
+        ulong px = memory.Upload<float>(x), py = memory.Allocate(4);
+        Launch(memory, "sum_f32", n, px, py, (uint)n);
+        Assert.Equal((float)n, memory.Read<float>(py, 1)[0]);
+    }
+
+    /// <summary>The mask is bit-identical to Philox.Keep; y and dx equal the reference exactly.</summary>
+    [Theory]
+    [InlineData(1, 0.5)]
+    [InlineData(31, 0.1)]
+    [InlineData(33, 0.5)]
+    [InlineData(1001, 0.25)]
+    [InlineData(4099, 0.9)]
+    [InlineData(1024, 0.3)]
+    public void Dropout_mask_matches_philox_keep_and_outputs_match_the_reference(int n, double p)
+    {
+        const ulong seed = 0x0123_4567_89AB_CDEF, stream = 0xFEDC_BA98_7654_3210;
+        float[] x = RandomFloats(n, 26), dy = RandomFloats(n, 27);
+        var memory = new EmulatedMemory();
+        ulong px = memory.Upload<float>(x), py = memory.Allocate(n * 4L), pmask = memory.Allocate(n), pdy = memory.Upload<float>(dy), pdx = memory.Allocate(n * 4L);
+        float scale = (float)(1.0 / (1.0 - p));
+        Launch(memory, "dropout_forward_f32", n, px, py, pmask, (uint)n, seed, stream, Philox.DropThreshold(p), scale);
+        Launch(memory, "dropout_backward_f32", n, pdy, pmask, pdx, (uint)n, scale);
+
+        var mask = memory.Read<byte>(pmask, n);
+        for (int i = 0; i < n; i++) Assert.Equal(Philox.Keep(seed, stream, (ulong)i, p) ? 1 : 0, mask[i]);
+        var reference = Device.CpuReference;
+        Tensor ty = Tensor.Zeros(new Shape(n), DType.Float32, reference), tmask = Tensor.Zeros(new Shape(n), DType.UInt8, reference);
+        Tensor tdx = Tensor.Zeros(new Shape(n), DType.Float32, reference);
+        reference.Backend.DropoutForward(Tensor.FromArray(x, new Shape(n), reference), p, seed, stream, ty, tmask);
+        reference.Backend.DropoutBackward(Tensor.FromArray(dy, new Shape(n), reference), tmask, p, tdx);
+        Assert.Equal(ty.ToArray<float>(), memory.Read<float>(py, n));
+        Assert.Equal(tdx.ToArray<float>(), memory.Read<float>(pdx, n));
+    }
+}
