@@ -72,8 +72,9 @@ public static class KernelCatalog
 
         Vectorised("adam_f32", "Adam.ptx", P("p", "u64", "float32 [n] parameter, updated"), P("grad", "u64", "float32 [n]"),
             P("m", "u64", "float32 [n] first moment, updated"), P("v", "u64", "float32 [n] second moment, updated"), P("n", "u32", "element count"),
-            P("beta2", "f32", "(float)beta2"), P("oneMinusBeta1", "f32", "1f - (float)beta1"), P("oneMinusBeta2", "f32", "1f - (float)beta2"),
-            P("eps", "f32", "(float)eps"), P("weightDecay", "f32", "(float)weight decay"), P("stepSize", "f32", "(float)(lr / (1 - beta1^t))"),
+            P("beta1", "f32", "(float)beta1"), P("beta2", "f32", "(float)beta2"), P("oneMinusBeta1", "f32", "(float)(1 - beta1)"),
+            P("oneMinusBeta2", "f32", "(float)(1 - beta2)"), P("eps", "f32", "(float)eps"), P("weightDecay", "f32", "(float)weight decay"),
+            P("negativeStepSize", "f32", "(float)(-lr / (1 - beta1^t))"),
             P("biasCorrection2Sqrt", "f32", "(float)sqrt(1 - beta2^t)")),
 
         Vectorised("sum_f32", "Reduce.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [1], accumulated into (zero it first)"),

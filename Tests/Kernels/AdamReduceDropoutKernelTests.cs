@@ -26,8 +26,8 @@ public class AdamReduceDropoutKernelTests
         ulong pp = memory.Upload<float>(p), pg = memory.Upload<float>(g), pm = memory.Upload<float>(m), pv = memory.Upload<float>(v);
 
         float beta1 = (float)h.Beta1, beta2 = (float)h.Beta2;
-        Launch(memory, "adam_f32", n, pp, pg, pm, pv, (uint)n, beta2, 1f - beta1, 1f - beta2, (float)h.Epsilon, (float)h.WeightDecay,
-            (float)(h.LearningRate / (1 - Math.Pow(h.Beta1, step))), (float)Math.Sqrt(1 - Math.Pow(h.Beta2, step)));
+        Launch(memory, "adam_f32", n, pp, pg, pm, pv, (uint)n, beta1, beta2, (float)(1 - h.Beta1), (float)(1 - h.Beta2), (float)h.Epsilon,
+            (float)h.WeightDecay, (float)(-h.LearningRate / (1 - Math.Pow(h.Beta1, step))), (float)Math.Sqrt(1 - Math.Pow(h.Beta2, step)));
         ReferenceLoops<float>.AdamUpdate(p, g, m, v, h, step);
 
         Assert.Equal(p, memory.Read<float>(pp, n));
