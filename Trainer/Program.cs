@@ -19,6 +19,9 @@ public static class Program
         var root = new RootCommand("fer: train and run the multi-task facial emotion recognition network on FerEngine.")
         {
             TrainCommand.Create(output),
+            EvalCommand.Create(output),
+            PredictCommand.Create(output),
+            DumpStepCommand.Create(output),
             InfoCommand.Create(output),
         };
         var parsed = root.Parse(args);

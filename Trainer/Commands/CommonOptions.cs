@@ -1,0 +1,27 @@
+using System.CommandLine;
+using FerEngine.Model.Data;
+using FerEngine.Model.Network;
+using FerEngine.Trainer.Training;
+
+namespace FerEngine.Trainer.Commands;
+
+/// <summary>Options and loading steps that several commands share.</summary>
+internal static class CommonOptions
+{
+    public static Option<string> Model() => new("--model") { Description = "A model.safetensors written by `fer train`.", Required = true };
+    public static Option<string[]> Data() => new("--data") { Description = "Dataset path(s), as for `fer train`.", AllowMultipleArgumentsPerToken = true };
+    public static Option<string?> Format() => new("--format") { Description = "fer2013 | rafdb | utkface | folder | synthetic (default: detected)." };
+    public static Option<string> Device() => new("--device") { Description = "auto | cpu | cpu-reference", DefaultValueFactory = _ => "auto" };
+    public static Option<int> Batch() => new("--batch") { DefaultValueFactory = _ => 32 };
+    public static Option<bool> Json() => new("--json") { Description = "Machine-readable output on stdout." };
+
+    public static FerNet LoadModel(string path, string device)
+    {
+        if (!File.Exists(path)) throw new UsageException($"--model {path}: no such file (pass the model.safetensors of a `fer train` run folder).");
+        return ModelFile.Load(path, DeviceChoice.Resolve(device, Environment.ProcessorCount));
+    }
+
+    /// <summary>The dataset at the model's input shape (synthetic data when no path is given).</summary>
+    public static FaceDataset LoadData(string[]? paths, string? format, FerNetConfig config, ulong seed = 0) =>
+        DatasetLoader.Load(paths ?? [], format, new LoadOptions(config.Channels, config.Height, config.ImageWidth, Seed: seed));
+}

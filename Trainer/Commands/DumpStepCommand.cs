@@ -1,0 +1,54 @@
+using System.CommandLine;
+using FerEngine.Checkpoint;
+using FerEngine.Model.Data;
+using FerEngine.Model.Network;
+using FerEngine.Model.Training;
+using FerEngine.Optim;
+
+namespace FerEngine.Trainer.Commands;
+
+/// <summary>
+/// `fer dump-step`: from the weights in --model, one training step (batch norm in training mode,
+/// dropout off, Adam with the trainer's settings) on the first batch of the training split,
+/// unshuffled and not augmented, written as one safetensors file to compare with PyTorch:
+/// input, label.&lt;task&gt; (Int64, -1 = missing), loss.&lt;task&gt; and loss.total, grad.&lt;parameter&gt;,
+/// param.&lt;tensor&gt; for every checkpoint tensor after the step.
+/// </summary>
+public static class DumpStepCommand
+{
+    public static Command Create(TextWriter output)
+    {
+        var model = CommonOptions.Model();
+        var data = CommonOptions.Data();
+        var format = CommonOptions.Format();
+        var device = CommonOptions.Device();
+        var batch = CommonOptions.Batch();
+        var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 3e-4 };
+        var outFile = new Option<string>("--out") { Description = "The .safetensors file to write.", Required = true };
+        var command = new Command("dump-step", "Run one training step and save every tensor to compare with PyTorch.") { model, data, format, device, batch, lr, outFile };
+        command.SetAction(parse =>
+        {
+            var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
+            net.DropoutDisabled = true;
+            var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config);
+            int count = Math.Min(parse.GetValue(batch), dataset.Train.Count);
+            if (count < 2) throw new InvalidDataException("dump-step needs at least two training images (batch norm).");
+            var deviceUsed = net.Fc.Weight.Device;
+            var (x, labels) = BatchBuilder.Build(dataset, dataset.Train, Enumerable.Range(0, count).ToArray(), deviceUsed);
+            var step = new TrainStep(net, new Adam(net.NamedParameters(), parse.GetValue(lr)), new TaskWeights());
+            var loss = step.Run(x, labels, step: 0);
+
+            var tensors = new List<(string, Tensor)> { ("input", x) };
+            string[] tasks = ["emotion", "gender", "race", "age"];
+            for (int t = 0; t < 4; t++) tensors.Add(($"label.{tasks[t]}", labels[t]));
+            for (int t = 0; t < 4; t++) tensors.Add(($"loss.{tasks[t]}", loss[(FaceTask)t]));
+            tensors.Add(("loss.total", loss.Total));
+            tensors.AddRange(net.NamedParameters().Select(p => ($"grad.{p.Name}", p.Tensor.Grad!)));
+            tensors.AddRange(net.StateDict().Select(p => ($"param.{p.Name}", p.Tensor)));
+            SafetensorsFile.Save(parse.GetValue(outFile)!, tensors, new Dictionary<string, string> { ["config"] = net.Config.ToJson() });
+            output.WriteLine($"wrote {tensors.Count} tensors ({count} images, total loss {loss.Total.Item():F6}) to {parse.GetValue(outFile)}");
+            return Program.Success;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,101 @@
+using System.CommandLine;
+using System.Text.Json;
+using FerEngine.Model.Data;
+using FerEngine.Model.Evaluation;
+using FerEngine.Model.Network;
+
+namespace FerEngine.Trainer.Commands;
+
+/// <summary>`fer predict`: emotion with probabilities, and gender, race and age group, for images or folders of images.</summary>
+public static class PredictCommand
+{
+    public static Command Create(TextWriter output)
+    {
+        var model = CommonOptions.Model();
+        var inputs = new Argument<string[]>("images") { Description = "Image files and/or folders of images.", Arity = ArgumentArity.OneOrMore };
+        var device = CommonOptions.Device();
+        var json = CommonOptions.Json();
+        var command = new Command("predict", "Predict emotion, gender, race and age group for images.") { model, inputs, device, json };
+        command.SetAction(parse =>
+        {
+            var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
+            var files = Expand(parse.GetValue(inputs)!);
+            if (files.Count == 0) throw new Training.UsageException("no images found in the given paths (.jpg, .jpeg, .png, .bmp).");
+            var config = net.Config;
+            var dataset = new FaceDataset(config.Channels, config.Height, config.ImageWidth);
+            var readable = new List<string>();
+            foreach (var file in files)
+            {
+                try
+                {
+                    dataset.Test.Add(new FaceSample(ImageConversion.Load(file, config.Channels, config.Height, config.ImageWidth), default, file));
+                    readable.Add(file);
+                }
+                catch (InvalidDataException e) { Console.Error.WriteLine($"fer predict: skipped {e.Message}"); }
+            }
+            if (readable.Count == 0) throw new InvalidDataException("none of the images could be decoded.");
+            var predictions = Predict(net, dataset);
+            for (int i = 0; i < readable.Count; i++)
+                output.WriteLine(parse.GetValue(json) ? ToJsonLine(readable[i], predictions[i]) : ToText(readable[i], predictions[i]));
+            return readable.Count == files.Count ? Program.Success : Program.Failure;
+        });
+        return command;
+    }
+
+    /// <summary>Softmax probabilities of every head for every test sample: [sample][task][class].</summary>
+    internal static double[][][] Predict(FerNet net, FaceDataset dataset)
+    {
+        var result = new double[dataset.Test.Count][][];
+        var device = net.Fc.Weight.Device;
+        net.Eval();
+        for (int start = 0; start < dataset.Test.Count; start += 64)
+        {
+            int count = Math.Min(64, dataset.Test.Count - start);
+            using var step = device.BeginStep(Evaluator.ArenaKind);
+            using var noGrad = Autograd.Autograd.NoGrad();
+            var (x, _) = BatchBuilder.Build(dataset, dataset.Test, Enumerable.Range(start, count).ToArray(), device);
+            var logits = net.ForwardTasks(x);
+            var perTask = Enum.GetValues<FaceTask>().Select(t => logits[t].ToDoubles()).ToArray();
+            for (int i = 0; i < count; i++)
+                result[start + i] = Enum.GetValues<FaceTask>().Select(t => Softmax(perTask[(int)t], i, FerNet.ClassCounts[(int)t])).ToArray();
+        }
+        return result;
+    }
+
+    private static double[] Softmax(double[] logits, int row, int classes)
+    {
+        var z = logits.AsSpan(row * classes, classes);
+        double max = double.NegativeInfinity;
+        foreach (double v in z) max = Math.Max(max, v);
+        var p = new double[classes];
+        double sum = 0;
+        for (int k = 0; k < classes; k++) sum += p[k] = Math.Exp(z[k] - max);
+        for (int k = 0; k < classes; k++) p[k] /= sum;
+        return p;
+    }
+
+    private static List<string> Expand(string[] paths) =>
+        paths.SelectMany<string, string>(p => Directory.Exists(p)
+                ? Directory.EnumerateFiles(p, "*", SearchOption.AllDirectories).Where(ImageFolderReader.IsImage).Order(StringComparer.Ordinal)
+                : File.Exists(p) ? [p] : throw new Training.UsageException($"{p}: no such file or folder."))
+            .ToList();
+
+    private static int Best(double[] p) => Array.IndexOf(p, p.Max());
+
+    private static string ToText(string file, double[][] p)
+    {
+        var emotion = p[(int)FaceTask.Emotion];
+        string probabilities = string.Join(", ", Labels.Emotion.Select((name, k) => $"{name} {emotion[k]:P0}"));
+        return $"{file}: {Labels.Emotion[Best(emotion)]} ({probabilities}); gender {Labels.Gender[Best(p[1])]}, race {Labels.Race[Best(p[2])]}, age {Labels.Age[Best(p[3])]}";
+    }
+
+    private static string ToJsonLine(string file, double[][] p) => JsonSerializer.Serialize(new Dictionary<string, object>
+    {
+        ["image"] = file,
+        ["emotion"] = Labels.Emotion[Best(p[0])],
+        ["emotion_probabilities"] = Labels.Emotion.Select((name, k) => (name, k)).ToDictionary(e => e.name, e => p[0][e.k]),
+        ["gender"] = Labels.Gender[Best(p[1])],
+        ["race"] = Labels.Race[Best(p[2])],
+        ["age"] = Labels.Age[Best(p[3])],
+    });
+}
