@@ -19,7 +19,9 @@ public abstract class Device
     public abstract IBackend Backend { get; }
 
     private readonly Dictionary<string, StepArena> _arenas = [];
-    private StepArena? _activeArena;
+    // The step belongs to the thread that began it: other threads allocating on this device at
+    // the same time (a data loader, another test) get ordinary persistent memory.
+    private readonly ThreadLocal<StepArena?> _activeArena = new();
 
     /// <summary>
     /// Memory for <paramref name="length"/> elements: from the active step's arena inside
@@ -27,7 +29,7 @@ public abstract class Device
     /// Arena memory is NOT cleared: use <see cref="Tensor.Zeros"/> when zeros are needed.
     /// </summary>
     public Storage Allocate(DType dtype, long length) =>
-        _activeArena is null ? AllocatePersistent(dtype, length) : _activeArena.Take(dtype, length);
+        _activeArena.Value is { } arena ? arena.Take(dtype, length) : AllocatePersistent(dtype, length);
 
     /// <summary>A new zero-initialised allocation owned by the caller.</summary>
     protected abstract Storage AllocatePersistent(DType dtype, long length);
@@ -39,21 +41,28 @@ public abstract class Device
     /// </summary>
     public IDisposable BeginStep(string kind)
     {
-        if (_activeArena is not null)
-            throw new InvalidOperationException($"BeginStep(\"{kind}\"): a \"{_activeArena.Kind}\" step is already running on {Name}; steps do not nest.");
-        if (!_arenas.TryGetValue(kind, out var arena))
-            _arenas[kind] = arena = new StepArena(kind, AllocatePersistent);
+        if (_activeArena.Value is { } running)
+            throw new InvalidOperationException($"BeginStep(\"{kind}\"): a \"{running.Kind}\" step is already running on {Name}; steps do not nest.");
+        StepArena arena;
+        lock (_arenas)
+        {
+            if (!_arenas.TryGetValue(kind, out arena!))
+                _arenas[kind] = arena = new StepArena(kind, AllocatePersistent);
+        }
         arena.Rewind();
-        _activeArena = arena;
+        _activeArena.Value = arena;
         return new StepScope(this);
     }
 
     /// <summary>The arena of a step kind (null before its first step).</summary>
-    public StepArena? Arena(string kind) => _arenas.GetValueOrDefault(kind);
+    public StepArena? Arena(string kind)
+    {
+        lock (_arenas) return _arenas.GetValueOrDefault(kind);
+    }
 
     private sealed class StepScope(Device device) : IDisposable
     {
-        public void Dispose() => device._activeArena = null;
+        public void Dispose() => device._activeArena.Value = null;
     }
 
     public override string ToString() => Name;

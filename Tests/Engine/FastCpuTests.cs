@@ -108,8 +108,7 @@ public class FastCpuTests
             finally { FerEngine.Backends.Cpu.CpuFastBackend.Threads = saved; }
         }
         Assert.Equal(Filter(2), Filter(2));          // bitwise reproducible run to run
-        AssertClose(Tensor.FromArray(Filter(1), new Shape(4, 3, 3, 3), Device.Cpu),
-            Tensor.FromArray(Filter(3), new Shape(4, 3, 3, 3), Device.Cpu), "1 vs 3 threads");
+        Assert.Equal(Filter(1), Filter(3));          // and for any number of threads
     }
 
     [Theory]

@@ -43,8 +43,11 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             stopper.Restore(state.EarlyStoppingBest, state.EarlyStoppingBestEpoch, state.EarlyStoppingEpochsWithoutImprovement, best);
             if (File.Exists(folder.Metrics)) history = EpochMetrics.FromCsv(File.ReadAllText(folder.Metrics)).Where(m => m.Epoch <= state.Epoch).ToList();
             progress.Info($"resuming {folder.Path} at epoch {state.Epoch + 1}, batch {state.BatchInEpoch + 1} (step {state.GlobalStep})");
-            if (state.Finished || state.Epoch >= options.Epochs)
-                return new(RunOutcome.Completed, state.Epoch, stopper.Best, stopper.BestEpoch, folder.Path);
+            if (state.Epoch >= options.Epochs || stopper.ShouldStop)
+            {
+                progress.Info(stopper.ShouldStop ? "this run already stopped early; nothing to resume" : $"all {options.Epochs} epochs are done; raise --epochs to train further");
+                return new(stopper.ShouldStop ? RunOutcome.EarlyStopped : RunOutcome.Completed, state.Epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
+            }
         }
         progress.Info(ModelSummary.Format(model.Config).TrimEnd());
 
@@ -91,8 +94,6 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                 break;
             }
         }
-        state = state with { Finished = true };
-        folder.SaveCheckpoint(model, optimizer, state);
         return new(outcome, history.Count == 0 ? 0 : history[^1].Epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
     }
 

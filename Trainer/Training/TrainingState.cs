@@ -20,7 +20,6 @@ public sealed record TrainingState
     public double EarlyStoppingBest { get; init; } = double.NegativeInfinity;
     public int EarlyStoppingBestEpoch { get; init; } = -1;
     public int EarlyStoppingEpochsWithoutImprovement { get; init; }
-    public bool Finished { get; init; }
     public required TrainOptions Options { get; init; }
 
     private static readonly JsonSerializerOptions Json = new()

@@ -3,10 +3,11 @@ using System.Buffers;
 namespace FerEngine.Backends.Cpu.Fast;
 
 /// <summary>
-/// Stride-1 convolutions as per-image GEMMs over <see cref="Im2Col"/>, images split into
-/// <see cref="CpuFastBackend.Threads"/> fixed contiguous chunks that run in parallel. The split
-/// depends only on N and the thread count, and partial filter gradients are reduced in chunk
-/// order, so results are bitwise reproducible run to run.
+/// Stride-1 convolutions as per-image GEMMs over <see cref="Im2Col"/>, images split into fixed
+/// contiguous chunks that run in parallel on <see cref="CpuFastBackend.Threads"/> threads. The
+/// split depends only on N (never on the thread count) and partial filter gradients are reduced in
+/// chunk order, so results are bitwise identical run to run and for any number of threads: a
+/// resumed run continues exactly.
 ///   forward:         y_n [Cout, HoWo] = w [Cout, CinKK] x col(x_n) + bias
 ///   backward-data:   dx_n = Col2Im(w^T [CinKK, Cout] x dy_n [Cout, HoWo])
 ///   backward-filter: dw [Cout, CinKK] (+)= sum_n dy_n [Cout, HoWo] x col(x_n)^T
@@ -55,8 +56,7 @@ public static class FastConvolution
     public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)
     {
         int cinkk = s.Cin * s.K * s.K, hw = s.Ho * s.Wo, xSize = s.Cin * s.H * s.W, ySize = s.Cout * hw;
-        int chunks = ChunkCount(s.N);
-        var partials = new float[chunks][];
+        var partials = new float[ChunkCount(s.N)][];
         ForEachChunk(s.N, (chunk, first, count) =>
         {
             float[] col = ArrayPool<float>.Shared.Rent(cinkk * hw);
@@ -78,8 +78,11 @@ public static class FastConvolution
             if (partial is not null) System.Numerics.Tensors.TensorPrimitives.Add(result, partial, result);
     }
 
-    /// <summary>Chunk c covers images [c*N/T, (c+1)*N/T): a split that depends on N and T only.</summary>
-    internal static int ChunkCount(int n) => Math.Max(1, Math.Min(n, CpuFastBackend.Threads));
+    /// <summary>Chunks per call: enough to keep a many-core machine busy, fixed so that sums do not depend on the thread count.</summary>
+    private const int MaxChunks = 8;
+
+    /// <summary>Chunk c covers images [c*N/C, (c+1)*N/C) with C = min(N, 8): a split that depends on N only.</summary>
+    internal static int ChunkCount(int n) => Math.Max(1, Math.Min(n, MaxChunks));
 
     /// <summary>Runs work(chunk, first, count) for each chunk, in parallel.</summary>
     internal static void ForEachChunk(int n, Action<int, int, int> work)

@@ -1,0 +1,139 @@
+using System.Text.Json;
+using FerEngine.Checkpoint;
+using FerEngine.Trainer;
+
+namespace FerEngine.Tests.Trainer;
+
+/// <summary>The `fer` commands end to end on small synthetic data: exit codes, files, output shapes, exact resume.</summary>
+public sealed class CliTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("fer-cli-").FullName;
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private static readonly string[] Tiny =
+        ["--width", "0.125", "--synthetic-train", "96", "--synthetic-validation", "32", "--batch", "16", "--threads", "2"];
+
+    private static (int Exit, string Output, string Error) Fer(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = Program.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    private string Run(string name) => Path.Combine(_folder, name);
+
+    [Fact]
+    public void Train_writes_the_run_folder_and_eval_reads_it()
+    {
+        var (exit, output, error) = Fer(["train", .. Tiny, "--epochs", "2", "--out", Run("a")]);
+        Assert.True(exit == 0, error);
+        Assert.Contains("Completed", output);
+        foreach (var file in new[] { "model.safetensors", "last.safetensors", "state.safetensors", "metrics.csv", "loss.png", "accuracy.png", "confusion_emotion.png" })
+            Assert.True(new FileInfo(Path.Combine(Run("a"), file)).Length > 0, $"{file} missing or empty");
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(Run("a"), "metrics.csv")).Length); // header + 2 epochs
+        Assert.Empty(Directory.GetFiles(Run("a"), "*.tmp-*"));
+
+        var eval = Fer("eval", "--model", Path.Combine(Run("a"), "model.safetensors"), "--json", "--split", "validation", "--width", "0.125");
+        Assert.Equal(2, eval.Exit); // --width is not an eval option: usage error
+        eval = Fer("eval", "--model", Path.Combine(Run("a"), "model.safetensors"), "--json", "--split", "validation");
+        Assert.True(eval.Exit == 0, eval.Error);
+        using var json = JsonDocument.Parse(eval.Output);
+        double accuracy = json.RootElement.GetProperty("emotion_accuracy").GetDouble();
+        Assert.InRange(accuracy, 0, 1);
+        Assert.Equal(7, json.RootElement.GetProperty("tasks").GetProperty("emotion").GetProperty("confusion").GetArrayLength());
+    }
+
+    [Fact]
+    public void Resume_continues_bitwise_exactly()
+    {
+        Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "2", "--out", Run("straight")]).Exit);
+        Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("resumed")]).Exit);
+        var resumed = Fer(["train", .. Tiny, "--epochs", "2", "--out", Run("resumed"), "--resume"]);
+        Assert.True(resumed.Exit == 0, resumed.Error);
+        Assert.Contains("resuming", resumed.Output);
+
+        var a = SafetensorsFile.Load(Path.Combine(Run("straight"), "last.safetensors"), Device.Cpu).Tensors;
+        var b = SafetensorsFile.Load(Path.Combine(Run("resumed"), "last.safetensors"), Device.Cpu).Tensors;
+        Assert.Equal(a.Keys.Order(), b.Keys.Order());
+        foreach (var name in a.Keys) Assert.Equal(a[name].ToArray<float>(), b[name].ToArray<float>());
+        Assert.Equal(File.ReadAllText(Path.Combine(Run("straight"), "metrics.csv")).Split('\n').Length,
+            File.ReadAllText(Path.Combine(Run("resumed"), "metrics.csv")).Split('\n').Length);
+    }
+
+    [Fact]
+    public void Resume_without_a_previous_run_says_what_is_missing()
+    {
+        var (exit, _, error) = Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("none"), "--resume"]);
+        Assert.Equal(1, exit);
+        Assert.Contains("last.safetensors is missing", error);
+    }
+
+    [Fact]
+    public void Usage_errors_exit_with_2_and_a_message()
+    {
+        var unknown = Fer("train", "--no-such-option");
+        Assert.Equal(2, unknown.Exit);
+        Assert.Contains("--no-such-option", unknown.Error);
+        var device = Fer(["train", .. Tiny, "--device", "tpu", "--out", Run("d")]);
+        Assert.Equal(2, device.Exit);
+        Assert.Contains("unknown device", device.Error);
+        var model = Fer("eval", "--model", Run("missing.safetensors"));
+        Assert.Equal(2, model.Exit);
+        Assert.Contains("no such file", model.Error);
+    }
+
+    [Fact]
+    public void A_malformed_csv_row_fails_with_file_and_line_unless_skipped()
+    {
+        string csv = Path.Combine(_folder, "fer2013.csv");
+        string pixels = string.Join(' ', Enumerable.Range(0, 2304).Select(i => i % 256));
+        var lines = new List<string> { "emotion,pixels,Usage" };
+        for (int i = 0; i < 40; i++) lines.Add($"{i % 7},{pixels},{(i < 30 ? "Training" : "PublicTest")}");
+        lines.Insert(5, $"3,{string.Join(' ', Enumerable.Range(0, 2000))},Training"); // line 6: wrong pixel count
+        File.WriteAllLines(csv, lines);
+        var failed = Fer("train", "--data", csv, "--width", "0.125", "--epochs", "1", "--batch", "8", "--out", Run("csv"));
+        Assert.Equal(1, failed.Exit);
+        Assert.Contains($"{csv}:6", failed.Error);
+        Assert.Contains("2000 pixel values", failed.Error);
+        var skipped = Fer("train", "--data", csv, "--width", "0.125", "--epochs", "1", "--batch", "8", "--skip-bad", "--out", Run("csv"));
+        Assert.True(skipped.Exit == 0, skipped.Error);
+        Assert.Contains("skipped 1 item", skipped.Output);
+    }
+
+    [Fact]
+    public void Predict_and_dump_step_work_on_a_trained_model()
+    {
+        Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("p")]).Exit);
+        string model = Path.Combine(Run("p"), "model.safetensors");
+        string image = Path.Combine(_folder, "face.png");
+        using (var stream = File.Create(image))
+            new StbImageWriteSharp.ImageWriter().WritePng(Enumerable.Range(0, 64 * 64).Select(i => (byte)(i * 7)).ToArray(), 64, 64, StbImageWriteSharp.ColorComponents.Grey, stream);
+
+        var predict = Fer("predict", "--model", model, image, "--json");
+        Assert.True(predict.Exit == 0, predict.Error);
+        using var line = JsonDocument.Parse(predict.Output.Trim());
+        Assert.Contains(line.RootElement.GetProperty("emotion").GetString(), FerEngine.Model.Data.Labels.Emotion);
+        double total = line.RootElement.GetProperty("emotion_probabilities").EnumerateObject().Sum(p => p.Value.GetDouble());
+        Assert.Equal(1.0, total, 6);
+
+        string dump = Path.Combine(_folder, "step.safetensors");
+        var dumped = Fer(["dump-step", "--model", model, "--batch", "8", "--out", dump]);
+        Assert.True(dumped.Exit == 0, dumped.Error);
+        var tensors = SafetensorsFile.Load(dump, Device.Cpu).Tensors;
+        Assert.Equal(new Shape(8, 1, 48, 48), tensors["input"].Shape);
+        Assert.Equal(DType.Int64, tensors["label.emotion"].DType);
+        Assert.Contains("grad.conv1.weight", tensors.Keys);
+        Assert.Contains("param.bn_fc.running_var", tensors.Keys);
+        Assert.True(tensors["loss.total"].Item() > 0);
+    }
+
+    [Fact]
+    public void Info_lists_devices_and_the_model()
+    {
+        var (exit, output, _) = Fer("info");
+        Assert.Equal(0, exit);
+        Assert.Contains("cpu-reference", output);
+        Assert.Contains("2,394,962", output);
+    }
+}
