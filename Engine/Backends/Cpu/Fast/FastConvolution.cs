@@ -10,7 +10,7 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// resumed run continues exactly.
 ///   forward:         y_n [Cout, HoWo] = w [Cout, CinKK] x col(x_n) + bias
 ///   backward-data:   dx_n = Col2Im(w^T [CinKK, Cout] x dy_n [Cout, HoWo])
-///   backward-filter: dw [Cout, CinKK] (+)= sum_n dy_n [Cout, HoWo] x col(x_n)^T
+///   backward-filter: dw [Cout, CinKK] (+)= sum_n dy_n [Cout, HoWo] x colT(x_n) [HoWo, CinKK]
 /// </summary>
 public static class FastConvolution
 {
@@ -65,8 +65,8 @@ public static class FastConvolution
             {
                 for (int n = first; n < first + count; n++)
                 {
-                    Im2Col.Lower(s, x.Span.Slice(n * xSize, xSize), col);
-                    Sgemm.Multiply(false, true, s.Cout, cinkk, hw, 1f, dy.Span.Slice(n * ySize, ySize), hw, col, hw, 1f, partial, cinkk);
+                    Im2Col.LowerTransposed(s, x.Span.Slice(n * xSize, xSize), col);
+                    Sgemm.Multiply(false, false, s.Cout, cinkk, hw, 1f, dy.Span.Slice(n * ySize, ySize), hw, col, cinkk, 1f, partial, cinkk);
                 }
             }
             finally { ArrayPool<float>.Shared.Return(col); }

@@ -31,6 +31,34 @@ public static class Im2Col
                 }
     }
 
+    /// <summary>
+    /// The transpose of <see cref="Lower"/>: colT [Ho*Wo, Cin*K*K], one row per output pixel. The
+    /// filter gradient dw = dy [Cout, HoWo] x colT then reads both operands row by row (GEMM
+    /// packing copies rows instead of gathering columns).
+    /// </summary>
+    public static void LowerTransposed(ConvShape s, ReadOnlySpan<float> image, Span<float> colT)
+    {
+        int cinkk = s.Cin * s.K * s.K;
+        for (int oy = 0; oy < s.Ho; oy++)
+            for (int ox = 0; ox < s.Wo; ox++)
+            {
+                var row = colT.Slice((oy * s.Wo + ox) * cinkk, cinkk);
+                int at = 0;
+                for (int ci = 0; ci < s.Cin; ci++)
+                    for (int ky = 0; ky < s.K; ky++)
+                    {
+                        int iy = oy + ky - s.Padding;
+                        if (iy < 0 || iy >= s.H) { row.Slice(at, s.K).Clear(); at += s.K; continue; }
+                        var line = image.Slice((ci * s.H + iy) * s.W, s.W);
+                        for (int kx = 0; kx < s.K; kx++, at++)
+                        {
+                            int ix = ox + kx - s.Padding;
+                            row[at] = ix >= 0 && ix < s.W ? line[ix] : 0f;
+                        }
+                    }
+            }
+    }
+
     /// <summary>image [Cin, H, W] = sum of the col entries that read each pixel (image is overwritten).</summary>
     public static void Raise(ConvShape s, ReadOnlySpan<float> col, Span<float> image)
     {
