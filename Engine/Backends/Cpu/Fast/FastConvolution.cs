@@ -19,19 +19,16 @@ public static class FastConvolution
         int cinkk = s.Cin * s.K * s.K, hw = s.Ho * s.Wo, xSize = s.Cin * s.H * s.W, ySize = s.Cout * hw;
         ForEachChunk(s.N, (chunk, first, count) =>
         {
-            float[] col = ArrayPool<float>.Shared.Rent(cinkk * hw);
-            try
+            for (int n = first; n < first + count; n++)
             {
-                for (int n = first; n < first + count; n++)
-                {
-                    var output = y.Span.Slice(n * ySize, ySize);
-                    if (bias.IsEmpty) output.Clear();
-                    else for (int co = 0; co < s.Cout; co++) output.Slice(co * hw, hw).Fill(bias.Span[co]);
-                    Im2Col.Lower(s, x.Span.Slice(n * xSize, xSize), col);
-                    Sgemm.Multiply(false, false, s.Cout, hw, cinkk, 1f, w.Span, cinkk, col, hw, 1f, output, hw);
-                }
+                var output = y.Span.Slice(n * ySize, ySize);
+                if (bias.IsEmpty) output.Clear();
+                else for (int co = 0; co < s.Cout; co++) output.Slice(co * hw, hw).Fill(bias.Span[co]);
+                var image = x.Slice(n * xSize, xSize);
+                // B = col(x_n), packed panel by panel straight from the image: no col matrix in memory.
+                Sgemm.Multiply(false, s.Cout, hw, cinkk, 1f, w.Span, cinkk, 1f, output, hw,
+                    (pc, kc, j0, cols, panel, nr) => Im2Col.PackPanel(s, image.Span, pc, kc, j0, cols, panel, nr));
             }
-            finally { ArrayPool<float>.Shared.Return(col); }
         });
     }
 

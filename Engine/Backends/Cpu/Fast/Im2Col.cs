@@ -4,35 +4,46 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// Lowers one image's stride-1 convolution to a matrix product. For x [Cin, H, W] and a K x K
 /// kernel with padding p, the column matrix is col [Cin*K*K, Ho*Wo] with
 ///   col[(ci*K + ky)*K + kx, oy*Wo + ox] = x[ci, oy + ky - p, ox + kx - p]   (0 outside the image)
-/// so that y [Cout, Ho*Wo] = w [Cout, Cin*K*K] x col. Col2Im is the adjoint: it adds every column
-/// entry back to the pixel it came from (the backward pass of Im2Col).
+/// so that y [Cout, Ho*Wo] = w [Cout, Cin*K*K] x col. The forward pass never stores col: the GEMM
+/// packs its panels straight from the image (<see cref="PackPanel"/>). <see cref="Raise"/> is the
+/// adjoint (col2im): it adds every col entry back to the pixel it came from.
 /// </summary>
 public static class Im2Col
 {
-    public static void Lower(ConvShape s, ReadOnlySpan<float> image, Span<float> col)
+    /// <summary>
+    /// One packed GEMM panel of col, read straight from the image (implicit im2col): rows
+    /// [pc, pc + kc) and columns [j0, j0 + cols) of col into panel[p * nr + q]. The columns of a
+    /// panel span at most a few output rows, so each panel row is a few contiguous copies.
+    /// </summary>
+    public static void PackPanel(ConvShape s, ReadOnlySpan<float> image, int pc, int kc, int j0, int cols, Span<float> panel, int nr)
     {
-        int hw = s.Ho * s.Wo;
-        for (int ci = 0; ci < s.Cin; ci++)
-            for (int ky = 0; ky < s.K; ky++)
-                for (int kx = 0; kx < s.K; kx++)
+        for (int p = 0; p < kc; p++)
+        {
+            int r = pc + p, ci = r / (s.K * s.K), ky = r / s.K % s.K, kx = r % s.K;
+            var row = panel.Slice(p * nr, nr);
+            row[cols..].Clear();
+            for (int q = 0; q < cols;)
+            {
+                int j = j0 + q, oy = j / s.Wo, ox = j - oy * s.Wo;
+                int run = Math.Min(cols - q, s.Wo - ox);           // stay within one output row
+                var destination = row.Slice(q, run);
+                int iy = oy + ky - s.Padding;
+                if (iy < 0 || iy >= s.H) destination.Clear();
+                else
                 {
-                    var row = col.Slice(((ci * s.K + ky) * s.K + kx) * hw, hw);
-                    // Output columns ox whose input column ox + kx - p lies inside [0, W).
-                    int oxStart = Math.Max(0, s.Padding - kx), oxEnd = Math.Min(s.Wo, s.W + s.Padding - kx);
-                    for (int oy = 0; oy < s.Ho; oy++)
-                    {
-                        var line = row.Slice(oy * s.Wo, s.Wo);
-                        int iy = oy + ky - s.Padding;
-                        if (iy < 0 || iy >= s.H || oxStart >= oxEnd) { line.Clear(); continue; }
-                        line[..oxStart].Clear();
-                        image.Slice((ci * s.H + iy) * s.W + oxStart + kx - s.Padding, oxEnd - oxStart).CopyTo(line[oxStart..oxEnd]);
-                        line[oxEnd..].Clear();
-                    }
+                    // Input columns ox + kx - p .. ; the part outside [0, W) is zero padding.
+                    int first = ox + kx - s.Padding, start = Math.Max(0, -first), end = Math.Min(run, s.W - first);
+                    destination[..Math.Max(0, Math.Min(start, run))].Clear();
+                    if (end > start) image.Slice((ci * s.H + iy) * s.W + first + start, end - start).CopyTo(destination[start..end]);
+                    if (end < run) destination[Math.Max(end, 0)..].Clear();
                 }
+                q += run;
+            }
+        }
     }
 
     /// <summary>
-    /// The transpose of <see cref="Lower"/>: colT [Ho*Wo, Cin*K*K], one row per output pixel. The
+    /// The transpose of col: colT [Ho*Wo, Cin*K*K], one row per output pixel. The
     /// filter gradient dw = dy [Cout, HoWo] x colT then reads both operands row by row (GEMM
     /// packing copies rows instead of gathering columns).
     /// </summary>

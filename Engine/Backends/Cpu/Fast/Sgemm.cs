@@ -22,9 +22,25 @@ public static class Sgemm
     private const int MC = 128;                    // rows of A per packed block
     public static int NR => Vector512.IsHardwareAccelerated ? 32 : 16;   // two vectors per row
 
+    /// <summary>
+    /// Writes rows [pc, pc + kc) x columns [j0, j0 + cols) of op(B) into a packed panel:
+    /// panel[p * nr + q] = op(B)[pc + p, j0 + q], zero for q >= cols. Lets a caller pack B from
+    /// data that is not stored as a matrix (a convolution's input image: implicit im2col).
+    /// </summary>
+    public delegate void PanelPacker(int pc, int kc, int j0, int cols, Span<float> panel, int nr);
+
     /// <param name="lda">row stride of A as stored (K if not transposed, M if transposed)</param>
     public static void Multiply(bool transposeA, bool transposeB, int m, int n, int k, float alpha,
-        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
+        Multiply(transposeA, m, n, k, alpha, a, lda, beta, c, ldc, b, ldb, transposeB, packB: null);
+
+    /// <summary>C = alpha * op(A) * B + beta * C where packB produces B's panels.</summary>
+    public static void Multiply(bool transposeA, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
+        float beta, Span<float> c, int ldc, PanelPacker packB) =>
+        Multiply(transposeA, m, n, k, alpha, a, lda, beta, c, ldc, default, 0, false, packB);
+
+    private static void Multiply(bool transposeA, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
+        float beta, Span<float> c, int ldc, ReadOnlySpan<float> b, int ldb, bool transposeB, PanelPacker? packB)
     {
         for (int i = 0; i < m; i++)
         {
@@ -43,7 +59,10 @@ public static class Sgemm
             for (int pc = 0; pc < k; pc += KC)
             {
                 int kc = Math.Min(KC, k - pc);
-                PackB(transposeB, b, ldb, pc, kc, n, nr, packedB);
+                if (packB is null) PackB(transposeB, b, ldb, pc, kc, n, nr, packedB);
+                else
+                    for (int panel = 0; panel < panels; panel++)
+                        packB(pc, kc, panel * nr, Math.Min(nr, n - panel * nr), packedB.AsSpan(panel * nr * kc, nr * kc), nr);
                 for (int ic = 0; ic < m; ic += MC)
                 {
                     int mc = Math.Min(MC, m - ic);
