@@ -102,6 +102,40 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_fer2013_csv_trains_evaluates_on_its_test_split_and_predicts()
+    {
+        string csv = Path.Combine(_folder, "fer2013.csv");
+        var lines = new List<string> { "emotion,pixels,Usage" };
+        string[] usages = ["Training", "PublicTest", "PrivateTest"];
+        for (int i = 0; i < 90; i++)
+        {
+            int emotion = i % 7;
+            // A learnable pattern: a bright horizontal band whose row depends on the emotion.
+            var pixels = Enumerable.Range(0, 2304).Select(p => p / 48 / 6 == emotion ? 230 : (p * 37 + i) % 60);
+            lines.Add($"{emotion},{string.Join(' ', pixels)},{usages[i < 60 ? 0 : i < 75 ? 1 : 2]}");
+        }
+        File.WriteAllLines(csv, lines);
+        var train = Fer("train", "--data", csv, "--width", "0.125", "--epochs", "2", "--batch", "16", "--out", Run("csvrun"));
+        Assert.True(train.Exit == 0, train.Error);
+        Assert.Contains("60 training, 15 validation, 15 test images", train.Output);
+        string model = Path.Combine(Run("csvrun"), "model.safetensors");
+
+        var eval = Fer("eval", "--model", model, "--data", csv, "--split", "test", "--json");
+        Assert.True(eval.Exit == 0, eval.Error);
+        using var json = JsonDocument.Parse(eval.Output);
+        Assert.Equal("test", json.RootElement.GetProperty("split").GetString());
+        Assert.Equal(15, json.RootElement.GetProperty("samples").GetInt32());
+        Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("gender_accuracy").ValueKind); // FER2013 has no gender labels
+
+        string image = Path.Combine(_folder, "csv_face.png");
+        using (var stream = File.Create(image))
+            new StbImageWriteSharp.ImageWriter().WritePng(Enumerable.Repeat((byte)90, 48 * 48).ToArray(), 48, 48, StbImageWriteSharp.ColorComponents.Grey, stream);
+        var predict = Fer("predict", "--model", model, image);
+        Assert.True(predict.Exit == 0, predict.Error);
+        Assert.StartsWith(image + ": ", predict.Output);
+    }
+
+    [Fact]
     public void Predict_and_dump_step_work_on_a_trained_model()
     {
         Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("p")]).Exit);
