@@ -1,0 +1,78 @@
+using FerEngine.Model.Data;
+
+namespace FerEngine.Tests.Data;
+
+public sealed class Fer2013CsvReaderTests : DataFixtures
+{
+    private static string Pixels(int seed = 0) => string.Join(' ', Enumerable.Range(0, 2304).Select(i => (i * 7 + seed) % 256));
+
+    private string Csv(params string[] rows)
+    {
+        string path = PathOf("fer2013.csv");
+        File.WriteAllLines(path, ["emotion,pixels,Usage", .. rows]);
+        return path;
+    }
+
+    [Fact]
+    public void Rows_go_to_their_split_with_exact_pixels_and_emotion_only()
+    {
+        string path = Csv($"3,{Pixels(1)},Training", $"0,{Pixels(2)},PublicTest", $"6,{Pixels(3)},PrivateTest", $"5,{Pixels(4)},Training");
+        var data = new FaceDataset(1, 48, 48);
+        Fer2013CsvReader.Read(path, data, skipBad: false);
+        Assert.Equal(2, data.Train.Count);
+        Assert.Single(data.Validation);
+        Assert.Single(data.Test);
+        Assert.Equal(new FaceLabels(Emotion: 3), data.Train[0].Labels);
+        Assert.Equal(0, data.Validation[0].Labels.Emotion);
+        Assert.Equal(-1, data.Test[0].Labels.Gender);
+        Assert.Equal(Pixels(1).Split(' ').Select(byte.Parse).ToArray(), data.Train[0].Pixels);
+    }
+
+    [Theory]
+    [InlineData("3,1 2 3,Training", "3 pixel values, expected 2304")]
+    [InlineData("3,PIXELS_WITH_TEXT,Training", "not an integer 0-255")]
+    [InlineData("3,PIXELS_WITH_256,Training", "not an integer 0-255")]
+    [InlineData("7,PIXELS,Training", "emotion `7` is not an integer 0-6")]
+    [InlineData("x,PIXELS,Training", "emotion `x`")]
+    [InlineData("3", "column(s), expected 3")]
+    [InlineData("3,PIXELS,Holdout", "Usage `Holdout`")]
+    public void A_malformed_row_names_file_and_line(string row, string expected)
+    {
+        row = row.Replace("PIXELS_WITH_TEXT", Pixels()[..^3] + "abc").Replace("PIXELS_WITH_256", "256 " + Pixels()[(Pixels().IndexOf(' ') + 1)..])
+            .Replace("PIXELS", Pixels());
+        string path = Csv($"1,{Pixels()},Training", row);
+        var e = Assert.Throws<InvalidDataException>(() => Fer2013CsvReader.Read(path, new FaceDataset(1, 48, 48), skipBad: false));
+        Assert.Contains($"{path}:3", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void SkipBad_skips_counts_and_lists_bad_rows()
+    {
+        string path = Csv($"1,{Pixels()},Training", "9,1 2,Training", $"2,{Pixels()},Training", "oops");
+        var data = new FaceDataset(1, 48, 48);
+        Fer2013CsvReader.Read(path, data, skipBad: true);
+        Assert.Equal(2, data.Train.Count);
+        Assert.Equal([$"{path}:3", $"{path}:5"], data.Report.Skipped.Select(s => s.Item));
+    }
+
+    [Fact]
+    public void A_wrong_header_is_refused()
+    {
+        string path = PathOf("other.csv");
+        File.WriteAllLines(path, ["label,image", "1,2"]);
+        var e = Assert.Throws<InvalidDataException>(() => Fer2013CsvReader.Read(path, new FaceDataset(1, 48, 48), false));
+        Assert.Contains($"{path}:1", e.Message);
+        Assert.Contains("emotion,pixels,Usage", e.Message);
+    }
+
+    [Fact]
+    public void Rows_are_resized_to_the_requested_input()
+    {
+        string path = Csv($"1,{string.Join(' ', Enumerable.Repeat("100", 2304))},Training");
+        var data = new FaceDataset(3, 24, 24);
+        Fer2013CsvReader.Read(path, data, false);
+        Assert.Equal(3 * 24 * 24, data.Train[0].Pixels.Length);
+        Assert.All(data.Train[0].Pixels, p => Assert.Equal(100, p));
+    }
+}

@@ -1,0 +1,86 @@
+using FerEngine.Model.Data;
+
+namespace FerEngine.Tests.Data;
+
+public class ImageAndBatchTests
+{
+    [Fact]
+    public void Shrinking_averages_areas_and_enlarging_interpolates_bilinearly()
+    {
+        float[] pattern = [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60];   // 4x4
+        Assert.Equal([10f, 18f, 42f, 50f], ImageConversion.Resize(pattern, 4, 4, 2, 2)); // means of the 2x2 blocks
+        float[] small = [0, 100, 200, 40];                                                 // 2x2
+        var big = ImageConversion.Resize(small, 2, 2, 4, 4);
+        // Row 0 of the 4x4: source x = clamp((i + 0.5) / 2 - 0.5) = 0, 0.25, 0.75, 1 -> 0, 25, 75, 100
+        Assert.Equal([0f, 25f, 75f, 100f], big[..4]);
+        // Row 1 (source y 0.25): 0.75 * row 0 + 0.25 * row 1 at x = 0: 0.75 * 0 + 0.25 * 200 = 50
+        Assert.Equal(50f, big[4]);
+    }
+
+    [Fact]
+    public void Grey_uses_bt601_luma()
+    {
+        byte[] rgb = [255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30];
+        var grey = ImageConversion.Convert(rgb, 2, 2, 1, 2, 2);
+        Assert.Equal([(byte)76, (byte)150, (byte)29, (byte)Math.Round(0.299 * 10 + 0.587 * 20 + 0.114 * 30)], grey);
+    }
+
+    [Fact]
+    public void Augmentation_moves_pixels_as_documented()
+    {
+        byte[] image = Enumerable.Range(0, 16).Select(i => (byte)i).ToArray();   // 1 x 4 x 4, value = y * 4 + x
+        var output = new float[16];
+        Augmentation.Apply(image, 1, 4, 4, new Augmentation.Choice(Dx: 1, Dy: -1, Flip: false), output);
+        Assert.Equal(1 / 255f, output[0]);                     // (0,0) <- (clamp(-1)=0, 1)
+        Assert.Equal(3 / 255f, output[3]);                     // (0,3) <- (0, clamp(4)=3): replicate padding
+        Assert.Equal(1 / 255f, output[4]);                     // (1,0) <- (0, 1): row 1 reads row 0
+        Augmentation.Apply(image, 1, 4, 4, new Augmentation.Choice(0, 0, Flip: true), output);
+        Assert.Equal([3 / 255f, 2 / 255f, 1 / 255f, 0f], output[..4]);
+        var choices = Enumerable.Range(0, 500).Select(i => Augmentation.Decide(7, 2, i)).ToList();
+        Assert.All(choices, c => { Assert.InRange(c.Dx, -4, 4); Assert.InRange(c.Dy, -4, 4); });
+        Assert.InRange(choices.Count(c => c.Flip), 200, 300);
+        Assert.Equal(choices, Enumerable.Range(0, 500).Select(i => Augmentation.Decide(7, 2, i)));
+        Assert.NotEqual(choices, Enumerable.Range(0, 500).Select(i => Augmentation.Decide(7, 3, i)));
+    }
+
+    [Fact]
+    public void Epoch_order_is_a_seeded_permutation()
+    {
+        var order = EpochOrder.Shuffle(1000, seed: 1, epoch: 0);
+        Assert.Equal(Enumerable.Range(0, 1000), order.Order());
+        Assert.Equal(order, EpochOrder.Shuffle(1000, 1, 0));
+        Assert.NotEqual(order, EpochOrder.Shuffle(1000, 1, 1));
+        Assert.NotEqual(order, EpochOrder.Shuffle(1000, 2, 0));
+    }
+
+    [Fact]
+    public void Synthetic_faces_are_deterministic_and_cover_every_class()
+    {
+        var a = SyntheticFaces.Generate(2000, 10, seed: 4, 1, 48, 48);
+        var b = SyntheticFaces.Generate(2000, 10, seed: 4, 1, 48, 48);
+        Assert.Equal(a.Train[17].Pixels, b.Train[17].Pixels);
+        Assert.Equal(a.Train[17].Labels, b.Train[17].Labels);
+        Assert.Equal(7, a.Train.Select(s => s.Labels.Emotion).Distinct().Count());
+        Assert.Equal(3, a.Train.Select(s => s.Labels.Gender).Distinct().Count());
+        Assert.Equal(3, a.Train.Select(s => s.Labels.Race).Distinct().Count());
+        Assert.Equal(5, a.Train.Select(s => s.Labels.Age).Distinct().Count());
+        // Race is the background level: the mean brightness separates the three classes.
+        var brightness = a.Train.GroupBy(s => s.Labels.Race).ToDictionary(g => g.Key, g => g.Average(s => s.Pixels.Average(p => p)));
+        Assert.True(brightness[0] + 20 < brightness[1] && brightness[1] + 20 < brightness[2], string.Join(", ", brightness));
+    }
+
+    [Fact]
+    public void Batches_hold_pixels_over_255_and_int64_labels_with_missing_as_minus_one()
+    {
+        var data = new FaceDataset(1, 2, 2);
+        data.Train.Add(new FaceSample([0, 51, 102, 255], new FaceLabels(Emotion: 4), "a"));
+        data.Train.Add(new FaceSample([255, 255, 0, 0], new FaceLabels(Gender: 1, Age: 3), "b"));
+        var (x, labels) = BatchBuilder.Build(data, data.Train, [1, 0], Device.Cpu);
+        Assert.Equal(new Shape(2, 1, 2, 2), x.Shape);
+        Assert.Equal([1f, 1f, 0f, 0f, 0f, 0.2f, 0.4f, 1f], x.ToArray<float>());
+        Assert.Equal([-1L, 4L], labels[0].ToArray<long>());
+        Assert.Equal([1L, -1L], labels[1].ToArray<long>());
+        Assert.Equal([3L, -1L], labels[3].ToArray<long>());
+        Assert.Equal(DType.Int64, labels[2].DType);
+    }
+}

@@ -1,0 +1,134 @@
+using FerEngine.Model.Data;
+
+namespace FerEngine.Tests.Data;
+
+public sealed class ImageDatasetReaderTests : DataFixtures
+{
+    private string RafDb()
+    {
+        string root = PathOf("RAF-DB", "basic");
+        var lines = new List<string>();
+        for (int raf = 1; raf <= 7; raf++)
+        {
+            string name = $"train_{raf:00000}";
+            lines.Add($"{name}.jpg {raf}");
+            WriteImage(Path.Combine(root, "Image", "aligned", $"{name}_aligned.jpg"), 100, 100);
+            var attributes = Path.Combine(root, "Annotation", "manual", $"{name}_manu_attri.txt");
+            Directory.CreateDirectory(Path.GetDirectoryName(attributes)!);
+            File.WriteAllLines(attributes, ["10.5 20.5", "30 40", "50 60", "70 80", "90 95", $"{raf % 3}", $"{(raf + 1) % 3}", $"{raf % 5}"]);
+        }
+        lines.Add("test_0001.jpg 4");
+        WriteImage(Path.Combine(root, "Image", "aligned", "test_0001_aligned.jpg"), 100, 100);
+        Directory.CreateDirectory(Path.Combine(root, "EmoLabel"));
+        File.WriteAllLines(Path.Combine(root, "EmoLabel", "list_patition_label.txt"), lines);
+        return root;
+    }
+
+    [Fact]
+    public void RafDb_maps_its_seven_labels_and_reads_the_attribute_files()
+    {
+        var data = new FaceDataset(1, 48, 48);
+        RafDbReader.Read(RafDb(), data);
+        // RAF 1..7 = surprise, fear, disgust, happiness, sadness, anger, neutral
+        Assert.Equal([5, 2, 1, 3, 4, 0, 6], data.Train.Select(s => s.Labels.Emotion));
+        Assert.Equal(new FaceLabels(5, Gender: 1, Race: 2, Age: 1), data.Train[0].Labels);
+        Assert.Single(data.Test);
+        Assert.Equal(-1, data.Test[0].Labels.Gender); // no attribute file for the test image
+        Assert.Equal(3, data.Test[0].Labels.Emotion);
+        Assert.Equal(48 * 48, data.Train[0].Pixels.Length);
+        Assert.Equal("rafdb", DatasetLoader.Detect(Path.Combine(Root, "RAF-DB", "basic")));
+    }
+
+    [Theory]
+    [InlineData("26_0_2_20170104023102422.jpg", -1, 0, 2, 2)]
+    [InlineData("3_1_0_20170109150557335.jpg", -1, 1, 0, 0)]
+    [InlineData("4_1_1_20170109150557335.jpg", -1, 1, 1, 1)]
+    [InlineData("19_0_3_20170109150557335.jpg", -1, 0, -1, 1)]
+    [InlineData("20_0_4_20170109150557335.jpg.chip.jpg", -1, 0, -1, 2)]
+    [InlineData("39_1_2_20170109150557335.jpg", -1, 1, 2, 2)]
+    [InlineData("40_1_2_20170109150557335.jpg", -1, 1, 2, 3)]
+    [InlineData("69_1_2_20170109150557335.jpg", -1, 1, 2, 3)]
+    [InlineData("70_1_2_20170109150557335.jpg", -1, 1, 2, 4)]
+    public void UtkFace_names_map_to_gender_race_and_age_group(string name, int emotion, int gender, int race, int age)
+    {
+        Assert.True(UtkFaceReader.TryParse(name, out var labels));
+        Assert.Equal(new FaceLabels(emotion, gender, race, age), labels);
+    }
+
+    [Fact]
+    public void UtkFace_skips_and_counts_malformed_names_and_corrupt_images()
+    {
+        string root = PathOf("UTKFace");
+        WriteImage(Path.Combine(root, "26_0_2_20170104023102422.jpg"));
+        WriteImage(Path.Combine(root, "30_1_0_20170104023102422.jpg"));
+        WriteImage(Path.Combine(root, "26_0_20170104.jpg"));
+        WriteImage(Path.Combine(root, "x_0_1_2017.jpg"));
+        WriteTruncatedImage(Path.Combine(root, "50_1_1_20170104023102422.jpg"));
+        Assert.Equal("utkface", DatasetLoader.Detect(root));
+        var data = new FaceDataset(1, 48, 48);
+        UtkFaceReader.Read(root, data);
+        Assert.Equal(2, data.Train.Count);
+        Assert.All(data.Train, s => Assert.Equal(-1, s.Labels.Emotion));
+        Assert.Equal(3, data.Report.Skipped.Count);
+        Assert.Contains(data.Report.Skipped, s => s.Item.EndsWith("50_1_1_20170104023102422.jpg") && s.Reason.Contains("decode"));
+        Assert.Contains("2 malformed names skipped", data.Report.Sources[0]);
+    }
+
+    [Fact]
+    public void Image_folders_with_splits_accept_aliases_and_report_contempt()
+    {
+        string root = PathOf("faces");
+        WriteImage(PathOf("faces", "train", "Anger", "a.jpg"));
+        WriteImage(PathOf("faces", "train", "HAPPINESS", "b.png"), png: true);
+        WriteImage(PathOf("faces", "train", "contempt", "c.jpg"));
+        WriteImage(PathOf("faces", "val", "surprised", "d.jpg"));
+        WriteImage(PathOf("faces", "test", "Fearful", "e.jpg"));
+        WriteImage(PathOf("faces", "test", "disgusted", "f.jpg"));
+        WriteTruncatedImage(PathOf("faces", "train", "sad", "broken.jpg"));
+        var data = new FaceDataset(1, 48, 48);
+        ImageFolderReader.Read(root, data);
+        Assert.Equal([0, 3], data.Train.Select(s => s.Labels.Emotion).Order());
+        Assert.Equal([5], data.Validation.Select(s => s.Labels.Emotion));
+        Assert.Equal([1, 2], data.Test.Select(s => s.Labels.Emotion).Order());
+        Assert.Contains("contempt", data.Report.UnknownClasses);
+        Assert.DoesNotContain(data.Train.Concat(data.Validation).Concat(data.Test), s => s.Source.Contains("contempt"));
+        Assert.Single(data.Report.Skipped, s => s.Item.EndsWith("broken.jpg"));
+        Assert.Equal("folder", DatasetLoader.Detect(root));
+    }
+
+    [Fact]
+    public void Image_folders_without_splits_get_a_seeded_validation_split()
+    {
+        for (int i = 0; i < 20; i++) WriteImage(PathOf("flat", i % 2 == 0 ? "happy" : "neutral", $"{i}.jpg"), level: i);
+        var a = DatasetLoader.Load([PathOf("flat")], null, new LoadOptions(Seed: 3));
+        var b = DatasetLoader.Load([PathOf("flat")], null, new LoadOptions(Seed: 3));
+        Assert.Equal(2, a.Validation.Count);
+        Assert.Equal(18, a.Train.Count);
+        Assert.Equal(a.Validation.Select(s => s.Source), b.Validation.Select(s => s.Source));
+        Assert.Empty(a.Train.Select(s => s.Source).Intersect(a.Validation.Select(s => s.Source)));
+    }
+
+    [Fact]
+    public void Mixed_sources_keep_partial_labels()
+    {
+        string csv = PathOf("fer.csv");
+        string pixels = string.Join(' ', Enumerable.Repeat("7", 2304));
+        File.WriteAllLines(csv, ["emotion,pixels,Usage", .. Enumerable.Range(0, 10).Select(i => $"{i % 7},{pixels},{(i < 8 ? "Training" : "PublicTest")}")]);
+        for (int i = 0; i < 10; i++) WriteImage(PathOf("utk", $"{20 + i}_{i % 2}_{i % 3}_2017010402310242{i}.jpg"));
+        var data = DatasetLoader.Load([csv, PathOf("utk")], null, new LoadOptions());
+        Assert.Equal(8 + 9, data.Train.Count); // UTKFace: 10 % held out for validation
+        Assert.All(data.Train.Where(s => s.Source.StartsWith(csv)), s => Assert.True(s.Labels.Emotion >= 0 && s.Labels.Gender == -1));
+        Assert.All(data.Train.Where(s => s.Source.Contains("utk")), s => Assert.True(s.Labels.Emotion == -1 && s.Labels.Gender >= 0));
+    }
+
+    [Fact]
+    public void An_empty_or_unlabelled_dataset_is_a_clear_error()
+    {
+        Directory.CreateDirectory(PathOf("empty", "contempt"));
+        var e = Assert.Throws<InvalidDataException>(() => DatasetLoader.Load([PathOf("empty")], "folder", new LoadOptions()));
+        Assert.Contains("no labelled training images", e.Message);
+        Assert.Contains("contempt", e.Message);
+        Assert.Throws<DirectoryNotFoundException>(() => DatasetLoader.Detect(PathOf("missing")));
+        Assert.Throws<ArgumentException>(() => DatasetLoader.Load([PathOf("empty")], "imagenet", new LoadOptions()));
+    }
+}
