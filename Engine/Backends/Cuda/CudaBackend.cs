@@ -1,0 +1,254 @@
+using FerEngine.Backends.Cpu;
+using FerEngine.Random;
+
+namespace FerEngine.Backends.Cuda;
+
+/// <summary>
+/// The primitive set on a GPU, float32 only: our PTX kernels (Kernels/*.ptx, through the
+/// catalogue) for the elementwise, batch-norm, pooling, dropout, loss, reduction and Adam passes;
+/// cuBLAS for GEMM and cuDNN for convolutions, bias, elementwise multiply and ReLU (calls on
+/// <see cref="IGpuDevice"/>). Primitives whose result the host reads anyway (argmax, accuracy
+/// counts, max) copy their small input to the host once and compute there.
+/// </summary>
+public sealed class CudaBackend : IBackend
+{
+    public string Name => "cuda";
+
+    private static IGpuDevice Gpu(Tensor t) => ((CudaStorage)t.Storage).Gpu;
+
+    /// <summary>The device address of a tensor's first element.</summary>
+    private static ulong Ptr(Tensor t) => ((CudaStorage)t.Storage).Address + (ulong)(t.Offset * t.DType.SizeInBytes());
+
+    private static void RequireFloat32(string op, Tensor t)
+    {
+        if (t.DType != DType.Float32)
+            throw new NotSupportedException($"{op}: the CUDA backend computes in float32; got {t.DType} {t.Shape}. Use the CPU reference for float64.");
+    }
+
+    // ---- memory ------------------------------------------------------------------------------
+
+    public void CopyFromHost<T>(ReadOnlySpan<T> source, Tensor destination) where T : unmanaged => Gpu(destination).CopyToDevice(source, Ptr(destination));
+    public void CopyToHost<T>(Tensor source, Span<T> destination) where T : unmanaged => Gpu(source).CopyToHost(Ptr(source), destination);
+
+    public void Copy(Tensor source, Tensor destination) =>
+        Gpu(source).CopyDeviceToDevice(Ptr(source), Ptr(destination), source.ElementCount * source.DType.SizeInBytes());
+
+    public void Fill(Tensor destination, double value)
+    {
+        if (destination.DType == DType.Float32)
+            Gpu(destination).Launch("fill_f32", destination.ElementCount, Ptr(destination), (uint)destination.ElementCount, (float)value);
+        else if (value == 0)
+            Gpu(destination).Memset(Ptr(destination), 0, destination.ElementCount * destination.DType.SizeInBytes());
+        else
+            throw new NotSupportedException($"fill: {destination.DType} tensors on the GPU can only be zero-filled.");
+    }
+
+    // ---- elementwise -----------------------------------------------------------------------------
+
+    public void Add(Tensor a, Tensor b, Tensor y)
+    {
+        RequireFloat32("add", a);
+        Gpu(a).Launch("add_f32", y.ElementCount, Ptr(a), Ptr(b), Ptr(y), (uint)y.ElementCount);
+    }
+
+    public void Multiply(Tensor a, Tensor b, Tensor y)
+    {
+        RequireFloat32("multiply", a);
+        Gpu(a).Multiply(y.ElementCount, Ptr(a), Ptr(b), Ptr(y));
+    }
+
+    public void Scale(Tensor x, double alpha, Tensor y)
+    {
+        RequireFloat32("scale", x);
+        Gpu(x).Launch("scale_f32", y.ElementCount, Ptr(x), Ptr(y), (uint)y.ElementCount, (float)alpha);
+    }
+
+    public void Axpy(double alpha, Tensor x, Tensor y)
+    {
+        RequireFloat32("axpy", x);
+        Gpu(x).Launch("axpy_f32", y.ElementCount, Ptr(x), Ptr(y), (uint)y.ElementCount, (float)alpha);
+    }
+
+    /// <summary>y = x * s[0]: cuBLAS in device-pointer mode would read s on the GPU; here s is read once.</summary>
+    public void MultiplyByScalar(Tensor x, Tensor s, Tensor y)
+    {
+        RequireFloat32("multiply-by-scalar", x);
+        var scalar = new float[1];
+        Gpu(s).CopyToHost(Ptr(s), scalar.AsSpan());
+        Scale(x, scalar[0], y);
+    }
+
+    // ---- dense linear algebra and convolution (cuBLAS, cuDNN) ---------------------------------------
+
+    public void Gemm(bool transposeA, bool transposeB, double alpha, Tensor a, Tensor b, double beta, Tensor c)
+    {
+        RequireFloat32("gemm", a);
+        int m = c.Shape[0], n = c.Shape[1], k = transposeA ? a.Shape[0] : a.Shape[1];
+        Gpu(a).Sgemm(transposeA, transposeB, m, n, k, (float)alpha, Ptr(a), Ptr(b), (float)beta, Ptr(c));
+    }
+
+    public void AddBias(Tensor y, Tensor bias)
+    {
+        var (n, c, s) = ChannelView(y);
+        Gpu(y).AddBias(n, c, s, Ptr(y), Ptr(bias));
+    }
+
+    public void BiasBackward(Tensor dy, Tensor dbias, bool accumulate)
+    {
+        var (n, c, s) = ChannelView(dy);
+        Gpu(dy).BiasBackward(n, c, s, Ptr(dy), Ptr(dbias), accumulate);
+    }
+
+    public void ConvolutionForward(Tensor x, Tensor w, Tensor? bias, Tensor y, int padding)
+    {
+        RequireFloat32("convolution", x);
+        Gpu(x).ConvolutionForward(ConvShape.Of(x, w, padding), Ptr(x), Ptr(w), Ptr(y));
+        if (bias is not null) AddBias(y, bias);
+    }
+
+    public void ConvolutionBackwardData(Tensor dy, Tensor w, Tensor dx, int padding) =>
+        Gpu(dy).ConvolutionBackwardData(ConvShape.Of(dx, w, padding), Ptr(dy), Ptr(w), Ptr(dx));
+
+    public void ConvolutionBackwardFilter(Tensor x, Tensor dy, Tensor dw, int padding, bool accumulate) =>
+        Gpu(x).ConvolutionBackwardFilter(ConvShape.Of(x, dw, padding), Ptr(x), Ptr(dy), Ptr(dw), accumulate);
+
+    private static (int N, int C, int Spatial) ChannelView(Tensor t) =>
+        (t.Shape[0], t.Shape[1], t.Rank == 4 ? t.Shape[2] * t.Shape[3] : 1);
+
+    // ---- activations ------------------------------------------------------------------------------
+
+    /// <summary>ELU through the fused bias + ELU kernel with a zero bias (bias fusion is the next step).</summary>
+    public void EluForward(Tensor x, Tensor y, double alpha)
+    {
+        RequireFloat32("elu", x);
+        var zeroBias = Tensor.Zeros(new Shape(1), DType.Float32, x.Device); // one channel spanning every element
+        Gpu(x).Launch("bias_elu_forward_f32", y.ElementCount, Ptr(x), Ptr(zeroBias), Ptr(y), (uint)y.ElementCount, 1u, (uint)y.ElementCount, (float)alpha);
+    }
+
+    public void EluBackward(Tensor y, Tensor dy, Tensor dx, double alpha) =>
+        Gpu(y).Launch("elu_backward_f32", dx.ElementCount, Ptr(y), Ptr(dy), Ptr(dx), (uint)dx.ElementCount, (float)alpha);
+
+    public void ReluForward(Tensor x, Tensor y) => Gpu(x).Relu(y.ElementCount, Ptr(x), Ptr(y));
+    public void ReluBackward(Tensor y, Tensor dy, Tensor dx) => Gpu(y).ReluBackward(dx.ElementCount, Ptr(y), Ptr(dy), Ptr(dx));
+
+    // ---- batch norm, pooling, dropout ---------------------------------------------------------------
+
+    public void BatchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+        double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd)
+    {
+        RequireFloat32("batch norm", x);
+        var (n, c, s) = ChannelView(x);
+        Gpu(x).Launch("batchnorm_forward_training_f32", c, Ptr(x), Ptr(gamma), Ptr(beta), Ptr(runningMean), Ptr(runningVar), Ptr(y),
+            Ptr(savedMean), Ptr(savedInvStd), (uint)n, (uint)c, (uint)s, (float)momentum, (float)eps);
+    }
+
+    public void BatchNormForwardInference(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, double eps, Tensor y)
+    {
+        var (_, c, s) = ChannelView(x);
+        Gpu(x).Launch("batchnorm_forward_inference_f32", x.ElementCount, Ptr(x), Ptr(gamma), Ptr(beta), Ptr(runningMean), Ptr(runningVar),
+            Ptr(y), (uint)x.ElementCount, (uint)c, (uint)s, (float)eps);
+    }
+
+    public void BatchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor savedMean, Tensor savedInvStd,
+        Tensor dx, Tensor dgamma, Tensor dbeta, bool accumulate)
+    {
+        var (n, c, s) = ChannelView(x);
+        Gpu(x).Launch("batchnorm_backward_f32", c, Ptr(x), Ptr(dy), Ptr(gamma), Ptr(savedMean), Ptr(savedInvStd), Ptr(dx), Ptr(dgamma),
+            Ptr(dbeta), (uint)n, (uint)c, (uint)s, accumulate ? 1u : 0u);
+    }
+
+    public void MaxPool2x2Forward(Tensor x, Tensor y, Tensor argmax) =>
+        Gpu(x).Launch("maxpool2x2_forward_f32", y.ElementCount, Ptr(x), Ptr(y), Ptr(argmax), (uint)y.ElementCount, (uint)x.Shape[2], (uint)x.Shape[3]);
+
+    public void MaxPool2x2Backward(Tensor dy, Tensor argmax, Tensor dx) =>
+        Gpu(dy).Launch("maxpool2x2_backward_f32", dx.ElementCount, Ptr(dy), Ptr(argmax), Ptr(dx), (uint)dx.ElementCount, (uint)dx.Shape[2], (uint)dx.Shape[3]);
+
+    public void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor y, Tensor mask) =>
+        Gpu(x).Launch("dropout_forward_f32", x.ElementCount, Ptr(x), Ptr(y), Ptr(mask), (uint)x.ElementCount, seed, stream,
+            Philox.DropThreshold(p), (float)(1.0 / (1.0 - p)));
+
+    public void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx) =>
+        Gpu(dy).Launch("dropout_backward_f32", dx.ElementCount, Ptr(dy), Ptr(mask), Ptr(dx), (uint)dx.ElementCount, (float)(1.0 / (1.0 - p)));
+
+    // ---- loss and reductions ----------------------------------------------------------------------
+
+    public void SoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits)
+    {
+        RequireFloat32("softmax cross-entropy", logits);
+        int rows = logits.Shape[0], classes = logits.Shape[1];
+        var rowLoss = Tensor.Empty(new Shape(rows), DType.Float32, logits.Device);
+        var gpu = Gpu(logits);
+        gpu.Launch("softmax_cross_entropy_f32", rows, Ptr(logits), Ptr(labels), Ptr(rowLoss), Ptr(dlogits), (uint)rows, (uint)classes);
+        gpu.Launch("softmax_cross_entropy_mean_f32", rows, Ptr(rowLoss), Ptr(labels), Ptr(loss), (uint)rows);
+    }
+
+    public void Sum(Tensor x, Tensor y)
+    {
+        Fill(y, 0);
+        Gpu(x).Launch("sum_f32", x.ElementCount, Ptr(x), Ptr(y), (uint)x.ElementCount);
+    }
+
+    public void Max(Tensor x, Tensor y)
+    {
+        var host = Tensor.Zeros(Shape.Scalar, DType.Float64, Device.CpuReference);
+        Device.CpuReference.Backend.Max(OnHost(x), host);
+        Fill(y, host.Item());
+    }
+
+    public void Argmax(Tensor x, Tensor indices)
+    {
+        var result = Tensor.Empty(indices.Shape, DType.Int64, Device.CpuReference);
+        Device.CpuReference.Backend.Argmax(OnHost(x), result);
+        CopyFromHost<long>(result.AsSpan<long>(), indices);
+    }
+
+    public void CountCorrect(Tensor predictions, Tensor labels, Tensor correct, Tensor labelled)
+    {
+        var (c, l) = (Tensor.Zeros(Shape.Scalar, DType.Int64, Device.CpuReference), Tensor.Zeros(Shape.Scalar, DType.Int64, Device.CpuReference));
+        Device.CpuReference.Backend.CountCorrect(OnHost(predictions), OnHost(labels), c, l);
+        CopyFromHost<long>(c.AsSpan<long>(), correct);
+        CopyFromHost<long>(l.AsSpan<long>(), labelled);
+    }
+
+    /// <summary>A host copy of a (small) device tensor, for the results the host reads anyway.</summary>
+    private static Tensor OnHost(Tensor t) => t.DType switch
+    {
+        DType.Float32 => Tensor.FromArray(t.ToArray<float>(), t.Shape, Device.CpuReference),
+        DType.Int64 => Tensor.FromArray(t.ToArray<long>(), t.Shape, Device.CpuReference),
+        _ => throw new NotSupportedException($"host copy of {t.DType}"),
+    };
+
+    // ---- optimisers --------------------------------------------------------------------------------
+
+    /// <summary>The fused Adam kernel; its scalar parameters are computed on the host exactly as the reference does.</summary>
+    public void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, int step)
+    {
+        RequireFloat32("adam", parameter);
+        Gpu(parameter).Launch("adam_f32", parameter.ElementCount, Ptr(parameter), Ptr(gradient), Ptr(m), Ptr(v), (uint)parameter.ElementCount,
+            (float)h.Beta1, (float)h.Beta2, (float)(1 - h.Beta1), (float)(1 - h.Beta2), (float)h.Epsilon, (float)h.WeightDecay,
+            (float)(-h.LearningRate / (1 - Math.Pow(h.Beta1, step))), (float)Math.Sqrt(1 - Math.Pow(h.Beta2, step)));
+    }
+
+    /// <summary>SGD from the elementwise kernels: g = grad + wd p; buf = step 1 ? g : mu buf + g; p -= lr buf.</summary>
+    public void SgdUpdate(Tensor parameter, Tensor gradient, Tensor momentumBuffer, double lr, double momentum, double weightDecay, int step)
+    {
+        var g = gradient;
+        if (weightDecay != 0)
+        {
+            g = Tensor.Empty(gradient.Shape, DType.Float32, gradient.Device);
+            Copy(gradient, g);
+            Axpy(weightDecay, parameter, g);
+        }
+        if (momentum != 0)
+        {
+            if (step == 1) Copy(g, momentumBuffer);
+            else
+            {
+                Scale(momentumBuffer, momentum, momentumBuffer);
+                Axpy(1.0, g, momentumBuffer);
+            }
+            g = momentumBuffer;
+        }
+        Axpy(-lr, g, parameter);
+    }
+}
