@@ -163,6 +163,19 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Train_runs_on_the_emulated_gpu()
+    {
+        var (exit, output, error) = Fer("train", "--device", "emulated", "--width", "0.0625", "--image-size", "16",
+            "--synthetic-train", "16", "--synthetic-validation", "8", "--batch", "8", "--epochs", "1", "--out", Run("emulated"));
+        Assert.True(exit == 0, error);
+        Assert.Contains("Completed", output);
+        Assert.True(File.Exists(Path.Combine(Run("emulated"), "model.safetensors")));
+        var cuda = Fer("train", "--device", "cuda", "--out", Run("cuda"));
+        Assert.Equal(2, cuda.Exit);
+        Assert.Contains("--device emulated", cuda.Error);
+    }
+
+    [Fact]
     public void Info_lists_devices_and_the_model()
     {
         var (exit, output, _) = Fer("info");
