@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace FerEngine.Native;
+
+/// <summary>A native library we need and its file names, most preferred first.</summary>
+public sealed record NativeLibrarySpec(string Name, IReadOnlyList<string> FileNames)
+{
+    public static readonly NativeLibrarySpec Driver = new("CUDA driver", ["libcuda.so.1"]);
+    public static readonly NativeLibrarySpec Cublas = new("cuBLAS", ["libcublas.so.13", "libcublas.so.12"]);
+    public static readonly NativeLibrarySpec Cudnn = new("cuDNN", ["libcudnn.so.9"]);
+}
+
+/// <summary>No GPU library could be loaded: the message lists where we looked and what to set.</summary>
+public sealed class CudaUnavailableException(string message) : Exception(message);
+
+/// <summary>
+/// Finds the CUDA libraries without guessing silently. Folders are searched in this order:
+///   1. FERENGINE_CUDA_LIBS (folders separated by ':'), an explicit override;
+///   2. LD_LIBRARY_PATH;
+///   3. the pip-installed NVIDIA wheels of the python3 on PATH (nvidia/*/lib, nvidia/cu13/lib) and of
+///      /opt/torch/.venv (where the lent GPU hosts keep PyTorch);
+///   4. /usr/local/cuda*/lib64;
+/// and finally the system loader by bare file name (ldconfig, the driver's own install). For a
+/// library with several versions the newer file name wins in every folder before an older one is tried.
+/// </summary>
+public static class LibraryResolver
+{
+    public const string OverrideVariable = "FERENGINE_CUDA_LIBS";
+
+    /// <summary>The folders to search, in order (duplicates removed).</summary>
+    public static IReadOnlyList<string> SearchFolders(Func<string, string?> environment, IEnumerable<string> pythonNvidiaFolders)
+    {
+        var folders = new List<string>();
+        foreach (var variable in new[] { OverrideVariable, "LD_LIBRARY_PATH" })
+            folders.AddRange((environment(variable) ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries));
+        foreach (var nvidia in pythonNvidiaFolders)
+        {
+            if (!Directory.Exists(nvidia)) continue;
+            foreach (var package in Directory.GetDirectories(nvidia).Order(StringComparer.Ordinal))
+                folders.Add(Path.Combine(package, "lib"));
+        }
+        if (Directory.Exists("/usr/local"))
+            foreach (var cuda in Directory.GetDirectories("/usr/local", "cuda*").Order(StringComparer.Ordinal))
+                folders.Add(Path.Combine(cuda, "lib64"));
+        return folders.Distinct().ToList();
+    }
+
+    /// <summary>Full paths to try, in order: every folder for the preferred file name, then the next name.</summary>
+    public static IReadOnlyList<string> Candidates(NativeLibrarySpec library, IReadOnlyList<string> folders) =>
+        library.FileNames.SelectMany(name => folders.Select(folder => Path.Combine(folder, name))).Where(File.Exists).ToList();
+
+    /// <summary>The search folders of this process: environment, python3's NVIDIA wheels, /usr/local/cuda*.</summary>
+    public static IReadOnlyList<string> DefaultFolders() =>
+        SearchFolders(Environment.GetEnvironmentVariable, PythonNvidiaFolders());
+
+    /// <summary>Loads the library or throws <see cref="CudaUnavailableException"/> saying where it looked.</summary>
+    public static IntPtr Load(NativeLibrarySpec library, IReadOnlyList<string>? folders = null)
+    {
+        folders ??= DefaultFolders();
+        foreach (var path in Candidates(library, folders))
+            if (NativeLibrary.TryLoad(path, out var handle)) return handle;
+        foreach (var name in library.FileNames)
+            if (NativeLibrary.TryLoad(name, out var handle)) return handle;
+        throw new CudaUnavailableException(NotFoundMessage(library, folders));
+    }
+
+    public static string NotFoundMessage(NativeLibrarySpec library, IReadOnlyList<string> folders)
+    {
+        string advice = library == NativeLibrarySpec.Driver
+            ? "No NVIDIA driver: this machine has no usable GPU (use --device cpu or --device emulated)."
+            : $"Install NVIDIA's {library.Name} (for example the pip wheels PyTorch uses) or point {OverrideVariable} at the folder that holds it.";
+        return $"{library.Name} not found: looked for {string.Join(" / ", library.FileNames)} in " +
+               (folders.Count == 0 ? "no folders" : string.Join(", ", folders)) +
+               $" and through the system loader. {advice} To choose folders yourself: {OverrideVariable}=/path/one:/path/two.";
+    }
+
+    /// <summary>nvidia/ folders of the pip installs: `python3 -c "import nvidia"` and the GPU hosts' /opt/torch/.venv.</summary>
+    private static IEnumerable<string> PythonNvidiaFolders()
+    {
+        var folders = new List<string>();
+        try
+        {
+            var info = new ProcessStartInfo("python3", "-c \"import nvidia, os; print(os.pathsep.join(nvidia.__path__))\"")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var process = Process.Start(info);
+            if (process is not null && process.WaitForExit(5000) && process.ExitCode == 0)
+                folders.AddRange(process.StandardOutput.ReadToEnd().Trim().Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            // no python3 on PATH: nothing to add
+        }
+        if (Directory.Exists("/opt/torch/.venv/lib"))
+            foreach (var python in Directory.GetDirectories("/opt/torch/.venv/lib", "python3*"))
+                folders.Add(Path.Combine(python, "site-packages", "nvidia"));
+        return folders;
+    }
+}

@@ -1,0 +1,58 @@
+using FerEngine.Native;
+
+namespace FerEngine.Tests.Native;
+
+public sealed class LibraryResolverTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("fer-libs-").FullName;
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private string Folder(params string[] parts)
+    {
+        string path = Path.Combine([_root, .. parts]);
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    private static void Touch(string folder, string file) => File.WriteAllText(Path.Combine(folder, file), "");
+
+    [Fact]
+    public void The_override_comes_first_then_ld_library_path_then_the_pip_wheels()
+    {
+        string custom = Folder("custom"), ld = Folder("ld"), nvidia = Folder("site-packages", "nvidia");
+        Folder("site-packages", "nvidia", "cudnn", "lib");
+        Folder("site-packages", "nvidia", "cu13", "lib");
+        var environment = new Dictionary<string, string?> { [LibraryResolver.OverrideVariable] = custom, ["LD_LIBRARY_PATH"] = $"{ld}:{custom}" };
+        var folders = LibraryResolver.SearchFolders(v => environment.GetValueOrDefault(v), [nvidia]);
+        Assert.Equal([custom, ld, Path.Combine(nvidia, "cu13", "lib"), Path.Combine(nvidia, "cudnn", "lib")], folders.Take(4));
+    }
+
+    [Fact]
+    public void A_newer_cublas_wins_in_any_folder_over_an_older_one()
+    {
+        string first = Folder("first"), second = Folder("second");
+        Touch(first, "libcublas.so.12");
+        Touch(second, "libcublas.so.13");
+        var candidates = LibraryResolver.Candidates(NativeLibrarySpec.Cublas, [first, second]);
+        Assert.Equal([Path.Combine(second, "libcublas.so.13"), Path.Combine(first, "libcublas.so.12")], candidates);
+    }
+
+    [Fact]
+    public void A_missing_library_is_one_message_listing_the_folders_and_the_override()
+    {
+        string empty = Folder("empty");
+        var e = Assert.Throws<CudaUnavailableException>(() => LibraryResolver.Load(new NativeLibrarySpec("cuDNN", ["libcudnn-not-here.so.9"]), [empty]));
+        Assert.Contains(empty, e.Message);
+        Assert.Contains("libcudnn-not-here.so.9", e.Message);
+        Assert.Contains(LibraryResolver.OverrideVariable, e.Message);
+    }
+
+    [Fact]
+    public void The_probe_reports_instead_of_throwing()
+    {
+        var report = CudaProbe.Run();
+        Assert.NotEmpty(report.Lines);
+        if (!report.Available)
+            Assert.Contains(report.Lines, l => l.Contains("not found") || l.Contains("cuInit failed") || l.Contains("0 device"));
+    }
+}
