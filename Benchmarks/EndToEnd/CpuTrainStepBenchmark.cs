@@ -20,12 +20,12 @@ public static class CpuTrainStepBenchmark
 {
     public static int Run(string[] args)
     {
-        var widths = Option(args, "--widths", "1,0.25").Split(',').Select(double.Parse).ToArray();
-        int batch = int.Parse(Option(args, "--batch", "32"));
-        int threads = int.Parse(Option(args, "--threads", "2"));
-        double seconds = double.Parse(Option(args, "--seconds", "20"));
-        string python = Option(args, "--python", "/usr/bin/python3");
-        string? outFile = args.Contains("--out") ? Option(args, "--out", "") : null;
+        var widths = Arguments.Option(args, "--widths", "1,0.25").Split(',').Select(double.Parse).ToArray();
+        int batch = int.Parse(Arguments.Option(args, "--batch", "32"));
+        int threads = int.Parse(Arguments.Option(args, "--threads", "2"));
+        double seconds = double.Parse(Arguments.Option(args, "--seconds", "20"));
+        string python = Arguments.Option(args, "--python", "/usr/bin/python3");
+        string? outFile = args.Contains("--out") ? Arguments.Option(args, "--out", "") : null;
 
         var table = new StringBuilder();
         table.AppendLine($"| width | batch | threads | FerEngine img/s | PyTorch img/s | ratio |");
@@ -80,9 +80,11 @@ public static class CpuTrainStepBenchmark
         return json.RootElement.GetProperty("images_per_second").GetDouble();
     }
 
-    /// <summary>Benchmarks/Peers, found by walking up from the executable to the repository.</summary>
+    /// <summary>Benchmarks/Peers: under the working directory (a bundle run from the repository root), else above the executable.</summary>
     internal static string PeersFolder()
     {
+        string fromWorkingDirectory = Path.Combine(Directory.GetCurrentDirectory(), "Benchmarks", "Peers");
+        if (Directory.Exists(fromWorkingDirectory)) return fromWorkingDirectory;
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
             string candidate = Path.Combine(dir.FullName, "Benchmarks", "Peers");
@@ -95,10 +97,4 @@ public static class CpuTrainStepBenchmark
         File.Exists("/proc/cpuinfo")
             ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':', 2)[1].Trim() ?? "unknown"
             : "unknown";
-
-    private static string Option(string[] args, string name, string fallback)
-    {
-        int at = Array.IndexOf(args, name);
-        return at >= 0 && at + 1 < args.Length ? args[at + 1] : fallback;
-    }
 }

@@ -16,9 +16,9 @@ public static class StepBreakdown
 {
     public static int Run(string[] args)
     {
-        double width = double.Parse(Option(args, "--width", "1"));
-        int batch = int.Parse(Option(args, "--batch", "32")), steps = int.Parse(Option(args, "--steps", "5"));
-        CpuFastBackend.Threads = int.Parse(Option(args, "--threads", "2"));
+        double width = double.Parse(Arguments.Option(args, "--width", "1"));
+        int batch = int.Parse(Arguments.Option(args, "--batch", "32")), steps = int.Parse(Arguments.Option(args, "--steps", "5"));
+        CpuFastBackend.Threads = int.Parse(Arguments.Option(args, "--threads", "2"));
         var timing = new TimingBackend(new CpuFastBackend());
         var device = new CpuDevice("cpu-timed", timing);
         var model = new FerNet(new FerNetConfig(width), device, seed: 0);
@@ -45,11 +45,5 @@ public static class StepBreakdown
         Console.WriteLine($"| (autograd, allocation, host reads) | | {stepMs - accounted:F2} | {(stepMs - accounted) / stepMs:P1} |");
         Console.WriteLine($"| **step** | | **{stepMs:F2}** | {batch / (stepMs / 1000):F1} img/s |");
         return 0;
-    }
-
-    private static string Option(string[] args, string name, string fallback)
-    {
-        int at = Array.IndexOf(args, name);
-        return at >= 0 && at + 1 < args.Length ? args[at + 1] : fallback;
     }
 }

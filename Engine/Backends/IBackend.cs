@@ -144,3 +144,11 @@ public interface IBackend
 /// <summary>Adam's settings; defaults are PyTorch's.</summary>
 public readonly record struct AdamHyperparameters(
     double LearningRate = 1e-3, double Beta1 = 0.9, double Beta2 = 0.999, double Epsilon = 1e-8, double WeightDecay = 0.0);
+
+/// <summary>How the per-channel primitives see their tensors.</summary>
+public static class ChannelLayout
+{
+    /// <summary>[N, C] or [N, C, H, W] seen as [N, C, S] with S = H * W (1 for [N, C]).</summary>
+    public static (int N, int C, int Spatial) Of(Tensor t) =>
+        (t.Shape[0], t.Shape[1], t.Rank == 4 ? t.Shape[2] * t.Shape[3] : 1);
+}

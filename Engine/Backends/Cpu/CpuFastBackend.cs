@@ -57,7 +57,7 @@ public class CpuFastBackend : CpuReferenceBackend
         double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd)
     {
         if (x.DType != DType.Float32) { base.BatchNormForwardTraining(x, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd); return; }
-        var (n, c, s) = ChannelView(x);
+        var (n, c, s) = ChannelLayout.Of(x);
         FastBatchNorm.ForwardTraining(n, c, s, x.AsMemory<float>(), gamma.AsMemory<float>(), beta.AsMemory<float>(), runningMean.AsMemory<float>(),
             runningVar.AsMemory<float>(), momentum, eps, y.AsMemory<float>(), savedMean.AsMemory<float>(), savedInvStd.AsMemory<float>());
     }
@@ -66,7 +66,7 @@ public class CpuFastBackend : CpuReferenceBackend
         Tensor dx, Tensor dgamma, Tensor dbeta, bool accumulate)
     {
         if (x.DType != DType.Float32) { base.BatchNormBackward(x, dy, gamma, savedMean, savedInvStd, dx, dgamma, dbeta, accumulate); return; }
-        var (n, c, s) = ChannelView(x);
+        var (n, c, s) = ChannelLayout.Of(x);
         FastBatchNorm.Backward(n, c, s, x.AsMemory<float>(), dy.AsMemory<float>(), gamma.AsMemory<float>(), savedMean.AsMemory<float>(),
             savedInvStd.AsMemory<float>(), dx.AsMemory<float>(), dgamma.AsMemory<float>(), dbeta.AsMemory<float>(), accumulate);
     }
@@ -98,7 +98,7 @@ public class CpuFastBackend : CpuReferenceBackend
     public override void BiasBackward(Tensor dy, Tensor dbias, bool accumulate)
     {
         if (dy.DType != DType.Float32) { base.BiasBackward(dy, dbias, accumulate); return; }
-        var (n, c, s) = ChannelView(dy);
+        var (n, c, s) = ChannelLayout.Of(dy);
         var gradient = dy.AsMemory<float>();
         var result = dbias.AsMemory<float>();
         Parallel1D.ForEach(c, ch =>

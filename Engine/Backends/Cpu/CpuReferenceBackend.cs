@@ -129,21 +129,18 @@ public class CpuReferenceBackend : IBackend
 
     public virtual void AddBias(Tensor y, Tensor bias)
     {
-        var (n, c, s) = ChannelView(y);
+        var (n, c, s) = ChannelLayout.Of(y);
         if (y.DType == DType.Float32) ReferenceLoops<float>.AddBias(n, c, s, y.AsSpan<float>(), bias.AsSpan<float>());
         else ReferenceLoops<double>.AddBias(n, c, s, y.AsSpan<double>(), bias.AsSpan<double>());
     }
 
     public virtual void BiasBackward(Tensor dy, Tensor dbias, bool accumulate)
     {
-        var (n, c, s) = ChannelView(dy);
+        var (n, c, s) = ChannelLayout.Of(dy);
         if (dy.DType == DType.Float32) ReferenceLoops<float>.BiasBackward(n, c, s, dy.AsSpan<float>(), dbias.AsSpan<float>(), accumulate);
         else ReferenceLoops<double>.BiasBackward(n, c, s, dy.AsSpan<double>(), dbias.AsSpan<double>(), accumulate);
     }
 
-    /// <summary>[N, C] or [N, C, H, W] seen as [N, C, S].</summary>
-    protected static (int N, int C, int Spatial) ChannelView(Tensor t) =>
-        (t.Shape[0], t.Shape[1], t.Rank == 4 ? t.Shape[2] * t.Shape[3] : 1);
 
     // ---- convolution --------------------------------------------------------------------------------
 
@@ -223,7 +220,7 @@ public class CpuReferenceBackend : IBackend
     public virtual void BatchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
         double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd)
     {
-        var (n, c, s) = ChannelView(x);
+        var (n, c, s) = ChannelLayout.Of(x);
         if (x.DType == DType.Float32)
             ReferenceLoops<float>.BatchNormForwardTraining(n, c, s, x.AsSpan<float>(), gamma.AsSpan<float>(), beta.AsSpan<float>(),
                 runningMean.AsSpan<float>(), runningVar.AsSpan<float>(), momentum, eps, y.AsSpan<float>(), savedMean.AsSpan<float>(), savedInvStd.AsSpan<float>());
@@ -234,7 +231,7 @@ public class CpuReferenceBackend : IBackend
 
     public virtual void BatchNormForwardInference(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, double eps, Tensor y)
     {
-        var (n, c, s) = ChannelView(x);
+        var (n, c, s) = ChannelLayout.Of(x);
         if (x.DType == DType.Float32)
             ReferenceLoops<float>.BatchNormForwardInference(n, c, s, x.AsSpan<float>(), gamma.AsSpan<float>(), beta.AsSpan<float>(),
                 runningMean.AsSpan<float>(), runningVar.AsSpan<float>(), eps, y.AsSpan<float>());
@@ -246,7 +243,7 @@ public class CpuReferenceBackend : IBackend
     public virtual void BatchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor savedMean, Tensor savedInvStd,
         Tensor dx, Tensor dgamma, Tensor dbeta, bool accumulate)
     {
-        var (n, c, s) = ChannelView(x);
+        var (n, c, s) = ChannelLayout.Of(x);
         if (x.DType == DType.Float32)
             ReferenceLoops<float>.BatchNormBackward(n, c, s, x.AsSpan<float>(), dy.AsSpan<float>(), gamma.AsSpan<float>(),
                 savedMean.AsSpan<float>(), savedInvStd.AsSpan<float>(), dx.AsSpan<float>(), dgamma.AsSpan<float>(), dbeta.AsSpan<float>(), accumulate);

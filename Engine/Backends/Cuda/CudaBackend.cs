@@ -89,13 +89,13 @@ public sealed class CudaBackend : IBackend
 
     public void AddBias(Tensor y, Tensor bias)
     {
-        var (n, c, s) = ChannelView(y);
+        var (n, c, s) = ChannelLayout.Of(y);
         Gpu(y).AddBias(n, c, s, Ptr(y), Ptr(bias));
     }
 
     public void BiasBackward(Tensor dy, Tensor dbias, bool accumulate)
     {
-        var (n, c, s) = ChannelView(dy);
+        var (n, c, s) = ChannelLayout.Of(dy);
         Gpu(dy).BiasBackward(n, c, s, Ptr(dy), Ptr(dbias), accumulate);
     }
 
@@ -111,9 +111,6 @@ public sealed class CudaBackend : IBackend
 
     public void ConvolutionBackwardFilter(Tensor x, Tensor dy, Tensor dw, int padding, bool accumulate) =>
         Gpu(x).ConvolutionBackwardFilter(ConvShape.Of(x, dw, padding), Ptr(x), Ptr(dy), Ptr(dw), accumulate);
-
-    private static (int N, int C, int Spatial) ChannelView(Tensor t) =>
-        (t.Shape[0], t.Shape[1], t.Rank == 4 ? t.Shape[2] * t.Shape[3] : 1);
 
     // ---- activations ------------------------------------------------------------------------------
 
@@ -137,14 +134,14 @@ public sealed class CudaBackend : IBackend
         double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd)
     {
         RequireFloat32("batch norm", x);
-        var (n, c, s) = ChannelView(x);
+        var (n, c, s) = ChannelLayout.Of(x);
         Gpu(x).Launch("batchnorm_forward_training_f32", c, Ptr(x), Ptr(gamma), Ptr(beta), Ptr(runningMean), Ptr(runningVar), Ptr(y),
             Ptr(savedMean), Ptr(savedInvStd), (uint)n, (uint)c, (uint)s, (float)momentum, (float)eps);
     }
 
     public void BatchNormForwardInference(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, double eps, Tensor y)
     {
-        var (_, c, s) = ChannelView(x);
+        var (_, c, s) = ChannelLayout.Of(x);
         Gpu(x).Launch("batchnorm_forward_inference_f32", x.ElementCount, Ptr(x), Ptr(gamma), Ptr(beta), Ptr(runningMean), Ptr(runningVar),
             Ptr(y), (uint)x.ElementCount, (uint)c, (uint)s, (float)eps);
     }
@@ -152,7 +149,7 @@ public sealed class CudaBackend : IBackend
     public void BatchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor savedMean, Tensor savedInvStd,
         Tensor dx, Tensor dgamma, Tensor dbeta, bool accumulate)
     {
-        var (n, c, s) = ChannelView(x);
+        var (n, c, s) = ChannelLayout.Of(x);
         Gpu(x).Launch("batchnorm_backward_f32", c, Ptr(x), Ptr(dy), Ptr(gamma), Ptr(savedMean), Ptr(savedInvStd), Ptr(dx), Ptr(dgamma),
             Ptr(dbeta), (uint)n, (uint)c, (uint)s, accumulate ? 1u : 0u);
     }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs on a lent GPU host (no .NET, no network; PyTorch and the CUDA 13 pip libraries present), from the
+# repository root, with gpu/bundle carried along. Writes logs and tables to $OUT (default ./gpu-out):
+#   info.txt         fer info: driver, devices, cuBLAS / cuDNN found (or why not)
+#   tests.txt        the whole test suite with FERENGINE_REQUIRE_GPU=1 (GPU tests must run, not skip)
+#   train-step.md    the training-step benchmark against the host's PyTorch
+# Usage (device tool): bash gpu/bundle/run-on-gpu-host.sh
+set -uo pipefail
+bundle=$(cd "$(dirname "$0")" && pwd)
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT"
+export DOTNET_ROOT=/tmp/ferengine-dotnet DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+mkdir -p "$DOTNET_ROOT" && tar -C "$DOTNET_ROOT" -xJf "$bundle/dotnet-runtime.tar.xz"
+dotnet="$DOTNET_ROOT/dotnet"
+app=/tmp/ferengine-app
+mkdir -p "$app" && tar -C "$app" -xJf "$bundle/app.tar.xz"
+# The pip-installed NVIDIA libraries of the host's PyTorch (GPU_HOST.md), ahead of everything else.
+nvidia=$(python3 -c "import nvidia, os; print(os.pathsep.join(nvidia.__path__))" 2>/dev/null | cut -d: -f1)
+if [ -n "$nvidia" ]; then
+  export FERENGINE_CUDA_LIBS=$(ls -d "$nvidia"/*/lib 2>/dev/null | paste -sd:)
+fi
+# The host's own ptxas (CUDA 13) for the PTX assembly checks.
+for candidate in /usr/local/cuda/bin/ptxas "$(command -v ptxas)"; do
+  [ -x "$candidate" ] && export FERENGINE_PTXAS=$candidate && break
+done
+{ nvidia-smi || true; echo; "$dotnet" "$app/app/Trainer/fer.dll" info; } > "$OUT/info.txt" 2>&1
+FERENGINE_REQUIRE_GPU=1 "$dotnet" "$app/app/Tests/FerEngine.Tests.dll" > "$OUT/tests.txt" 2>&1
+echo "tests exit code: $?" >> "$OUT/tests.txt"
+python=$(command -v python3)
+"$dotnet" "$app/app/Benchmarks/FerEngine.Benchmarks.dll" train-step --widths 1,0.25 --threads "$(nproc)" --seconds 20 \
+  --python "$python" --out "$OUT/train-step.md" > "$OUT/train-step.log" 2>&1
+tail -n 3 "$OUT/tests.txt"
