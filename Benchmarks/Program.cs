@@ -11,9 +11,17 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        if (args.Length > 0 && args[0] == "breakdown") return EndToEnd.StepBreakdown.Run(args[1..]);
-        if (args.Length > 0 && args[0] == "gemm") return Kernels.GemmThroughput.Run();
-        if (args.Length > 0 && args[0] == "train-step") return EndToEnd.CpuTrainStepBenchmark.Run(args[1..]);
+        try
+        {
+            if (args.Length > 0 && args[0] == "breakdown") return EndToEnd.StepBreakdown.Run(args[1..]);
+            if (args.Length > 0 && args[0] == "gemm") return Kernels.GemmThroughput.Run();
+            if (args.Length > 0 && args[0] == "train-step") return EndToEnd.CpuTrainStepBenchmark.Run(args[1..]);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or FormatException)
+        {
+            Console.Error.WriteLine($"benchmark: {e.Message}");
+            return 1;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

@@ -182,11 +182,11 @@ public class EmulatedDeviceTests
     [Fact]
     public void A_training_step_of_the_paper_network_matches_the_cpu()
     {
-        var config = new FerNetConfig(Width: 0.25, Height: 16, ImageWidth: 16);
+        var config = new FerNetConfig(Width: 0.25);   // the paper network at width 0.25, 1x48x48 input
         var cpuModel = new FerNet(config, Device.CpuReference, seed: 9);
         var gpuModel = new FerNet(config, Gpu, seed: 9);
         gpuModel.LoadStateDict(cpuModel.StateDict().ToDictionary(p => p.Name, p => To(p.Tensor, Gpu, DType.Float32)));
-        var x = Tensor.Uniform(new Shape(4, 1, 16, 16), 0, 1, 3, 3, DType.Float32, Device.CpuReference);
+        var x = Tensor.Uniform(new Shape(4, 1, 48, 48), 0, 1, 3, 3, DType.Float32, Device.CpuReference);
         long[][] labels = [[0, 3, -1, 6], [-1, -1, -1, -1], [2, 0, 1, -1], [4, 1, 0, 2]];
         JointLossResult Step(FerNet model, Device device) =>
             new TrainStep(model, new Adam(model.NamedParameters(), 3e-4), new TaskWeights())
