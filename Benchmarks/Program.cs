@@ -4,6 +4,7 @@ namespace FerEngine.Benchmarks;
 
 /// <summary>
 /// dotnet run --project Benchmarks -c Release -- train-step [options]   end-to-end CPU throughput vs PyTorch
+/// dotnet run --project Benchmarks -c Release -- primitives | gemm | breakdown      per-primitive tables (see each class)
 /// dotnet run --project Benchmarks -c Release -- [BenchmarkDotNet arguments]   kernel microbenchmarks
 /// Without arguments BenchmarkDotNet lists the microbenchmark suites to choose from.
 /// </summary>
@@ -15,6 +16,7 @@ public static class Program
         {
             if (args.Length > 0 && args[0] == "breakdown") return EndToEnd.StepBreakdown.Run(args[1..]);
             if (args.Length > 0 && args[0] == "gemm") return Kernels.GemmThroughput.Run();
+            if (args.Length > 0 && args[0] == "primitives") return Kernels.PrimitiveThroughput.Run(args[1..]);
             if (args.Length > 0 && args[0] == "train-step") return EndToEnd.CpuTrainStepBenchmark.Run(args[1..]);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or FormatException)

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Text.Json;
+using FerEngine.Backends;
+using FerEngine.Backends.Cpu;
+using FerEngine.Benchmarks.EndToEnd;
+
+namespace FerEngine.Benchmarks.Kernels;
+
+/// <summary>
+/// Every hot primitive of the paper network at its real batch-32 shapes on the fast CPU path, next
+/// to the same operation in PyTorch (Peers/primitives_peer.py, same invocation) and to the machine's
+/// limit measured in this run:
+///   dotnet run --project Benchmarks -c Release -- primitives [--batch 32] [--threads 2] [--repeats 5]
+/// FLOP-bound rows: GFLOP/s = 2 x multiply-adds / time, against threads x the single-core FMA peak.
+/// Memory-bound rows: GB/s = the bytes a one-pass kernel must read and write / time, against the
+/// measured copy bandwidth (bytes read + written).
+/// </summary>
+public static class PrimitiveThroughput
+{
+    private sealed record Case(string Name, string Shape, double Flops, double Bytes, Action Run);
+
+    public static int Run(string[] args)
+    {
+        int batch = int.Parse(Arguments.Option(args, "--batch", "32"));
+        int threads = int.Parse(Arguments.Option(args, "--threads", "2"));
+        int repeats = int.Parse(Arguments.Option(args, "--repeats", "5"));
+        CpuFastBackend.Threads = threads;
+        var cases = Cases(batch);
+        var ours = cases.ToDictionary(c => c.Name, c => MedianMs(c.Run, repeats));
+        var theirs = PyTorch(batch, threads, repeats);
+        double peak = GemmThroughput.PeakGflops() * threads, copy = CopyBandwidth(threads);
+
+        Console.WriteLine($"Primitives at batch {batch}, {threads} threads, CPU {CpuTrainStepBenchmark.CpuModel()}: limits measured now: " +
+                          $"{peak:F0} GFLOP/s FMA peak, {copy:F1} GB/s copy bandwidth (read + write)");
+        Console.WriteLine();
+        Console.WriteLine("| primitive | shape | FerEngine ms | PyTorch ms | PyTorch / FerEngine | FerEngine rate | % of limit |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
+        foreach (var c in cases)
+        {
+            double ms = ours[c.Name], seconds = ms / 1e3;
+            string rate = c.Flops > 0 ? $"{c.Flops / seconds / 1e9:F1} GFLOP/s" : $"{c.Bytes / seconds / 1e9:F1} GB/s";
+            double share = c.Flops > 0 ? c.Flops / seconds / 1e9 / peak : c.Bytes / seconds / 1e9 / copy;
+            string pytorch = theirs.TryGetValue(c.Name, out double t) ? $"{t:F2}" : "-";
+            string ratio = theirs.TryGetValue(c.Name, out t) ? $"{t / ms:F2}x" : "-";
+            Console.WriteLine($"| {c.Name} | {c.Shape} | {ms:F2} | {pytorch} | {ratio} | {rate} | {share:P0} |");
+        }
+        return 0;
+    }
+
+    private static List<Case> Cases(int n)
+    {
+        IBackend b = Device.Cpu.Backend;
+        Tensor T(params int[] dims) => Tensor.Normal(new Shape(dims), 0, 1, 1, 1, DType.Float32, Device.Cpu);
+        var cases = new List<Case>();
+        foreach (var (name, cin, cout, hw, k) in new[] { ("conv1", 1, 64, 48, 5), ("conv2", 64, 64, 48, 5), ("conv4", 128, 128, 24, 3), ("conv6", 256, 256, 12, 3) })
+        {
+            var (x, w, bias, y) = (T(n, cin, hw, hw), T(cout, cin, k, k), T(cout), T(n, cout, hw, hw));
+            var dx = T(n, cin, hw, hw);
+            var dw = T(cout, cin, k, k);
+            double flops = 2.0 * n * cout * cin * k * k * hw * hw;
+            string shape = $"[{n},{cin},{hw},{hw}] * [{cout},{cin},{k},{k}]";
+            cases.Add(new($"{name} forward", shape, flops, 0, () => b.ConvolutionForward(x, w, bias, y, k / 2)));
+            cases.Add(new($"{name} backward-data", shape, flops, 0, () => b.ConvolutionBackwardData(y, w, dx, k / 2)));
+            cases.Add(new($"{name} backward-filter", shape, flops, 0, () => b.ConvolutionBackwardFilter(x, y, dw, k / 2, false)));
+        }
+        var (fx, fw, fy) = (T(n, 9216), T(128, 9216), T(n, 128));
+        cases.Add(new("fc gemm", $"[{n},9216] * [128,9216]^T", 2.0 * n * 9216 * 128, 0, () => b.Gemm(false, true, 1, fx, fw, 0, fy)));
+
+        var act = T(n, 64, 48, 48);
+        var (dy, outp, dx2) = (T(n, 64, 48, 48), T(n, 64, 48, 48), T(n, 64, 48, 48));
+        var (g, beta, rm, rv, sm, si, dg, db) = (T(64), T(64), T(64), T(64), T(64), T(64), T(64), T(64));
+        double size = act.ElementCount * 4.0;
+        string actShape = $"[{n},64,48,48]";
+        cases.Add(new("batch-norm forward", actShape, 0, 2 * size, () => b.BatchNormForwardTraining(act, g, beta, rm, rv, 0.01, 1e-3, outp, sm, si)));
+        cases.Add(new("batch-norm backward", actShape, 0, 3 * size, () => b.BatchNormBackward(act, dy, g, sm, si, dx2, dg, db, false)));
+        cases.Add(new("elu forward", actShape, 0, 2 * size, () => b.EluForward(act, outp, 1.0)));
+        cases.Add(new("elu backward", actShape, 0, 3 * size, () => b.EluBackward(outp, dy, dx2, 1.0)));
+        var pooled = T(n, 64, 24, 24);
+        var argmax = Tensor.Zeros(pooled.Shape, DType.Int32, Device.Cpu);
+        cases.Add(new("max-pool forward", actShape, 0, 1.5 * size, () => b.MaxPool2x2Forward(act, pooled, argmax)));
+        cases.Add(new("max-pool backward", actShape, 0, 1.5 * size, () => b.MaxPool2x2Backward(pooled, argmax, dx2)));
+        var mask = Tensor.Zeros(pooled.Shape, DType.UInt8, Device.Cpu);
+        var dropped = T(n, 64, 24, 24);
+        cases.Add(new("dropout forward", $"[{n},64,24,24]", 0, 2.25 * pooled.ElementCount * 4, () => b.DropoutForward(pooled, 0.6, 1, 2, dropped, mask)));
+        var (logits, d, loss) = (T(n, 7), T(n, 7), T(1));
+        var labels = Tensor.FromArray(Enumerable.Range(0, n).Select(i => (long)(i % 7)).ToArray(), new Shape(n), Device.Cpu);
+        cases.Add(new("softmax cross-entropy", $"[{n},7]", 0, 2 * logits.ElementCount * 4, () => b.SoftmaxCrossEntropy(logits, labels, loss.View(Shape.Scalar), d)));
+        var (p, pg, m, v) = (T(2_394_962), T(2_394_962), T(2_394_962), T(2_394_962));
+        int step = 0;
+        cases.Add(new("adam (2.39 M parameters)", "[2394962]", 0, 7 * 4.0 * p.ElementCount, () => b.AdamUpdate(p, pg, m, v, new AdamHyperparameters(3e-4), ++step)));
+        return cases;
+    }
+
+    private static double MedianMs(Action run, int repeats)
+    {
+        run(); // warm-up: JIT, pools
+        var times = new List<double>();
+        for (int i = 0; i < repeats; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            run();
+            times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    private static Dictionary<string, double> PyTorch(int batch, int threads, int repeats)
+    {
+        string script = Path.Combine(CpuTrainStepBenchmark.PeersFolder(), "primitives_peer.py");
+        var info = new ProcessStartInfo("/usr/bin/python3", $"\"{script}\" --batch {batch} --threads {threads} --repeats {repeats}")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(info) ?? throw new InvalidOperationException("could not start /usr/bin/python3");
+        string output = process.StandardOutput.ReadToEnd(), errors = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0) throw new InvalidOperationException($"the PyTorch peer failed (python3-torch installed?):\n{errors}");
+        return JsonSerializer.Deserialize<Dictionary<string, double>>(output.Trim().Split('\n')[^1])!;
+    }
+
+    /// <summary>Copy bandwidth (bytes read + written per second) of 256 MB split over the threads.</summary>
+    private static double CopyBandwidth(int threads)
+    {
+        var source = new float[64 << 20];
+        var destination = new float[64 << 20];
+        double best = 0;
+        for (int trial = 0; trial < 5; trial++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                int chunk = source.Length / threads;
+                source.AsSpan(t * chunk, chunk).CopyTo(destination.AsSpan(t * chunk, chunk));
+            });
+            best = Math.Max(best, 2.0 * source.Length * 4 / Stopwatch.GetElapsedTime(start).TotalSeconds / 1e9);
+        }
+        return best;
+    }
+}

@@ -1,0 +1,61 @@
+"""PyTorch's side of the per-primitive benchmark (run by FerEngine.Benchmarks `primitives`).
+
+usage: /usr/bin/python3 primitives_peer.py --batch 32 --threads 2 --repeats 5
+Prints one JSON object: {case name: milliseconds (median)}. The cases and shapes are the same as
+Benchmarks/Kernels/PrimitiveThroughput.cs: the paper network's layers at the given batch.
+"""
+import argparse, json, time
+import torch
+import torch.nn.functional as F
+
+p = argparse.ArgumentParser()
+p.add_argument("--batch", type=int, default=32)
+p.add_argument("--threads", type=int, default=2)
+p.add_argument("--repeats", type=int, default=5)
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+torch.manual_seed(0)
+N = a.batch
+
+
+def median_ms(fn):
+    fn()
+    times = []
+    for _ in range(a.repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return sorted(times)[len(times) // 2]
+
+
+results = {}
+convs = {"conv1": (1, 64, 48, 5), "conv2": (64, 64, 48, 5), "conv4": (128, 128, 24, 3), "conv6": (256, 256, 12, 3)}
+for name, (cin, cout, hw, k) in convs.items():
+    x, w, b = torch.randn(N, cin, hw, hw), torch.randn(cout, cin, k, k), torch.randn(cout)
+    dy = torch.randn(N, cout, hw, hw)
+    results[f"{name} forward"] = median_ms(lambda: F.conv2d(x, w, b, padding=k // 2))
+    results[f"{name} backward-data"] = median_ms(lambda: torch.nn.grad.conv2d_input(x.shape, w, dy, padding=k // 2))
+    results[f"{name} backward-filter"] = median_ms(lambda: torch.nn.grad.conv2d_weight(x, w.shape, dy, padding=k // 2))
+x, w = torch.randn(N, 9216), torch.randn(128, 9216)
+results["fc gemm"] = median_ms(lambda: F.linear(x, w))
+act = torch.randn(N, 64, 48, 48)
+dy = torch.randn_like(act)
+g, beta, rm, rv = torch.ones(64), torch.zeros(64), torch.zeros(64), torch.ones(64)
+results["batch-norm forward"] = median_ms(lambda: torch.ops.aten.native_batch_norm(act, g, beta, rm, rv, True, 0.01, 1e-3))
+_, mean, invstd = torch.ops.aten.native_batch_norm(act, g, beta, rm, rv, True, 0.01, 1e-3)
+results["batch-norm backward"] = median_ms(lambda: torch.ops.aten.native_batch_norm_backward(dy, act, g, rm, rv, mean, invstd, True, 1e-3, [True, True, True]))
+y = F.elu(act)
+results["elu forward"] = median_ms(lambda: F.elu(act))
+results["elu backward"] = median_ms(lambda: torch.ops.aten.elu_backward(dy, 1.0, 1, 1, True, y))
+pooled, indices = F.max_pool2d(act, 2, return_indices=True)
+results["max-pool forward"] = median_ms(lambda: F.max_pool2d(act, 2, return_indices=True))
+results["max-pool backward"] = median_ms(lambda: torch.ops.aten.max_pool2d_with_indices_backward(torch.randn_like(pooled), act, [2, 2], [2, 2], [0, 0], [1, 1], False, indices))
+small = torch.randn(N, 64, 24, 24)
+results["dropout forward"] = median_ms(lambda: F.dropout(small, 0.6, True))
+logits, labels = torch.randn(N, 7), torch.randint(0, 7, (N,))
+results["softmax cross-entropy"] = median_ms(lambda: F.cross_entropy(logits, labels))
+params = torch.nn.Parameter(torch.randn(2_394_962))
+params.grad = torch.randn_like(params)
+opt = torch.optim.Adam([params], lr=3e-4)
+results["adam (2.39 M parameters)"] = median_ms(opt.step)
+print(json.dumps(results))
