@@ -23,7 +23,7 @@ public sealed class ConsoleProgress(TextWriter output, TimeSpan interval) : IPro
     private readonly Stopwatch _clock = new();
     private TimeSpan _lastPrint;
     private int _epoch, _epochs, _batches, _done, _images;
-    private double _lossSum, _emotionSum;
+    private readonly RunningLosses _losses = new();
 
     public static IProgressReporter ForConsole() =>
         Console.IsOutputRedirected ? new ConsoleProgress(Console.Out, TimeSpan.FromSeconds(10)) : new SpectreProgress();
@@ -32,7 +32,8 @@ public sealed class ConsoleProgress(TextWriter output, TimeSpan interval) : IPro
 
     public void BeginEpoch(int epoch, int epochs, int batches)
     {
-        (_epoch, _epochs, _batches, _done, _images, _lossSum, _emotionSum) = (epoch, epochs, batches, 0, 0, 0, 0);
+        (_epoch, _epochs, _batches, _done, _images) = (epoch, epochs, batches, 0, 0);
+        _losses.Reset();
         _clock.Restart();
         _lastPrint = TimeSpan.Zero;
     }
@@ -41,13 +42,12 @@ public sealed class ConsoleProgress(TextWriter output, TimeSpan interval) : IPro
     {
         _done++;
         _images += images;
-        _lossSum += loss.Total;
-        _emotionSum += loss.Emotion;
+        _losses.Add(loss);
         if (_clock.Elapsed - _lastPrint < interval && _done < _batches) return;
         _lastPrint = _clock.Elapsed;
         double rate = _images / Math.Max(_clock.Elapsed.TotalSeconds, 1e-9);
         var eta = TimeSpan.FromSeconds((_batches - _done) * _clock.Elapsed.TotalSeconds / _done);
-        output.WriteLine($"epoch {_epoch}/{_epochs} batch {_done}/{_batches}  {rate:F1} img/s  ETA {eta:mm\\:ss}  loss {_lossSum / _done:F4} (emotion {_emotionSum / _done:F4})");
+        output.WriteLine($"epoch {_epoch}/{_epochs} batch {_done}/{_batches}  {rate:F1} img/s  ETA {eta:mm\\:ss}  {_losses}");
     }
 
     public void EndEpoch(EpochMetrics m, bool improved) => output.WriteLine(EpochLine(m, improved));
@@ -65,13 +65,14 @@ public sealed class SpectreProgress : IProgressReporter
 {
     private readonly Stopwatch _clock = new();
     private int _epoch, _epochs, _batches, _done, _images;
-    private double _lossSum;
+    private readonly RunningLosses _losses = new();
 
     public void Info(string message) => AnsiConsole.MarkupLine(Markup.Escape(message));
 
     public void BeginEpoch(int epoch, int epochs, int batches)
     {
-        (_epoch, _epochs, _batches, _done, _images, _lossSum) = (epoch, epochs, batches, 0, 0, 0);
+        (_epoch, _epochs, _batches, _done, _images) = (epoch, epochs, batches, 0, 0);
+        _losses.Reset();
         _clock.Restart();
     }
 
@@ -79,18 +80,49 @@ public sealed class SpectreProgress : IProgressReporter
     {
         _done++;
         _images += images;
-        _lossSum += loss.Total;
+        _losses.Add(loss);
         double rate = _images / Math.Max(_clock.Elapsed.TotalSeconds, 1e-9);
         int width = 30, filled = width * _done / Math.Max(_batches, 1);
         var eta = TimeSpan.FromSeconds((_batches - _done) * _clock.Elapsed.TotalSeconds / _done);
         // One redrawn line: bar, batch count, img/s, ETA, running loss.
         AnsiConsole.Markup($"\r[green]{new string('#', filled)}[/]{new string('.', width - filled)} epoch {_epoch}/{_epochs} " +
-                           $"{_done}/{_batches} {rate,7:F1} img/s ETA {eta:mm\\:ss} loss {_lossSum / _done:F4}   ");
+                           $"{_done}/{_batches} {rate,7:F1} img/s ETA {eta:mm\\:ss} {Markup.Escape(_losses.ToString())}   ");
     }
 
     public void EndEpoch(EpochMetrics m, bool improved)
     {
         AnsiConsole.WriteLine();
         AnsiConsole.MarkupLine(Markup.Escape(ConsoleProgress.EpochLine(m, improved)));
+    }
+}
+
+/// <summary>Mean loss so far in the epoch, total and per task (a task's mean over the batches where it had labels).</summary>
+internal sealed class RunningLosses
+{
+    private double _total, _batches;
+    private readonly double[] _sum = new double[4], _count = new double[4];
+
+    public void Reset()
+    {
+        (_total, _batches) = (0, 0);
+        Array.Clear(_sum);
+        Array.Clear(_count);
+    }
+
+    /// <summary>A task's loss is exactly 0 when the batch had no label for it; such batches do not count.</summary>
+    public void Add(StepLosses loss)
+    {
+        _total += loss.Total;
+        _batches++;
+        double[] perTask = [loss.Emotion, loss.Gender, loss.Race, loss.Age];
+        for (int t = 0; t < 4; t++)
+            if (perTask[t] != 0) { _sum[t] += perTask[t]; _count[t]++; }
+    }
+
+    public override string ToString()
+    {
+        string[] names = ["emotion", "gender", "race", "age"];
+        var tasks = Enumerable.Range(0, 4).Where(t => _count[t] > 0).Select(t => $"{names[t]} {_sum[t] / _count[t]:F3}");
+        return $"loss {_total / Math.Max(_batches, 1):F4} ({string.Join(", ", tasks)})";
     }
 }
