@@ -95,34 +95,3 @@ public sealed class SpectreProgress : IProgressReporter
         AnsiConsole.MarkupLine(Markup.Escape(ConsoleProgress.EpochLine(m, improved)));
     }
 }
-
-/// <summary>Mean loss so far in the epoch, total and per task (a task's mean over the batches where it had labels).</summary>
-internal sealed class RunningLosses
-{
-    private double _total, _batches;
-    private readonly double[] _sum = new double[4], _count = new double[4];
-
-    public void Reset()
-    {
-        (_total, _batches) = (0, 0);
-        Array.Clear(_sum);
-        Array.Clear(_count);
-    }
-
-    /// <summary>A task's loss is exactly 0 when the batch had no label for it; such batches do not count.</summary>
-    public void Add(StepLosses loss)
-    {
-        _total += loss.Total;
-        _batches++;
-        double[] perTask = [loss.Emotion, loss.Gender, loss.Race, loss.Age];
-        for (int t = 0; t < 4; t++)
-            if (perTask[t] != 0) { _sum[t] += perTask[t]; _count[t]++; }
-    }
-
-    public override string ToString()
-    {
-        string[] names = ["emotion", "gender", "race", "age"];
-        var tasks = Enumerable.Range(0, 4).Where(t => _count[t] > 0).Select(t => $"{names[t]} {_sum[t] / _count[t]:F3}");
-        return $"loss {_total / Math.Max(_batches, 1):F4} ({string.Join(", ", tasks)})";
-    }
-}

@@ -57,7 +57,8 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         for (int epoch = state.Epoch; epoch < options.Epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
-            var losses = new LossAverages();
+            var losses = new RunningLosses();
+            int images = 0;
             int firstBatch = epoch == state.Epoch ? state.BatchInEpoch : 0;
             int[] order = data.EpochOrder(options.Seed, epoch);
             progress.BeginEpoch(epoch + 1, options.Epochs, batchesPerEpoch - firstBatch);
@@ -72,7 +73,8 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                 }
                 var (x, labels) = data.TrainBatch(order, b, options.Batch, epoch, options.Augment, options.Seed);
                 var loss = TrainStep.Read(step.Run(x, labels, (ulong)state.GlobalStep));
-                losses.Add(loss, labels);
+                losses.Add(loss);
+                images += x.Shape[0];
                 state = state with { GlobalStep = state.GlobalStep + 1 };
                 progress.Step(loss, x.Shape[0]);
             }
@@ -81,7 +83,10 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             scheduler.Step(metric);
             bool improved = stopper.Observe(epoch, metric, model);
             if (improved) ModelFile.Save(folder.BestModel, model);
-            var row = losses.ToMetrics(epoch + 1, optimizer.LearningRate, clock.Elapsed.TotalSeconds, validation);
+            double seconds = clock.Elapsed.TotalSeconds;
+            var row = new EpochMetrics(epoch + 1, optimizer.LearningRate, seconds, images / seconds,
+                losses.Total, losses.Mean(0), losses.Mean(1), losses.Mean(2), losses.Mean(3),
+                validation.Accuracy(FaceTask.Emotion), validation.Accuracy(FaceTask.Gender), validation.Accuracy(FaceTask.Race), validation.Accuracy(FaceTask.Age));
             history.Add(row);
             state = Snapshot(state, epoch + 1, 0, optimizer, scheduler, stopper);
             folder.SaveCheckpoint(model, optimizer, state);
@@ -119,28 +124,5 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         foreach (var task in Enum.GetValues<FaceTask>())
             if (validation[task].Total > 0)
                 folder.WriteBytes($"confusion_{task.ToString().ToLowerInvariant()}.png", Plots.Confusion(validation[task], $"{task} (validation)"));
-    }
-
-    /// <summary>Mean training loss per task over the batches where the task had labels.</summary>
-    private sealed class LossAverages
-    {
-        private double _total, _batches, _images;
-        private readonly double[] _sum = new double[4], _count = new double[4];
-
-        public void Add(StepLosses loss, IReadOnlyList<Tensor> labels)
-        {
-            _total += loss.Total;
-            _batches++;
-            _images += labels[0].ElementCount;
-            double[] perTask = [loss.Emotion, loss.Gender, loss.Race, loss.Age];
-            for (int t = 0; t < 4; t++)
-                if (labels[t].ToArray<long>().Any(l => l >= 0)) { _sum[t] += perTask[t]; _count[t]++; }
-        }
-
-        private double Mean(int t) => _count[t] == 0 ? double.NaN : _sum[t] / _count[t];
-
-        public EpochMetrics ToMetrics(int epoch, double lr, double seconds, EvaluationResult v) =>
-            new(epoch, lr, seconds, _images / seconds, _batches == 0 ? double.NaN : _total / _batches, Mean(0), Mean(1), Mean(2), Mean(3),
-                v.Accuracy(FaceTask.Emotion), v.Accuracy(FaceTask.Gender), v.Accuracy(FaceTask.Race), v.Accuracy(FaceTask.Age));
     }
 }
