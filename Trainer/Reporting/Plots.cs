@@ -10,35 +10,31 @@ public static class Plots
     public const int Width = 900, Height = 600;
 
     /// <summary>Training loss per task (and the weighted total) against the epoch.</summary>
-    public static byte[] LossCurves(IReadOnlyList<EpochMetrics> epochs)
-    {
-        var plot = new Plot();
-        double[] x = epochs.Select(e => (double)e.Epoch).ToArray();
-        AddLine(plot, x, epochs.Select(e => e.TrainLoss), "total (weighted)");
-        AddLine(plot, x, epochs.Select(e => e.TrainEmotionLoss), "emotion");
-        AddLine(plot, x, epochs.Select(e => e.TrainGenderLoss), "gender");
-        AddLine(plot, x, epochs.Select(e => e.TrainRaceLoss), "race");
-        AddLine(plot, x, epochs.Select(e => e.TrainAgeLoss), "age");
-        plot.Title("Training loss");
-        plot.XLabel("epoch");
-        plot.YLabel("cross-entropy");
-        plot.ShowLegend();
-        return plot.GetImageBytes(Width, Height, ImageFormat.Png);
-    }
+    public static byte[] LossCurves(IReadOnlyList<EpochMetrics> epochs) => Curves(epochs, "Training loss", "cross-entropy", yMax: null,
+        ("total (weighted)", e => e.TrainLoss), ("emotion", e => e.TrainEmotionLoss), ("gender", e => e.TrainGenderLoss),
+        ("race", e => e.TrainRaceLoss), ("age", e => e.TrainAgeLoss));
 
     /// <summary>Validation accuracy per task against the epoch (tasks without labels are left out).</summary>
-    public static byte[] AccuracyCurves(IReadOnlyList<EpochMetrics> epochs)
+    public static byte[] AccuracyCurves(IReadOnlyList<EpochMetrics> epochs) => Curves(epochs, "Validation accuracy", "accuracy", yMax: 1,
+        ("emotion", e => e.ValidationEmotionAccuracy), ("gender", e => e.ValidationGenderAccuracy),
+        ("race", e => e.ValidationRaceAccuracy), ("age", e => e.ValidationAgeAccuracy));
+
+    /// <summary>One line per series against the epoch; a series that is undefined throughout is left out.</summary>
+    private static byte[] Curves(IReadOnlyList<EpochMetrics> epochs, string title, string yLabel, double? yMax,
+        params (string Label, Func<EpochMetrics, double> Value)[] series)
     {
         var plot = new Plot();
         double[] x = epochs.Select(e => (double)e.Epoch).ToArray();
-        AddLine(plot, x, epochs.Select(e => e.ValidationEmotionAccuracy), "emotion");
-        AddLine(plot, x, epochs.Select(e => e.ValidationGenderAccuracy), "gender");
-        AddLine(plot, x, epochs.Select(e => e.ValidationRaceAccuracy), "race");
-        AddLine(plot, x, epochs.Select(e => e.ValidationAgeAccuracy), "age");
-        plot.Title("Validation accuracy");
+        foreach (var (label, value) in series)
+        {
+            double[] y = epochs.Select(value).ToArray();
+            if (y.All(double.IsNaN)) continue;
+            plot.Add.Scatter(x, y).LegendText = label;
+        }
+        plot.Title(title);
         plot.XLabel("epoch");
-        plot.YLabel("accuracy");
-        plot.Axes.SetLimitsY(0, 1);
+        plot.YLabel(yLabel);
+        if (yMax is double top) plot.Axes.SetLimitsY(0, top);
         plot.ShowLegend();
         return plot.GetImageBytes(Width, Height, ImageFormat.Png);
     }
@@ -75,13 +71,5 @@ public static class Plots
         plot.Title(title);
         plot.Add.ColorBar(heatmap);
         return plot.GetImageBytes(Width, Height, ImageFormat.Png);
-    }
-
-    private static void AddLine(Plot plot, double[] x, IEnumerable<double> values, string label)
-    {
-        double[] y = values.ToArray();
-        if (y.All(double.IsNaN)) return;
-        var line = plot.Add.Scatter(x, y);
-        line.LegendText = label;
     }
 }
