@@ -18,7 +18,6 @@ public abstract class Device
     /// <summary>The primitive set that computes on this device's memory.</summary>
     public abstract IBackend Backend { get; }
 
-    private readonly Dictionary<string, StepArena> _arenas = [];
     // The step belongs to the thread that began it: other threads allocating on this device at
     // the same time (a data loader, another test) get ordinary persistent memory.
     private readonly ThreadLocal<StepArena?> _activeArena = new();
@@ -35,34 +34,34 @@ public abstract class Device
     protected abstract Storage AllocatePersistent(DType dtype, long length);
 
     /// <summary>
-    /// Starts a step of the given kind ("train", "eval"): until the returned scope is disposed,
-    /// allocations come from that kind's <see cref="StepArena"/>, rewound to its first slot.
-    /// Tensors of the previous step of the same kind become invalid now.
+    /// A new, empty arena on this device for one repeated step ("train", "eval"). Whoever repeats
+    /// the step owns it (a <c>TrainStep</c>, one evaluation pass), so two loops never share slots.
     /// </summary>
-    public IDisposable BeginStep(string kind)
+    public StepArena CreateArena(string kind) => new(kind, this, AllocatePersistent);
+
+    /// <summary>
+    /// Starts a step in <paramref name="arena"/>: until the returned scope is disposed, this
+    /// thread's allocations on this device come from the arena, rewound to its first slot.
+    /// Tensors of the arena's previous step become invalid now.
+    /// </summary>
+    public IDisposable BeginStep(StepArena arena)
     {
+        if (arena.Device != this)
+            throw new ArgumentException($"BeginStep: the \"{arena.Kind}\" arena belongs to {arena.Device.Name}, not {Name}.", nameof(arena));
         if (_activeArena.Value is { } running)
-            throw new InvalidOperationException($"BeginStep(\"{kind}\"): a \"{running.Kind}\" step is already running on {Name}; steps do not nest.");
-        StepArena arena;
-        lock (_arenas)
-        {
-            if (!_arenas.TryGetValue(kind, out arena!))
-                _arenas[kind] = arena = new StepArena(kind, AllocatePersistent);
-        }
-        arena.Rewind();
+            throw new InvalidOperationException($"BeginStep(\"{arena.Kind}\"): a \"{running.Kind}\" step is already running on {Name}; steps do not nest.");
+        arena.Enter();
         _activeArena.Value = arena;
-        return new StepScope(this);
+        return new StepScope(this, arena);
     }
 
-    /// <summary>The arena of a step kind (null before its first step).</summary>
-    public StepArena? Arena(string kind)
+    private sealed class StepScope(Device device, StepArena arena) : IDisposable
     {
-        lock (_arenas) return _arenas.GetValueOrDefault(kind);
-    }
-
-    private sealed class StepScope(Device device) : IDisposable
-    {
-        public void Dispose() => device._activeArena.Value = null;
+        public void Dispose()
+        {
+            device._activeArena.Value = null;
+            arena.Exit();
+        }
     }
 
     public override string ToString() => Name;

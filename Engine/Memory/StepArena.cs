@@ -7,23 +7,30 @@ namespace FerEngine.Memory;
 /// step nothing is allocated any more, memory stays flat, and every tensor gets the same address
 /// each step (what CUDA graph replay needs).
 ///
-/// Lifetime rule: a tensor allocated inside a step stays valid until the same kind of step
-/// begins again. Anything that must outlive that (parameters, optimiser state, a copy of the
+/// Lifetime rule: a tensor allocated inside a step stays valid until the next step in the same
+/// arena begins. Anything that must outlive that (parameters, optimiser state, a copy of the
 /// best weights) is allocated outside a step.
+///
+/// Ownership rule: an arena belongs to the one loop that repeats its step (made with
+/// <see cref="Device.CreateArena"/>). Two steps in one arena at once would hand out the same
+/// memory twice, so that is an error, not a race.
 /// </summary>
 public sealed class StepArena
 {
     private readonly List<Storage> _slots = [];
     private readonly Func<DType, long, Storage> _allocate;
     private int _cursor;
+    private int _running; // 1 while a step is in progress (set atomically)
 
-    internal StepArena(string kind, Func<DType, long, Storage> allocate)
+    internal StepArena(string kind, Device device, Func<DType, long, Storage> allocate)
     {
         Kind = kind;
+        Device = device;
         _allocate = allocate;
     }
 
     public string Kind { get; }
+    public Device Device { get; }
     /// <summary>Storages the arena holds (constant once steps repeat).</summary>
     public int SlotCount => _slots.Count;
     /// <summary>Bytes the arena holds.</summary>
@@ -31,7 +38,15 @@ public sealed class StepArena
     /// <summary>How many times a slot had to be (re)allocated; stops growing once steps repeat.</summary>
     public long Allocations { get; private set; }
 
-    internal void Rewind() => _cursor = 0;
+    /// <summary>Begins a step: rewinds to the first slot; throws if a step is already running in this arena.</summary>
+    internal void Enter()
+    {
+        if (Interlocked.Exchange(ref _running, 1) == 1)
+            throw new InvalidOperationException($"the \"{Kind}\" arena on {Device.Name} is already running a step (on another thread?); give each loop its own arena.");
+        _cursor = 0;
+    }
+
+    internal void Exit() => Volatile.Write(ref _running, 0);
 
     /// <summary>The next slot if it has the right dtype and length; otherwise a new allocation replaces it.</summary>
     internal Storage Take(DType dtype, long length)

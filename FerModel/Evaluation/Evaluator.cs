@@ -30,8 +30,6 @@ public sealed class EvaluationResult
 /// </summary>
 public static class Evaluator
 {
-    public const string ArenaKind = "eval";
-
     /// <param name="count">samples in the split</param>
     /// <param name="batch">batch size</param>
     /// <param name="makeBatch">(first sample, count) -> x [n, C, H, W] and four Int64 label tensors [n]</param>
@@ -41,12 +39,13 @@ public static class Evaluator
         var result = new EvaluationResult();
         bool wasTraining = model.IsTraining;
         model.Eval();
+        var arena = model.Fc.Weight.Device.CreateArena("eval"); // reused by every batch of this pass
         try
         {
             for (int start = 0; start < count; start += batch)
             {
                 int n = Math.Min(batch, count - start);
-                using var _ = model.Fc.Weight.Device.BeginStep(ArenaKind);
+                using var _ = model.Fc.Weight.Device.BeginStep(arena);
                 var (x, labels) = makeBatch(start, n);
                 using var noGrad = Autograd.Autograd.NoGrad();
                 var logits = model.ForwardTasks(x);

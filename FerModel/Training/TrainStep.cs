@@ -1,4 +1,5 @@
 using FerEngine.Model.Network;
+using FerEngine.Memory;
 using FerEngine.Optim;
 
 namespace FerEngine.Model.Training;
@@ -10,8 +11,8 @@ public sealed record StepLosses(double Total, double Emotion, double Gender, dou
 /// One training step, the unit everything else repeats:
 ///   forward (train mode) -> joint loss -> backward in topological order -> optimiser update.
 /// x [N, C, H, W] holds pixels / 255; labels are four Int64 [N] tensors (-1 = missing) in
-/// <see cref="FaceTask"/> order. Everything the step allocates comes from the device's "train"
-/// step arena, so the returned losses stay valid until the next step begins.
+/// <see cref="FaceTask"/> order. Everything the step allocates comes from this TrainStep's own
+/// <see cref="Arena"/>, so the returned losses stay valid until the next step begins.
 /// </summary>
 public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights weights)
 {
@@ -19,11 +20,12 @@ public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights wei
     public Optimizer Optimizer { get; } = optimizer;
     public TaskWeights Weights { get; } = weights;
 
-    public const string ArenaKind = "train";
+    /// <summary>The memory every step reuses (activations, gradients, temporaries).</summary>
+    public StepArena Arena { get; } = model.Fc.Weight.Device.CreateArena("train");
 
     public JointLossResult Run(Tensor x, IReadOnlyList<Tensor> labels, ulong step)
     {
-        using var _ = x.Device.BeginStep(ArenaKind);
+        using var _ = x.Device.BeginStep(Arena);
         Model.Train();
         Model.SetStep(step);
         Optimizer.ZeroGrad();

@@ -17,7 +17,7 @@ public class StepArenaTests
         var labels = FerNet.ClassCounts.Select(k => Tensor.FromArray(new long[] { 0, 1, -1, k - 1 }, new Shape(4), device)).ToArray();
 
         var first = step.Run(x, labels, 0);
-        var arena = device.Arena(TrainStep.ArenaKind)!;
+        var arena = step.Arena;
         long allocationsAfterFirst = arena.Allocations;
         int slots = arena.SlotCount;
         var lossStorage = first.Total.Storage;
@@ -35,13 +35,52 @@ public class StepArenaTests
     public void Zeros_from_a_reused_slot_are_zero_and_steps_do_not_nest()
     {
         var device = new CpuDevice("cpu-arena-zeros", new CpuReferenceBackend());
-        using (device.BeginStep("t")) Tensor.Full(new Shape(8), 5.0, DType.Float32, device);
-        using (device.BeginStep("t"))
+        var arena = device.CreateArena("t");
+        using (device.BeginStep(arena)) Tensor.Full(new Shape(8), 5.0, DType.Float32, device);
+        using (device.BeginStep(arena))
         {
             Assert.All(Tensor.Zeros(new Shape(8), DType.Float32, device).ToArray<float>(), v => Assert.Equal(0f, v));
-            var e = Assert.Throws<InvalidOperationException>(() => device.BeginStep("eval"));
+            var e = Assert.Throws<InvalidOperationException>(() => device.BeginStep(device.CreateArena("eval")));
             Assert.Contains("do not nest", e.Message);
         }
-        Assert.Equal(1, device.Arena("t")!.Allocations);
+        Assert.Equal(1, arena.Allocations);
+    }
+
+    [Fact]
+    public void Two_threads_cannot_run_steps_in_one_arena_at_once()
+    {
+        // The bug this guards against: two training loops on one device sharing a "train" arena
+        // were handed the same memory and silently corrupted each other's activations.
+        var device = new CpuDevice("cpu-arena-threads", new CpuReferenceBackend());
+        var arena = device.CreateArena("train");
+        using var inside = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var cancel = TestContext.Current.CancellationToken;
+        var holder = new Thread(() =>
+        {
+            using (device.BeginStep(arena)) { inside.Set(); release.Wait(cancel); }
+        });
+        holder.Start();
+        inside.Wait(cancel);
+        var e = Assert.Throws<InvalidOperationException>(() => device.BeginStep(arena));
+        Assert.Contains("already running a step", e.Message);
+        using (device.BeginStep(device.CreateArena("train"))) { }   // a second loop's own arena is fine
+        release.Set();
+        holder.Join();
+        using (device.BeginStep(arena)) { }                          // free again once the first step ended
+    }
+
+    [Fact]
+    public void Separate_train_steps_on_one_device_get_separate_memory()
+    {
+        var device = new CpuDevice("cpu-arena-separate", new CpuReferenceBackend());
+        TrainStep Make() { var m = new FerNet(new FerNetConfig(Width: 0.125, Height: 8, ImageWidth: 8), device, seed: 1); return new TrainStep(m, new Adam(m.NamedParameters(), 1e-3), new TaskWeights()); }
+        var (a, b) = (Make(), Make());
+        var x = Tensor.Uniform(new Shape(2, 1, 8, 8), 0, 1, 1, 1, DType.Float32, device);
+        var labels = FerNet.ClassCounts.Select(_ => Tensor.FromArray(new long[] { 0, 1 }, new Shape(2), device)).ToArray();
+        var lossA = a.Run(x, labels, 0);
+        var lossB = b.Run(x, labels, 0);
+        Assert.NotSame(lossA.Total.Storage, lossB.Total.Storage);
+        Assert.Equal(lossA.Total.Item(), lossB.Total.Item());
     }
 }

@@ -48,10 +48,11 @@ public static class PredictCommand
         var result = new double[dataset.Test.Count][][];
         var device = net.Fc.Weight.Device;
         net.Eval();
+        var arena = device.CreateArena("predict");
         for (int start = 0; start < dataset.Test.Count; start += 64)
         {
             int count = Math.Min(64, dataset.Test.Count - start);
-            using var step = device.BeginStep(Evaluator.ArenaKind);
+            using var step = device.BeginStep(arena);
             using var noGrad = Autograd.Autograd.NoGrad();
             var (x, _) = BatchBuilder.Build(dataset, dataset.Test, Enumerable.Range(start, count).ToArray(), device);
             var logits = net.ForwardTasks(x);
