@@ -44,6 +44,11 @@ public static class KernelCatalog
         new(name, "BatchNorm.ptx", parameters, 256, "256 threads; one block per channel (C blocks, at most 4096, grid-stride)",
             channels => LaunchGrid.Linear(Blocks(channels, 1), 256));
 
+    /// <summary>256 threads (8 warps), one row per warp (grid-stride over rows): the launch count is the row count.</summary>
+    private static KernelInfo PerRowWarp(string name, string file, params KernelParameter[] parameters) =>
+        new(name, file, parameters, 256, "256 threads (8 warps, one row per warp); ceil(rows / 8) blocks, at most 4096 (grid-stride over rows)",
+            rows => LaunchGrid.Linear(Blocks(rows, 8), 256));
+
     private static int Blocks(long items, int perBlock) => (int)Math.Clamp((items + perBlock - 1) / perBlock, 1, MaxGridBlocks);
 
     public static IReadOnlyList<KernelInfo> All { get; } =
@@ -52,6 +57,8 @@ public static class KernelCatalog
         Vectorised("copy_f32", "Elementwise.ptx", P("x", "u64", "float32 [n] input"), P("y", "u64", "float32 [n] output"), P("n", "u32", "element count")),
         Vectorised("add_f32", "Elementwise.ptx", P("a", "u64", "float32 [n]"), P("b", "u64", "float32 [n]"), P("y", "u64", "float32 [n] = a + b"), P("n", "u32", "element count")),
         Vectorised("scale_f32", "Elementwise.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [n] = alpha * x"), P("n", "u32", "element count"), P("alpha", "f32", "scale")),
+        Vectorised("scale_by_f32", "Elementwise.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [n] = s[0] * x"), P("n", "u32", "element count"),
+            P("s", "u64", "float32 [1] on the device (not inside y)")),
         Vectorised("axpy_f32", "Elementwise.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [n], y += alpha * x"), P("n", "u32", "element count"), P("alpha", "f32", "scale")),
         Scalar("bias_elu_forward_f32", "Elementwise.ptx", P("x", "u64", "float32 [N, C, H, W]"), P("bias", "u64", "float32 [C]"),
             P("y", "u64", "float32 [N, C, H, W] = elu(x + bias[c])"), P("n", "u32", "N * C * H * W"), P("channels", "u32", "C"),
@@ -59,12 +66,10 @@ public static class KernelCatalog
         Vectorised("elu_backward_f32", "Elementwise.ptx", P("y", "u64", "float32 [n] forward output"), P("dy", "u64", "float32 [n]"),
             P("dx", "u64", "float32 [n]"), P("n", "u32", "element count"), P("alpha", "f32", "ELU alpha")),
 
-        new("softmax_cross_entropy_f32", "SoftmaxCrossEntropy.ptx",
-            [P("logits", "u64", "float32 [rows, classes]"), P("labels", "u64", "int64 [rows], -1 = missing, < classes (checked by the launcher)"),
-             P("rowLoss", "u64", "float32 [rows] output"), P("dlogits", "u64", "float32 [rows, classes] output"),
-             P("rows", "u32", "rows"), P("classes", "u32", "classes")],
-            256, "256 threads (8 warps, one row per warp); ceil(rows / 8) blocks, at most 4096 (grid-stride over rows)",
-            rows => LaunchGrid.Linear(Blocks(rows, 8), 256)),
+        PerRowWarp("softmax_cross_entropy_f32", "SoftmaxCrossEntropy.ptx",
+            P("logits", "u64", "float32 [rows, classes]"), P("labels", "u64", "int64 [rows], -1 = missing, < classes (checked by the launcher)"),
+            P("rowLoss", "u64", "float32 [rows] output"), P("dlogits", "u64", "float32 [rows, classes] output"),
+            P("rows", "u32", "rows"), P("classes", "u32", "classes")),
         new("softmax_cross_entropy_mean_f32", "SoftmaxCrossEntropy.ptx",
             [P("rowLoss", "u64", "float32 [rows]"), P("labels", "u64", "int64 [rows]"), P("loss", "u64", "float32 [1] output: the mean"),
              P("rows", "u32", "rows")],
@@ -77,8 +82,28 @@ public static class KernelCatalog
             P("negativeStepSize", "f32", "(float)(-lr / (1 - beta1^t))"),
             P("biasCorrection2Sqrt", "f32", "(float)sqrt(1 - beta2^t)")),
 
+        Scalar("sgd_f32", "Sgd.ptx", P("p", "u64", "float32 [n] parameter, updated"), P("grad", "u64", "float32 [n]"),
+            P("buf", "u64", "float32 [n] momentum buffer, updated (untouched when momentum is 0)"), P("n", "u32", "element count"),
+            P("negativeLearningRate", "f32", "(float)(-lr)"), P("momentum", "f32", "(float)momentum"), P("weightDecay", "f32", "(float)weight decay"),
+            P("firstStep", "u32", "1 on step 1 (buf = g), else 0")),
+
         Vectorised("sum_f32", "Reduce.ptx", P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [1], accumulated into (zero it first)"),
             P("n", "u32", "element count")),
+        new("max_f32", "Reduce.ptx", [P("x", "u64", "float32 [n], n >= 1"), P("y", "u64", "float32 [1] output: the max (NaN if any is NaN)"), P("n", "u32", "element count")],
+            256, "one block of 256 threads, whatever n (the result is read by the host; not a per-step kernel)", _ => LaunchGrid.Linear(1, 256)),
+        PerRowWarp("argmax_f32", "Reduce.ptx", P("x", "u64", "float32 [rows, classes]"), P("indices", "u64", "int64 [rows] output"),
+            P("rows", "u32", "rows"), P("classes", "u32", "classes")),
+        Scalar("count_correct_i64", "Reduce.ptx", P("predictions", "u64", "int64 [n]"), P("labels", "u64", "int64 [n], -1 = missing"),
+            P("correct", "u64", "int64 [1], accumulated into (zero it first)"), P("labelled", "u64", "int64 [1], accumulated into (zero it first)"),
+            P("n", "u32", "element count")),
+
+        new("image_batch_u8", "ImageBatch.ptx",
+            [P("pixels", "u64", "uint8 [N, C, H, W]"), P("x", "u64", "float32 [N, C, H, W] output = pixel / 255, augmented"),
+             P("images", "u32", "N (the launch count)"), P("channels", "u32", "C"), P("height", "u32", "H"), P("width", "u32", "W"),
+             P("seed", "u64", "Philox key"), P("stream", "u64", "Philox stream"), P("firstPosition", "u64", "position of image 0 (the word index)"),
+             P("augment", "u32", "1: crop and flip, 0: plain conversion")],
+            256, "256 threads; one block per image (N blocks, at most 4096, grid-stride over images)",
+            images => LaunchGrid.Linear(Blocks(images, 1), 256)),
 
         new("dropout_forward_f32", "Dropout.ptx",
             [P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [n] = keep ? x * scale : 0"), P("mask", "u64", "uint8 [n] = keep"),

@@ -51,6 +51,7 @@ public sealed class TimingBackend(IBackend inner) : IBackend
     public void MaxPool2x2Backward(Tensor dy, Tensor argmax, Tensor dx) => Time("max-pool backward", () => inner.MaxPool2x2Backward(dy, argmax, dx));
     public void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor y, Tensor mask) => Time("dropout forward", () => inner.DropoutForward(x, p, seed, stream, y, mask));
     public void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx) => Time("dropout backward", () => inner.DropoutBackward(dy, mask, p, dx));
+    public void ImageBatch(Tensor pixels, Tensor x, FerEngine.Random.ImageAugmentation? augmentation) => Time("image batch", () => inner.ImageBatch(pixels, x, augmentation));
     public void SoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits) => Time("softmax cross-entropy", () => inner.SoftmaxCrossEntropy(logits, labels, loss, dlogits));
     public void Sum(Tensor x, Tensor y) => Time("sum", () => inner.Sum(x, y));
     public void Max(Tensor x, Tensor y) => Time("max", () => inner.Max(x, y));

@@ -104,6 +104,13 @@ public interface IBackend
     /// <summary>dx = dy * mask / (1 - p).</summary>
     void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx);
 
+    // ---- input ----------------------------------------------------------------------------------
+    /// <summary>
+    /// x [N, C, H, W] (float) = pixels [N, C, H, W] (UInt8) / 255, each image shifted and flipped as
+    /// <paramref name="augmentation"/> decides (null: unchanged). See <see cref="Random.ImageAugmentation"/>.
+    /// </summary>
+    void ImageBatch(Tensor pixels, Tensor x, Random.ImageAugmentation? augmentation);
+
     // ---- loss -----------------------------------------------------------------------------------
     /// <summary>
     /// Masked softmax cross-entropy fused with its gradient. logits [N, K], labels [N] (Int64, -1 =

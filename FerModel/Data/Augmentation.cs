@@ -3,38 +3,18 @@ using FerEngine.Random;
 namespace FerEngine.Model.Data;
 
 /// <summary>
-/// Random crop with 4-pixel replicate padding and horizontal flip, decided by one Philox word per
-/// image so that every device can reproduce it bit for bit:
-///   w = Philox.Word(seed, RandomStreams.Augment + epoch, position of the image in the epoch)
-///   dx = (w & 0xFF) mod 9 - 4,  dy = ((w >> 8) & 0xFF) mod 9 - 4,  flip = (w >> 16) & 1
-///   out[c, y, x] = in[c, clamp(y + dy), clamp(x' + dx)]  with x' = flip ? W - 1 - x : x
-/// (clamp to the image = replicate padding).
+/// The training augmentation of the data pipeline: random crop (4-pixel replicate padding) and
+/// horizontal flip, one Philox word per image from the epoch's augmentation stream
+/// (<see cref="RandomStreams.Augment"/> + epoch) at the image's position in the epoch. The rule
+/// itself is <see cref="ImageAugmentation"/>; every backend applies it in
+/// <see cref="Backends.IBackend.ImageBatch"/> (on a GPU: the image_batch_u8 kernel).
 /// </summary>
 public static class Augmentation
 {
-    public const int Padding = 4;
+    /// <summary>The augmentation of a batch whose first image sits at <paramref name="firstPosition"/> of the epoch.</summary>
+    public static ImageAugmentation ForBatch(ulong seed, int epoch, long firstPosition) =>
+        new(seed, RandomStreams.Augment + (ulong)epoch, firstPosition);
 
-    public readonly record struct Choice(int Dx, int Dy, bool Flip);
-
-    public static Choice Decide(ulong seed, int epoch, long position)
-    {
-        uint w = Philox.Word(seed, RandomStreams.Augment + (ulong)epoch, (ulong)position);
-        return new((int)((w & 0xFF) % 9) - Padding, (int)(((w >> 8) & 0xFF) % 9) - Padding, ((w >> 16) & 1) == 1);
-    }
-
-    /// <summary>Writes the augmented image (C x H x W bytes) as floats / 255 into destination.</summary>
-    public static void Apply(ReadOnlySpan<byte> image, int channels, int height, int width, Choice choice, Span<float> destination)
-    {
-        for (int c = 0; c < channels; c++)
-            for (int y = 0; y < height; y++)
-            {
-                int sourceY = Math.Clamp(y + choice.Dy, 0, height - 1);
-                for (int x = 0; x < width; x++)
-                {
-                    int flipped = choice.Flip ? width - 1 - x : x;
-                    int sourceX = Math.Clamp(flipped + choice.Dx, 0, width - 1);
-                    destination[(c * height + y) * width + x] = image[(c * height + sourceY) * width + sourceX] / 255f;
-                }
-            }
-    }
+    /// <summary>The shift and flip of the image at <paramref name="position"/> of the epoch.</summary>
+    public static ImageAugmentation.Choice Decide(ulong seed, int epoch, long position) => ForBatch(seed, epoch, position).For(0);
 }

@@ -5,6 +5,8 @@ namespace FerEngine.Model.Data;
 /// <summary>
 /// Turns samples into the tensors a step consumes: x [N, C, H, W] float32 = pixel / 255
 /// (optionally augmented) and four Int64 label tensors [N] in <see cref="FaceTask"/> order (-1 = missing).
+/// The pixels travel to the device as bytes (a quarter of the floats' size); the device's
+/// <see cref="Backends.IBackend.ImageBatch"/> converts and augments them there.
 /// </summary>
 public static class BatchBuilder
 {
@@ -14,21 +16,19 @@ public static class BatchBuilder
         Device device, ulong seed = 0, int? augmentEpoch = null, long firstPosition = 0)
     {
         int n = indices.Length, size = dataset.PixelsPerImage;
-        var x = new float[n * size];
+        var pixels = new byte[n * size];
         var labels = new long[4][];
         for (int t = 0; t < 4; t++) labels[t] = new long[n];
         for (int i = 0; i < n; i++)
         {
             var sample = samples[indices[i]];
-            var destination = x.AsSpan(i * size, size);
-            if (augmentEpoch is int epoch)
-                Augmentation.Apply(sample.Pixels, dataset.Channels, dataset.Height, dataset.Width,
-                    Augmentation.Decide(seed, epoch, firstPosition + i), destination);
-            else
-                for (int p = 0; p < size; p++) destination[p] = sample.Pixels[p] / 255f;
+            sample.Pixels.CopyTo(pixels.AsSpan(i * size, size));
             foreach (var task in Enum.GetValues<FaceTask>()) labels[(int)task][i] = sample.Labels[task];
         }
         var shape = new Shape(n, dataset.Channels, dataset.Height, dataset.Width);
-        return (Tensor.FromArray(x, shape, device), labels.Select(l => Tensor.FromArray(l, new Shape(n), device)).ToArray());
+        var x = Tensor.Empty(shape, DType.Float32, device);
+        var augmentation = augmentEpoch is int epoch ? Augmentation.ForBatch(seed, epoch, firstPosition) : (Random.ImageAugmentation?)null;
+        x.Backend.ImageBatch(Tensor.FromArray(pixels, shape, device), x, augmentation);
+        return (x, labels.Select(l => Tensor.FromArray(l, new Shape(n), device)).ToArray());
     }
 }

@@ -1,3 +1,5 @@
+using FerEngine.Backends.Cpu;
+using FerEngine.Random;
 using FerEngine.Model.Data;
 
 namespace FerEngine.Tests.Data;
@@ -30,11 +32,11 @@ public class ImageAndBatchTests
     {
         byte[] image = Enumerable.Range(0, 16).Select(i => (byte)i).ToArray();   // 1 x 4 x 4, value = y * 4 + x
         var output = new float[16];
-        Augmentation.Apply(image, 1, 4, 4, new Augmentation.Choice(Dx: 1, Dy: -1, Flip: false), output);
+        ReferenceLoops<float>.AugmentImage(image, 1, 4, 4, new ImageAugmentation.Choice(Dx: 1, Dy: -1, Flip: false), output);
         Assert.Equal(1 / 255f, output[0]);                     // (0,0) <- (clamp(-1)=0, 1)
         Assert.Equal(3 / 255f, output[3]);                     // (0,3) <- (0, clamp(4)=3): replicate padding
         Assert.Equal(1 / 255f, output[4]);                     // (1,0) <- (0, 1): row 1 reads row 0
-        Augmentation.Apply(image, 1, 4, 4, new Augmentation.Choice(0, 0, Flip: true), output);
+        ReferenceLoops<float>.AugmentImage(image, 1, 4, 4, new ImageAugmentation.Choice(0, 0, Flip: true), output);
         Assert.Equal([3 / 255f, 2 / 255f, 1 / 255f, 0f], output[..4]);
         var choices = Enumerable.Range(0, 500).Select(i => Augmentation.Decide(7, 2, i)).ToList();
         Assert.All(choices, c => { Assert.InRange(c.Dx, -4, 4); Assert.InRange(c.Dy, -4, 4); });

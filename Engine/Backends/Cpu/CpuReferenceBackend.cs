@@ -288,6 +288,14 @@ public class CpuReferenceBackend : IBackend
         for (int i = 0; i < y.Length; i++) y[i] = mask[i] != 0 ? x[i] * scale : T.Zero;
     }
 
+    // ---- input -------------------------------------------------------------------------------------------------
+
+    public virtual void ImageBatch(Tensor pixels, Tensor x, ImageAugmentation? augmentation)
+    {
+        if (x.DType == DType.Float32) ReferenceLoops<float>.ImageBatch(pixels.Shape, pixels.AsSpan<byte>(), augmentation, x.AsSpan<float>());
+        else ReferenceLoops<double>.ImageBatch(pixels.Shape, pixels.AsSpan<byte>(), augmentation, x.AsSpan<double>());
+    }
+
     // ---- loss --------------------------------------------------------------------------------------------------
 
     public virtual void SoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits)

@@ -1,4 +1,5 @@
 using System.Numerics;
+using FerEngine.Random;
 
 namespace FerEngine.Backends.Cpu;
 
@@ -302,6 +303,34 @@ internal static class ReferenceLoops<T> where T : unmanaged, IFloatingPointIeee7
             T denominator = T.Sqrt(v[i]) / biasCorrection2Sqrt + eps;
             p[i] = p[i] + negativeStepSize * m[i] / denominator;
         }
+    }
+
+    /// <summary>pixels [N, C, H, W] bytes -> x = pixel / 255, each image shifted and flipped as the augmentation decides.</summary>
+    public static void ImageBatch(Shape shape, ReadOnlySpan<byte> pixels, ImageAugmentation? augmentation, Span<T> x)
+    {
+        int n = shape[0], size = shape[1] * shape[2] * shape[3];
+        for (int i = 0; i < n; i++)
+        {
+            var choice = augmentation?.For(i) ?? ImageAugmentation.Choice.None;
+            AugmentImage(pixels.Slice(i * size, size), shape[1], shape[2], shape[3], choice, x.Slice(i * size, size));
+        }
+    }
+
+    /// <summary>One image (C x H x W bytes) -> floats / 255, shifted by (dx, dy) with replicate padding and optionally flipped.</summary>
+    public static void AugmentImage(ReadOnlySpan<byte> image, int channels, int height, int width, ImageAugmentation.Choice choice, Span<T> destination)
+    {
+        T scale = T.CreateChecked(255);
+        for (int c = 0; c < channels; c++)
+            for (int y = 0; y < height; y++)
+            {
+                int sourceY = Math.Clamp(y + choice.Dy, 0, height - 1);
+                for (int x = 0; x < width; x++)
+                {
+                    int flipped = choice.Flip ? width - 1 - x : x;
+                    int sourceX = Math.Clamp(flipped + choice.Dx, 0, width - 1);
+                    destination[(c * height + y) * width + x] = T.CreateChecked(image[(c * height + sourceY) * width + sourceX]) / scale;
+                }
+            }
     }
 
     /// <summary>

@@ -7,8 +7,8 @@ namespace FerEngine.Backends.Cuda;
 /// The primitive set on a GPU, float32 only: our PTX kernels (Kernels/*.ptx, through the
 /// catalogue) for the elementwise, batch-norm, pooling, dropout, loss, reduction and Adam passes;
 /// cuBLAS for GEMM and cuDNN for convolutions, bias, elementwise multiply and ReLU (calls on
-/// <see cref="IGpuDevice"/>). Primitives whose result the host reads anyway (argmax, accuracy
-/// counts, max) copy their small input to the host once and compute there.
+/// <see cref="IGpuDevice"/>). Nothing here reads device memory back to the host: results the
+/// host wants (a loss, accuracy counts) stay on the device until the caller asks for them.
 /// </summary>
 public sealed class CudaBackend : IBackend
 {
@@ -69,13 +69,11 @@ public sealed class CudaBackend : IBackend
         Gpu(x).Launch("axpy_f32", y.ElementCount, Ptr(x), Ptr(y), (uint)y.ElementCount, (float)alpha);
     }
 
-    /// <summary>y = x * s[0]: cuBLAS in device-pointer mode would read s on the GPU; here s is read once.</summary>
+    /// <summary>y = x * s[0], the scale read on the device (no host round trip inside a step).</summary>
     public void MultiplyByScalar(Tensor x, Tensor s, Tensor y)
     {
         RequireFloat32("multiply-by-scalar", x);
-        var scalar = new float[1];
-        Gpu(s).CopyToHost(Ptr(s), scalar.AsSpan());
-        Scale(x, scalar[0], y);
+        Gpu(x).Launch("scale_by_f32", y.ElementCount, Ptr(x), Ptr(y), (uint)y.ElementCount, Ptr(s));
     }
 
     // ---- dense linear algebra and convolution (cuBLAS, cuDNN) ---------------------------------------
@@ -187,33 +185,33 @@ public sealed class CudaBackend : IBackend
 
     public void Max(Tensor x, Tensor y)
     {
-        var host = Tensor.Zeros(Shape.Scalar, DType.Float64, Device.CpuReference);
-        Device.CpuReference.Backend.Max(OnHost(x), host);
-        Fill(y, host.Item());
+        RequireFloat32("max", x);
+        if (x.ElementCount == 0) throw new ArgumentException($"max of an empty tensor {x.Shape} is undefined.");
+        Gpu(x).Launch("max_f32", x.ElementCount, Ptr(x), Ptr(y), (uint)x.ElementCount);
     }
 
     public void Argmax(Tensor x, Tensor indices)
     {
-        var result = Tensor.Empty(indices.Shape, DType.Int64, Device.CpuReference);
-        Device.CpuReference.Backend.Argmax(OnHost(x), result);
-        CopyFromHost<long>(result.AsSpan<long>(), indices);
+        RequireFloat32("argmax", x);
+        Gpu(x).Launch("argmax_f32", x.Shape[0], Ptr(x), Ptr(indices), (uint)x.Shape[0], (uint)x.Shape[1]);
     }
 
     public void CountCorrect(Tensor predictions, Tensor labels, Tensor correct, Tensor labelled)
     {
-        var (c, l) = (Tensor.Zeros(Shape.Scalar, DType.Int64, Device.CpuReference), Tensor.Zeros(Shape.Scalar, DType.Int64, Device.CpuReference));
-        Device.CpuReference.Backend.CountCorrect(OnHost(predictions), OnHost(labels), c, l);
-        CopyFromHost<long>(c.AsSpan<long>(), correct);
-        CopyFromHost<long>(l.AsSpan<long>(), labelled);
+        Fill(correct, 0);
+        Fill(labelled, 0);
+        Gpu(labels).Launch("count_correct_i64", labels.ElementCount, Ptr(predictions), Ptr(labels), Ptr(correct), Ptr(labelled), (uint)labels.ElementCount);
     }
 
-    /// <summary>A host copy of a (small) device tensor, for the results the host reads anyway.</summary>
-    private static Tensor OnHost(Tensor t) => t.DType switch
+    // ---- input ----------------------------------------------------------------------------------------
+
+    public void ImageBatch(Tensor pixels, Tensor x, ImageAugmentation? augmentation)
     {
-        DType.Float32 => Tensor.FromArray(t.ToArray<float>(), t.Shape, Device.CpuReference),
-        DType.Int64 => Tensor.FromArray(t.ToArray<long>(), t.Shape, Device.CpuReference),
-        _ => throw new NotSupportedException($"host copy of {t.DType}"),
-    };
+        RequireFloat32("image batch", x);
+        var a = augmentation ?? default;
+        Gpu(x).Launch("image_batch_u8", x.Shape[0], Ptr(pixels), Ptr(x), (uint)x.Shape[0], (uint)x.Shape[1], (uint)x.Shape[2], (uint)x.Shape[3],
+            a.Seed, a.Stream, (ulong)a.FirstPosition, augmentation is null ? 0u : 1u);
+    }
 
     // ---- optimisers --------------------------------------------------------------------------------
 
@@ -226,26 +224,11 @@ public sealed class CudaBackend : IBackend
             (float)(-h.LearningRate / (1 - Math.Pow(h.Beta1, step))), (float)Math.Sqrt(1 - Math.Pow(h.Beta2, step)));
     }
 
-    /// <summary>SGD from the elementwise kernels: g = grad + wd p; buf = step 1 ? g : mu buf + g; p -= lr buf.</summary>
+    /// <summary>The fused SGD kernel; -lr, momentum and weight decay rounded to float as the reference does.</summary>
     public void SgdUpdate(Tensor parameter, Tensor gradient, Tensor momentumBuffer, double lr, double momentum, double weightDecay, int step)
     {
-        var g = gradient;
-        if (weightDecay != 0)
-        {
-            g = Tensor.Empty(gradient.Shape, DType.Float32, gradient.Device);
-            Copy(gradient, g);
-            Axpy(weightDecay, parameter, g);
-        }
-        if (momentum != 0)
-        {
-            if (step == 1) Copy(g, momentumBuffer);
-            else
-            {
-                Scale(momentumBuffer, momentum, momentumBuffer);
-                Axpy(1.0, g, momentumBuffer);
-            }
-            g = momentumBuffer;
-        }
-        Axpy(-lr, g, parameter);
+        RequireFloat32("sgd", parameter);
+        Gpu(parameter).Launch("sgd_f32", parameter.ElementCount, Ptr(parameter), Ptr(gradient), Ptr(momentumBuffer), (uint)parameter.ElementCount,
+            (float)-lr, (float)momentum, (float)weightDecay, step == 1 ? 1u : 0u);
     }
 }
