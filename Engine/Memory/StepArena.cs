@@ -13,14 +13,16 @@ namespace FerEngine.Memory;
 ///
 /// Ownership rule: an arena belongs to the one loop that repeats its step (made with
 /// <see cref="Device.CreateArena"/>). Two steps in one arena at once would hand out the same
-/// memory twice, so that is an error, not a race.
+/// memory twice, so that is an error, not a race. Disposing the arena gives its memory back
+/// (what matters on a GPU, where the GC does not free device memory).
 /// </summary>
-public sealed class StepArena
+public sealed class StepArena : IDisposable
 {
     private readonly List<Storage> _slots = [];
     private readonly Func<DType, long, Storage> _allocate;
     private int _cursor;
     private int _running; // 1 while a step is in progress (set atomically)
+    private bool _disposed;
 
     internal StepArena(string kind, Device device, Func<DType, long, Storage> allocate)
     {
@@ -41,6 +43,7 @@ public sealed class StepArena
     /// <summary>Begins a step: rewinds to the first slot; throws if a step is already running in this arena.</summary>
     internal void Enter()
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (Interlocked.Exchange(ref _running, 1) == 1)
             throw new InvalidOperationException($"the \"{Kind}\" arena on {Device.Name} is already running a step (on another thread?); give each loop its own arena.");
         _cursor = 0;
@@ -55,9 +58,23 @@ public sealed class StepArena
             return _slots[_cursor++];
         var storage = _allocate(dtype, length);
         Allocations++;
-        if (_cursor < _slots.Count) _slots[_cursor] = storage;
+        if (_cursor < _slots.Count)
+        {
+            _slots[_cursor].Release();   // the step changed shape: the old slot's tensors are already invalid
+            _slots[_cursor] = storage;
+        }
         else _slots.Add(storage);
         _cursor++;
         return storage;
+    }
+
+    /// <summary>Releases every slot. Tensors of the last step become invalid; the arena cannot be used again.</summary>
+    public void Dispose()
+    {
+        if (_running == 1) throw new InvalidOperationException($"the \"{Kind}\" arena on {Device.Name} cannot be disposed while a step is running.");
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var slot in _slots) slot.Release();
+        _slots.Clear();
     }
 }

@@ -17,6 +17,12 @@ public abstract class Storage
     public DType DType { get; }
     /// <summary>Number of elements (not bytes).</summary>
     public long Length { get; }
+
+    /// <summary>
+    /// Gives device memory back now instead of never (GPU memory is not collected by the GC). Only
+    /// the owner of the storage calls this (a step arena for its slots); host memory needs nothing.
+    /// </summary>
+    public virtual void Release() { }
 }
 
 /// <summary>Host memory: a managed array of T.</summary>

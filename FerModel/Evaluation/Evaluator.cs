@@ -39,7 +39,7 @@ public static class Evaluator
         var result = new EvaluationResult();
         bool wasTraining = model.IsTraining;
         model.Eval();
-        var arena = model.Fc.Weight.Device.CreateArena("eval"); // reused by every batch of this pass
+        using var arena = model.Fc.Weight.Device.CreateArena("eval"); // reused by every batch of this pass, released at the end
         try
         {
             for (int start = 0; start < count; start += batch)

@@ -14,7 +14,7 @@ public sealed record StepLosses(double Total, double Emotion, double Gender, dou
 /// <see cref="FaceTask"/> order. Everything the step allocates comes from this TrainStep's own
 /// <see cref="Arena"/>, so the returned losses stay valid until the next step begins.
 /// </summary>
-public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights weights)
+public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights weights) : IDisposable
 {
     public FerNet Model { get; } = model;
     public Optimizer Optimizer { get; } = optimizer;
@@ -34,6 +34,9 @@ public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights wei
         Optimizer.Step();
         return loss;
     }
+
+    /// <summary>Gives the arena's memory back (the last step's losses become invalid).</summary>
+    public void Dispose() => Arena.Dispose();
 
     public static StepLosses Read(JointLossResult loss) =>
         new(loss.Total.Item(), loss.Emotion.Item(), loss.Gender.Item(), loss.Race.Item(), loss.Age.Item());

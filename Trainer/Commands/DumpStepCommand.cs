@@ -35,7 +35,7 @@ public static class DumpStepCommand
             if (count < 2) throw new InvalidDataException("dump-step needs at least two training images (batch norm).");
             var deviceUsed = net.Fc.Weight.Device;
             var (x, labels) = BatchBuilder.Build(dataset, dataset.Train, Enumerable.Range(0, count).ToArray(), deviceUsed);
-            var step = new TrainStep(net, new Adam(net.NamedParameters(), parse.GetValue(lr)), new TaskWeights());
+            using var step = new TrainStep(net, new Adam(net.NamedParameters(), parse.GetValue(lr)), new TaskWeights());
             var loss = step.Run(x, labels, step: 0);
 
             var tensors = new List<(string, Tensor)> { ("input", x) };

@@ -48,7 +48,7 @@ public static class PredictCommand
         var result = new double[dataset.Test.Count][][];
         var device = net.Fc.Weight.Device;
         net.Eval();
-        var arena = device.CreateArena("predict");
+        using var arena = device.CreateArena("predict");
         for (int start = 0; start < dataset.Test.Count; start += 64)
         {
             int count = Math.Min(64, dataset.Test.Count - start);

@@ -51,7 +51,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         }
         progress.Info(ModelSummary.Format(model.Config).TrimEnd());
 
-        var step = new TrainStep(model, optimizer, new TaskWeights());
+        using var step = new TrainStep(model, optimizer, new TaskWeights());
         int batchesPerEpoch = data.BatchesPerEpoch(options.Batch);
         var outcome = RunOutcome.Completed;
         for (int epoch = state.Epoch; epoch < options.Epochs; epoch++)

@@ -15,4 +15,12 @@ public sealed class CudaStorage : Storage
     public IGpuDevice Gpu { get; }
     public ulong Address { get; }
     public long Bytes { get; }
+
+    private int _released;
+
+    /// <summary>Frees the device memory (once; a later use is the device's use-after-free error).</summary>
+    public override void Release()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0) Gpu.Free(Address);
+    }
 }
