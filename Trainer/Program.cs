@@ -23,6 +23,8 @@ public static class Program
             PredictCommand.Create(output),
             DumpStepCommand.Create(output),
             InfoCommand.Create(output),
+            GradcheckCommand.Create(output),
+            TraceCommand.Create(output),
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

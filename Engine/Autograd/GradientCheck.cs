@@ -10,6 +10,8 @@ namespace FerEngine.Autograd;
 public static class GradientCheck
 {
     public const double Step = 1e-5;
+    /// <summary>The largest relative error a correct rule shows in float64 (the test suite and `fer gradcheck` use it).</summary>
+    public const double Tolerance = 1e-6;
 
     public sealed record InputError(int Input, Shape Shape, double MaxAbsError, double RelativeError);
 

@@ -191,6 +191,17 @@ public sealed class Tensor
         return copy;
     }
 
+    /// <summary>A copy on another device (through host memory): same shape, same dtype, detached.</summary>
+    public Tensor To(Device device) => DType switch
+    {
+        DType.Float32 => FromArray(ToArray<float>(), Shape, device),
+        DType.Float64 => FromArray(ToArray<double>(), Shape, device),
+        DType.Int64 => FromArray(ToArray<long>(), Shape, device),
+        DType.Int32 => FromArray(ToArray<int>(), Shape, device),
+        DType.UInt8 => FromArray(ToArray<byte>(), Shape, device),
+        _ => throw new InvalidOperationException($"To({device}): unknown dtype {DType}."),
+    };
+
     /// <summary>The same storage without GradFn or RequiresGrad (gradients stop here).</summary>
     public Tensor Detach() => new(Storage, Shape, Offset) { Name = Name };
 

@@ -17,7 +17,7 @@ public class GradientCheckTests
         var testCase = Cases.Single(c => $"{c.Op}: {c.Description}" == name);
         var errors = GradientCheck.Run(testCase.Function, testCase.MakeInputs());
         foreach (var e in errors)
-            Assert.True(e.RelativeError < 1e-6,
+            Assert.True(e.RelativeError < GradientCheck.Tolerance,
                 $"{name}: input {e.Input} {e.Shape} relative error {e.RelativeError:E2} (max abs {e.MaxAbsError:E2})");
     }
 

@@ -60,8 +60,24 @@ public sealed class EmulatedGpu : IGpuDevice
 
     public void Memset(ulong destination, byte value, long bytes) => Bytes(destination, bytes).Fill(value);
 
-    public void Launch(string kernel, long count, params object[] arguments) =>
-        PtxInterpreter.Launch(KernelCatalog.Emulated(kernel), KernelCatalog.Get(kernel).LaunchFor(count), _memory, arguments);
+    /// <summary>When set, every launch of <c>Kernel</c> prints the chosen thread's instructions (`fer trace`).</summary>
+    public (string Kernel, KernelTrace Trace)? Tracing { get; set; }
+
+    public void Launch(string kernel, long count, params object[] arguments)
+    {
+        var grid = KernelCatalog.Get(kernel).LaunchFor(count);
+        KernelTrace? trace = null;
+        if (Tracing is { } tracing && tracing.Kernel == kernel)
+        {
+            trace = tracing.Trace;
+            trace.Writer.WriteLine($"launch {kernel}: grid {grid.Grid} blocks x {grid.Block} threads; tracing block {trace.Block}, thread {trace.Thread}");
+            if (!Inside(trace.Block, grid.Grid) || !Inside(trace.Thread, grid.Block))
+                trace.Writer.WriteLine("  (that thread is not part of this launch: nothing to trace)");
+        }
+        PtxInterpreter.Launch(KernelCatalog.Emulated(kernel), grid, _memory, arguments, trace);
+    }
+
+    private static bool Inside(Dim3 at, Dim3 extent) => at.X < extent.X && at.Y < extent.Y && at.Z < extent.Z;
 
     public void Sgemm(bool transposeA, bool transposeB, int m, int n, int k, float alpha, ulong a, ulong b, float beta, ulong c) =>
         ReferenceLoops<float>.Gemm(transposeA, transposeB, m, n, k, alpha, Floats(a, (long)m * k), Floats(b, (long)k * n), beta, Floats(c, (long)m * n));
