@@ -43,7 +43,8 @@ public static class Program
             return UsageError;
         }
         catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FormatException
-                                      or UnauthorizedAccessException or InvalidOperationException or NotSupportedException)
+                                      or UnauthorizedAccessException or InvalidOperationException or NotSupportedException
+                                      or Native.CudaUnavailableException or Native.Cuda.CudaException)
         {
             error.WriteLine($"fer: {e.Message}");
             return Failure;

@@ -16,7 +16,7 @@ public static class InfoCommand
             output.WriteLine($"CPU: {Environment.ProcessorCount} logical cores, Vector512 {(Vector512.IsHardwareAccelerated ? "yes" : "no")}, Vector256 {(Vector256.IsHardwareAccelerated ? "yes" : "no")}");
             output.WriteLine($"devices: {Device.Cpu} ({Device.Cpu.Backend.Name}: fast float32 path), {Device.CpuReference} ({Device.CpuReference.Backend.Name}: plain reference loops)");
             output.WriteLine("emulated: the CUDA backend on the emulated GPU (PTX kernels in the emulator), --device emulated");
-            output.WriteLine("cuda: the bindings to a real GPU are not in this build yet; --device cuda is refused with a message. What this machine has:");
+            output.WriteLine("cuda: a real GPU through our driver, cuBLAS and cuDNN bindings, --device cuda. What this machine has:");
             foreach (var line in FerEngine.Native.CudaProbe.Run().Lines) output.WriteLine($"  {line}");
             output.WriteLine();
             output.Write(ModelSummary.Format(new FerNetConfig()));

@@ -22,6 +22,7 @@ public sealed record TrainOptions
     public int PlateauPatience { get; init; } = 5;
     public double MinLearningRate { get; init; } = 1e-6;
     public int Threads { get; init; } = Environment.ProcessorCount;
+    public bool StrictFloat32 { get; init; }            // GPU: TF32 off for convolutions and GEMMs
     public int? SyntheticTrain { get; init; }
     public int? SyntheticValidation { get; init; }
 }

@@ -16,4 +16,10 @@ public sealed class CudaDevice : Device
 
     /// <summary>A device on a new emulated GPU (host memory, the PTX emulator): runs everywhere.</summary>
     public static CudaDevice Emulated() => new(new EmulatedGpu());
+
+    /// <summary>
+    /// A device on real GPU <paramref name="ordinal"/> through our driver, cuBLAS and cuDNN bindings.
+    /// No driver, GPU or library: a <see cref="Native.CudaUnavailableException"/> saying where it looked.
+    /// </summary>
+    public static CudaDevice Real(int ordinal = 0, bool tf32 = false) => new(new CudaGpu(ordinal, tf32));
 }

@@ -1,0 +1,197 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace FerEngine.Native.Cuda;
+
+/// <summary>
+/// One GPU as the engine uses it (ManagedCuda's CudaContext): the device's primary context made
+/// current on the calling thread, one non-blocking stream that every call is queued on, device
+/// memory, copies, memsets, modules loaded from PTX text (JIT-compiled by the driver, with the JIT's
+/// error log in the exception), kernel launches, events for timing, and stream capture into a graph.
+/// Copies to the host wait for the stream; nothing else does.
+/// </summary>
+public sealed unsafe class CudaContext : IDisposable
+{
+    private readonly DriverApi _api;
+    private readonly int _device;
+    private IntPtr _context;
+
+    /// <summary>Loads libcuda, initialises the driver and retains the primary context of GPU <paramref name="ordinal"/>.</summary>
+    public CudaContext(int ordinal = 0)
+    {
+        _api = new DriverApi(LibraryResolver.Load(NativeLibrarySpec.Driver));
+        int status = _api.cuInit(0);
+        if (status != DriverApi.Success)
+            throw new CudaUnavailableException($"cuInit failed ({Describe(status)}): the NVIDIA driver is installed but no GPU is usable. Use --device cpu.");
+        int device;
+        _api.Check(_api.cuDeviceGet(&device, ordinal), $"cuDeviceGet({ordinal})", "Is there a GPU with that ordinal? `nvidia-smi -L` lists them.");
+        _device = device;
+        IntPtr context;
+        _api.Check(_api.cuDevicePrimaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain");
+        _context = context;
+        MakeCurrent();
+        IntPtr stream;
+        _api.Check(_api.cuStreamCreate(&stream, DriverApi.StreamNonBlocking), "cuStreamCreate");
+        Stream = stream;
+        var name = new byte[256];
+        fixed (byte* buffer = name) _api.Check(_api.cuDeviceGetName(buffer, name.Length, device), "cuDeviceGetName");
+        DeviceName = Encoding.ASCII.GetString(name).TrimEnd('\0');
+    }
+
+    public string DeviceName { get; }
+
+    /// <summary>The stream every call of this context is queued on (CUstream).</summary>
+    public IntPtr Stream { get; }
+
+    /// <summary>Makes this context current on the calling thread (each thread that calls CUDA needs it once).</summary>
+    public void MakeCurrent()
+    {
+        _api.Check(_api.cuCtxSetCurrent(_context), "cuCtxSetCurrent");
+        _currentOnThisThread = this;
+    }
+
+    [ThreadStatic] private static CudaContext? _currentOnThisThread;
+
+    /// <summary><see cref="MakeCurrent"/> unless this thread's last context was already this one (cheap enough to call on every operation).</summary>
+    public void EnsureCurrent()
+    {
+        if (!ReferenceEquals(_currentOnThisThread, this)) MakeCurrent();
+    }
+
+    private string Describe(int status)
+    {
+        byte* name = null;
+        return _api.cuGetErrorName(status, &name) == DriverApi.Success && name != null ? Marshal.PtrToStringAnsi((IntPtr)name)! : $"CUresult {status}";
+    }
+
+    // ---- memory ------------------------------------------------------------------------------------
+
+    public ulong Allocate(long bytes)
+    {
+        ulong address;
+        int status = _api.cuMemAlloc_v2(&address, (nuint)Math.Max(bytes, 1));
+        if (status == DriverApi.ErrorOutOfMemory)
+        {
+            nuint free, total;
+            _api.cuMemGetInfo_v2(&free, &total);
+            throw new CudaException($"cuMemAlloc({bytes:N0} bytes)", "CUDA_ERROR_OUT_OF_MEMORY",
+                $"{(ulong)free / (1 << 20):N0} MiB of {(ulong)total / (1 << 20):N0} MiB are free on {DeviceName}. Use a smaller --batch (or --width), or free the GPU from other processes.");
+        }
+        _api.Check(status, $"cuMemAlloc({bytes:N0} bytes)");
+        return address;
+    }
+
+    public void Free(ulong address) => _api.Check(_api.cuMemFree_v2(address), $"cuMemFree(0x{address:x})");
+
+    public void CopyToDevice<T>(ReadOnlySpan<T> source, ulong destination) where T : unmanaged
+    {
+        fixed (T* host = source)
+            _api.Check(_api.cuMemcpyHtoDAsync_v2(destination, host, (nuint)(source.Length * sizeof(T)), Stream), "cuMemcpyHtoDAsync");
+        Synchronize(); // the host buffer may be reused as soon as we return
+    }
+
+    public void CopyToHost<T>(ulong source, Span<T> destination) where T : unmanaged
+    {
+        fixed (T* host = destination)
+        {
+            _api.Check(_api.cuMemcpyDtoHAsync_v2(host, source, (nuint)(destination.Length * sizeof(T)), Stream), "cuMemcpyDtoHAsync");
+            Synchronize();
+        }
+    }
+
+    public void CopyDeviceToDevice(ulong source, ulong destination, long bytes) =>
+        _api.Check(_api.cuMemcpyDtoDAsync_v2(destination, source, (nuint)bytes, Stream), "cuMemcpyDtoDAsync");
+
+    public void Memset(ulong destination, byte value, long bytes) =>
+        _api.Check(_api.cuMemsetD8Async(destination, value, (nuint)bytes, Stream), "cuMemsetD8Async");
+
+    /// <summary>Waits until everything queued on the stream has run (errors of earlier kernels surface here).</summary>
+    public void Synchronize() => _api.Check(_api.cuStreamSynchronize(Stream), "cuStreamSynchronize",
+        "An earlier kernel or library call on this stream failed; rerun with CUDA_LAUNCH_BLOCKING=1 to find which.");
+
+    // ---- modules and kernels ------------------------------------------------------------------------
+
+    /// <summary>JIT-compiles PTX text into a module (CUmodule); a compile error carries the JIT's log.</summary>
+    public IntPtr LoadModule(string ptx, string name)
+    {
+        byte[] image = Encoding.ASCII.GetBytes(ptx + "\0");
+        var log = new byte[8192];
+        IntPtr module;
+        int status;
+        fixed (byte* imagePointer = image)
+        fixed (byte* logPointer = log)
+        {
+            int* options = stackalloc int[] { DriverApi.JitErrorLogBuffer, DriverApi.JitErrorLogBufferSizeBytes };
+            void** values = stackalloc void*[] { logPointer, (void*)(nuint)log.Length };   // sizes are passed as the pointer value
+            status = _api.cuModuleLoadDataEx(&module, imagePointer, 2, options, values);
+        }
+        if (status != DriverApi.Success)
+            _api.Check(status, $"cuModuleLoadDataEx({name})", "PTX JIT log: " + Encoding.ASCII.GetString(log).TrimEnd('\0'));
+        return module;
+    }
+
+    public IntPtr GetFunction(IntPtr module, string kernel)
+    {
+        byte[] name = Encoding.ASCII.GetBytes(kernel + "\0");
+        IntPtr function;
+        fixed (byte* namePointer = name) _api.Check(_api.cuModuleGetFunction(&function, module, namePointer), $"cuModuleGetFunction({kernel})");
+        return function;
+    }
+
+    /// <summary>Queues a kernel on the stream; <paramref name="arguments"/> is packed by <see cref="KernelArguments.Pack"/>.</summary>
+    public void Launch(IntPtr function, string kernel, (uint X, uint Y, uint Z) grid, (uint X, uint Y, uint Z) block, byte[] arguments)
+    {
+        int count = arguments.Length / KernelArguments.SlotBytes;
+        fixed (byte* values = arguments)
+        {
+            void** parameters = stackalloc void*[Math.Max(count, 1)];
+            for (int i = 0; i < count; i++) parameters[i] = values + i * KernelArguments.SlotBytes;
+            _api.Check(_api.cuLaunchKernel(function, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, 0, Stream, parameters, null),
+                $"cuLaunchKernel({kernel}, grid {grid}, block {block})");
+        }
+    }
+
+    // ---- events and graphs ---------------------------------------------------------------------------
+
+    public IntPtr CreateEvent()
+    {
+        IntPtr e;
+        _api.Check(_api.cuEventCreate(&e, DriverApi.EventDefault), "cuEventCreate");
+        return e;
+    }
+
+    public void Record(IntPtr cudaEvent) => _api.Check(_api.cuEventRecord(cudaEvent, Stream), "cuEventRecord");
+
+    /// <summary>Milliseconds between two recorded events (waits for the later one).</summary>
+    public float ElapsedMilliseconds(IntPtr start, IntPtr end)
+    {
+        _api.Check(_api.cuEventSynchronize(end), "cuEventSynchronize");
+        float ms;
+        _api.Check(_api.cuEventElapsedTime(&ms, start, end), "cuEventElapsedTime");
+        return ms;
+    }
+
+    /// <summary>From now on the stream's work is recorded into a graph instead of run.</summary>
+    public void BeginCapture() => _api.Check(_api.cuStreamBeginCapture_v2(Stream, DriverApi.CaptureModeThreadLocal), "cuStreamBeginCapture");
+
+    /// <summary>Ends the capture and instantiates the recorded graph (CUgraphExec) for replay.</summary>
+    public IntPtr EndCapture()
+    {
+        IntPtr graph, executable;
+        _api.Check(_api.cuStreamEndCapture(Stream, &graph), "cuStreamEndCapture");
+        try { _api.Check(_api.cuGraphInstantiateWithFlags(&executable, graph, 0), "cuGraphInstantiateWithFlags"); }
+        finally { _api.cuGraphDestroy(graph); }
+        return executable;
+    }
+
+    public void Replay(IntPtr executable) => _api.Check(_api.cuGraphLaunch(executable, Stream), "cuGraphLaunch");
+
+    public void DestroyGraph(IntPtr executable) => _api.Check(_api.cuGraphExecDestroy(executable), "cuGraphExecDestroy");
+
+    public void Dispose()
+    {
+        if (_context == IntPtr.Zero) return;
+        _api.cuDevicePrimaryCtxRelease_v2(_device);
+        _context = IntPtr.Zero;
+    }
+}

@@ -1,0 +1,51 @@
+using FerEngine.Backends.Cuda;
+using FerEngine.Native;
+
+namespace FerEngine.Tests.Cuda;
+
+/// <summary>
+/// The shared CUDA backend tests on a real GPU (our driver, cuBLAS and cuDNN bindings, the PTX
+/// kernels JIT-compiled by the driver), strict float32 (TF32 off). Without a GPU each test skips
+/// and says why; with FERENGINE_REQUIRE_GPU=1 (the GPU host's run) a missing GPU is a failure.
+/// </summary>
+public class RealGpuTests : CudaBackendTests
+{
+    private static readonly Lazy<(CudaDevice? Device, string? Why)> Shared = new(() =>
+    {
+        try { return (CudaDevice.Real(0, tf32: false), null); }
+        catch (Exception e) when (e is CudaUnavailableException or FerEngine.Native.Cuda.CudaException) { return (null, e.Message); }
+    });
+
+    /// <summary>The real device, or a skip (a failure when FERENGINE_REQUIRE_GPU=1) saying why there is none.</summary>
+    public static CudaDevice RequireGpu()
+    {
+        var (device, why) = Shared.Value;
+        if (device is not null) return device;
+        string message = $"no real GPU: {why}";
+        if (Environment.GetEnvironmentVariable("FERENGINE_REQUIRE_GPU") == "1") Assert.Fail(message + " (FERENGINE_REQUIRE_GPU=1: the GPU tests must run)");
+        Assert.Skip(message);
+        return null!;
+    }
+
+    protected override CudaDevice Gpu => RequireGpu();
+
+    /// <summary>The bar on a GPU: loss 1e-4, gradients 1e-3 (cuDNN sums in another order than the reference).</summary>
+    protected override (double Loss, double Gradient, double NoiseFloor) StepTolerances => (1e-4, 1e-3, 1e-4);
+
+    [Fact]
+    public void Device_memory_stays_flat_over_two_thousand_training_steps()
+    {
+        var device = RequireGpu();
+        var gpu = (CudaGpu)device.Gpu;
+        var model = new FerEngine.Model.Network.FerNet(new FerEngine.Model.Network.FerNetConfig(Width: 0.25), device, seed: 1);
+        using var step = new FerEngine.Model.Training.TrainStep(model, new FerEngine.Optim.Adam(model.NamedParameters(), 3e-4), new FerEngine.Model.Network.TaskWeights());
+        var x = Tensor.Uniform(new Shape(32, 1, 48, 48), 0, 1, 1, 1, DType.Float32, device);
+        var labels = FerEngine.Model.Network.FerNet.ClassCounts.Select(k => Tensor.FromArray(Enumerable.Range(0, 32).Select(i => (long)(i % k)).ToArray(), new Shape(32), device)).ToArray();
+        step.Run(x, labels, 0);
+        var afterFirst = (gpu.LiveAllocations.Count, gpu.LiveAllocations.Values.Sum());
+        for (ulong s = 1; s < 2000; s++) step.Run(x, labels, s);
+        double loss = step.Run(x, labels, 2000).Total.Item();
+        Assert.Equal(afterFirst, (gpu.LiveAllocations.Count, gpu.LiveAllocations.Values.Sum()));
+        Assert.True(double.IsFinite(loss), $"loss after 2,000 steps is {loss}");
+    }
+}

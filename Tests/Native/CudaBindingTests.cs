@@ -1,0 +1,125 @@
+using System.Runtime.InteropServices;
+using FerEngine.Backends.Cpu;
+using FerEngine.Kernels;
+using FerEngine.Native;
+using FerEngine.Native.Cuda;
+
+namespace FerEngine.Tests.Native;
+
+/// <summary>The parts of the GPU bindings that can be checked without a GPU: argument mapping, marshalling, struct layout, messages.</summary>
+public class CudaBindingTests
+{
+    /// <summary>Column-major SGEMM exactly as BLAS defines it: C = alpha op(A) op(B) + beta C, leading dimensions in elements.</summary>
+    private static void ColumnMajorSgemm(int opA, int opB, int m, int n, int k, float alpha, float[] a, int lda, float[] b, int ldb, float beta, float[] c, int ldc)
+    {
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < m; i++)
+            {
+                double sum = 0;
+                for (int p = 0; p < k; p++)
+                    sum += (double)(opA == 0 ? a[i + p * lda] : a[p + i * lda]) * (opB == 0 ? b[p + j * ldb] : b[j + p * ldb]);
+                c[i + j * ldc] = (float)(alpha * sum + beta * c[i + j * ldc]);
+            }
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void Row_major_gemm_maps_onto_column_major_cublas_arguments(bool transposeA, bool transposeB)
+    {
+        const int m = 5, n = 3, k = 4;
+        float[] a = KernelsFloats(m * k, 1), b = KernelsFloats(k * n, 2), c = KernelsFloats(m * n, 3);
+        var expected = (float[])c.Clone();
+        ReferenceLoops<float>.Gemm(transposeA, transposeB, m, n, k, 0.5, a, b, 2.0, expected);
+
+        var g = CudaBlas.RowMajorArguments(transposeA, transposeB, m, n, k);
+        var actual = (float[])c.Clone();
+        ColumnMajorSgemm(g.OpFirst, g.OpSecond, g.M, g.N, g.K, 0.5f, b, g.LeadingFirst, a, g.LeadingSecond, 2.0f, actual, g.LeadingC);   // first operand = B
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i], 5);
+    }
+
+    private static float[] KernelsFloats(int count, ulong stream) => FerEngine.Tests.Kernels.KernelHarness.RandomFloats(count, stream);
+
+    [Fact]
+    public void Launch_arguments_are_packed_by_the_catalogues_types()
+    {
+        var axpy = KernelCatalog.Get("axpy_f32");   // (x .u64, y .u64, n .u32, alpha .f32)
+        byte[] packed = KernelArguments.Pack(axpy, [0x1122334455667788UL, 42UL, 7u, -0.5f]);
+        Assert.Equal(4 * KernelArguments.SlotBytes, packed.Length);
+        Assert.Equal(0x1122334455667788UL, BitConverter.ToUInt64(packed, 0));
+        Assert.Equal(42UL, BitConverter.ToUInt64(packed, 8));
+        Assert.Equal(7u, BitConverter.ToUInt32(packed, 16));
+        Assert.Equal(-0.5f, BitConverter.ToSingle(packed, 24));
+
+        var wrongType = Assert.Throws<ArgumentException>(() => KernelArguments.Pack(axpy, [1UL, 2UL, 7, -0.5f]));   // int, not uint
+        Assert.Contains("axpy_f32: parameter 2 (n) is .u32", wrongType.Message);
+        Assert.Contains("takes 4 arguments", Assert.Throws<ArgumentException>(() => KernelArguments.Pack(axpy, [1UL])).Message);
+    }
+
+    [Fact]
+    public void Every_launch_the_cuda_backend_makes_packs_cleanly()
+    {
+        // The emulated GPU takes the same argument arrays the real one packs: run every kernel's
+        // primitive once and pack each launch's arguments with the real device's rules.
+        foreach (var recipe in FerEngine.Trainer.Learning.KernelRecipe.All)
+        {
+            var gpu = new RecordingGpu();
+            var device = new FerEngine.Backends.Cuda.CudaDevice(gpu);
+            recipe.Call(device.Backend, recipe.MakeInputs(3).Select(t => t.To(device)).ToArray());
+            Assert.Contains(gpu.Launches, l => l.Kernel == recipe.Kernel);
+            foreach (var (kernel, arguments) in gpu.Launches) KernelArguments.Pack(KernelCatalog.Get(kernel), arguments);
+        }
+    }
+
+    /// <summary>An emulated GPU that remembers every launch's arguments.</summary>
+    private sealed class RecordingGpu : FerEngine.Backends.Cuda.IGpuDevice
+    {
+        private readonly FerEngine.Backends.Cuda.EmulatedGpu _inner = new();
+        public List<(string Kernel, object[] Arguments)> Launches { get; } = [];
+        public string Name => "recording";
+        public ulong Allocate(long bytes) => _inner.Allocate(bytes);
+        public void Free(ulong address) => _inner.Free(address);
+        public void CopyToDevice<T>(ReadOnlySpan<T> source, ulong destination) where T : unmanaged => _inner.CopyToDevice(source, destination);
+        public void CopyToHost<T>(ulong source, Span<T> destination) where T : unmanaged => _inner.CopyToHost(source, destination);
+        public void CopyDeviceToDevice(ulong source, ulong destination, long bytes) => _inner.CopyDeviceToDevice(source, destination, bytes);
+        public void Memset(ulong destination, byte value, long bytes) => _inner.Memset(destination, value, bytes);
+        public void Launch(string kernel, long count, params object[] arguments)
+        {
+            Launches.Add((kernel, arguments));
+            _inner.Launch(kernel, count, arguments);
+        }
+        public void Sgemm(bool transposeA, bool transposeB, int m, int n, int k, float alpha, ulong a, ulong b, float beta, ulong c) => _inner.Sgemm(transposeA, transposeB, m, n, k, alpha, a, b, beta, c);
+        public void ConvolutionForward(ConvShape shape, ulong x, ulong w, ulong y) => _inner.ConvolutionForward(shape, x, w, y);
+        public void ConvolutionBackwardData(ConvShape shape, ulong dy, ulong w, ulong dx) => _inner.ConvolutionBackwardData(shape, dy, w, dx);
+        public void ConvolutionBackwardFilter(ConvShape shape, ulong x, ulong dy, ulong dw, bool accumulate) => _inner.ConvolutionBackwardFilter(shape, x, dy, dw, accumulate);
+        public void AddBias(int n, int c, int spatial, ulong y, ulong bias) => _inner.AddBias(n, c, spatial, y, bias);
+        public void BiasBackward(int n, int c, int spatial, ulong dy, ulong dbias, bool accumulate) => _inner.BiasBackward(n, c, spatial, dy, dbias, accumulate);
+        public void Multiply(long count, ulong a, ulong b, ulong y) => _inner.Multiply(count, a, b, y);
+        public void Relu(long count, ulong x, ulong y) => _inner.Relu(count, x, y);
+        public void ReluBackward(long count, ulong y, ulong dy, ulong dx) => _inner.ReluBackward(count, y, dy, dx);
+    }
+
+    [Fact]
+    public void The_cudnn_algorithm_result_struct_has_the_headers_layout()
+    {
+        Assert.Equal(48, Marshal.SizeOf<ConvolutionAlgorithmPerformance>());
+        Assert.Equal(16, (int)Marshal.OffsetOf<ConvolutionAlgorithmPerformance>(nameof(ConvolutionAlgorithmPerformance.Memory)));
+        Assert.Equal(24, (int)Marshal.OffsetOf<ConvolutionAlgorithmPerformance>(nameof(ConvolutionAlgorithmPerformance.Determinism)));
+    }
+
+    [Fact]
+    public void Failures_name_the_call_and_the_status()
+    {
+        Assert.Equal("CUBLAS_STATUS_NOT_SUPPORTED", CudaBlas.StatusName(15));
+        Assert.Equal("cublasStatus_t 99", CudaBlas.StatusName(99));
+        var e = new CudaException("cuMemAlloc(1,024 bytes)", "CUDA_ERROR_OUT_OF_MEMORY", "Use a smaller --batch.");
+        Assert.Equal("cuMemAlloc(1,024 bytes) failed: CUDA_ERROR_OUT_OF_MEMORY. Use a smaller --batch.", e.Message);
+
+        IntPtr libc = NativeLibrary.Load("libc.so.6");
+        var missing = Assert.Throws<CudaUnavailableException>(() => Exports.Get(libc, "libc", "cuNoSuchFunction"));
+        Assert.Contains("does not export cuNoSuchFunction", missing.Message);
+        Assert.Contains(LibraryResolver.OverrideVariable, missing.Message);
+    }
+}
