@@ -4,6 +4,7 @@ namespace FerEngine.Benchmarks;
 
 /// <summary>
 /// dotnet run --project Benchmarks -c Release -- train-step [options]   end-to-end CPU throughput vs PyTorch
+/// dotnet run --project Benchmarks -c Release -- gpu-train-step [options]   end-to-end GPU throughput vs PyTorch, kernel bandwidth (needs a GPU)
 /// dotnet run --project Benchmarks -c Release -- primitives | gemm | breakdown      per-primitive tables (see each class)
 /// dotnet run --project Benchmarks -c Release -- [BenchmarkDotNet arguments]   kernel microbenchmarks
 /// Without arguments BenchmarkDotNet lists the microbenchmark suites to choose from.
@@ -18,8 +19,10 @@ public static class Program
             if (args.Length > 0 && args[0] == "gemm") return Kernels.GemmThroughput.Run();
             if (args.Length > 0 && args[0] == "primitives") return Kernels.PrimitiveThroughput.Run(args[1..]);
             if (args.Length > 0 && args[0] == "train-step") return EndToEnd.CpuTrainStepBenchmark.Run(args[1..]);
+            if (args.Length > 0 && args[0] == "gpu-train-step") return EndToEnd.GpuTrainStepBenchmark.Run(args[1..]);
         }
-        catch (Exception e) when (e is InvalidOperationException or IOException or FormatException)
+        catch (Exception e) when (e is InvalidOperationException or IOException or FormatException
+                                      or Native.CudaUnavailableException or Native.Cuda.CudaException)
         {
             Console.Error.WriteLine($"benchmark: {e.Message}");
             return 1;

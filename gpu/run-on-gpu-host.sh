@@ -3,7 +3,9 @@
 # repository root, with gpu/bundle carried along. Writes logs and tables to $OUT (default ./gpu-out):
 #   info.txt         fer info: driver, devices, cuBLAS / cuDNN found (or why not)
 #   tests.txt        the whole test suite with FERENGINE_REQUIRE_GPU=1 (GPU tests must run, not skip)
-#   train-step.md    the training-step benchmark against the host's PyTorch
+#   gpu-train-step.md  the GPU training-step benchmark against the host's PyTorch (eager, strict fp32, CUDA graph)
+#                    and our memory-bound kernels' bandwidth against the device-to-device copy
+#   train-cuda.txt   a short `fer train --device cuda` run on synthetic data
 # Usage (device tool): bash gpu/bundle/run-on-gpu-host.sh
 set -uo pipefail
 bundle=$(cd "$(dirname "$0")" && pwd)
@@ -27,6 +29,8 @@ done
 FERENGINE_REQUIRE_GPU=1 "$dotnet" "$app/app/Tests/FerEngine.Tests.dll" > "$OUT/tests.txt" 2>&1
 echo "tests exit code: $?" >> "$OUT/tests.txt"
 python=$(command -v python3)
-"$dotnet" "$app/app/Benchmarks/FerEngine.Benchmarks.dll" train-step --widths 1,0.25 --threads "$(nproc)" --seconds 20 \
-  --python "$python" --out "$OUT/train-step.md" > "$OUT/train-step.log" 2>&1
+"$dotnet" "$app/app/Benchmarks/FerEngine.Benchmarks.dll" gpu-train-step --batches 32,256,1024 --seconds 10 \
+  --python "$python" --out "$OUT/gpu-train-step.md" > "$OUT/gpu-train-step.log" 2>&1
+"$dotnet" "$app/app/Trainer/fer.dll" train --device cuda --epochs 3 --out /tmp/ferengine-run > "$OUT/train-cuda.txt" 2>&1
+echo "train exit code: $?" >> "$OUT/train-cuda.txt"
 tail -n 3 "$OUT/tests.txt"

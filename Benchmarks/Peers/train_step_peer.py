@@ -16,13 +16,18 @@ p.add_argument("--threads", type=int, default=2)
 p.add_argument("--seconds", type=float, default=20.0)
 p.add_argument("--warmup", type=int, default=3)
 p.add_argument("--device", default="cpu")
+p.add_argument("--mode", default="eager", choices=["eager", "strict", "graph"],
+               help="GPU: eager (PyTorch's defaults: cuDNN may use TF32), strict (no TF32 anywhere), graph (the whole step in one CUDA graph)")
 a = p.parse_args()
+if a.mode == "strict":
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
 dev = torch.device(a.device)
 net = FerNet(width=a.width).to(dev).train()
-opt = torch.optim.Adam(net.parameters(), lr=3e-4)
+opt = torch.optim.Adam(net.parameters(), lr=3e-4, capturable=(a.mode == "graph"))
 x = torch.rand(a.batch, 1, 48, 48, device=dev)
 labels = {t: torch.randint(0, c, (a.batch,), device=dev) for t, c in TASK_CLASSES.items()}
 
@@ -33,8 +38,27 @@ def step():
     opt.step()
     return loss
 
-for _ in range(a.warmup):
-    step()
+if a.mode == "graph":
+    # PyTorch's whole-network capture recipe: warm up on a side stream, capture one step, replay it.
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(a.warmup):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        captured_loss, _ = joint_loss(net(x), labels)
+        captured_loss.backward()
+        opt.step()
+
+    def step():
+        graph.replay()
+        return captured_loss
+else:
+    for _ in range(a.warmup):
+        step()
 if dev.type == "cuda":
     torch.cuda.synchronize()
 steps, start = 0, time.perf_counter()
