@@ -4,6 +4,7 @@ namespace FerEngine.Benchmarks;
 
 /// <summary>
 /// dotnet run --project Benchmarks -c Release -- train-step [options]   end-to-end CPU throughput vs PyTorch
+/// dotnet run --project Benchmarks -c Release -- scaling [options]      CPU img/s for batch x width x threads
 /// dotnet run --project Benchmarks -c Release -- gpu-train-step [options]   end-to-end GPU throughput vs PyTorch, kernel bandwidth (needs a GPU)
 /// dotnet run --project Benchmarks -c Release -- primitives | gemm | breakdown      per-primitive tables (see each class)
 /// dotnet run --project Benchmarks -c Release -- [BenchmarkDotNet arguments]   kernel microbenchmarks
@@ -19,6 +20,7 @@ public static class Program
             if (args.Length > 0 && args[0] == "gemm") return Kernels.GemmThroughput.Run();
             if (args.Length > 0 && args[0] == "primitives") return Kernels.PrimitiveThroughput.Run(args[1..]);
             if (args.Length > 0 && args[0] == "train-step") return EndToEnd.CpuTrainStepBenchmark.Run(args[1..]);
+            if (args.Length > 0 && args[0] == "scaling") return EndToEnd.ScalingTable.Run(args[1..]);
             if (args.Length > 0 && args[0] == "gpu-train-step") return EndToEnd.GpuTrainStepBenchmark.Run(args[1..]);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or FormatException

@@ -6,9 +6,13 @@ namespace FerEngine.Trainer.Training;
 /// <summary>
 /// The loaded dataset as the training loop sees it: the epoch order, batches by position, and the
 /// validation split in order. A final training batch of one image is dropped (batch norm needs two).
+/// Training batches live in their own step arena: a batch is valid until the next one is made, and
+/// device memory does not grow with the number of batches (a GPU does not collect garbage).
 /// </summary>
-public sealed class TrainerData(FaceDataset dataset, Device device)
+public sealed class TrainerData(FaceDataset dataset, Device device) : IDisposable
 {
+    private readonly Memory.StepArena _batches = device.CreateArena("batch");
+
     public FaceDataset Dataset { get; } = dataset;
 
     public static TrainerData Load(TrainOptions options, Device device, IProgressReporter progress)
@@ -35,6 +39,7 @@ public sealed class TrainerData(FaceDataset dataset, Device device)
     public (Tensor X, Tensor[] Labels) TrainBatch(int[] order, int b, int batch, int epoch, bool augment, ulong seed)
     {
         int start = b * batch, count = Math.Min(batch, order.Length - start);
+        using var _ = device.BeginStep(_batches);
         return BatchBuilder.Build(Dataset, Dataset.Train, order.AsSpan(start, count), device, seed, augment ? epoch : null, start);
     }
 
@@ -45,4 +50,6 @@ public sealed class TrainerData(FaceDataset dataset, Device device)
         var indices = Enumerable.Range(start, count).ToArray();
         return BatchBuilder.Build(Dataset, Dataset.Validation, indices, device);
     }
+
+    public void Dispose() => _batches.Dispose();
 }

@@ -24,7 +24,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
     public TrainingResult Run(bool resume, CancellationToken cancel)
     {
         var device = DeviceChoice.Resolve(options.Device, options.Threads, tf32: !options.StrictFloat32);
-        var data = TrainerData.Load(options, device, progress);
+        using var data = TrainerData.Load(options, device, progress);
         var model = new FerNet(new FerNetConfig(options.Width, options.Channels, options.Height, options.ImageWidth), device, seed: options.Seed);
         var optimizer = new Adam(model.NamedParameters(), options.LearningRate);
         var scheduler = new ReduceLROnPlateau(optimizer, options.PlateauFactor, options.PlateauPatience, options.MinLearningRate);

@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using System.Text;
+using FerEngine.Model.Network;
+using FerEngine.Model.Training;
+using FerEngine.Optim;
+
+namespace FerEngine.Benchmarks.EndToEnd;
+
+/// <summary>
+/// How the CPU training step scales: img/s of the paper network's step (1x48x48, Adam, joint loss)
+/// for every batch size x width x thread count, printed as one Markdown table per thread count.
+/// Each cell: one warm-up step, then steps for at least --seconds (and at least two steps). The
+/// smallest batch is 2: training-mode batch norm of the fc layer needs two samples (the trainer
+/// refuses batch 1 too).
+///
+///   dotnet run --project Benchmarks -c Release -- scaling [--batches 2,8,32,128,256,1024]
+///       [--widths 0.25,0.5,1] [--threads 1,2] [--seconds 3] [--out FILE.md]
+/// </summary>
+public static class ScalingTable
+{
+    public static int Run(string[] args)
+    {
+        var batches = Arguments.Option(args, "--batches", "2,8,32,128,256,1024").Split(',').Select(int.Parse).ToArray();
+        var widths = Arguments.Option(args, "--widths", "0.25,0.5,1").Split(',').Select(double.Parse).ToArray();
+        var threads = Arguments.Option(args, "--threads", "1,2").Split(',').Select(int.Parse).ToArray();
+        double seconds = double.Parse(Arguments.Option(args, "--seconds", "3"));
+        string? outFile = args.Contains("--out") ? Arguments.Option(args, "--out", "") : null;
+
+        var report = new StringBuilder($"CPU: {CpuTrainStepBenchmark.CpuModel()}, {Environment.ProcessorCount} logical cores, .NET {Environment.Version}; img/s of one training step\n");
+        foreach (int t in threads)
+        {
+            report.AppendLine($"\n{t} thread{(t == 1 ? "" : "s")}:\n");
+            report.AppendLine("| batch | " + string.Join(" | ", widths.Select(w => $"width {w}")) + " |");
+            report.AppendLine("|---|" + string.Concat(widths.Select(_ => "---:|")));
+            foreach (int batch in batches)
+            {
+                var cells = widths.Select(w => Measure(w, batch, t, seconds)).ToArray();
+                string row = $"| {batch} | " + string.Join(" | ", cells.Select(c => c.ToString("F1"))) + " |";
+                Console.WriteLine($"threads {t}: {row}");
+                report.AppendLine(row);
+            }
+        }
+        Console.WriteLine();
+        Console.WriteLine(report);
+        if (outFile is not null) File.WriteAllText(outFile, report.ToString());
+        return 0;
+    }
+
+    private static double Measure(double width, int batch, int threads, double seconds)
+    {
+        Backends.Cpu.CpuFastBackend.Threads = threads;
+        var model = new FerNet(new FerNetConfig(width), Device.Cpu, seed: 0);
+        using var step = new TrainStep(model, new Adam(model.NamedParameters(), learningRate: 3e-4), new TaskWeights());
+        var x = Tensor.Uniform(new Shape(batch, 1, 48, 48), 0, 1, 1, 1, DType.Float32, Device.Cpu);
+        var labels = FerNet.ClassCounts
+            .Select((classes, task) => Tensor.FromArray(Enumerable.Range(0, batch).Select(i => (long)((i * 7 + task) % classes)).ToArray(), new Shape(batch), Device.Cpu))
+            .ToArray();
+        step.Run(x, labels, 0).Total.Item();
+        var clock = Stopwatch.StartNew();
+        int steps = 0;
+        while (clock.Elapsed.TotalSeconds < seconds || steps < 2) step.Run(x, labels, (ulong)(1 + steps++)).Total.Item();
+        return steps * batch / clock.Elapsed.TotalSeconds;
+    }
+}
