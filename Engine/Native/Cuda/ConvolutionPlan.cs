@@ -6,8 +6,8 @@ namespace FerEngine.Native.Cuda;
 /// Everything cuDNN needs for one convolution shape, made once: the x / y tensor descriptors, the
 /// filter and convolution descriptors (stride 1, zero padding, cross-correlation, float32, with the
 /// math type: FMA only for strict float32, tensor ops for TF32), and an algorithm for each direction
-/// chosen by cuDNN's heuristics (cudnnGet*Algorithm_v7: the first result whose status is success),
-/// with its workspace size.
+/// chosen by cuDNN's heuristics (cudnnGet*Algorithm_v7: the first result whose status is success,
+/// and in strict float32 whose math type is FMA), with its workspace size.
 /// </summary>
 internal sealed unsafe class ConvolutionPlan
 {
@@ -46,8 +46,11 @@ internal sealed unsafe class ConvolutionPlan
     private (int, long) First(ConvolutionAlgorithmPerformance* results, int returned, string direction)
     {
         for (int i = 0; i < returned; i++)
-            if (results[i].Status == 0) return (results[i].Algorithm, (long)results[i].Memory);
-        throw new CudaException($"cudnnGetConvolution*Algorithm_v7 ({direction}, {_name})", "no algorithm supports this convolution");
+            if (results[i].Status == 0 && (_dnn.Tf32 || results[i].MathType == CudaDnn.FmaMath))
+                return (results[i].Algorithm, (long)results[i].Memory);
+        var offered = Enumerable.Range(0, returned).Select(i => $"algo {results[i].Algorithm} (status {results[i].Status}, math {results[i].MathType})");
+        throw new CudaException($"cudnnGetConvolution*Algorithm_v7 ({direction}, {_name})",
+            $"no usable algorithm{(_dnn.Tf32 ? "" : " with FMA (strict float32) math")}; cuDNN offered {string.Join(", ", offered)}");
     }
 
     public void Forward(ulong x, ulong w, ulong y)
