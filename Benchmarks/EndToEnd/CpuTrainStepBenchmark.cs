@@ -1,9 +1,4 @@
-using System.Diagnostics;
 using System.Text;
-using System.Text.Json;
-using FerEngine.Model.Network;
-using FerEngine.Model.Training;
-using FerEngine.Optim;
 
 namespace FerEngine.Benchmarks.EndToEnd;
 
@@ -32,8 +27,9 @@ public static class CpuTrainStepBenchmark
         table.AppendLine("|---|---|---|---|---|---|");
         foreach (double width in widths)
         {
-            double ours = MeasureFerEngine(width, batch, threads, seconds);
-            double theirs = MeasurePyTorch(python, width, batch, threads, seconds);
+            Backends.Cpu.CpuFastBackend.Threads = threads;
+            double ours = TrainStepTiming.FerEngine(Device.Cpu, width, batch, seconds);
+            double theirs = TrainStepTiming.PyTorch(python, $"--width {width} --batch {batch} --threads {threads} --seconds {seconds}");
             string row = $"| {width} | {batch} | {threads} | {ours:F1} | {theirs:F1} | {ours / theirs:F2}x |";
             Console.WriteLine(row);
             table.AppendLine(row);
@@ -43,41 +39,6 @@ public static class CpuTrainStepBenchmark
         Console.WriteLine(report);
         if (outFile is not null) File.WriteAllText(outFile, report);
         return 0;
-    }
-
-    private static double MeasureFerEngine(double width, int batch, int threads, double seconds)
-    {
-        Backends.Cpu.CpuFastBackend.Threads = threads;
-        var model = new FerNet(new FerNetConfig(width), Device.Cpu, seed: 0);
-        var step = new TrainStep(model, new Adam(model.NamedParameters(), learningRate: 3e-4), new TaskWeights());
-        var x = Tensor.Uniform(new Shape(batch, 1, 48, 48), 0, 1, 1, 1, DType.Float32, Device.Cpu);
-        var labels = FerNet.ClassCounts
-            .Select((classes, task) => Tensor.FromArray(Enumerable.Range(0, batch).Select(i => (long)((i * 7 + task) % classes)).ToArray(), new Shape(batch), Device.Cpu))
-            .ToArray();
-        for (ulong warmup = 0; warmup < 2; warmup++) step.Run(x, labels, warmup).Total.Item();
-        var clock = Stopwatch.StartNew();
-        int steps = 0;
-        while (clock.Elapsed.TotalSeconds < seconds || steps < 3)
-            step.Run(x, labels, (ulong)(2 + steps++)).Total.Item();
-        return steps * batch / clock.Elapsed.TotalSeconds;
-    }
-
-    private static double MeasurePyTorch(string python, double width, int batch, int threads, double seconds)
-    {
-        string script = Path.Combine(PeersFolder(), "train_step_peer.py");
-        var info = new ProcessStartInfo(python, $"\"{script}\" --width {width} --batch {batch} --threads {threads} --seconds {seconds}")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {python}");
-        string output = process.StandardOutput.ReadToEnd();
-        string errors = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"the PyTorch peer failed (is python3-torch installed for {python}?):\n{errors}");
-        using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
-        return json.RootElement.GetProperty("images_per_second").GetDouble();
     }
 
     /// <summary>Benchmarks/Peers: under the working directory (a bundle run from the repository root), else above the executable.</summary>

@@ -1,10 +1,5 @@
-using System.Diagnostics;
 using System.Text;
-using System.Text.Json;
 using FerEngine.Backends.Cuda;
-using FerEngine.Model.Network;
-using FerEngine.Model.Training;
-using FerEngine.Optim;
 
 namespace FerEngine.Benchmarks.EndToEnd;
 
@@ -34,8 +29,8 @@ public static class GpuTrainStepBenchmark
         report.AppendLine("|---|---|---|---|---|---|---|---|");
         foreach (int batch in batches)
         {
-            double ours = Measure(new CudaDevice(tf32), batch, seconds);
-            double oursStrict = Measure(new CudaDevice(strict), batch, seconds);
+            double ours = TrainStepTiming.FerEngine(new CudaDevice(tf32), 1.0, batch, seconds, warmup: 3, minimumSteps: 5);
+            double oursStrict = TrainStepTiming.FerEngine(new CudaDevice(strict), 1.0, batch, seconds, warmup: 3, minimumSteps: 5);
             double eager = Peer(python, batch, seconds, "eager"), strictPeer = Peer(python, batch, seconds, "strict"), graph = Peer(python, batch, seconds, "graph");
             string row = $"| {batch} | {ours:F0} | {oursStrict:F0} | {eager:F0} | {strictPeer:F0} | {graph:F0} | {ours / eager:F2}x | {ours / graph:F2}x |";
             Console.WriteLine(row);
@@ -49,36 +44,6 @@ public static class GpuTrainStepBenchmark
         return 0;
     }
 
-    private static double Measure(CudaDevice device, int batch, double seconds)
-    {
-        var model = new FerNet(new FerNetConfig(), device, seed: 0);
-        using var step = new TrainStep(model, new Adam(model.NamedParameters(), learningRate: 3e-4), new TaskWeights());
-        var x = Tensor.Uniform(new Shape(batch, 1, 48, 48), 0, 1, 1, 1, DType.Float32, device);
-        var labels = FerNet.ClassCounts
-            .Select((classes, task) => Tensor.FromArray(Enumerable.Range(0, batch).Select(i => (long)((i * 7 + task) % classes)).ToArray(), new Shape(batch), device))
-            .ToArray();
-        for (ulong warmup = 0; warmup < 3; warmup++) step.Run(x, labels, warmup).Total.Item();
-        var clock = Stopwatch.StartNew();
-        int steps = 0;
-        while (clock.Elapsed.TotalSeconds < seconds || steps < 5) step.Run(x, labels, (ulong)(3 + steps++));
-        step.Run(x, labels, (ulong)(3 + steps++)).Total.Item();   // wait for the queue
-        return steps * batch / clock.Elapsed.TotalSeconds;
-    }
-
-    private static double Peer(string python, int batch, double seconds, string mode)
-    {
-        string script = Path.Combine(CpuTrainStepBenchmark.PeersFolder(), "train_step_peer.py");
-        var info = new ProcessStartInfo(python, $"\"{script}\" --device cuda --mode {mode} --width 1 --batch {batch} --seconds {seconds}")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {python}");
-        string output = process.StandardOutput.ReadToEnd();
-        string errors = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"the PyTorch peer ({mode}, batch {batch}) failed:\n{errors}");
-        using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
-        return json.RootElement.GetProperty("images_per_second").GetDouble();
-    }
+    private static double Peer(string python, int batch, double seconds, string mode) =>
+        TrainStepTiming.PyTorch(python, $"--device cuda --mode {mode} --width 1 --batch {batch} --seconds {seconds}");
 }

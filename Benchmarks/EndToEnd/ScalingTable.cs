@@ -1,8 +1,4 @@
-using System.Diagnostics;
 using System.Text;
-using FerEngine.Model.Network;
-using FerEngine.Model.Training;
-using FerEngine.Optim;
 
 namespace FerEngine.Benchmarks.EndToEnd;
 
@@ -34,7 +30,8 @@ public static class ScalingTable
             report.AppendLine("|---|" + string.Concat(widths.Select(_ => "---:|")));
             foreach (int batch in batches)
             {
-                var cells = widths.Select(w => Measure(w, batch, t, seconds)).ToArray();
+                Backends.Cpu.CpuFastBackend.Threads = t;
+                var cells = widths.Select(w => TrainStepTiming.FerEngine(Device.Cpu, w, batch, seconds, warmup: 1, minimumSteps: 2)).ToArray();
                 string row = $"| {batch} | " + string.Join(" | ", cells.Select(c => c.ToString("F1"))) + " |";
                 Console.WriteLine($"threads {t}: {row}");
                 report.AppendLine(row);
@@ -44,21 +41,5 @@ public static class ScalingTable
         Console.WriteLine(report);
         if (outFile is not null) File.WriteAllText(outFile, report.ToString());
         return 0;
-    }
-
-    private static double Measure(double width, int batch, int threads, double seconds)
-    {
-        Backends.Cpu.CpuFastBackend.Threads = threads;
-        var model = new FerNet(new FerNetConfig(width), Device.Cpu, seed: 0);
-        using var step = new TrainStep(model, new Adam(model.NamedParameters(), learningRate: 3e-4), new TaskWeights());
-        var x = Tensor.Uniform(new Shape(batch, 1, 48, 48), 0, 1, 1, 1, DType.Float32, Device.Cpu);
-        var labels = FerNet.ClassCounts
-            .Select((classes, task) => Tensor.FromArray(Enumerable.Range(0, batch).Select(i => (long)((i * 7 + task) % classes)).ToArray(), new Shape(batch), Device.Cpu))
-            .ToArray();
-        step.Run(x, labels, 0).Total.Item();
-        var clock = Stopwatch.StartNew();
-        int steps = 0;
-        while (clock.Elapsed.TotalSeconds < seconds || steps < 2) step.Run(x, labels, (ulong)(1 + steps++)).Total.Item();
-        return steps * batch / clock.Elapsed.TotalSeconds;
     }
 }

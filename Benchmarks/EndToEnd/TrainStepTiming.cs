@@ -1,0 +1,50 @@
+using System.Diagnostics;
+using System.Text.Json;
+using FerEngine.Model.Network;
+using FerEngine.Model.Training;
+using FerEngine.Optim;
+
+namespace FerEngine.Benchmarks.EndToEnd;
+
+/// <summary>What every end-to-end benchmark times: our training step on a device, and PyTorch's peer script.</summary>
+internal static class TrainStepTiming
+{
+    /// <summary>
+    /// img/s of the paper network's step (1x48x48, Adam lr 3e-4, joint loss, all heads labelled) on
+    /// <paramref name="device"/>: <paramref name="warmup"/> steps, then steps for at least
+    /// <paramref name="seconds"/> and at least <paramref name="minimumSteps"/>; the last loss is read
+    /// back inside the timing (on a GPU that waits for the queued steps).
+    /// </summary>
+    public static double FerEngine(Device device, double width, int batch, double seconds, int warmup = 2, int minimumSteps = 3)
+    {
+        var model = new FerNet(new FerNetConfig(width), device, seed: 0);
+        using var step = new TrainStep(model, new Adam(model.NamedParameters(), learningRate: 3e-4), new TaskWeights());
+        var x = Tensor.Uniform(new Shape(batch, 1, 48, 48), 0, 1, 1, 1, DType.Float32, device);
+        var labels = FerNet.ClassCounts
+            .Select((classes, task) => Tensor.FromArray(Enumerable.Range(0, batch).Select(i => (long)((i * 7 + task) % classes)).ToArray(), new Shape(batch), device))
+            .ToArray();
+        for (int w = 0; w < warmup; w++) step.Run(x, labels, (ulong)w).Total.Item();
+        var clock = Stopwatch.StartNew();
+        int steps = 0;
+        JointLossResult? last = null;
+        while (clock.Elapsed.TotalSeconds < seconds || steps < minimumSteps)
+            last = step.Run(x, labels, (ulong)(warmup + steps++));
+        last!.Total.Item();
+        return steps * batch / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>img/s reported by Benchmarks/Peers/train_step_peer.py run with <paramref name="arguments"/>.</summary>
+    public static double PyTorch(string python, string arguments)
+    {
+        string script = Path.Combine(CpuTrainStepBenchmark.PeersFolder(), "train_step_peer.py");
+        var info = new ProcessStartInfo(python, $"\"{script}\" {arguments}") { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {python}");
+        string output = process.StandardOutput.ReadToEnd();
+        string errors = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+            throw new InvalidOperationException($"the PyTorch peer ({arguments}) failed (is PyTorch installed for {python}?):\n{errors}");
+        using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
+        return json.RootElement.GetProperty("images_per_second").GetDouble();
+    }
+}
