@@ -85,19 +85,12 @@ public class PtxasTests
         return sb.ToString();
     }
 
-    private static string? RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "FerEngine.sln"))) return dir.FullName;
-        return null;
-    }
-
-    private static string? RegistersFile() => RepositoryRoot() is { } root ? Path.Combine(root, "Kernels", "REGISTERS.md") : null;
+    private static string? RegistersFile() => TestPaths.RepositoryRoot() is { } root ? Path.Combine(root, "Kernels", "REGISTERS.md") : null;
 
     private static string FindPtxas()
     {
         string? fromEnvironment = Environment.GetEnvironmentVariable("FERENGINE_PTXAS");
-        string? inRepository = RepositoryRoot() is { } root ? Path.Combine(root, ".cache", "ptxas", "usr", "bin", "ptxas") : null;
+        string? inRepository = TestPaths.RepositoryRoot() is { } root ? Path.Combine(root, ".cache", "ptxas", "usr", "bin", "ptxas") : null;
         foreach (var candidate in new[] { fromEnvironment, inRepository })
             if (!string.IsNullOrEmpty(candidate) && File.Exists(candidate)) return candidate;
         string why = $"ptxas not found: FERENGINE_PTXAS is {(fromEnvironment is null ? "unset" : $"'{fromEnvironment}' (missing)")} and " +

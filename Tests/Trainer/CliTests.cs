@@ -2,6 +2,8 @@ using System.Text.Json;
 using FerEngine.Checkpoint;
 using FerEngine.Trainer;
 
+using static FerEngine.Tests.Trainer.FerCli;
+
 namespace FerEngine.Tests.Trainer;
 
 /// <summary>The `fer` commands end to end on small synthetic data: exit codes, files, output shapes, exact resume.</summary>
@@ -12,14 +14,6 @@ public sealed class CliTests : IDisposable
 
     private static readonly string[] Tiny =
         ["--width", "0.125", "--synthetic-train", "96", "--synthetic-validation", "32", "--batch", "16", "--threads", "2"];
-
-    private static (int Exit, string Output, string Error) Fer(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int exit = Program.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
-    }
 
     private string Run(string name) => Path.Combine(_folder, name);
 

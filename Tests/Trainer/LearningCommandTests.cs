@@ -5,19 +5,13 @@ using FerEngine.Trainer;
 using FerEngine.Trainer.Commands;
 using FerEngine.Trainer.Learning;
 
+using static FerEngine.Tests.Trainer.FerCli;
+
 namespace FerEngine.Tests.Trainer;
 
 /// <summary>`fer trace` and `fer gradcheck`: the commands a reader runs to watch a kernel and a gradient check.</summary>
 public class LearningCommandTests
 {
-    private static (int Exit, string Output, string Error) Fer(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int exit = Program.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
-    }
-
     [Fact]
     public void Every_catalogue_kernel_can_be_traced_and_matches_its_reference()
     {

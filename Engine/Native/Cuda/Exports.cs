@@ -1,0 +1,13 @@
+namespace FerEngine.Native.Cuda;
+
+/// <summary>Function pointers out of a loaded library; a missing export is one clear message.</summary>
+internal static class Exports
+{
+    public static IntPtr Get(IntPtr library, string libraryName, string export)
+    {
+        if (System.Runtime.InteropServices.NativeLibrary.TryGetExport(library, export, out var address)) return address;
+        throw new CudaUnavailableException(
+            $"{libraryName} does not export {export}: the installed version is older (or newer) than this build expects. " +
+            $"Point {LibraryResolver.OverrideVariable} at a CUDA 12/13, cuBLAS 12/13 and cuDNN 9 installation.");
+    }
+}
