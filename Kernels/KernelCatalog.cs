@@ -79,8 +79,7 @@ public static class KernelCatalog
             P("m", "u64", "float32 [n] first moment, updated"), P("v", "u64", "float32 [n] second moment, updated"), P("n", "u32", "element count"),
             P("beta1", "f32", "(float)beta1"), P("beta2", "f32", "(float)beta2"), P("oneMinusBeta1", "f32", "(float)(1 - beta1)"),
             P("oneMinusBeta2", "f32", "(float)(1 - beta2)"), P("eps", "f32", "(float)eps"), P("weightDecay", "f32", "(float)weight decay"),
-            P("negativeStepSize", "f32", "(float)(-lr / (1 - beta1^t))"),
-            P("biasCorrection2Sqrt", "f32", "(float)sqrt(1 - beta2^t)")),
+            P("stepScalars", "u64", "float32 [2] in device memory: -lr / (1 - beta1^t), sqrt(1 - beta2^t)")),
 
         Scalar("sgd_f32", "Sgd.ptx", P("p", "u64", "float32 [n] parameter, updated"), P("grad", "u64", "float32 [n]"),
             P("buf", "u64", "float32 [n] momentum buffer, updated (untouched when momentum is 0)"), P("n", "u32", "element count"),
@@ -107,7 +106,8 @@ public static class KernelCatalog
 
         new("dropout_forward_f32", "Dropout.ptx",
             [P("x", "u64", "float32 [n]"), P("y", "u64", "float32 [n] = keep ? x * scale : 0"), P("mask", "u64", "uint8 [n] = keep"),
-             P("n", "u32", "element count"), P("seed", "u64", "Philox key"), P("stream", "u64", "Philox stream"),
+             P("n", "u32", "element count"), P("seed", "u64", "Philox key"), P("stream", "u64", "Philox stream of the layer"),
+             P("step", "u64", "int64 [1] in device memory: the training step, added to the stream"),
              P("threshold", "u32", "Philox.DropThreshold(p)"), P("scale", "f32", "(float)(1 / (1 - p))")],
             256, "256 threads, one per Philox block of 4 elements; ceil(ceil(n/4) / 256) blocks, at most 4096 (grid-stride)",
             n => LaunchGrid.Linear(Blocks((n + 3) / 4, 256), 256)),

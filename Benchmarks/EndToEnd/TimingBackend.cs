@@ -49,7 +49,7 @@ public sealed class TimingBackend(IBackend inner) : IBackend
     public void BatchNormBackward(Tensor x, Tensor dy, Tensor g, Tensor sm, Tensor si, Tensor dx, Tensor dg, Tensor db, bool accumulate) => Time("batch-norm backward", () => inner.BatchNormBackward(x, dy, g, sm, si, dx, dg, db, accumulate));
     public void MaxPool2x2Forward(Tensor x, Tensor y, Tensor argmax) => Time("max-pool forward", () => inner.MaxPool2x2Forward(x, y, argmax));
     public void MaxPool2x2Backward(Tensor dy, Tensor argmax, Tensor dx) => Time("max-pool backward", () => inner.MaxPool2x2Backward(dy, argmax, dx));
-    public void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor y, Tensor mask) => Time("dropout forward", () => inner.DropoutForward(x, p, seed, stream, y, mask));
+    public void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor step, Tensor y, Tensor mask) => Time("dropout forward", () => inner.DropoutForward(x, p, seed, stream, step, y, mask));
     public void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx) => Time("dropout backward", () => inner.DropoutBackward(dy, mask, p, dx));
     public void ImageBatch(Tensor pixels, Tensor x, FerEngine.Random.ImageAugmentation? augmentation) => Time("image batch", () => inner.ImageBatch(pixels, x, augmentation));
     public void SoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits) => Time("softmax cross-entropy", () => inner.SoftmaxCrossEntropy(logits, labels, loss, dlogits));
@@ -57,6 +57,6 @@ public sealed class TimingBackend(IBackend inner) : IBackend
     public void Max(Tensor x, Tensor y) => Time("max", () => inner.Max(x, y));
     public void Argmax(Tensor x, Tensor indices) => Time("argmax", () => inner.Argmax(x, indices));
     public void CountCorrect(Tensor p, Tensor l, Tensor c, Tensor n) => Time("count-correct", () => inner.CountCorrect(p, l, c, n));
-    public void AdamUpdate(Tensor p, Tensor g, Tensor m, Tensor v, AdamHyperparameters h, int step) => Time("adam", () => inner.AdamUpdate(p, g, m, v, h, step));
+    public void AdamUpdate(Tensor p, Tensor g, Tensor m, Tensor v, AdamHyperparameters h, Tensor stepScalars) => Time("adam", () => inner.AdamUpdate(p, g, m, v, h, stepScalars));
     public void SgdUpdate(Tensor p, Tensor g, Tensor buffer, double lr, double momentum, double wd, int step) => Time("sgd", () => inner.SgdUpdate(p, g, buffer, lr, momentum, wd, step));
 }

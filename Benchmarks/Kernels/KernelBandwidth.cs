@@ -21,6 +21,9 @@ public static class KernelBandwidth
         Tensor Floats(ulong stream) => Tensor.Uniform(new Shape(Elements), -1, 1, 1, stream, DType.Float32, device);
         Tensor a = Floats(1), b = Floats(2), c = Floats(3), d = Floats(4);
         var mask = Tensor.Zeros(new Shape(Elements), DType.UInt8, device);
+        var step = Tensor.Zeros(new Shape(1), DType.Int64, device);
+        var adam = new AdamHyperparameters(1e-3);
+        var stepScalars = adam.StepScalarsTensor(2, DType.Float32, device);
         long n4 = Elements * 4L;
 
         var rows = new List<(string Kernel, long Bytes, double Milliseconds)>
@@ -32,9 +35,9 @@ public static class KernelBandwidth
             ("axpy_f32", 3 * n4, Time(gpu, () => backend.Axpy(0.5, a, b))),
             ("bias_elu_forward_f32", 2 * n4, Time(gpu, () => backend.EluForward(a, b, 1.0))),
             ("elu_backward_f32", 3 * n4, Time(gpu, () => backend.EluBackward(a, b, c, 1.0))),
-            ("dropout_forward_f32", 2 * n4 + Elements, Time(gpu, () => backend.DropoutForward(a, 0.4, 1, 2, b, mask))),
+            ("dropout_forward_f32", 2 * n4 + Elements, Time(gpu, () => backend.DropoutForward(a, 0.4, 1, 2, step, b, mask))),
             ("dropout_backward_f32", 2 * n4 + Elements, Time(gpu, () => backend.DropoutBackward(a, mask, 0.4, b))),
-            ("adam_f32", 7 * n4, Time(gpu, () => backend.AdamUpdate(a, b, c, d, new AdamHyperparameters(1e-3), 2))),
+            ("adam_f32", 7 * n4, Time(gpu, () => backend.AdamUpdate(a, b, c, d, adam, stepScalars))),
             ("sum_f32", n4, Time(gpu, () => backend.Sum(a, Tensor.Zeros(Shape.Scalar, DType.Float32, device)))),
         };
         double copy = rows[0].Bytes / rows[0].Milliseconds / 1e6;

@@ -80,14 +80,15 @@ public static class PrimitiveThroughput
         cases.Add(new("max-pool forward", actShape, 0, 1.5 * size, () => b.MaxPool2x2Forward(act, pooled, argmax)));
         cases.Add(new("max-pool backward", actShape, 0, 1.5 * size, () => b.MaxPool2x2Backward(pooled, argmax, dx2)));
         var mask = Tensor.Zeros(pooled.Shape, DType.UInt8, Device.Cpu);
-        var dropped = T(n, 64, 24, 24);
-        cases.Add(new("dropout forward", $"[{n},64,24,24]", 0, 2.25 * pooled.ElementCount * 4, () => b.DropoutForward(pooled, 0.6, 1, 2, dropped, mask)));
+        var (dropped, step) = (T(n, 64, 24, 24), Tensor.Zeros(new Shape(1), DType.Int64, Device.Cpu));
+        cases.Add(new("dropout forward", $"[{n},64,24,24]", 0, 2.25 * pooled.ElementCount * 4, () => b.DropoutForward(pooled, 0.6, 1, 2, step, dropped, mask)));
         var (logits, d, loss) = (T(n, 7), T(n, 7), T(1));
         var labels = Tensor.FromArray(Enumerable.Range(0, n).Select(i => (long)(i % 7)).ToArray(), new Shape(n), Device.Cpu);
         cases.Add(new("softmax cross-entropy", $"[{n},7]", 0, 2 * logits.ElementCount * 4, () => b.SoftmaxCrossEntropy(logits, labels, loss.View(Shape.Scalar), d)));
         var (p, pg, m, v) = (T(2_394_962), T(2_394_962), T(2_394_962), T(2_394_962));
-        int step = 0;
-        cases.Add(new("adam (2.39 M parameters)", "[2394962]", 0, 7 * 4.0 * p.ElementCount, () => b.AdamUpdate(p, pg, m, v, new AdamHyperparameters(3e-4), ++step)));
+        var adam = new AdamHyperparameters(3e-4);
+        var stepScalars = adam.StepScalarsTensor(2, DType.Float32, Device.Cpu);
+        cases.Add(new("adam (2.39 M parameters)", "[2394962]", 0, 7 * 4.0 * p.ElementCount, () => b.AdamUpdate(p, pg, m, v, adam, stepScalars)));
         return cases;
     }
 

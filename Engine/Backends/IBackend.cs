@@ -98,9 +98,11 @@ public interface IBackend
 
     // ---- dropout (inverted) --------------------------------------------------------------------
     /// <summary>
-    /// mask[i] = Philox.Keep(seed, stream, i, p) ? 1 : 0 (UInt8); y = x * mask / (1 - p).
+    /// mask[i] = Philox.Keep(seed, stream + step[0], i, p) ? 1 : 0 (UInt8); y = x * mask / (1 - p).
+    /// <paramref name="step"/> (Int64 [1]) is the training step, read from device memory so that a
+    /// captured CUDA graph draws new masks at every replay.
     /// </summary>
-    void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor y, Tensor mask);
+    void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor step, Tensor y, Tensor mask);
     /// <summary>dx = dy * mask / (1 - p).</summary>
     void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx);
 
@@ -138,8 +140,11 @@ public interface IBackend
     /// One Adam step of PyTorch semantics (L2 weight decay added to the gradient), step t >= 1:
     /// g = grad + wd * p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
     /// p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+    /// The learning rate and the step enter only through <paramref name="stepScalars"/> (the
+    /// parameter's dtype, [2] = <see cref="AdamHyperparameters.StepScalars"/>: -lr / (1 - b1^t),
+    /// sqrt(1 - b2^t)), read from device memory so that a captured CUDA graph replays each step's values.
     /// </summary>
-    void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, int step);
+    void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, Tensor stepScalars);
     /// <summary>
     /// SGD with momentum (PyTorch semantics): g = grad + wd * p;
     /// buf = step == 1 ? g : momentum * buf + g; p -= lr * buf.
@@ -150,7 +155,16 @@ public interface IBackend
 
 /// <summary>Adam's settings; defaults are PyTorch's.</summary>
 public readonly record struct AdamHyperparameters(
-    double LearningRate = 1e-3, double Beta1 = 0.9, double Beta2 = 0.999, double Epsilon = 1e-8, double WeightDecay = 0.0);
+    double LearningRate = 1e-3, double Beta1 = 0.9, double Beta2 = 0.999, double Epsilon = 1e-8, double WeightDecay = 0.0)
+{
+    /// <summary>The two values of step t (>= 1) that change from step to step: -lr / (1 - b1^t) and sqrt(1 - b2^t).</summary>
+    public double[] StepScalars(int step) => [-LearningRate / (1 - Math.Pow(Beta1, step)), Math.Sqrt(1 - Math.Pow(Beta2, step))];
+
+    /// <summary><see cref="StepScalars"/> of step t as a [2] tensor of <paramref name="dtype"/> on <paramref name="device"/>.</summary>
+    public Tensor StepScalarsTensor(int step, DType dtype, Device device) => dtype == DType.Float32
+        ? Tensor.FromArray(StepScalars(step).Select(v => (float)v).ToArray(), new Shape(2), device)
+        : Tensor.FromArray(StepScalars(step), new Shape(2), device);
+}
 
 /// <summary>How the per-channel primitives see their tensors.</summary>
 public static class ChannelLayout

@@ -84,18 +84,26 @@ public sealed class MaxPool2x2 : Module
 
 /// <summary>
 /// Inverted dropout. The mask of element i at training step s is decided by
-/// Philox(seed, stream = Stream * 2^32 + s, i): set <see cref="Step"/> before each training step
-/// so that a resumed run and every device draw the same masks.
+/// Philox(seed, stream = Stream * 2^32 + s, i): write s into <see cref="Step"/> before each
+/// training step (<see cref="SetStep"/>) so that a resumed run and every device draw the same masks.
 /// </summary>
 public sealed class Dropout(ParameterFactory f, double probability) : Module
 {
     public double Probability { get; } = probability;
     public ulong Seed { get; } = f.Seed;
     public ulong Stream { get; } = f.NextStream();
-    public ulong Step { get; set; }
+
+    /// <summary>
+    /// The training step s, one Int64 in device memory (not a launch argument), so that a CUDA graph
+    /// captured once draws new masks at every replay. Layers of one network may share one tensor.
+    /// </summary>
+    public Tensor Step { get; set; } = Tensor.Zeros(new Shape(1), DType.Int64, f.Device);
+
+    /// <summary>Writes s into <see cref="Step"/> (a host-to-device copy; outside any captured graph).</summary>
+    public void SetStep(ulong step) => Step.Backend.CopyFromHost<long>([(long)step], Step);
 
     public override Tensor Forward(Tensor x) =>
-        Functional.Dropout(x, Probability, IsTraining, Seed, (Stream << 32) + Step);
+        Functional.Dropout(x, Probability, IsTraining, Seed, Stream << 32, Step);
 }
 
 /// <summary>[N, C, H, W] -> [N, C*H*W] (C, H, W order, as PyTorch's flatten).</summary>

@@ -253,9 +253,11 @@ public static class Functional
 
     /// <summary>
     /// Inverted dropout: in training each element is kept with probability 1 - p (decided by
-    /// Philox(seed, stream, index)) and scaled by 1 / (1 - p); identity when p = 0 or not training.
+    /// Philox(seed, stream + step[0], index)) and scaled by 1 / (1 - p); identity when p = 0 or not
+    /// training. <paramref name="step"/> (Int64 [1] on x's device, null: 0) is the training step in
+    /// device memory (see <see cref="IBackend.DropoutForward"/>).
     /// </summary>
-    public static Tensor Dropout(Tensor x, double p, bool training, ulong seed, ulong stream)
+    public static Tensor Dropout(Tensor x, double p, bool training, ulong seed, ulong stream, Tensor? step = null)
     {
         const string op = OpNames.Dropout;
         Check.FloatingPoint(op, x);
@@ -263,7 +265,10 @@ public static class Functional
         if (!training || p == 0) return x;
         var y = Like(x);
         var mask = Tensor.Empty(x.Shape, DType.UInt8, x.Device);
-        x.Backend.DropoutForward(x, p, seed, stream, y, mask);
+        step ??= Tensor.Zeros(new Shape(1), DType.Int64, x.Device);
+        Check.That(step.DType == DType.Int64 && step.ElementCount == 1 && step.Device == x.Device, op,
+            $"the step must be one Int64 on {x.Device.Name}; got {step.DType} {step.Shape} on {step.Device.Name}.");
+        x.Backend.DropoutForward(x, p, seed, stream, step, y, mask);
         return Record(op, y, [x], dy =>
         {
             var dx = Like(x);

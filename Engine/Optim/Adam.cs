@@ -19,6 +19,8 @@ public sealed class Adam : Optimizer
         Beta2 = beta2;
         Epsilon = epsilon;
         WeightDecay = weightDecay;
+        if (Parameters.Select(p => (p.Tensor.DType, p.Tensor.Device)).Distinct().Count() > 1)
+            throw new ArgumentException("Adam: every parameter must have the same dtype and device (one step-scalar tensor serves them all).");
         foreach (var (name, p) in Parameters)
             _moments[name] = (Tensor.Zeros(p.Shape, p.DType, p.Device), Tensor.Zeros(p.Shape, p.DType, p.Device));
     }
@@ -28,11 +30,25 @@ public sealed class Adam : Optimizer
     public double Epsilon { get; }
     public double WeightDecay { get; }
 
+    private AdamHyperparameters Hyperparameters => new(LearningRate, Beta1, Beta2, Epsilon, WeightDecay);
+
+    /// <summary>[2] in the parameters' dtype on their device: -lr / (1 - b1^t), sqrt(1 - b2^t) of the current step.</summary>
+    private Tensor? _stepScalars;
+
+    protected override void WriteStepScalars()
+    {
+        if (Parameters.Count == 0) return;
+        var first = Parameters[0].Tensor;
+        _stepScalars ??= Tensor.Zeros(new Shape(2), first.DType, first.Device);
+        double[] values = Hyperparameters.StepScalars(StepCount);
+        if (first.DType == DType.Float32) first.Backend.CopyFromHost<float>([(float)values[0], (float)values[1]], _stepScalars);
+        else first.Backend.CopyFromHost<double>(values, _stepScalars);
+    }
+
     protected override void Update(string name, Tensor parameter, Tensor gradient)
     {
         var (m, v) = _moments[name];
-        var h = new AdamHyperparameters(LearningRate, Beta1, Beta2, Epsilon, WeightDecay);
-        parameter.Backend.AdamUpdate(parameter, gradient, m, v, h, StepCount);
+        parameter.Backend.AdamUpdate(parameter, gradient, m, v, Hyperparameters, _stepScalars!);
     }
 
     public override IReadOnlyDictionary<string, Tensor> State =>

@@ -18,16 +18,39 @@ public abstract class Optimizer
     /// <summary>Number of steps taken (PyTorch's "step"; Adam's bias correction uses it).</summary>
     public int StepCount { get; set; }
 
-    /// <summary>One update of every parameter that has a gradient.</summary>
+    /// <summary>One update of every parameter that has a gradient: <see cref="PrepareStep"/>, then <see cref="ApplyUpdates"/>.</summary>
     public void Step()
     {
+        PrepareStep();
+        ApplyUpdates();
+    }
+
+    /// <summary>
+    /// The host's part of a step: counts it and writes what changes from step to step (Adam's bias
+    /// corrections, the learning rate) into device memory. A captured CUDA graph holds only
+    /// <see cref="ApplyUpdates"/>, so this runs before every replay.
+    /// </summary>
+    public void PrepareStep()
+    {
         StepCount++;
+        WriteStepScalars();
+    }
+
+    /// <summary>The device's part of a step: one fused update per parameter that has a gradient.</summary>
+    public void ApplyUpdates()
+    {
         foreach (var (name, p) in Parameters)
         {
             if (p.Grad is null) continue; // no gradient reached it (like PyTorch, skip)
             Update(name, p, p.Grad);
         }
     }
+
+    /// <summary>Why <see cref="ApplyUpdates"/> cannot be captured in a CUDA graph and replayed (it passes per-step values as launch arguments), or null.</summary>
+    public virtual string? NotCapturable => null;
+
+    /// <summary>Writes this step's values into device memory (nothing by default).</summary>
+    protected virtual void WriteStepScalars() { }
 
     public void ZeroGrad()
     {

@@ -16,6 +16,8 @@ public sealed class Sgd : Optimizer
     public double Momentum { get; }
     public double WeightDecay { get; }
 
+    public override string? NotCapturable => "SGD passes its learning rate and first-step flag as kernel launch arguments";
+
     protected override void Update(string name, Tensor parameter, Tensor gradient) =>
         parameter.Backend.SgdUpdate(parameter, gradient, _momentum[name], LearningRate, Momentum, WeightDecay, StepCount);
 

@@ -62,6 +62,7 @@ public sealed class FerNet : Module
         Fc = RegisterModule("fc", new Linear(f, config.FlatFeatures, config.Hidden));
         BnFc = RegisterModule("bn_fc", new BatchNorm(f, config.Hidden, BatchNormEps, BatchNormMomentum));
         FcDropout = RegisterModule("drop_fc", new Dropout(f, 0.4));
+        foreach (var (_, _, drop) in _blocks) if (drop is not null) drop.Step = FcDropout.Step;
         Heads =
         [
             RegisterModule("head_emotion", new Linear(f, config.Hidden, ClassCounts[0])),
@@ -80,11 +81,8 @@ public sealed class FerNet : Module
     /// <summary>Turns every dropout probability to 0 (dump-step, golden comparisons).</summary>
     public bool DropoutDisabled { get; set; }
 
-    /// <summary>The training step whose dropout masks to draw (see <see cref="Dropout.Step"/>).</summary>
-    public void SetStep(ulong step)
-    {
-        foreach (var m in Modules()) if (m is Dropout d) d.Step = step;
-    }
+    /// <summary>The training step whose dropout masks to draw, one tensor shared by every dropout layer (see <see cref="Dropout.Step"/>).</summary>
+    public void SetStep(ulong step) => FcDropout.SetStep(step);
 
     /// <summary>The shared trunk: x [N, C, H, W] (pixels / 255) -> features [N, Hidden].</summary>
     public override Tensor Forward(Tensor x)

@@ -116,7 +116,8 @@ public abstract class CudaBackendTests
         G.MaxPool2x2Backward(p.Gpu, arg.Gpu, dx.Gpu); R.MaxPool2x2Backward(p.Cpu, arg.Cpu, dx.Cpu); Same(dx, "max-pool backward", 0);
 
         var mask = Zeros(DType.UInt8, n, c, h, w);
-        G.DropoutForward(x.Gpu, 0.4, 5, 77, y.Gpu, mask.Gpu); R.DropoutForward(x.Cpu, 0.4, 5, 77, y.Cpu, mask.Cpu);
+        var (gpuStep, cpuStep) = (Tensor.FromArray([3L], new Shape(1), Gpu), Tensor.FromArray([3L], new Shape(1), Device.CpuReference));
+        G.DropoutForward(x.Gpu, 0.4, 5, 77, gpuStep, y.Gpu, mask.Gpu); R.DropoutForward(x.Cpu, 0.4, 5, 77, cpuStep, y.Cpu, mask.Cpu);
         Same(mask, "dropout mask (Philox on both sides)", 0); Same(y, "dropout", 1e-6);
         G.DropoutBackward(dy.Gpu, mask.Gpu, 0.4, dx.Gpu); R.DropoutBackward(dy.Cpu, mask.Cpu, 0.4, dx.Cpu); Same(dx, "dropout backward", 1e-6);
 
@@ -156,10 +157,11 @@ public abstract class CudaBackendTests
         var p = Pair(30, 1001);
         var g = Pair(31, 1001);
         var (m, v) = (Zeros(DType.Float32, 1001), Zeros(DType.Float32, 1001));
+        var adam = new AdamHyperparameters(3e-4, WeightDecay: 0.01);
         for (int step = 1; step <= 3; step++)
         {
-            G.AdamUpdate(p.Gpu, g.Gpu, m.Gpu, v.Gpu, new AdamHyperparameters(3e-4, WeightDecay: 0.01), step);
-            R.AdamUpdate(p.Cpu, g.Cpu, m.Cpu, v.Cpu, new AdamHyperparameters(3e-4, WeightDecay: 0.01), step);
+            G.AdamUpdate(p.Gpu, g.Gpu, m.Gpu, v.Gpu, adam, adam.StepScalarsTensor(step, DType.Float32, Gpu));
+            R.AdamUpdate(p.Cpu, g.Cpu, m.Cpu, v.Cpu, adam, adam.StepScalarsTensor(step, DType.Float32, Device.CpuReference));
         }
         Same(p, "adam", 0);
         var buffer = Zeros(DType.Float32, 1001);

@@ -184,10 +184,11 @@ public class FastCpuTests
         var g = Pair(18, 1001);
         var m = Empty(1001);
         var v = Empty(1001);
+        var adam = new AdamHyperparameters(3e-4, WeightDecay: 0.01);
         for (int step = 1; step <= 3; step++)
         {
-            Fast.AdamUpdate(p.Fast, g.Fast, m.Fast, v.Fast, new AdamHyperparameters(3e-4, WeightDecay: 0.01), step);
-            Reference.AdamUpdate(p.Reference, g.Reference, m.Reference, v.Reference, new AdamHyperparameters(3e-4, WeightDecay: 0.01), step);
+            Fast.AdamUpdate(p.Fast, g.Fast, m.Fast, v.Fast, adam, adam.StepScalarsTensor(step, DType.Float32, Device.Cpu));
+            Reference.AdamUpdate(p.Reference, g.Reference, m.Reference, v.Reference, adam, adam.StepScalarsTensor(step, DType.Float64, Device.CpuReference));
         }
         AssertClose(p.Fast, p.Reference, "adam");
     }

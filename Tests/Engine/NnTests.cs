@@ -43,7 +43,7 @@ public class NnTests
         var y = layer.Forward(x).ToArray<double>();
         Assert.All(y, v => Assert.True(v == 0 || v == 2));
         Assert.InRange(y.Count(v => v == 2), 430, 570);
-        layer.Step = 1;
+        layer.SetStep(1);
         Assert.NotEqual(y, layer.Forward(x).ToArray<double>()); // a new step draws a new mask
     }
 

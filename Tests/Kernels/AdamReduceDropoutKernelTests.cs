@@ -26,9 +26,11 @@ public class AdamReduceDropoutKernelTests
         ulong pp = memory.Upload<float>(p), pg = memory.Upload<float>(g), pm = memory.Upload<float>(m), pv = memory.Upload<float>(v);
 
         float beta1 = (float)h.Beta1, beta2 = (float)h.Beta2;
+        float[] stepScalars = h.StepScalars(step).Select(s => (float)s).ToArray();
+        ulong pscalars = memory.Upload<float>(stepScalars);
         Launch(memory, "adam_f32", n, pp, pg, pm, pv, (uint)n, beta1, beta2, (float)(1 - h.Beta1), (float)(1 - h.Beta2), (float)h.Epsilon,
-            (float)h.WeightDecay, (float)(-h.LearningRate / (1 - Math.Pow(h.Beta1, step))), (float)Math.Sqrt(1 - Math.Pow(h.Beta2, step)));
-        ReferenceLoops<float>.AdamUpdate(p, g, m, v, h, step);
+            (float)h.WeightDecay, pscalars);
+        ReferenceLoops<float>.AdamUpdate(p, g, m, v, h, stepScalars);
 
         Assert.Equal(p, memory.Read<float>(pp, n));
         Assert.Equal(m, memory.Read<float>(pm, n));
@@ -60,7 +62,7 @@ public class AdamReduceDropoutKernelTests
         Assert.Equal((float)n, memory.Read<float>(py, 1)[0]);
     }
 
-    /// <summary>The mask is bit-identical to Philox.Keep; y and dx equal the reference exactly.</summary>
+    /// <summary>The mask is bit-identical to Philox.Keep (stream + the step read from memory); y and dx equal the reference exactly.</summary>
     [Theory]
     [InlineData(1, 0.5)]
     [InlineData(31, 0.1)]
@@ -71,19 +73,21 @@ public class AdamReduceDropoutKernelTests
     public void Dropout_mask_matches_philox_keep_and_outputs_match_the_reference(int n, double p)
     {
         const ulong seed = 0x0123_4567_89AB_CDEF, stream = 0xFEDC_BA98_7654_3210;
+        const long step = 0x1_0000_0007;   // crosses into the stream's high word
         float[] x = RandomFloats(n, 26), dy = RandomFloats(n, 27);
         var memory = new EmulatedMemory();
         ulong px = memory.Upload<float>(x), py = memory.Allocate(n * 4L), pmask = memory.Allocate(n), pdy = memory.Upload<float>(dy), pdx = memory.Allocate(n * 4L);
         float scale = (float)(1.0 / (1.0 - p));
-        Launch(memory, "dropout_forward_f32", n, px, py, pmask, (uint)n, seed, stream, Philox.DropThreshold(p), scale);
+        ulong pstep = memory.Upload<long>([step]);
+        Launch(memory, "dropout_forward_f32", n, px, py, pmask, (uint)n, seed, stream, pstep, Philox.DropThreshold(p), scale);
         Launch(memory, "dropout_backward_f32", n, pdy, pmask, pdx, (uint)n, scale);
 
         var mask = memory.Read<byte>(pmask, n);
-        for (int i = 0; i < n; i++) Assert.Equal(Philox.Keep(seed, stream, (ulong)i, p) ? 1 : 0, mask[i]);
+        for (int i = 0; i < n; i++) Assert.Equal(Philox.Keep(seed, stream + step, (ulong)i, p) ? 1 : 0, mask[i]);
         var reference = Device.CpuReference;
         Tensor ty = Tensor.Zeros(new Shape(n), DType.Float32, reference), tmask = Tensor.Zeros(new Shape(n), DType.UInt8, reference);
         Tensor tdx = Tensor.Zeros(new Shape(n), DType.Float32, reference);
-        reference.Backend.DropoutForward(Tensor.FromArray(x, new Shape(n), reference), p, seed, stream, ty, tmask);
+        reference.Backend.DropoutForward(Tensor.FromArray(x, new Shape(n), reference), p, seed, stream, Tensor.FromArray([step], new Shape(1), reference), ty, tmask);
         reference.Backend.DropoutBackward(Tensor.FromArray(dy, new Shape(n), reference), tmask, p, tdx);
         Assert.Equal(ty.ToArray<float>(), memory.Read<float>(py, n));
         Assert.Equal(tdx.ToArray<float>(), memory.Read<float>(pdx, n));

@@ -22,6 +22,7 @@ public sealed record KernelRecipe(string Kernel, string Primitive, Func<int, Ten
     private static Tensor Floats(ulong stream, params int[] dims) => Tensor.Normal(new Shape(dims), 0, 1, 7, stream, DType.Float32, Cpu);
     private static Tensor Positive(ulong stream, params int[] dims) => Tensor.Uniform(new Shape(dims), 0.5, 2, 7, stream, DType.Float32, Cpu);
     private static Tensor Zeros(DType dtype, params int[] dims) => Tensor.Zeros(new Shape(dims), dtype, Cpu);
+    private static readonly AdamHyperparameters TraceAdam = new(LearningRate: 1e-3);
 
     /// <summary>Values in [0, count) (Int64 or Int32 or UInt8 per dtype), some labels missing (-1) when <paramref name="missing"/>.</summary>
     private static Tensor Integers(ulong stream, int n, int count, DType dtype, bool missing = false)
@@ -59,8 +60,9 @@ public sealed record KernelRecipe(string Kernel, string Primitive, Func<int, Ten
             n => [Floats(1, n, Classes), Integers(2, n, Classes, DType.Int64, missing: true), Zeros(DType.Float32, 1), Zeros(DType.Float32, n, Classes)],
             (b, t) => b.SoftmaxCrossEntropy(t[0], t[1], t[2], t[3]), [2, 3], Tolerance: 1e-6),
 
-        new("adam_f32", "AdamUpdate(p, grad, m, v, lr 1e-3, step 3)", n => [Floats(1, n), Floats(2, n), Floats(3, n), Positive(4, n)],
-            (b, t) => b.AdamUpdate(t[0], t[1], t[2], t[3], new AdamHyperparameters(LearningRate: 1e-3), 3), [0, 2, 3]),
+        new("adam_f32", "AdamUpdate(p, grad, m, v, lr 1e-3, step scalars of step 3)",
+            n => [Floats(1, n), Floats(2, n), Floats(3, n), Positive(4, n), TraceAdam.StepScalarsTensor(3, DType.Float32, Cpu)],
+            (b, t) => b.AdamUpdate(t[0], t[1], t[2], t[3], TraceAdam, t[4]), [0, 2, 3]),
         new("sgd_f32", "SgdUpdate(p, grad, buf, lr 0.1, momentum 0.9, weight decay 1e-4, step 2)", n => [Floats(1, n), Floats(2, n), Floats(3, n)],
             (b, t) => b.SgdUpdate(t[0], t[1], t[2], 0.1, 0.9, 1e-4, 2), [0, 2]),
 
@@ -71,8 +73,9 @@ public sealed record KernelRecipe(string Kernel, string Primitive, Func<int, Ten
             n => [Integers(1, n, 3, DType.Int64), Integers(2, n, 3, DType.Int64, missing: true), Zeros(DType.Int64, 1), Zeros(DType.Int64, 1)],
             (b, t) => b.CountCorrect(t[0], t[1], t[2], t[3]), [2, 3]),
 
-        new("dropout_forward_f32", "DropoutForward(x, p 0.3, seed 5, stream 11, y, mask)", n => [Floats(1, n), Zeros(DType.Float32, n), Zeros(DType.UInt8, n)],
-            (b, t) => b.DropoutForward(t[0], 0.3, 5, 11, t[1], t[2]), [1, 2]),
+        new("dropout_forward_f32", "DropoutForward(x, p 0.3, seed 5, stream 11, step 2, y, mask)",
+            n => [Floats(1, n), Zeros(DType.Float32, n), Zeros(DType.UInt8, n), Tensor.FromArray([2L], new Shape(1), Cpu)],
+            (b, t) => b.DropoutForward(t[0], 0.3, 5, 11, t[3], t[1], t[2]), [1, 2]),
         new("dropout_backward_f32", "DropoutBackward(dy, mask, p 0.3, dx)", n => [Floats(1, n), Integers(2, n, 2, DType.UInt8), Zeros(DType.Float32, n)],
             (b, t) => b.DropoutBackward(t[0], t[1], 0.3, t[2]), [2]),
 

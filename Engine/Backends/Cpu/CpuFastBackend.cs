@@ -83,10 +83,10 @@ public class CpuFastBackend : CpuReferenceBackend
         FastElementwise.MaxPoolBackward(dx.Shape[0] * dx.Shape[1], dx.Shape[2], dx.Shape[3], dy.AsMemory<float>(), argmax.AsMemory<int>(), dx.AsMemory<float>());
     }
 
-    public override void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor y, Tensor mask)
+    public override void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor step, Tensor y, Tensor mask)
     {
-        if (x.DType != DType.Float32) { base.DropoutForward(x, p, seed, stream, y, mask); return; }
-        FastElementwise.DropoutForward(x.AsMemory<float>(), (float)p, seed, stream, y.AsMemory<float>(), mask.AsMemory<byte>());
+        if (x.DType != DType.Float32) { base.DropoutForward(x, p, seed, stream, step, y, mask); return; }
+        FastElementwise.DropoutForward(x.AsMemory<float>(), (float)p, seed, stream + (ulong)step.AsSpan<long>()[0], y.AsMemory<float>(), mask.AsMemory<byte>());
     }
 
     public override void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx)

@@ -270,9 +270,10 @@ public class CpuReferenceBackend : IBackend
 
     // ---- dropout ---------------------------------------------------------------------------------------------
 
-    public virtual void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor y, Tensor mask)
+    public virtual void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor step, Tensor y, Tensor mask)
     {
         var keep = mask.AsSpan<byte>();
+        stream += (ulong)step.AsSpan<long>()[0];
         for (int i = 0; i < keep.Length; i++) keep[i] = Philox.Keep(seed, stream, (ulong)i, p) ? (byte)1 : (byte)0;
         DropoutBackward(x, mask, p, y); // y = x * mask / (1 - p): the same map as the backward
     }
@@ -354,12 +355,12 @@ public class CpuReferenceBackend : IBackend
 
     // ---- optimisers ------------------------------------------------------------------------------------------------
 
-    public virtual void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, int step)
+    public virtual void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, Tensor stepScalars)
     {
         if (parameter.DType == DType.Float32)
-            ReferenceLoops<float>.AdamUpdate(parameter.AsSpan<float>(), gradient.AsSpan<float>(), m.AsSpan<float>(), v.AsSpan<float>(), h, step);
+            ReferenceLoops<float>.AdamUpdate(parameter.AsSpan<float>(), gradient.AsSpan<float>(), m.AsSpan<float>(), v.AsSpan<float>(), h, stepScalars.AsSpan<float>());
         else
-            ReferenceLoops<double>.AdamUpdate(parameter.AsSpan<double>(), gradient.AsSpan<double>(), m.AsSpan<double>(), v.AsSpan<double>(), h, step);
+            ReferenceLoops<double>.AdamUpdate(parameter.AsSpan<double>(), gradient.AsSpan<double>(), m.AsSpan<double>(), v.AsSpan<double>(), h, stepScalars.AsSpan<double>());
     }
 
     public virtual void SgdUpdate(Tensor parameter, Tensor gradient, Tensor momentumBuffer, double lr, double momentum, double weightDecay, int step)

@@ -288,12 +288,12 @@ internal static class ReferenceLoops<T> where T : unmanaged, IFloatingPointIeee7
     ///   v = v.mul(b2).addcmul(g, g, value=1-b2)   = v*b2 + ((1-b2)*g)*g
     ///   denom = sqrt(v) / sqrt(1 - b2^t) + eps
     ///   p = p.addcdiv(m, denom, value=-lr/(1 - b1^t)) = p + (value*m)/denom
+    /// stepScalars = { -lr / (1 - b1^t), sqrt(1 - b2^t) } (<see cref="AdamHyperparameters.StepScalars"/>, rounded to T).
     /// </summary>
-    public static void AdamUpdate(Span<T> p, ReadOnlySpan<T> grad, Span<T> m, Span<T> v, AdamHyperparameters h, int step)
+    public static void AdamUpdate(Span<T> p, ReadOnlySpan<T> grad, Span<T> m, Span<T> v, AdamHyperparameters h, ReadOnlySpan<T> stepScalars)
     {
         T beta1 = Cast(h.Beta1), beta2 = Cast(h.Beta2), weightDecay = Cast(h.WeightDecay), eps = Cast(h.Epsilon);
-        T negativeStepSize = Cast(-h.LearningRate / (1 - Math.Pow(h.Beta1, step)));
-        T biasCorrection2Sqrt = Cast(Math.Sqrt(1 - Math.Pow(h.Beta2, step)));
+        T negativeStepSize = stepScalars[0], biasCorrection2Sqrt = stepScalars[1];
         T oneMinusBeta1 = Cast(1 - h.Beta1), oneMinusBeta2 = Cast(1 - h.Beta2);
         for (int i = 0; i < p.Length; i++)
         {

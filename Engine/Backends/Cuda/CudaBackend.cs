@@ -164,8 +164,8 @@ public sealed class CudaBackend : IBackend
     public void MaxPool2x2Backward(Tensor dy, Tensor argmax, Tensor dx) =>
         Gpu(dy).Launch("maxpool2x2_backward_f32", dx.ElementCount, Ptr(dy), Ptr(argmax), Ptr(dx), (uint)dx.ElementCount, (uint)dx.Shape[2], (uint)dx.Shape[3]);
 
-    public void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor y, Tensor mask) =>
-        Gpu(x).Launch("dropout_forward_f32", x.ElementCount, Ptr(x), Ptr(y), Ptr(mask), (uint)x.ElementCount, seed, stream,
+    public void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor step, Tensor y, Tensor mask) =>
+        Gpu(x).Launch("dropout_forward_f32", x.ElementCount, Ptr(x), Ptr(y), Ptr(mask), (uint)x.ElementCount, seed, stream, Ptr(step),
             Philox.DropThreshold(p), (float)(1.0 / (1.0 - p)));
 
     public void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx) =>
@@ -221,13 +221,12 @@ public sealed class CudaBackend : IBackend
 
     // ---- optimisers --------------------------------------------------------------------------------
 
-    /// <summary>The fused Adam kernel; its scalar parameters are computed on the host exactly as the reference does.</summary>
-    public void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, int step)
+    /// <summary>The fused Adam kernel; constants rounded on the host exactly as the reference does, the step's two scalars read from device memory.</summary>
+    public void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, Tensor stepScalars)
     {
         RequireFloat32("adam", parameter);
         Gpu(parameter).Launch("adam_f32", parameter.ElementCount, Ptr(parameter), Ptr(gradient), Ptr(m), Ptr(v), (uint)parameter.ElementCount,
-            (float)h.Beta1, (float)h.Beta2, (float)(1 - h.Beta1), (float)(1 - h.Beta2), (float)h.Epsilon, (float)h.WeightDecay,
-            (float)(-h.LearningRate / (1 - Math.Pow(h.Beta1, step))), (float)Math.Sqrt(1 - Math.Pow(h.Beta2, step)));
+            (float)h.Beta1, (float)h.Beta2, (float)(1 - h.Beta1), (float)(1 - h.Beta2), (float)h.Epsilon, (float)h.WeightDecay, Ptr(stepScalars));
     }
 
     /// <summary>The fused SGD kernel; -lr, momentum and weight decay rounded to float as the reference does.</summary>
