@@ -1,3 +1,4 @@
+using FerEngine.Backends.Cuda;
 using FerEngine.Model.Network;
 using FerEngine.Memory;
 using FerEngine.Optim;
@@ -13,8 +14,12 @@ public sealed record StepLosses(double Total, double Emotion, double Gender, dou
 /// x [N, C, H, W] holds pixels / 255; labels are four Int64 [N] tensors (-1 = missing) in
 /// <see cref="FaceTask"/> order. Everything the step allocates comes from this TrainStep's own
 /// <see cref="Arena"/>, so the returned losses stay valid until the next step begins.
+///
+/// With <paramref name="captureGraph"/> on a GPU, the step is captured as a CUDA graph once warm-up
+/// steps have filled the arena (<see cref="StepGraph"/>), and later steps replay it. What cannot be
+/// captured runs eagerly, and <see cref="GraphUnavailable"/> says why.
 /// </summary>
-public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights weights) : IDisposable
+public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights weights, bool captureGraph = false) : IDisposable
 {
     public FerNet Model { get; } = model;
     public Optimizer Optimizer { get; } = optimizer;
@@ -23,20 +28,106 @@ public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights wei
     /// <summary>The memory every step reuses (activations, gradients, temporaries).</summary>
     public StepArena Arena { get; } = model.Fc.Weight.Device.CreateArena("train");
 
+    /// <summary>Why the step runs eagerly although a graph was asked for; null while capture is possible.</summary>
+    public string? GraphUnavailable { get; private set; } = !captureGraph ? null
+        : model.Fc.Weight.Device is not CudaDevice ? $"{model.Fc.Weight.Device.Name} is not a GPU: graphs are a CUDA feature"
+        : optimizer.NotCapturable;
+
+    /// <summary>How many graphs were captured (a new one after the inputs or the arena change), and how many steps replayed one.</summary>
+    public int Captures { get; private set; }
+    public long Replays { get; private set; }
+    /// <summary>Operations in the current graph (0 when there is none).</summary>
+    public int GraphOperations => _graph?.Operations ?? 0;
+
+    private StepGraph? _graph;
+    private Tensor[]? _lastInputs;
+    private int _quietSteps; // eager steps in a row with the same inputs that allocated nothing
+
     public JointLossResult Run(Tensor x, IReadOnlyList<Tensor> labels, ulong step)
     {
-        using var _ = x.Device.BeginStep(Arena);
-        Model.Train();
+        // The host's part: what changes from step to step goes to device memory first.
         Model.SetStep(step);
-        Optimizer.ZeroGrad();
-        var loss = JointLoss.Compute(Model.ForwardTasks(x), labels, Weights);
-        loss.Total.Backward();
-        Optimizer.Step();
+        Optimizer.PrepareStep();
+        Tensor[] inputs = [x, .. labels];
+        if (_graph is not null && _graph.Fits(inputs, Arena))
+        {
+            _graph.Replay();
+            Replays++;
+            return _graph.Loss;
+        }
+        _graph?.Dispose();   // the inputs or the arena changed: its addresses are stale
+        _graph = null;
+        if (captureGraph && GraphUnavailable is null && _quietSteps >= 1 && StepGraph.SameTensors(inputs, _lastInputs)
+            && TryCapture(x, labels, inputs) is { } captured)
+            return captured;
+
+        long allocations = Arena.Allocations;
+        var loss = RunEagerly(x, labels);
+        _quietSteps = Arena.Allocations == allocations && StepGraph.SameTensors(inputs, _lastInputs) ? _quietSteps + 1 : 0;
+        _lastInputs = inputs;
         return loss;
     }
 
-    /// <summary>Gives the arena's memory back (the last step's losses become invalid).</summary>
-    public void Dispose() => Arena.Dispose();
+    /// <summary>The device's part, run now.</summary>
+    private JointLossResult RunEagerly(Tensor x, IReadOnlyList<Tensor> labels)
+    {
+        using var _ = x.Device.BeginStep(Arena);
+        return Compute(x, labels);
+    }
+
+    /// <summary>
+    /// Records the device's part into a graph and replays it once (a capture records, it does not
+    /// run). Null when the capture failed: the reason is kept and the caller runs the step eagerly.
+    /// </summary>
+    private JointLossResult? TryCapture(Tensor x, IReadOnlyList<Tensor> labels, Tensor[] inputs)
+    {
+        var gpu = ((CudaDevice)x.Device).Gpu;
+        JointLossResult loss;
+        IGpuGraph graph;
+        using (x.Device.BeginStep(Arena))
+        {
+            gpu.BeginCapture();
+            try
+            {
+                loss = Compute(x, labels);
+            }
+            catch (Exception e)
+            {
+                GraphUnavailable = $"capturing the step failed: {e.Message}";
+                try { gpu.EndCapture().Dispose(); }
+                catch (Exception) { } // the capture is already invalid; the reason above is the one that matters
+                return null;
+            }
+            try { graph = gpu.EndCapture(); }
+            catch (Exception e)
+            {
+                GraphUnavailable = $"capturing the step failed: {e.Message}";
+                return null;
+            }
+        }
+        _graph = new StepGraph(graph, inputs, Arena.Allocations, loss);
+        Captures++;
+        _graph.Replay();
+        Replays++;
+        return loss;
+    }
+
+    private JointLossResult Compute(Tensor x, IReadOnlyList<Tensor> labels)
+    {
+        Model.Train();
+        Optimizer.ZeroGrad();
+        var loss = JointLoss.Compute(Model.ForwardTasks(x), labels, Weights);
+        loss.Total.Backward();
+        Optimizer.ApplyUpdates();
+        return loss;
+    }
+
+    /// <summary>Gives the graph and the arena's memory back (the last step's losses become invalid).</summary>
+    public void Dispose()
+    {
+        _graph?.Dispose();
+        Arena.Dispose();
+    }
 
     public static StepLosses Read(JointLossResult loss) =>
         new(loss.Total.Item(), loss.Emotion.Item(), loss.Gender.Item(), loss.Race.Item(), loss.Age.Item());

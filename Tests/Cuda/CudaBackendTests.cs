@@ -203,4 +203,37 @@ public abstract class CudaBackendTests
                     Assert.True(Math.Abs(ours[i] - reference[i]) <= 1e-6, $"{name}[{i}] after Adam: {ours[i]} vs {reference[i]}");
         }
     }
+
+    /// <summary>How close a replayed graph's results must be to eager steps' (0: bit-identical, as in the emulator).</summary>
+    protected virtual double GraphTolerance => 0;
+
+    [Fact]
+    public void Steps_replayed_from_a_captured_graph_train_exactly_like_eager_steps()
+    {
+        // Two copies of one network on the GPU, dropout on, Adam: one runs every step eagerly, the
+        // other captures step 3 and replays it. If anything that changes between steps were a launch
+        // argument (Adam's bias corrections, the learning rate, the dropout step) the replays would
+        // repeat step 3's values and drift from the eager copy.
+        var config = new FerNetConfig(Width: 0.125, Height: 8, ImageWidth: 8);
+        var (eagerModel, graphModel) = (new FerNet(config, Gpu, seed: 4), new FerNet(config, Gpu, seed: 4));
+        var eagerAdam = new Adam(eagerModel.NamedParameters(), 1e-2);
+        var graphAdam = new Adam(graphModel.NamedParameters(), 1e-2);
+        using var eager = new TrainStep(eagerModel, eagerAdam, new TaskWeights());
+        using var graph = new TrainStep(graphModel, graphAdam, new TaskWeights(), captureGraph: true);
+        var x = Tensor.Uniform(new Shape(4, 1, 8, 8), 0, 1, 5, 5, DType.Float32, Gpu);
+        long[][] labels = [[0, 3, -1, 6], [1, -1, 2, 0], [2, 0, 1, -1], [4, 1, 0, 2]];
+        var labelTensors = labels.Select(l => Tensor.FromArray(l, new Shape(4), Gpu)).ToArray();
+
+        for (ulong s = 0; s < 6; s++)
+        {
+            if (s == 4) eagerAdam.LearningRate = graphAdam.LearningRate = 2e-3;   // what reduce-on-plateau does
+            double expected = eager.Run(x, labelTensors, s).Total.Item();
+            double replayed = graph.Run(x, labelTensors, s).Total.Item();
+            Assert.True(Math.Abs(replayed - expected) <= GraphTolerance * Math.Abs(expected), $"step {s}: loss {replayed} replayed vs {expected} eager");
+        }
+        Assert.Null(graph.GraphUnavailable);
+        Assert.Equal((1, 4L), (graph.Captures, graph.Replays));   // steps 0 and 1 warm up, 2 is captured, 2-5 replay
+        foreach (var ((name, p), (_, q)) in graphModel.StateDict().Zip(eagerModel.StateDict()))
+            Assert.True(RelativeError(p, q) <= GraphTolerance, $"{name} after 6 steps: relative error {RelativeError(p, q):E2}");
+    }
 }

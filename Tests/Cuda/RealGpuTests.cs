@@ -32,6 +32,9 @@ public class RealGpuTests : CudaBackendTests
     /// <summary>The bar on a GPU: loss 1e-4, gradients 1e-3 (cuDNN sums in another order than the reference).</summary>
     protected override (double Loss, double Gradient, double NoiseFloor) StepTolerances => (1e-4, 1e-3, 1e-4);
 
+    /// <summary>cuDNN may pick algorithms that sum in a different order from one call to the next (atomics).</summary>
+    protected override double GraphTolerance => 1e-4;
+
     [Fact]
     public void Device_memory_stays_flat_over_two_thousand_training_steps()
     {

@@ -99,6 +99,9 @@ public class CudaBindingTests
         public void Multiply(long count, ulong a, ulong b, ulong y) => _inner.Multiply(count, a, b, y);
         public void Relu(long count, ulong x, ulong y) => _inner.Relu(count, x, y);
         public void ReluBackward(long count, ulong y, ulong dy, ulong dx) => _inner.ReluBackward(count, y, dy, dx);
+        public void BeginCapture() => _inner.BeginCapture();
+        public FerEngine.Backends.Cuda.IGpuGraph EndCapture() => _inner.EndCapture();
+        public bool IsCapturing => _inner.IsCapturing;
     }
 
     [Fact]

@@ -26,13 +26,14 @@ public static class TrainCommand
         var channels = new Option<int>("--channels") { Description = "1 = grey, 3 = colour.", DefaultValueFactory = _ => 1 };
         var syntheticTrain = new Option<int?>("--synthetic-train") { Description = "Synthetic training images (default 2000)." };
         var syntheticValidation = new Option<int?>("--synthetic-validation") { Description = "Synthetic validation images (default 400)." };
+        var noGraph = new Option<bool>("--no-graph") { Description = "On a GPU, run every training step eagerly (default: capture the step as a CUDA graph after two warm-up steps and replay it)." };
         var strict = new Option<bool>("--strict-float32") { Description = "On a GPU, compute convolutions and GEMMs in strict float32 (default: TF32 tensor cores, as PyTorch)." };
         var patience = new Option<int>("--patience") { Description = "Early-stopping patience in epochs.", DefaultValueFactory = _ => 10 };
 
         var command = new Command("train", "Train the multi-task network (emotion, gender, race, age) with the paper's defaults.")
         {
             data, format, device, width, epochs, batch, lr, augment, seed, outDir, resume, skipBad, threads, size, channels,
-            syntheticTrain, syntheticValidation, patience, strict,
+            syntheticTrain, syntheticValidation, patience, strict, noGraph,
         };
         command.SetAction(parse =>
         {
@@ -57,6 +58,7 @@ public static class TrainCommand
                 SyntheticValidation = parse.GetValue(syntheticValidation),
                 Patience = parse.GetValue(patience),
                 StrictFloat32 = parse.GetValue(strict),
+                NoGraph = parse.GetValue(noGraph),
             };
             if (options.Epochs < 1 || options.Batch < 2)
                 throw new UsageException("--epochs must be at least 1 and --batch at least 2 (batch norm needs two samples).");

@@ -23,6 +23,7 @@ public sealed record TrainOptions
     public double MinLearningRate { get; init; } = 1e-6;
     public int Threads { get; init; } = Environment.ProcessorCount;
     public bool StrictFloat32 { get; init; }            // GPU: TF32 off for convolutions and GEMMs
+    public bool NoGraph { get; init; }                  // GPU: run every step eagerly instead of replaying a captured CUDA graph
     public int? SyntheticTrain { get; init; }
     public int? SyntheticValidation { get; init; }
 }

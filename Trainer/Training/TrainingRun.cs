@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using FerEngine.Backends.Cuda;
 using FerEngine.Model.Evaluation;
 using FerEngine.Model.Network;
 using FerEngine.Model.Training;
@@ -51,7 +52,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         }
         progress.Info(ModelSummary.Format(model.Config).TrimEnd());
 
-        using var step = new TrainStep(model, optimizer, new TaskWeights());
+        using var step = new TrainStep(model, optimizer, new TaskWeights(), captureGraph: device is CudaDevice && !options.NoGraph);
         int batchesPerEpoch = data.BatchesPerEpoch(options.Batch);
         var outcome = RunOutcome.Completed;
         for (int epoch = state.Epoch; epoch < options.Epochs; epoch++)
@@ -73,6 +74,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                 }
                 var (x, labels) = data.TrainBatch(order, b, options.Batch, epoch, options.Augment, options.Seed);
                 var loss = TrainStep.Read(step.Run(x, labels, (ulong)state.GlobalStep));
+                ReportGraph(step, progress);
                 losses.Add(loss);
                 images += x.Shape[0];
                 state = state with { GlobalStep = state.GlobalStep + 1 };
@@ -100,6 +102,23 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             }
         }
         return new(outcome, history.Count == 0 ? 0 : history[^1].Epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
+    }
+
+    private bool _captureReported, _eagerReported;
+
+    /// <summary>Says once that the step was captured as a CUDA graph, and once why it runs eagerly if it has to.</summary>
+    private void ReportGraph(TrainStep step, IProgressReporter progress)
+    {
+        if (step.Captures > 0 && !_captureReported)
+        {
+            progress.Info($"CUDA graph: captured the training step ({step.GraphOperations} operations); replaying it every step");
+            _captureReported = true;
+        }
+        if (step.GraphUnavailable is { } why && !_eagerReported)
+        {
+            progress.Info($"CUDA graph: not used ({why}); steps run eagerly");
+            _eagerReported = true;
+        }
     }
 
     private static TrainingState Snapshot(TrainingState state, int epoch, int batchInEpoch, Optimizer optimizer,

@@ -76,13 +76,13 @@ public sealed class CudaGpu : IGpuDevice, IDisposable
 
     public void CopyDeviceToDevice(ulong source, ulong destination, long bytes)
     {
-        _context.EnsureCurrent();
+        Queue();
         _context.CopyDeviceToDevice(source, destination, bytes);
     }
 
     public void Memset(ulong destination, byte value, long bytes)
     {
-        _context.EnsureCurrent();
+        Queue();
         _context.Memset(destination, value, bytes);
     }
 
@@ -90,63 +90,109 @@ public sealed class CudaGpu : IGpuDevice, IDisposable
     {
         var info = KernelCatalog.Get(kernel);
         var shape = info.LaunchFor(count);
-        _context.EnsureCurrent();
+        Queue();
         _context.Launch(_functions[kernel], kernel, ((uint)shape.Grid.X, (uint)shape.Grid.Y, (uint)shape.Grid.Z),
             ((uint)shape.Block.X, (uint)shape.Block.Y, (uint)shape.Block.Z), KernelArguments.Pack(info, arguments));
     }
 
     public void Sgemm(bool transposeA, bool transposeB, int m, int n, int k, float alpha, ulong a, ulong b, float beta, ulong c)
     {
-        _context.EnsureCurrent();
+        Queue();
         _blas.Sgemm(transposeA, transposeB, m, n, k, alpha, a, b, beta, c);
     }
 
     public void ConvolutionForward(ConvShape shape, ulong x, ulong w, ulong y)
     {
-        _context.EnsureCurrent();
+        Queue();
         _dnn.ConvolutionForward(shape, x, w, y);
     }
 
     public void ConvolutionBackwardData(ConvShape shape, ulong dy, ulong w, ulong dx)
     {
-        _context.EnsureCurrent();
+        Queue();
         _dnn.ConvolutionBackwardData(shape, dy, w, dx);
     }
 
     public void ConvolutionBackwardFilter(ConvShape shape, ulong x, ulong dy, ulong dw, bool accumulate)
     {
-        _context.EnsureCurrent();
+        Queue();
         _dnn.ConvolutionBackwardFilter(shape, x, dy, dw, accumulate);
     }
 
     public void AddBias(int n, int c, int spatial, ulong y, ulong bias)
     {
-        _context.EnsureCurrent();
+        Queue();
         _dnn.AddBias(n, c, spatial, y, bias);
     }
 
     public void BiasBackward(int n, int c, int spatial, ulong dy, ulong dbias, bool accumulate)
     {
-        _context.EnsureCurrent();
+        Queue();
         _dnn.BiasBackward(n, c, spatial, dy, dbias, accumulate);
     }
 
     public void Multiply(long count, ulong a, ulong b, ulong y)
     {
-        _context.EnsureCurrent();
+        Queue();
         _dnn.Multiply(count, a, b, y);
     }
 
     public void Relu(long count, ulong x, ulong y)
     {
-        _context.EnsureCurrent();
+        Queue();
         _dnn.ReluForward(count, x, y);
     }
 
     public void ReluBackward(long count, ulong y, ulong dy, ulong dx)
     {
-        _context.EnsureCurrent();
+        Queue();
         _dnn.ReluBackward(count, y, dy, dx);
+    }
+
+    public bool IsCapturing => _context.IsCapturing;
+
+    public void BeginCapture()
+    {
+        _context.EnsureCurrent();
+        _context.BeginCapture();
+        _captured = 0;
+    }
+
+    public IGpuGraph EndCapture()
+    {
+        _context.EnsureCurrent();
+        return new CudaGraph(_context, _context.EndCapture(), _captured);
+    }
+
+    private int _captured; // operations queued since BeginCapture (for IGpuGraph.Operations)
+
+    /// <summary>Makes the context current for a stream operation (counted while capturing).</summary>
+    private void Queue()
+    {
+        _context.EnsureCurrent();
+        if (_context.IsCapturing) _captured++;
+    }
+
+    /// <summary>An instantiated CUDA graph (CUgraphExec): one cuGraphLaunch replays the whole captured step.</summary>
+    private sealed class CudaGraph(CudaContext context, IntPtr executable, int operations) : IGpuGraph
+    {
+        private IntPtr _executable = executable;
+        public int Operations => operations;
+
+        public void Replay()
+        {
+            ObjectDisposedException.ThrowIf(_executable == IntPtr.Zero, this);
+            context.EnsureCurrent();
+            context.Replay(_executable);
+        }
+
+        public void Dispose()
+        {
+            if (_executable == IntPtr.Zero) return;
+            context.EnsureCurrent();
+            context.DestroyGraph(_executable);
+            _executable = IntPtr.Zero;
+        }
     }
 
     public void Dispose()

@@ -11,6 +11,8 @@ namespace FerEngine.Backends.Cuda;
 /// kernels run in the PTX emulator, and the cuBLAS / cuDNN calls are computed by the CPU
 /// reference loops directly on that memory. Allocations are tracked: a double free, a use after
 /// free and a leak (<see cref="LiveAllocations"/>) are errors that name the address.
+/// Graph capture works as on a GPU: while capturing, every call is recorded (not run), and a replay
+/// runs the recorded calls in order; the calls a real capture forbids are errors here too.
 /// </summary>
 public sealed class EmulatedGpu : IGpuDevice
 {
@@ -28,6 +30,7 @@ public sealed class EmulatedGpu : IGpuDevice
 
     public ulong Allocate(long bytes)
     {
+        RefuseWhileCapturing($"allocating {bytes:N0} bytes");
         ulong address = _memory.Allocate(Math.Max(bytes, 4));
         lock (_live)
         {
@@ -39,6 +42,7 @@ public sealed class EmulatedGpu : IGpuDevice
 
     public void Free(ulong address)
     {
+        RefuseWhileCapturing($"freeing 0x{address:x}");
         lock (_live)
         {
             if (!_live.Remove(address))
@@ -50,20 +54,68 @@ public sealed class EmulatedGpu : IGpuDevice
         _memory.Free(address);
     }
 
-    public void CopyToDevice<T>(ReadOnlySpan<T> source, ulong destination) where T : unmanaged =>
+    public void CopyToDevice<T>(ReadOnlySpan<T> source, ulong destination) where T : unmanaged
+    {
+        RefuseWhileCapturing("a copy from the host");
         MemoryMarshal.AsBytes(source).CopyTo(Bytes(destination, source.Length * Marshal.SizeOf<T>()));
+    }
 
-    public void CopyToHost<T>(ulong source, Span<T> destination) where T : unmanaged =>
+    public void CopyToHost<T>(ulong source, Span<T> destination) where T : unmanaged
+    {
+        RefuseWhileCapturing("a copy to the host (a value read back inside the step)");
         Bytes(source, destination.Length * Marshal.SizeOf<T>()).CopyTo(MemoryMarshal.AsBytes(destination));
+    }
 
-    public void CopyDeviceToDevice(ulong source, ulong destination, long bytes) => Bytes(source, bytes).CopyTo(Bytes(destination, bytes));
+    public void CopyDeviceToDevice(ulong source, ulong destination, long bytes) => Queue(() => Bytes(source, bytes).CopyTo(Bytes(destination, bytes)));
 
-    public void Memset(ulong destination, byte value, long bytes) => Bytes(destination, bytes).Fill(value);
+    public void Memset(ulong destination, byte value, long bytes) => Queue(() => Bytes(destination, bytes).Fill(value));
+
+    // ---- graph capture ------------------------------------------------------------------------------
+
+    private List<Action>? _recording; // non-null while capturing
+
+    public bool IsCapturing => _recording is not null;
+
+    public void BeginCapture()
+    {
+        if (_recording is not null) throw new InvalidOperationException("emulated GPU: a capture is already in progress.");
+        _recording = [];
+    }
+
+    public IGpuGraph EndCapture()
+    {
+        var recorded = _recording ?? throw new InvalidOperationException("emulated GPU: EndCapture without BeginCapture.");
+        _recording = null;
+        return new EmulatedGraph(recorded);
+    }
+
+    /// <summary>Runs an operation now, or records it while capturing.</summary>
+    private void Queue(Action operation)
+    {
+        if (_recording is { } recording) recording.Add(operation);
+        else operation();
+    }
+
+    private void RefuseWhileCapturing(string what)
+    {
+        if (_recording is not null)
+            throw new InvalidOperationException($"emulated GPU: {what} while capturing a graph. A captured step must find all its memory in " +
+                "its step arena and read nothing back; run a warm-up step first and read results after the replay.");
+    }
+
+    private sealed class EmulatedGraph(List<Action> operations) : IGpuGraph
+    {
+        public int Operations => operations.Count;
+        public void Replay() { foreach (var operation in operations) operation(); }
+        public void Dispose() { }
+    }
 
     /// <summary>When set, every launch of <c>Kernel</c> prints the chosen thread's instructions (`fer trace`).</summary>
     public (string Kernel, KernelTrace Trace)? Tracing { get; set; }
 
-    public void Launch(string kernel, long count, params object[] arguments)
+    public void Launch(string kernel, long count, params object[] arguments) => Queue(() => LaunchNow(kernel, count, arguments));
+
+    private void LaunchNow(string kernel, long count, object[] arguments)
     {
         var grid = KernelCatalog.Get(kernel).LaunchFor(count);
         KernelTrace? trace = null;
@@ -79,41 +131,41 @@ public sealed class EmulatedGpu : IGpuDevice
 
     private static bool Inside(Dim3 at, Dim3 extent) => at.X < extent.X && at.Y < extent.Y && at.Z < extent.Z;
 
-    public void Sgemm(bool transposeA, bool transposeB, int m, int n, int k, float alpha, ulong a, ulong b, float beta, ulong c) =>
-        ReferenceLoops<float>.Gemm(transposeA, transposeB, m, n, k, alpha, Floats(a, (long)m * k), Floats(b, (long)k * n), beta, Floats(c, (long)m * n));
+    public void Sgemm(bool transposeA, bool transposeB, int m, int n, int k, float alpha, ulong a, ulong b, float beta, ulong c) => Queue(() =>
+        ReferenceLoops<float>.Gemm(transposeA, transposeB, m, n, k, alpha, Floats(a, (long)m * k), Floats(b, (long)k * n), beta, Floats(c, (long)m * n)));
 
-    public void ConvolutionForward(ConvShape s, ulong x, ulong w, ulong y) =>
-        ReferenceLoops<float>.ConvolutionForward(s, Floats(x, XCount(s)), Floats(w, WCount(s)), default, Floats(y, YCount(s)));
+    public void ConvolutionForward(ConvShape s, ulong x, ulong w, ulong y) => Queue(() =>
+        ReferenceLoops<float>.ConvolutionForward(s, Floats(x, XCount(s)), Floats(w, WCount(s)), default, Floats(y, YCount(s))));
 
-    public void ConvolutionBackwardData(ConvShape s, ulong dy, ulong w, ulong dx) =>
-        ReferenceLoops<float>.ConvolutionBackwardData(s, Floats(dy, YCount(s)), Floats(w, WCount(s)), Floats(dx, XCount(s)));
+    public void ConvolutionBackwardData(ConvShape s, ulong dy, ulong w, ulong dx) => Queue(() =>
+        ReferenceLoops<float>.ConvolutionBackwardData(s, Floats(dy, YCount(s)), Floats(w, WCount(s)), Floats(dx, XCount(s))));
 
-    public void ConvolutionBackwardFilter(ConvShape s, ulong x, ulong dy, ulong dw, bool accumulate) =>
-        ReferenceLoops<float>.ConvolutionBackwardFilter(s, Floats(x, XCount(s)), Floats(dy, YCount(s)), Floats(dw, WCount(s)), accumulate);
+    public void ConvolutionBackwardFilter(ConvShape s, ulong x, ulong dy, ulong dw, bool accumulate) => Queue(() =>
+        ReferenceLoops<float>.ConvolutionBackwardFilter(s, Floats(x, XCount(s)), Floats(dy, YCount(s)), Floats(dw, WCount(s)), accumulate));
 
-    public void AddBias(int n, int c, int spatial, ulong y, ulong bias) =>
-        ReferenceLoops<float>.AddBias(n, c, spatial, Floats(y, (long)n * c * spatial), Floats(bias, c));
+    public void AddBias(int n, int c, int spatial, ulong y, ulong bias) => Queue(() =>
+        ReferenceLoops<float>.AddBias(n, c, spatial, Floats(y, (long)n * c * spatial), Floats(bias, c)));
 
-    public void BiasBackward(int n, int c, int spatial, ulong dy, ulong dbias, bool accumulate) =>
-        ReferenceLoops<float>.BiasBackward(n, c, spatial, Floats(dy, (long)n * c * spatial), Floats(dbias, c), accumulate);
+    public void BiasBackward(int n, int c, int spatial, ulong dy, ulong dbias, bool accumulate) => Queue(() =>
+        ReferenceLoops<float>.BiasBackward(n, c, spatial, Floats(dy, (long)n * c * spatial), Floats(dbias, c), accumulate));
 
-    public void Multiply(long count, ulong a, ulong b, ulong y)
+    public void Multiply(long count, ulong a, ulong b, ulong y) => Queue(() =>
     {
         Span<float> sa = Floats(a, count), sb = Floats(b, count), sy = Floats(y, count);
         for (int i = 0; i < sy.Length; i++) sy[i] = sa[i] * sb[i];
-    }
+    });
 
-    public void Relu(long count, ulong x, ulong y)
+    public void Relu(long count, ulong x, ulong y) => Queue(() =>
     {
         Span<float> sx = Floats(x, count), sy = Floats(y, count);
         for (int i = 0; i < sy.Length; i++) sy[i] = sx[i] > 0 ? sx[i] : 0f;
-    }
+    });
 
-    public void ReluBackward(long count, ulong y, ulong dy, ulong dx)
+    public void ReluBackward(long count, ulong y, ulong dy, ulong dx) => Queue(() =>
     {
         Span<float> sy = Floats(y, count), sdy = Floats(dy, count), sdx = Floats(dx, count);
         for (int i = 0; i < sdx.Length; i++) sdx[i] = sy[i] > 0 ? sdy[i] : 0f;
-    }
+    });
 
     private static long XCount(ConvShape s) => (long)s.N * s.Cin * s.H * s.W;
     private static long YCount(ConvShape s) => (long)s.N * s.Cout * s.Ho * s.Wo;

@@ -40,4 +40,25 @@ public interface IGpuDevice
     /// <summary>cudnnActivationForward / Backward (RELU): y = max(x, 0); dx = y > 0 ? dy : 0.</summary>
     void Relu(long count, ulong x, ulong y);
     void ReluBackward(long count, ulong y, ulong dy, ulong dx);
+
+    // ---- graph capture (cuStreamBeginCapture / cuStreamEndCapture / cuGraphLaunch) --------------
+
+    /// <summary>
+    /// From now until <see cref="EndCapture"/>, the calls above are recorded into a graph instead of
+    /// run. Allocating, freeing and host copies are errors while capturing: a step worth capturing
+    /// has all its memory already (the step arena) and reads nothing back.
+    /// </summary>
+    void BeginCapture();
+    /// <summary>Ends the capture; the returned graph runs the recorded calls, in order, at every <see cref="IGpuGraph.Replay"/>.</summary>
+    IGpuGraph EndCapture();
+    bool IsCapturing { get; }
+}
+
+/// <summary>A recorded sequence of GPU work (a CUDA graph): the same kernels, addresses and arguments at every replay.</summary>
+public interface IGpuGraph : IDisposable
+{
+    /// <summary>How many operations were recorded.</summary>
+    int Operations { get; }
+    /// <summary>Queues the whole sequence again (one launch on a real GPU).</summary>
+    void Replay();
 }

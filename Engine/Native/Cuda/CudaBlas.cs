@@ -6,17 +6,23 @@ namespace FerEngine.Native.Cuda;
 /// from cublas_api.h (CUDA 12.6): cublasCreate_v2, cublasDestroy_v2, cublasSetStream_v2,
 /// cublasSetMathMode, cublasSgemm_v2; CUBLAS_OP_N = 0, CUBLAS_OP_T = 1; CUBLAS_DEFAULT_MATH = 0,
 /// CUBLAS_PEDANTIC_MATH = 2, CUBLAS_TF32_TENSOR_OP_MATH = 3. Scalars are passed by host pointer
-/// (CUBLAS_POINTER_MODE_HOST, the default).
+/// (CUBLAS_POINTER_MODE_HOST, the default). cuBLAS gets a fixed workspace of its own
+/// (cublasSetWorkspace_v2(handle, void*, size_t)) so that it never allocates while a CUDA graph is
+/// being captured; 32 MiB is what NVIDIA recommends for Hopper.
 /// </summary>
 public sealed unsafe class CudaBlas : IDisposable
 {
     private const int OpN = 0, OpT = 1;
     private const int PedanticMath = 2, Tf32TensorOpMath = 3;
+    private const long WorkspaceBytes = 32L << 20;
 
     private readonly delegate* unmanaged<IntPtr*, int> _create;
     private readonly delegate* unmanaged<IntPtr, int> _destroy;
     private readonly delegate* unmanaged<IntPtr, IntPtr, int> _setStream;
     private readonly delegate* unmanaged<IntPtr, int, int> _setMathMode;
+    private readonly delegate* unmanaged<IntPtr, ulong, nuint, int> _setWorkspace;
+    private readonly CudaContext _context;
+    private readonly ulong _workspace;
     private readonly delegate* unmanaged<IntPtr, int, int, int, int, int, float*, ulong, int, ulong, int, float*, ulong, int, int> _sgemm;
     private IntPtr _handle;
 
@@ -28,12 +34,16 @@ public sealed unsafe class CudaBlas : IDisposable
         _destroy = (delegate* unmanaged<IntPtr, int>)F("cublasDestroy_v2");
         _setStream = (delegate* unmanaged<IntPtr, IntPtr, int>)F("cublasSetStream_v2");
         _setMathMode = (delegate* unmanaged<IntPtr, int, int>)F("cublasSetMathMode");
+        _setWorkspace = (delegate* unmanaged<IntPtr, ulong, nuint, int>)F("cublasSetWorkspace_v2");
         _sgemm = (delegate* unmanaged<IntPtr, int, int, int, int, int, float*, ulong, int, ulong, int, float*, ulong, int, int>)F("cublasSgemm_v2");
         IntPtr handle;
         Check(_create(&handle), "cublasCreate");
         _handle = handle;
         Check(_setStream(_handle, context.Stream), "cublasSetStream");
         Check(_setMathMode(_handle, tf32 ? Tf32TensorOpMath : PedanticMath), "cublasSetMathMode");
+        _context = context;
+        _workspace = context.Allocate(WorkspaceBytes);
+        Check(_setWorkspace(_handle, _workspace, (nuint)WorkspaceBytes), "cublasSetWorkspace");
     }
 
     /// <summary>The column-major cublasSgemm arguments that compute the row-major C[M,N] = op(A) op(B).</summary>
@@ -80,5 +90,6 @@ public sealed unsafe class CudaBlas : IDisposable
         if (_handle == IntPtr.Zero) return;
         _destroy(_handle);
         _handle = IntPtr.Zero;
+        _context.Free(_workspace);
     }
 }

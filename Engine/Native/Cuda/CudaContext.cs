@@ -68,6 +68,7 @@ public sealed unsafe class CudaContext : IDisposable
 
     public ulong Allocate(long bytes)
     {
+        RefuseWhileCapturing($"cuMemAlloc({bytes:N0} bytes)");
         ulong address;
         int status = _api.cuMemAlloc_v2(&address, (nuint)Math.Max(bytes, 1));
         if (status == DriverApi.ErrorOutOfMemory)
@@ -81,10 +82,15 @@ public sealed unsafe class CudaContext : IDisposable
         return address;
     }
 
-    public void Free(ulong address) => _api.Check(_api.cuMemFree_v2(address), $"cuMemFree(0x{address:x})");
+    public void Free(ulong address)
+    {
+        RefuseWhileCapturing($"cuMemFree(0x{address:x})");
+        _api.Check(_api.cuMemFree_v2(address), $"cuMemFree(0x{address:x})");
+    }
 
     public void CopyToDevice<T>(ReadOnlySpan<T> source, ulong destination) where T : unmanaged
     {
+        RefuseWhileCapturing("cuMemcpyHtoDAsync (a copy from the host)");
         fixed (T* host = source)
             _api.Check(_api.cuMemcpyHtoDAsync_v2(destination, host, (nuint)(source.Length * sizeof(T)), Stream), "cuMemcpyHtoDAsync");
         Synchronize(); // the host buffer may be reused as soon as we return
@@ -92,6 +98,7 @@ public sealed unsafe class CudaContext : IDisposable
 
     public void CopyToHost<T>(ulong source, Span<T> destination) where T : unmanaged
     {
+        RefuseWhileCapturing("cuMemcpyDtoHAsync (a value read back inside the step)");
         fixed (T* host = destination)
         {
             _api.Check(_api.cuMemcpyDtoHAsync_v2(host, source, (nuint)(destination.Length * sizeof(T)), Stream), "cuMemcpyDtoHAsync");
@@ -171,14 +178,23 @@ public sealed unsafe class CudaContext : IDisposable
         return ms;
     }
 
+    /// <summary>True between <see cref="BeginCapture"/> and <see cref="EndCapture"/>.</summary>
+    public bool IsCapturing { get; private set; }
+
     /// <summary>From now on the stream's work is recorded into a graph instead of run.</summary>
-    public void BeginCapture() => _api.Check(_api.cuStreamBeginCapture_v2(Stream, DriverApi.CaptureModeThreadLocal), "cuStreamBeginCapture");
+    public void BeginCapture()
+    {
+        _api.Check(_api.cuStreamBeginCapture_v2(Stream, DriverApi.CaptureModeThreadLocal), "cuStreamBeginCapture");
+        IsCapturing = true;
+    }
 
     /// <summary>Ends the capture and instantiates the recorded graph (CUgraphExec) for replay.</summary>
     public IntPtr EndCapture()
     {
         IntPtr graph, executable;
-        _api.Check(_api.cuStreamEndCapture(Stream, &graph), "cuStreamEndCapture");
+        IsCapturing = false;
+        _api.Check(_api.cuStreamEndCapture(Stream, &graph), "cuStreamEndCapture",
+            "A call inside the captured region cannot be captured (a synchronisation, or a library call that allocates); the step runs eagerly instead.");
         try { _api.Check(_api.cuGraphInstantiateWithFlags(&executable, graph, 0), "cuGraphInstantiateWithFlags"); }
         finally { _api.cuGraphDestroy(graph); }
         return executable;
@@ -187,6 +203,17 @@ public sealed unsafe class CudaContext : IDisposable
     public void Replay(IntPtr executable) => _api.Check(_api.cuGraphLaunch(executable, Stream), "cuGraphLaunch");
 
     public void DestroyGraph(IntPtr executable) => _api.Check(_api.cuGraphExecDestroy(executable), "cuGraphExecDestroy");
+
+    /// <summary>
+    /// Allocating, freeing, host copies (which wait for the stream) are not allowed in a stream
+    /// capture; each would invalidate the capture with an error far from its cause, so they fail here.
+    /// </summary>
+    private void RefuseWhileCapturing(string call)
+    {
+        if (IsCapturing)
+            throw new CudaException(call, "not allowed while capturing a CUDA graph",
+                "A captured step must find all its memory in its step arena and read nothing back; run a warm-up step first and read results after the replay.");
+    }
 
     public void Dispose()
     {
