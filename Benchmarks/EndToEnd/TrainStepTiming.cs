@@ -13,12 +13,13 @@ internal static class TrainStepTiming
     /// img/s of the paper network's step (1x48x48, Adam lr 3e-4, joint loss, all heads labelled) on
     /// <paramref name="device"/>: <paramref name="warmup"/> steps, then steps for at least
     /// <paramref name="seconds"/> and at least <paramref name="minimumSteps"/>; the last loss is read
-    /// back inside the timing (on a GPU that waits for the queued steps).
+    /// back inside the timing (on a GPU that waits for the queued steps). With <paramref name="graph"/>
+    /// the step is captured as a CUDA graph during the warm-up and replayed.
     /// </summary>
-    public static double FerEngine(Device device, double width, int batch, double seconds, int warmup = 2, int minimumSteps = 3)
+    public static double FerEngine(Device device, double width, int batch, double seconds, int warmup = 2, int minimumSteps = 3, bool graph = false)
     {
         var model = new FerNet(new FerNetConfig(width), device, seed: 0);
-        using var step = new TrainStep(model, new Adam(model.NamedParameters(), learningRate: 3e-4), new TaskWeights());
+        using var step = new TrainStep(model, new Adam(model.NamedParameters(), learningRate: 3e-4), new TaskWeights(), captureGraph: graph);
         var x = Tensor.Uniform(new Shape(batch, 1, 48, 48), 0, 1, 1, 1, DType.Float32, device);
         var labels = FerNet.ClassCounts
             .Select((classes, task) => Tensor.FromArray(Enumerable.Range(0, batch).Select(i => (long)((i * 7 + task) % classes)).ToArray(), new Shape(batch), device))
@@ -30,6 +31,8 @@ internal static class TrainStepTiming
         while (clock.Elapsed.TotalSeconds < seconds || steps < minimumSteps)
             last = step.Run(x, labels, (ulong)(warmup + steps++));
         last!.Total.Item();
+        if (graph && step.Replays < steps)
+            throw new InvalidOperationException($"the CUDA graph was not replayed every timed step ({step.Replays} of {steps}): {step.GraphUnavailable}");
         return steps * batch / clock.Elapsed.TotalSeconds;
     }
 

@@ -36,12 +36,12 @@ public class RealGpuTests : CudaBackendTests
     protected override double GraphTolerance => 1e-4;
 
     [Fact]
-    public void Device_memory_stays_flat_over_two_thousand_training_steps()
+    public void Device_memory_stays_flat_over_two_thousand_training_steps_replayed_from_a_cuda_graph()
     {
         var device = RequireGpu();
         var gpu = (CudaGpu)device.Gpu;
         var model = new FerEngine.Model.Network.FerNet(new FerEngine.Model.Network.FerNetConfig(Width: 0.25), device, seed: 1);
-        using var step = new FerEngine.Model.Training.TrainStep(model, new FerEngine.Optim.Adam(model.NamedParameters(), 3e-4), new FerEngine.Model.Network.TaskWeights());
+        using var step = new FerEngine.Model.Training.TrainStep(model, new FerEngine.Optim.Adam(model.NamedParameters(), 3e-4), new FerEngine.Model.Network.TaskWeights(), captureGraph: true);
         var x = Tensor.Uniform(new Shape(32, 1, 48, 48), 0, 1, 1, 1, DType.Float32, device);
         var labels = FerEngine.Model.Network.FerNet.ClassCounts.Select(k => Tensor.FromArray(Enumerable.Range(0, 32).Select(i => (long)(i % k)).ToArray(), new Shape(32), device)).ToArray();
         step.Run(x, labels, 0);
@@ -50,5 +50,6 @@ public class RealGpuTests : CudaBackendTests
         double loss = step.Run(x, labels, 2000).Total.Item();
         Assert.Equal(afterFirst, (gpu.LiveAllocations.Count, gpu.LiveAllocations.Values.Sum()));
         Assert.True(double.IsFinite(loss), $"loss after 2,000 steps is {loss}");
+        Assert.True(step.GraphUnavailable is null && step.Replays == 1999, $"replays: {step.Replays} of 1,999 ({step.GraphUnavailable})");
     }
 }

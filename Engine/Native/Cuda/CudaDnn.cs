@@ -41,6 +41,7 @@ public sealed unsafe class CudaDnn : IDisposable
     private readonly Dictionary<ConvShape, ConvolutionPlan> _plans = [];
     private ulong _workspace;
     private long _workspaceBytes;
+    private readonly List<ulong> _retiredWorkspaces = [];
 
     // cudnn_graph.h
     internal readonly delegate* unmanaged<IntPtr*, int> cudnnCreate;
@@ -130,13 +131,15 @@ public sealed unsafe class CudaDnn : IDisposable
         return d;
     }
 
-    /// <summary>Device scratch memory of at least <paramref name="bytes"/> (one buffer, grown when a plan needs more).</summary>
+    /// <summary>
+    /// Device scratch memory of at least <paramref name="bytes"/> (one buffer, grown when a plan needs
+    /// more). A grown-out buffer is kept until the end: a captured CUDA graph may still use its address.
+    /// </summary>
     internal (ulong Address, nuint Bytes) Workspace(long bytes)
     {
         if (bytes > _workspaceBytes)
         {
-            _context.Synchronize();   // the old buffer may still be in use by queued work
-            if (_workspace != 0) _context.Free(_workspace);
+            if (_workspace != 0) _retiredWorkspaces.Add(_workspace);
             _workspace = _context.Allocate(bytes);
             _workspaceBytes = bytes;
         }
@@ -222,5 +225,7 @@ public sealed unsafe class CudaDnn : IDisposable
         if (_handle == IntPtr.Zero) return;
         cudnnDestroy(_handle);
         _handle = IntPtr.Zero;
+        _context.Synchronize();
+        foreach (ulong workspace in _retiredWorkspaces.Append(_workspace).Where(w => w != 0)) _context.Free(workspace);
     }
 }
