@@ -52,7 +52,8 @@ public static class PrimitiveThroughput
         IBackend b = Device.Cpu.Backend;
         Tensor T(params int[] dims) => Tensor.Normal(new Shape(dims), 0, 1, 1, 1, DType.Float32, Device.Cpu);
         var cases = new List<Case>();
-        foreach (var (name, cin, cout, hw, k) in new[] { ("conv1", 1, 64, 48, 5), ("conv2", 64, 64, 48, 5), ("conv4", 128, 128, 24, 3), ("conv6", 256, 256, 12, 3) })
+        foreach (var (name, cin, cout, hw, k) in new[] { ("conv1", 1, 64, 48, 5), ("conv2", 64, 64, 48, 5), ("conv3", 64, 128, 24, 3),
+                     ("conv4", 128, 128, 24, 3), ("conv5", 128, 256, 12, 3), ("conv6", 256, 256, 12, 3) })
         {
             var (x, w, bias, y) = (T(n, cin, hw, hw), T(cout, cin, k, k), T(cout), T(n, cout, hw, hw));
             var dx = T(n, cin, hw, hw);
@@ -64,7 +65,13 @@ public static class PrimitiveThroughput
             cases.Add(new($"{name} backward-filter", shape, flops, 0, () => b.ConvolutionBackwardFilter(x, y, dw, k / 2, false)));
         }
         var (fx, fw, fy) = (T(n, 9216), T(128, 9216), T(n, 128));
-        cases.Add(new("fc gemm", $"[{n},9216] * [128,9216]^T", 2.0 * n * 9216 * 128, 0, () => b.Gemm(false, true, 1, fx, fw, 0, fy)));
+        var (dfx, dfw) = (T(n, 9216), T(128, 9216));
+        double fcFlops = 2.0 * n * 9216 * 128;
+        cases.Add(new("fc gemm", $"[{n},9216] * [128,9216]^T", fcFlops, 0, () => b.Gemm(false, true, 1, fx, fw, 0, fy)));
+        cases.Add(new("fc backward-data gemm", $"[{n},128] * [128,9216]", fcFlops, 0, () => b.Gemm(false, false, 1, fy, fw, 0, dfx)));
+        cases.Add(new("fc backward-weight gemm", $"[{n},128]^T * [{n},9216]", fcFlops, 0, () => b.Gemm(true, false, 1, fy, fx, 0, dfw)));
+        var (hx, hw7, hy) = (T(n, 128), T(7, 128), T(n, 7));
+        cases.Add(new("emotion head gemm", $"[{n},128] * [7,128]^T", 2.0 * n * 128 * 7, 0, () => b.Gemm(false, true, 1, hx, hw7, 0, hy)));
 
         var act = T(n, 64, 48, 48);
         var (dy, outp, dx2) = (T(n, 64, 48, 48), T(n, 64, 48, 48), T(n, 64, 48, 48));
@@ -82,6 +89,11 @@ public static class PrimitiveThroughput
         var mask = Tensor.Zeros(pooled.Shape, DType.UInt8, Device.Cpu);
         var (dropped, step) = (T(n, 64, 24, 24), Tensor.Zeros(new Shape(1), DType.Int64, Device.Cpu));
         cases.Add(new("dropout forward", $"[{n},64,24,24]", 0, 2.25 * pooled.ElementCount * 4, () => b.DropoutForward(pooled, 0.6, 1, 2, step, dropped, mask)));
+        cases.Add(new("dropout backward", $"[{n},64,24,24]", 0, 2.25 * pooled.ElementCount * 4, () => b.DropoutBackward(dropped, mask, 0.6, pooled)));
+        var pixels = Tensor.FromArray(Enumerable.Range(0, n * 48 * 48).Select(i => (byte)(i * 7)).ToArray(), new Shape(n, 1, 48, 48), Device.Cpu);
+        var images = T(n, 1, 48, 48);
+        var augmentation = new FerEngine.Random.ImageAugmentation(Seed: 1, Stream: 2, FirstPosition: 0);
+        cases.Add(new("image batch (crop + flip)", $"[{n},1,48,48] u8", 0, 5.0 * pixels.ElementCount, () => b.ImageBatch(pixels, images, augmentation)));
         var (logits, d, loss) = (T(n, 7), T(n, 7), T(1));
         var labels = Tensor.FromArray(Enumerable.Range(0, n).Select(i => (long)(i % 7)).ToArray(), new Shape(n), Device.Cpu);
         cases.Add(new("softmax cross-entropy", $"[{n},7]", 0, 2 * logits.ElementCount * 4, () => b.SoftmaxCrossEntropy(logits, labels, loss.View(Shape.Scalar), d)));

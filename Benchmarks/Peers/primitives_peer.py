@@ -29,7 +29,8 @@ def median_ms(fn):
 
 
 results = {}
-convs = {"conv1": (1, 64, 48, 5), "conv2": (64, 64, 48, 5), "conv4": (128, 128, 24, 3), "conv6": (256, 256, 12, 3)}
+convs = {"conv1": (1, 64, 48, 5), "conv2": (64, 64, 48, 5), "conv3": (64, 128, 24, 3),
+         "conv4": (128, 128, 24, 3), "conv5": (128, 256, 12, 3), "conv6": (256, 256, 12, 3)}
 for name, (cin, cout, hw, k) in convs.items():
     x, w, b = torch.randn(N, cin, hw, hw), torch.randn(cout, cin, k, k), torch.randn(cout)
     dy = torch.randn(N, cout, hw, hw)
@@ -37,7 +38,12 @@ for name, (cin, cout, hw, k) in convs.items():
     results[f"{name} backward-data"] = median_ms(lambda: torch.nn.grad.conv2d_input(x.shape, w, dy, padding=k // 2))
     results[f"{name} backward-filter"] = median_ms(lambda: torch.nn.grad.conv2d_weight(x, w.shape, dy, padding=k // 2))
 x, w = torch.randn(N, 9216), torch.randn(128, 9216)
+dy_fc = torch.randn(N, 128)
 results["fc gemm"] = median_ms(lambda: F.linear(x, w))
+results["fc backward-data gemm"] = median_ms(lambda: dy_fc @ w)
+results["fc backward-weight gemm"] = median_ms(lambda: dy_fc.t() @ x)
+hx, hw7 = torch.randn(N, 128), torch.randn(7, 128)
+results["emotion head gemm"] = median_ms(lambda: F.linear(hx, hw7))
 act = torch.randn(N, 64, 48, 48)
 dy = torch.randn_like(act)
 g, beta, rm, rv = torch.ones(64), torch.zeros(64), torch.zeros(64), torch.ones(64)
@@ -52,6 +58,24 @@ results["max-pool forward"] = median_ms(lambda: F.max_pool2d(act, 2, return_indi
 results["max-pool backward"] = median_ms(lambda: torch.ops.aten.max_pool2d_with_indices_backward(torch.randn_like(pooled), act, [2, 2], [2, 2], [0, 0], [1, 1], False, indices))
 small = torch.randn(N, 64, 24, 24)
 results["dropout forward"] = median_ms(lambda: F.dropout(small, 0.6, True))
+mask = (torch.rand_like(small) > 0.6).to(torch.uint8)
+results["dropout backward"] = median_ms(lambda: torch.ops.aten.native_dropout_backward(small, mask.bool(), 1 / 0.4))
+
+
+def image_batch(pixels):
+    # What a PyTorch input pipeline does per batch: to float / 255, replicate-pad 4, random crop, random flip.
+    padded = F.pad(pixels.float().div_(255), (4, 4, 4, 4), mode="replicate")
+    shifts = torch.randint(0, 9, (N, 2))
+    flips = torch.rand(N) < 0.5
+    out = torch.empty(N, 1, 48, 48)
+    for i in range(N):
+        crop = padded[i, :, shifts[i, 0]:shifts[i, 0] + 48, shifts[i, 1]:shifts[i, 1] + 48]
+        out[i] = crop.flip(-1) if flips[i] else crop
+    return out
+
+
+pixels = torch.randint(0, 256, (N, 1, 48, 48), dtype=torch.uint8)
+results["image batch (crop + flip)"] = median_ms(lambda: image_batch(pixels))
 logits, labels = torch.randn(N, 7), torch.randint(0, 7, (N,))
 results["softmax cross-entropy"] = median_ms(lambda: F.cross_entropy(logits, labels))
 params = torch.nn.Parameter(torch.randn(2_394_962))
