@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using FerEngine.Backends.Cpu;
+using FerEngine.Backends.Cuda;
 using FerEngine.Model.Network;
 using FerEngine.Model.Training;
 using FerEngine.Optim;
@@ -7,10 +8,12 @@ using FerEngine.Optim;
 namespace FerEngine.Benchmarks.EndToEnd;
 
 /// <summary>
-/// Where the time of one CPU training step goes, per primitive, summed over a few steps:
-///   dotnet run --project Benchmarks -c Release -- breakdown [--width 1] [--batch 32] [--steps 5] [--threads 2]
+/// Where the time of one training step goes, per primitive, summed over a few steps:
+///   dotnet run --project Benchmarks -c Release -- breakdown [--width 1] [--batch 32] [--steps 5] [--threads 2] [--device cpu|cuda]
 /// The last line compares the sum of primitive times with the measured step time (the rest is
-/// autograd bookkeeping, allocation and host reads).
+/// autograd bookkeeping, allocation and host reads). On a GPU (TF32) the device is synchronised
+/// around every primitive so that each one's time is its work; the step is then slower than an
+/// unsynchronised eager step or a graph replay, which are measured after the table for comparison.
 /// </summary>
 public static class StepBreakdown
 {
@@ -19,8 +22,10 @@ public static class StepBreakdown
         double width = double.Parse(Arguments.Option(args, "--width", "1"));
         int batch = int.Parse(Arguments.Option(args, "--batch", "32")), steps = int.Parse(Arguments.Option(args, "--steps", "5"));
         CpuFastBackend.Threads = int.Parse(Arguments.Option(args, "--threads", "2"));
-        var timing = new TimingBackend(new CpuFastBackend());
-        var device = new CpuDevice("cpu-timed", timing);
+        bool onGpu = Arguments.Option(args, "--device", "cpu") == "cuda";
+        var gpu = onGpu ? new CudaGpu(0, tf32: true) : null;
+        var timing = gpu is null ? new TimingBackend(new CpuFastBackend()) : new TimingBackend(new CudaBackend(), gpu.Context.Synchronize);
+        Device device = gpu is null ? new CpuDevice("cpu-timed", timing) : new CudaDevice(gpu, timing);
         var model = new FerNet(new FerNetConfig(width), device, seed: 0);
         var step = new TrainStep(model, new Adam(model.NamedParameters(), 3e-4), new TaskWeights());
         var x = Tensor.Uniform(new Shape(batch, 1, 48, 48), 0, 1, 1, 1, DType.Float32, device);
@@ -31,7 +36,8 @@ public static class StepBreakdown
         for (int s = 1; s <= steps; s++) step.Run(x, labels, (ulong)s).Total.Item();
         double stepMs = clock.Elapsed.TotalMilliseconds / steps;
 
-        Console.WriteLine($"Training step breakdown: width {width}, batch {batch}, {CpuFastBackend.Threads} threads, {steps} steps, CPU {CpuTrainStepBenchmark.CpuModel()}");
+        string machine = gpu is null ? $"{CpuFastBackend.Threads} threads, CPU {CpuTrainStepBenchmark.CpuModel()}" : $"GPU {gpu.Context.DeviceName}, TF32, synchronised per primitive";
+        Console.WriteLine($"Training step breakdown: width {width}, batch {batch}, {steps} steps, {machine}");
         Console.WriteLine();
         Console.WriteLine("| primitive | calls/step | ms/step | share |");
         Console.WriteLine("|---|---|---|---|");
@@ -44,6 +50,15 @@ public static class StepBreakdown
         }
         Console.WriteLine($"| (autograd, allocation, host reads) | | {stepMs - accounted:F2} | {(stepMs - accounted) / stepMs:P1} |");
         Console.WriteLine($"| **step** | | **{stepMs:F2}** | {batch / (stepMs / 1000):F1} img/s |");
+        if (gpu is not null)
+        {
+            var plain = new CudaDevice(gpu);
+            double eager = TrainStepTiming.FerEngine(plain, width, batch, seconds: 3, warmup: 3, minimumSteps: 5);
+            double graph = TrainStepTiming.FerEngine(plain, width, batch, seconds: 3, warmup: 3, minimumSteps: 5, graph: true);
+            Console.WriteLine();
+            Console.WriteLine($"Without the per-primitive synchronisation: eager {1000.0 * batch / eager:F2} ms/step ({eager:F0} img/s), " +
+                              $"CUDA graph replay {1000.0 * batch / graph:F2} ms/step ({graph:F0} img/s).");
+        }
         return 0;
     }
 }

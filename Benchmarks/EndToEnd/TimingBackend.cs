@@ -5,10 +5,11 @@ namespace FerEngine.Benchmarks.EndToEnd;
 
 /// <summary>
 /// Wraps a backend and adds up the wall time spent in each primitive: the per-step breakdown
-/// (which primitive, how many calls, how long). Synchronous CPU backends only: the time of a call
-/// is the time of its work.
+/// (which primitive, how many calls, how long). On a CPU the time of a call is the time of its
+/// work. On a GPU, where calls only queue work, <paramref name="synchronize"/> waits for the device
+/// before and after each call, so each call's time includes its work (and the step runs slower).
 /// </summary>
-public sealed class TimingBackend(IBackend inner) : IBackend
+public sealed class TimingBackend(IBackend inner, Action? synchronize = null) : IBackend
 {
     private readonly Dictionary<string, (int Calls, TimeSpan Time)> _totals = [];
 
@@ -18,8 +19,10 @@ public sealed class TimingBackend(IBackend inner) : IBackend
 
     private void Time(string primitive, Action action)
     {
+        synchronize?.Invoke();
         long start = Stopwatch.GetTimestamp();
         action();
+        synchronize?.Invoke();
         var elapsed = Stopwatch.GetElapsedTime(start);
         var (calls, time) = _totals.GetValueOrDefault(primitive);
         _totals[primitive] = (calls + 1, time + elapsed);

@@ -2,18 +2,21 @@ using System.Diagnostics;
 using System.Text.Json;
 using FerEngine.Backends;
 using FerEngine.Backends.Cpu;
+using FerEngine.Backends.Cuda;
 using FerEngine.Benchmarks.EndToEnd;
 
 namespace FerEngine.Benchmarks.Kernels;
 
 /// <summary>
-/// Every hot primitive of the paper network at its real batch-32 shapes on the fast CPU path, next
-/// to the same operation in PyTorch (Peers/primitives_peer.py, same invocation) and to the machine's
-/// limit measured in this run:
-///   dotnet run --project Benchmarks -c Release -- primitives [--batch 32] [--threads 2] [--repeats 5]
-/// FLOP-bound rows: GFLOP/s = 2 x multiply-adds / time, against threads x the single-core FMA peak.
+/// Every primitive of the paper network at its real shapes, on the fast CPU path or a GPU, next to
+/// the same operation in PyTorch on the same device (Peers/primitives_peer.py, same invocation) and
+/// to the machine's limit measured in this run:
+///   dotnet run --project Benchmarks -c Release -- primitives [--batch 32] [--threads 2] [--repeats 5] [--device cpu|cuda|emulated] [--python python3]
+/// FLOP-bound rows: GFLOP/s = 2 x multiply-adds / time, against threads x the single-core FMA peak
+/// (CPU) or a large cuBLAS SGEMM in the device's math mode (GPU, TF32 as PyTorch's convolutions).
 /// Memory-bound rows: GB/s = the bytes a one-pass kernel must read and write / time, against the
-/// measured copy bandwidth (bytes read + written).
+/// measured copy bandwidth (bytes read + written; cuMemcpyDtoD on a GPU).
+/// GPU times are CUDA-event times of each call; "emulated" only checks the run end to end (tiny batches).
 /// </summary>
 public static class PrimitiveThroughput
 {
@@ -24,14 +27,26 @@ public static class PrimitiveThroughput
         int batch = int.Parse(Arguments.Option(args, "--batch", "32"));
         int threads = int.Parse(Arguments.Option(args, "--threads", "2"));
         int repeats = int.Parse(Arguments.Option(args, "--repeats", "5"));
+        string deviceName = Arguments.Option(args, "--device", "cpu");
         CpuFastBackend.Threads = threads;
-        var cases = Cases(batch);
-        var ours = cases.ToDictionary(c => c.Name, c => MedianMs(c.Run, repeats));
-        var theirs = PyTorch(batch, threads, repeats);
-        double peak = GemmThroughput.PeakGflops() * threads, copy = CopyBandwidth(threads);
+        Device device = deviceName switch
+        {
+            "cpu" => Device.Cpu,
+            "cuda" => new CudaDevice(new CudaGpu(0, tf32: true)),
+            "emulated" => CudaDevice.Emulated(),
+            _ => throw new FormatException($"--device {deviceName}: expected cpu, cuda or emulated."),
+        };
+        var gpu = (device as CudaDevice)?.Gpu as CudaGpu;
+        var cases = Cases(batch, device);
+        var ours = cases.ToDictionary(c => c.Name, c => gpu is null ? MedianMs(c.Run, repeats) : MedianGpuMs(gpu, c.Run, repeats));
+        var theirs = deviceName == "emulated" ? new Dictionary<string, double>() : PyTorch(Arguments.Option(args, "--python", "/usr/bin/python3"), deviceName, batch, threads, repeats);
+        double peak = gpu is null ? GemmThroughput.PeakGflops() * threads : GpuGemmGflops(gpu);
+        double copy = gpu is null ? CopyBandwidth(threads) : GpuCopyBandwidth(gpu);
 
-        Console.WriteLine($"Primitives at batch {batch}, {threads} threads, CPU {CpuTrainStepBenchmark.CpuModel()}: limits measured now: " +
-                          $"{peak:F0} GFLOP/s FMA peak, {copy:F1} GB/s copy bandwidth (read + write)");
+        string machine = gpu is null ? $"{threads} threads, CPU {CpuTrainStepBenchmark.CpuModel()}" : $"GPU {gpu.Context.DeviceName}, TF32";
+        string peakName = gpu is null ? "FMA peak" : "cuBLAS SGEMM 8192^3 (TF32)";
+        Console.WriteLine($"Primitives at batch {batch} on {device.Name}, {machine}: limits measured now: " +
+                          $"{peak:F0} GFLOP/s {peakName}, {copy:F1} GB/s copy bandwidth (read + write)");
         Console.WriteLine();
         Console.WriteLine("| primitive | shape | FerEngine ms | PyTorch ms | PyTorch / FerEngine | FerEngine rate | % of limit |");
         Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
@@ -47,10 +62,10 @@ public static class PrimitiveThroughput
         return 0;
     }
 
-    private static List<Case> Cases(int n)
+    private static List<Case> Cases(int n, Device device)
     {
-        IBackend b = Device.Cpu.Backend;
-        Tensor T(params int[] dims) => Tensor.Normal(new Shape(dims), 0, 1, 1, 1, DType.Float32, Device.Cpu);
+        IBackend b = device.Backend;
+        Tensor T(params int[] dims) => Tensor.Normal(new Shape(dims), 0, 1, 1, 1, DType.Float32, device);
         var cases = new List<Case>();
         foreach (var (name, cin, cout, hw, k) in new[] { ("conv1", 1, 64, 48, 5), ("conv2", 64, 64, 48, 5), ("conv3", 64, 128, 24, 3),
                      ("conv4", 128, 128, 24, 3), ("conv5", 128, 256, 12, 3), ("conv6", 256, 256, 12, 3) })
@@ -83,23 +98,23 @@ public static class PrimitiveThroughput
         cases.Add(new("elu forward", actShape, 0, 2 * size, () => b.EluForward(act, outp, 1.0)));
         cases.Add(new("elu backward", actShape, 0, 3 * size, () => b.EluBackward(outp, dy, dx2, 1.0)));
         var pooled = T(n, 64, 24, 24);
-        var argmax = Tensor.Zeros(pooled.Shape, DType.Int32, Device.Cpu);
+        var argmax = Tensor.Zeros(pooled.Shape, DType.Int32, device);
         cases.Add(new("max-pool forward", actShape, 0, 1.5 * size, () => b.MaxPool2x2Forward(act, pooled, argmax)));
         cases.Add(new("max-pool backward", actShape, 0, 1.5 * size, () => b.MaxPool2x2Backward(pooled, argmax, dx2)));
-        var mask = Tensor.Zeros(pooled.Shape, DType.UInt8, Device.Cpu);
-        var (dropped, step) = (T(n, 64, 24, 24), Tensor.Zeros(new Shape(1), DType.Int64, Device.Cpu));
+        var mask = Tensor.Zeros(pooled.Shape, DType.UInt8, device);
+        var (dropped, step) = (T(n, 64, 24, 24), Tensor.Zeros(new Shape(1), DType.Int64, device));
         cases.Add(new("dropout forward", $"[{n},64,24,24]", 0, 2.25 * pooled.ElementCount * 4, () => b.DropoutForward(pooled, 0.6, 1, 2, step, dropped, mask)));
         cases.Add(new("dropout backward", $"[{n},64,24,24]", 0, 2.25 * pooled.ElementCount * 4, () => b.DropoutBackward(dropped, mask, 0.6, pooled)));
-        var pixels = Tensor.FromArray(Enumerable.Range(0, n * 48 * 48).Select(i => (byte)(i * 7)).ToArray(), new Shape(n, 1, 48, 48), Device.Cpu);
+        var pixels = Tensor.FromArray(Enumerable.Range(0, n * 48 * 48).Select(i => (byte)(i * 7)).ToArray(), new Shape(n, 1, 48, 48), device);
         var images = T(n, 1, 48, 48);
         var augmentation = new FerEngine.Random.ImageAugmentation(Seed: 1, Stream: 2, FirstPosition: 0);
         cases.Add(new("image batch (crop + flip)", $"[{n},1,48,48] u8", 0, 5.0 * pixels.ElementCount, () => b.ImageBatch(pixels, images, augmentation)));
         var (logits, d, loss) = (T(n, 7), T(n, 7), T(1));
-        var labels = Tensor.FromArray(Enumerable.Range(0, n).Select(i => (long)(i % 7)).ToArray(), new Shape(n), Device.Cpu);
+        var labels = Tensor.FromArray(Enumerable.Range(0, n).Select(i => (long)(i % 7)).ToArray(), new Shape(n), device);
         cases.Add(new("softmax cross-entropy", $"[{n},7]", 0, 2 * logits.ElementCount * 4, () => b.SoftmaxCrossEntropy(logits, labels, loss.View(Shape.Scalar), d)));
         var (p, pg, m, v) = (T(2_394_962), T(2_394_962), T(2_394_962), T(2_394_962));
         var adam = new AdamHyperparameters(3e-4);
-        var stepScalars = adam.StepScalarsTensor(2, DType.Float32, Device.Cpu);
+        var stepScalars = adam.StepScalarsTensor(2, DType.Float32, device);
         cases.Add(new("adam (2.39 M parameters)", "[2394962]", 0, 7 * 4.0 * p.ElementCount, () => b.AdamUpdate(p, pg, m, v, adam, stepScalars)));
         return cases;
     }
@@ -118,15 +133,55 @@ public static class PrimitiveThroughput
         return times[times.Count / 2];
     }
 
-    private static Dictionary<string, double> PyTorch(int batch, int threads, int repeats)
+    /// <summary>The median of <paramref name="repeats"/> calls, each timed by CUDA events around it, after one warm-up call.</summary>
+    private static double MedianGpuMs(CudaGpu gpu, Action run, int repeats)
+    {
+        run();
+        var context = gpu.Context;
+        IntPtr start = context.CreateEvent(), end = context.CreateEvent();
+        var times = new List<double>();
+        for (int i = 0; i < repeats; i++)
+        {
+            context.Record(start);
+            run();
+            context.Record(end);
+            times.Add(context.ElapsedMilliseconds(start, end));
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    /// <summary>GFLOP/s of an 8192^3 cuBLAS SGEMM in the device's math mode: the FLOP limit of the GPU rows.</summary>
+    private static double GpuGemmGflops(CudaGpu gpu)
+    {
+        var device = new CudaDevice(gpu);
+        var (a, b, c) = (Tensor.Zeros(new Shape(8192, 8192), DType.Float32, device), Tensor.Zeros(new Shape(8192, 8192), DType.Float32, device),
+            Tensor.Zeros(new Shape(8192, 8192), DType.Float32, device));
+        double ms = MedianGpuMs(gpu, () => device.Backend.Gemm(false, false, 1, a, b, 0, c), 5);
+        foreach (var t in new[] { a, b, c }) t.Storage.Release();
+        return 2.0 * 8192 * 8192 * 8192 / (ms / 1e3) / 1e9;
+    }
+
+    /// <summary>cuMemcpyDtoD of 256 MiB, bytes read + written per second (GB/s).</summary>
+    private static double GpuCopyBandwidth(CudaGpu gpu)
+    {
+        const long bytes = 256L << 20;
+        ulong source = gpu.Allocate(bytes), destination = gpu.Allocate(bytes);
+        double ms = MedianGpuMs(gpu, () => gpu.CopyDeviceToDevice(source, destination, bytes), 10);
+        gpu.Free(source);
+        gpu.Free(destination);
+        return 2.0 * bytes / (ms / 1e3) / 1e9;
+    }
+
+    private static Dictionary<string, double> PyTorch(string python, string device, int batch, int threads, int repeats)
     {
         string script = Path.Combine(CpuTrainStepBenchmark.PeersFolder(), "primitives_peer.py");
-        var info = new ProcessStartInfo("/usr/bin/python3", $"\"{script}\" --batch {batch} --threads {threads} --repeats {repeats}")
+        var info = new ProcessStartInfo(python, $"\"{script}\" --device {device} --batch {batch} --threads {threads} --repeats {repeats}")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        using var process = Process.Start(info) ?? throw new InvalidOperationException("could not start /usr/bin/python3");
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {python}");
         string output = process.StandardOutput.ReadToEnd(), errors = process.StandardError.ReadToEnd();
         process.WaitForExit();
         if (process.ExitCode != 0) throw new InvalidOperationException($"the PyTorch peer failed (python3-torch installed?):\n{errors}");

@@ -1,8 +1,9 @@
 """PyTorch's side of the per-primitive benchmark (run by FerEngine.Benchmarks `primitives`).
 
-usage: /usr/bin/python3 primitives_peer.py --batch 32 --threads 2 --repeats 5
+usage: python3 primitives_peer.py [--device cpu|cuda] --batch 32 --threads 2 --repeats 5
 Prints one JSON object: {case name: milliseconds (median)}. The cases and shapes are the same as
 Benchmarks/Kernels/PrimitiveThroughput.cs: the paper network's layers at the given batch.
+On cuda each call is timed by CUDA events, with PyTorch's default math (TF32 convolutions).
 """
 import argparse, json, time
 import torch
@@ -12,19 +13,31 @@ p = argparse.ArgumentParser()
 p.add_argument("--batch", type=int, default=32)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--repeats", type=int, default=5)
+p.add_argument("--device", default="cpu")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
+if a.device == "cuda":
+    torch.set_default_device("cuda")  # PyTorch >= 2.0, as on the GPU host
 N = a.batch
+D = torch.device(a.device)
 
 
 def median_ms(fn):
     fn()
     times = []
     for _ in range(a.repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
+        if a.device == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            start = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - start) * 1e3)
     return sorted(times)[len(times) // 2]
 
 
@@ -55,7 +68,8 @@ results["elu forward"] = median_ms(lambda: F.elu(act))
 results["elu backward"] = median_ms(lambda: torch.ops.aten.elu_backward(dy, 1.0, 1, 1, True, y))
 pooled, indices = F.max_pool2d(act, 2, return_indices=True)
 results["max-pool forward"] = median_ms(lambda: F.max_pool2d(act, 2, return_indices=True))
-results["max-pool backward"] = median_ms(lambda: torch.ops.aten.max_pool2d_with_indices_backward(torch.randn_like(pooled), act, [2, 2], [2, 2], [0, 0], [1, 1], False, indices))
+dpooled = torch.randn_like(pooled)
+results["max-pool backward"] = median_ms(lambda: torch.ops.aten.max_pool2d_with_indices_backward(dpooled, act, [2, 2], [2, 2], [0, 0], [1, 1], False, indices))
 small = torch.randn(N, 64, 24, 24)
 results["dropout forward"] = median_ms(lambda: F.dropout(small, 0.6, True))
 mask = (torch.rand_like(small) > 0.6).to(torch.uint8)
@@ -65,18 +79,19 @@ results["dropout backward"] = median_ms(lambda: torch.ops.aten.native_dropout_ba
 def image_batch(pixels):
     # What a PyTorch input pipeline does per batch: to float / 255, replicate-pad 4, random crop, random flip.
     padded = F.pad(pixels.float().div_(255), (4, 4, 4, 4), mode="replicate")
-    shifts = torch.randint(0, 9, (N, 2))
-    flips = torch.rand(N) < 0.5
+    shifts = torch.randint(0, 9, (N, 2)).tolist()
+    flips = (torch.rand(N) < 0.5).tolist()
     out = torch.empty(N, 1, 48, 48)
     for i in range(N):
-        crop = padded[i, :, shifts[i, 0]:shifts[i, 0] + 48, shifts[i, 1]:shifts[i, 1] + 48]
+        dy, dx = shifts[i]
+        crop = padded[i, :, dy:dy + 48, dx:dx + 48]
         out[i] = crop.flip(-1) if flips[i] else crop
     return out
 
 
-pixels = torch.randint(0, 256, (N, 1, 48, 48), dtype=torch.uint8)
+pixels = torch.randint(0, 256, (N, 1, 48, 48), dtype=torch.uint8, device=D)
 results["image batch (crop + flip)"] = median_ms(lambda: image_batch(pixels))
-logits, labels = torch.randn(N, 7), torch.randint(0, 7, (N,))
+logits, labels = torch.randn(N, 7), torch.randint(0, 7, (N,), device=D)
 results["softmax cross-entropy"] = median_ms(lambda: F.cross_entropy(logits, labels))
 params = torch.nn.Parameter(torch.randn(2_394_962))
 params.grad = torch.randn_like(params)

@@ -3,10 +3,12 @@ namespace FerEngine.Backends.Cuda;
 /// <summary>A GPU as a <see cref="Device"/>: tensors live in its memory and the <see cref="CudaBackend"/> computes on them.</summary>
 public sealed class CudaDevice : Device
 {
-    public CudaDevice(IGpuDevice gpu) : base(gpu.Name)
+    /// <param name="gpu">the GPU whose memory the tensors live in</param>
+    /// <param name="backend">the primitives (default <see cref="CudaBackend"/>; a benchmark may wrap it to time each call)</param>
+    public CudaDevice(IGpuDevice gpu, IBackend? backend = null) : base(gpu.Name)
     {
         Gpu = gpu;
-        Backend = new CudaBackend();
+        Backend = backend ?? new CudaBackend();
     }
 
     public IGpuDevice Gpu { get; }
