@@ -55,8 +55,12 @@ public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights wei
             Replays++;
             return _graph.Loss;
         }
-        _graph?.Dispose();   // the inputs or the arena changed: its addresses are stale
-        _graph = null;
+        if (_graph is not null)
+        {
+            _graph.Dispose();   // the inputs or the arena changed: its addresses are stale
+            _graph = null;
+            _quietSteps = 0;
+        }
         if (captureGraph && GraphUnavailable is null && _quietSteps >= 1 && StepGraph.SameTensors(inputs, _lastInputs)
             && TryCapture(x, labels, inputs) is { } captured)
             return captured;
@@ -82,28 +86,20 @@ public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights wei
     private JointLossResult? TryCapture(Tensor x, IReadOnlyList<Tensor> labels, Tensor[] inputs)
     {
         var gpu = ((CudaDevice)x.Device).Gpu;
-        JointLossResult loss;
-        IGpuGraph graph;
+        JointLossResult? loss = null;
+        IGpuGraph? graph = null;
         using (x.Device.BeginStep(Arena))
         {
             gpu.BeginCapture();
-            try
-            {
-                loss = Compute(x, labels);
-            }
-            catch (Exception e)
-            {
-                GraphUnavailable = $"capturing the step failed: {e.Message}";
-                try { gpu.EndCapture().Dispose(); }
-                catch (Exception) { } // the capture is already invalid; the reason above is the one that matters
-                return null;
-            }
-            try { graph = gpu.EndCapture(); }
-            catch (Exception e)
-            {
-                GraphUnavailable = $"capturing the step failed: {e.Message}";
-                return null;
-            }
+            try { loss = Compute(x, labels); }
+            catch (Exception e) { GraphUnavailable = $"capturing the step failed: {e.Message}"; }
+            try { graph = gpu.EndCapture(); }   // always end the capture, also after a failure
+            catch (Exception e) { GraphUnavailable ??= $"capturing the step failed: {e.Message}"; }
+        }
+        if (loss is null || graph is null)
+        {
+            graph?.Dispose();
+            return null;
         }
         _graph = new StepGraph(graph, inputs, Arena.Allocations, loss);
         Captures++;
