@@ -157,13 +157,19 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
-    public void Train_runs_on_the_emulated_gpu()
+    public void Train_runs_on_the_emulated_gpu_and_replays_a_captured_graph_unless_told_not_to()
     {
+        // 4 batches: two warm-up steps, the captured step, one replay.
         var (exit, output, error) = Fer("train", "--device", "emulated", "--width", "0.0625", "--image-size", "16",
-            "--synthetic-train", "16", "--synthetic-validation", "8", "--batch", "8", "--epochs", "1", "--out", Run("emulated"));
+            "--synthetic-train", "32", "--synthetic-validation", "8", "--batch", "8", "--epochs", "1", "--out", Run("emulated"));
         Assert.True(exit == 0, error);
         Assert.Contains("Completed", output);
+        Assert.Contains("CUDA graph: captured the training step", output);
         Assert.True(File.Exists(Path.Combine(Run("emulated"), "model.safetensors")));
+        var eager = Fer("train", "--device", "emulated", "--no-graph", "--width", "0.0625", "--image-size", "16",
+            "--synthetic-train", "16", "--synthetic-validation", "8", "--batch", "8", "--epochs", "1", "--out", Run("emulated-eager"));
+        Assert.True(eager.Exit == 0, eager.Error);
+        Assert.DoesNotContain("CUDA graph", eager.Output);
         if (!FerEngine.Native.CudaProbe.Run().Available)
         {
             var cuda = Fer("train", "--device", "cuda", "--out", Run("cuda"));   // no GPU here: one clear message, exit 1
