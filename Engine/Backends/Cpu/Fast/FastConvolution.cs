@@ -10,7 +10,7 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// resumed run continues exactly.
 ///   forward:         y_n [Cout, HoWo] = w [Cout, CinKK] x col(x_n) + bias
 ///   backward-data:   dx_n = Col2Im(w^T [CinKK, Cout] x dy_n [Cout, HoWo])
-///   backward-filter: dw [Cout, CinKK] (+)= sum_n dy_n [Cout, HoWo] x colT(x_n) [HoWo, CinKK]
+///   backward-filter: dw^T [CinKK, Cout] (+)= sum_n col(x_n) [CinKK, HoWo] x dy_n^T [HoWo, Cout]
 /// </summary>
 public static class FastConvolution
 {
@@ -53,26 +53,25 @@ public static class FastConvolution
     public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)
     {
         int cinkk = s.Cin * s.K * s.K, hw = s.Ho * s.Wo, xSize = s.Cin * s.H * s.W, ySize = s.Cout * hw;
-        var partials = new float[ChunkCount(s.N)][];
+        var partials = new float[ChunkCount(s.N)][];   // per chunk: dw^T [CinKK, Cout]
         ForEachChunk(s.N, (chunk, first, count) =>
         {
-            float[] col = ArrayPool<float>.Shared.Rent(cinkk * hw);
-            var partial = new float[s.Cout * cinkk];
-            try
+            var partial = new float[cinkk * s.Cout];
+            for (int n = first; n < first + count; n++)
             {
-                for (int n = first; n < first + count; n++)
-                {
-                    Im2Col.LowerTransposed(s, x.Span.Slice(n * xSize, xSize), col);
-                    Sgemm.Multiply(false, false, s.Cout, cinkk, hw, 1f, dy.Span.Slice(n * ySize, ySize), hw, col, cinkk, 1f, partial, cinkk);
-                }
+                var image = x.Slice(n * xSize, xSize);
+                // A = col(x_n), packed panel by panel straight from the image; B = dy_n^T.
+                Sgemm.Multiply((i0, rows, pc, kc, panel) => Im2Col.PackRowPanel(s, image.Span, i0, rows, pc, kc, panel),
+                    transposeB: true, cinkk, s.Cout, hw, dy.Span.Slice(n * ySize, ySize), hw, 1f, partial, s.Cout);
             }
-            finally { ArrayPool<float>.Shared.Return(col); }
             partials[chunk] = partial;
         });
         var result = dw.Span;
         if (!accumulate) result.Clear();
         foreach (var partial in partials) // fixed order: reproducible sums
-            if (partial is not null) System.Numerics.Tensors.TensorPrimitives.Add(result, partial, result);
+            if (partial is not null)
+                for (int co = 0; co < s.Cout; co++)
+                    for (int r = 0; r < cinkk; r++) result[co * cinkk + r] += partial[r * s.Cout + co];
     }
 
     /// <summary>Chunks per call: enough to keep a many-core machine busy, fixed so that sums do not depend on the thread count.</summary>

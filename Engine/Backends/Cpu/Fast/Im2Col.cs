@@ -4,8 +4,9 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// Lowers one image's stride-1 convolution to a matrix product. For x [Cin, H, W] and a K x K
 /// kernel with padding p, the column matrix is col [Cin*K*K, Ho*Wo] with
 ///   col[(ci*K + ky)*K + kx, oy*Wo + ox] = x[ci, oy + ky - p, ox + kx - p]   (0 outside the image)
-/// so that y [Cout, Ho*Wo] = w [Cout, Cin*K*K] x col. The forward pass never stores col: the GEMM
-/// packs its panels straight from the image (<see cref="PackPanel"/>). <see cref="Raise"/> is the
+/// so that y [Cout, Ho*Wo] = w [Cout, Cin*K*K] x col. The forward pass and the filter gradient
+/// never store col: the GEMM packs its panels straight from the image (<see cref="PackPanel"/> for
+/// col as the B operand, <see cref="PackRowPanel"/> as the A operand). <see cref="Raise"/> is the
 /// adjoint (col2im): it adds every col entry back to the pixel it came from.
 /// </summary>
 public static class Im2Col
@@ -43,31 +44,32 @@ public static class Im2Col
     }
 
     /// <summary>
-    /// The transpose of col: colT [Ho*Wo, Cin*K*K], one row per output pixel. The
-    /// filter gradient dw = dy [Cout, HoWo] x colT then reads both operands row by row (GEMM
-    /// packing copies rows instead of gathering columns).
+    /// One packed GEMM panel of col as the A operand (the filter gradient's dw^T = col x dy^T),
+    /// read straight from the image: rows [i0, i0 + rows) (filter taps) and columns [pc, pc + kc)
+    /// (output pixels) of col into panel[p * MR + r]. The panel arrives zeroed, so the padding is
+    /// left as it is; each tap row is a few contiguous runs of the image, one per output row.
     /// </summary>
-    public static void LowerTransposed(ConvShape s, ReadOnlySpan<float> image, Span<float> colT)
+    public static void PackRowPanel(ConvShape s, ReadOnlySpan<float> image, int i0, int rows, int pc, int kc, Span<float> panel)
     {
-        int cinkk = s.Cin * s.K * s.K;
-        for (int oy = 0; oy < s.Ho; oy++)
-            for (int ox = 0; ox < s.Wo; ox++)
+        const int mr = Sgemm.MR;
+        for (int r = 0; r < rows; r++)
+        {
+            int tap = i0 + r, ci = tap / (s.K * s.K), ky = tap / s.K % s.K, kx = tap % s.K;
+            for (int p = 0; p < kc;)
             {
-                var row = colT.Slice((oy * s.Wo + ox) * cinkk, cinkk);
-                int at = 0;
-                for (int ci = 0; ci < s.Cin; ci++)
-                    for (int ky = 0; ky < s.K; ky++)
-                    {
-                        int iy = oy + ky - s.Padding;
-                        if (iy < 0 || iy >= s.H) { row.Slice(at, s.K).Clear(); at += s.K; continue; }
-                        var line = image.Slice((ci * s.H + iy) * s.W, s.W);
-                        for (int kx = 0; kx < s.K; kx++, at++)
-                        {
-                            int ix = ox + kx - s.Padding;
-                            row[at] = ix >= 0 && ix < s.W ? line[ix] : 0f;
-                        }
-                    }
+                int j = pc + p, oy = j / s.Wo, ox = j - oy * s.Wo;
+                int run = Math.Min(kc - p, s.Wo - ox);             // stay within one output row
+                int iy = oy + ky - s.Padding;
+                if (iy >= 0 && iy < s.H)
+                {
+                    // Input columns ox + kx - pad ..; the part outside [0, W) stays zero (padding).
+                    int first = ox + kx - s.Padding, start = Math.Max(0, -first), end = Math.Min(run, s.W - first);
+                    var line = image.Slice((ci * s.H + iy) * s.W, s.W);
+                    for (int t = start; t < end; t++) panel[(p + t) * mr + r] = line[first + t];
+                }
+                p += run;
             }
+        }
     }
 
     /// <summary>image [Cin, H, W] = sum of the col entries that read each pixel (image is overwritten).</summary>

@@ -29,18 +29,30 @@ public static class Sgemm
     /// </summary>
     public delegate void PanelPacker(int pc, int kc, int j0, int cols, Span<float> panel, int nr);
 
+    /// <summary>
+    /// Writes rows [i0, i0 + rows) x columns [pc, pc + kc) of A into a packed panel:
+    /// panel[p * MR + r] = A[i0 + r, pc + p]; the panel arrives zeroed (rows &lt; MR at the edge).
+    /// Lets a caller pack A from data that is not stored as a matrix (implicit im2col).
+    /// </summary>
+    public delegate void RowPanelPacker(int i0, int rows, int pc, int kc, Span<float> panel);
+
     /// <param name="lda">row stride of A as stored (K if not transposed, M if transposed)</param>
     public static void Multiply(bool transposeA, bool transposeB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
-        Multiply(transposeA, m, n, k, alpha, a, lda, beta, c, ldc, b, ldb, transposeB, packB: null);
+        Multiply(transposeA, m, n, k, alpha, a, lda, beta, c, ldc, b, ldb, transposeB, packA: null, packB: null);
 
     /// <summary>C = alpha * op(A) * B + beta * C where packB produces B's panels.</summary>
     public static void Multiply(bool transposeA, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
         float beta, Span<float> c, int ldc, PanelPacker packB) =>
-        Multiply(transposeA, m, n, k, alpha, a, lda, beta, c, ldc, default, 0, false, packB);
+        Multiply(transposeA, m, n, k, alpha, a, lda, beta, c, ldc, default, 0, false, packA: null, packB);
+
+    /// <summary>C = A * op(B) + beta * C where packA produces A's panels.</summary>
+    public static void Multiply(RowPanelPacker packA, bool transposeB, int m, int n, int k, ReadOnlySpan<float> b, int ldb,
+        float beta, Span<float> c, int ldc) =>
+        Multiply(false, m, n, k, 1f, default, 0, beta, c, ldc, b, ldb, transposeB, packA, packB: null);
 
     private static void Multiply(bool transposeA, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
-        float beta, Span<float> c, int ldc, ReadOnlySpan<float> b, int ldb, bool transposeB, PanelPacker? packB)
+        float beta, Span<float> c, int ldc, ReadOnlySpan<float> b, int ldb, bool transposeB, RowPanelPacker? packA, PanelPacker? packB)
     {
         for (int i = 0; i < m; i++)
         {
@@ -66,7 +78,14 @@ public static class Sgemm
                 for (int ic = 0; ic < m; ic += MC)
                 {
                     int mc = Math.Min(MC, m - ic);
-                    PackA(transposeA, a, lda, ic, mc, pc, kc, alpha, packedA);
+                    if (packA is null) PackA(transposeA, a, lda, ic, mc, pc, kc, alpha, packedA);
+                    else
+                        for (int panel = 0; panel * MR < mc; panel++)
+                        {
+                            var destination = packedA.AsSpan(panel * MR * kc, MR * kc);
+                            destination.Clear();
+                            packA(ic + panel * MR, Math.Min(MR, mc - panel * MR), pc, kc, destination);
+                        }
                     for (int jr = 0; jr < panels; jr++)
                         for (int ir = 0; ir < mc; ir += MR)
                         {
