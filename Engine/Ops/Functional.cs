@@ -156,8 +156,12 @@ public static class Functional
         backend.ConvolutionForward(x, weight, bias, y, padding);
         return Record(op, y, all, dy =>
         {
-            var dx = Like(x);
-            backend.ConvolutionBackwardData(dy, weight, dx, padding);
+            Tensor? dx = null;   // the network's input image needs no gradient: skip that whole convolution
+            if (NeedsGradient(x))
+            {
+                dx = Like(x);
+                backend.ConvolutionBackwardData(dy, weight, dx, padding);
+            }
             var dw = Like(weight);
             backend.ConvolutionBackwardFilter(x, dy, dw, padding, accumulate: false);
             if (bias is null) return [dx, dw];

@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace FerEngine.Backends.Cpu.Fast;
 
 /// <summary>
@@ -9,7 +7,7 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// chunk order, so results are bitwise identical run to run and for any number of threads: a
 /// resumed run continues exactly.
 ///   forward:         y_n [Cout, HoWo] = w [Cout, CinKK] x col(x_n) + bias
-///   backward-data:   dx_n = Col2Im(w^T [CinKK, Cout] x dy_n [Cout, HoWo])
+///   backward-data:   dx = forward(dy, w rotated by 180 degrees, channels swapped), padding K - 1 - p
 ///   backward-filter: dw^T [CinKK, Cout] (+)= sum_n col(x_n) [CinKK, HoWo] x dy_n^T [HoWo, Cout]
 /// </summary>
 public static class FastConvolution
@@ -32,22 +30,23 @@ public static class FastConvolution
         });
     }
 
+    /// <summary>
+    /// dx is the forward convolution of dy with the kernel rotated by 180 degrees and its channels
+    /// swapped, padded by K - 1 - p (stride 1): dx[ci, y, x] = sum over co, ky, kx of
+    /// dy[co, y + p - ky, x + p - kx] w[co, ci, ky, kx]. So it runs on <see cref="Forward"/>'s
+    /// implicit-im2col GEMM, with no column matrix.
+    /// </summary>
     public static void BackwardData(ConvShape s, ReadOnlyMemory<float> dy, ReadOnlyMemory<float> w, Memory<float> dx)
     {
-        int cinkk = s.Cin * s.K * s.K, hw = s.Ho * s.Wo, xSize = s.Cin * s.H * s.W, ySize = s.Cout * hw;
-        ForEachChunk(s.N, (chunk, first, count) =>
-        {
-            float[] col = ArrayPool<float>.Shared.Rent(cinkk * hw);
-            try
-            {
-                for (int n = first; n < first + count; n++)
-                {
-                    Sgemm.Multiply(true, false, cinkk, hw, s.Cout, 1f, w.Span, cinkk, dy.Span.Slice(n * ySize, ySize), hw, 0f, col, hw);
-                    Im2Col.Raise(s, col, dx.Span.Slice(n * xSize, xSize));
-                }
-            }
-            finally { ArrayPool<float>.Shared.Return(col); }
-        });
+        int k = s.K, kk = k * k;
+        var rotated = new float[s.Cin * s.Cout * kk];   // [Cin, Cout, K, K]
+        var weights = w.Span;
+        for (int co = 0; co < s.Cout; co++)
+            for (int ci = 0; ci < s.Cin; ci++)
+                for (int t = 0; t < kk; t++)
+                    rotated[(ci * s.Cout + co) * kk + kk - 1 - t] = weights[(co * s.Cin + ci) * kk + t];
+        var transposed = new ConvShape(s.N, s.Cout, s.Ho, s.Wo, s.Cin, k, k - 1 - s.Padding);
+        Forward(transposed, dy, rotated, ReadOnlyMemory<float>.Empty, dx);
     }
 
     public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)

@@ -6,8 +6,8 @@ namespace FerEngine.Backends.Cpu.Fast;
 ///   col[(ci*K + ky)*K + kx, oy*Wo + ox] = x[ci, oy + ky - p, ox + kx - p]   (0 outside the image)
 /// so that y [Cout, Ho*Wo] = w [Cout, Cin*K*K] x col. The forward pass and the filter gradient
 /// never store col: the GEMM packs its panels straight from the image (<see cref="PackPanel"/> for
-/// col as the B operand, <see cref="PackRowPanel"/> as the A operand). <see cref="Raise"/> is the
-/// adjoint (col2im): it adds every col entry back to the pixel it came from.
+/// col as the B operand, <see cref="PackRowPanel"/> as the A operand). The data gradient needs no
+/// col2im: it is itself a forward convolution (<see cref="FastConvolution.BackwardData"/>).
 /// </summary>
 public static class Im2Col
 {
@@ -70,28 +70,5 @@ public static class Im2Col
                 p += run;
             }
         }
-    }
-
-    /// <summary>image [Cin, H, W] = sum of the col entries that read each pixel (image is overwritten).</summary>
-    public static void Raise(ConvShape s, ReadOnlySpan<float> col, Span<float> image)
-    {
-        image.Clear();
-        int hw = s.Ho * s.Wo;
-        for (int ci = 0; ci < s.Cin; ci++)
-            for (int ky = 0; ky < s.K; ky++)
-                for (int kx = 0; kx < s.K; kx++)
-                {
-                    var row = col.Slice(((ci * s.K + ky) * s.K + kx) * hw, hw);
-                    int oxStart = Math.Max(0, s.Padding - kx), oxEnd = Math.Min(s.Wo, s.W + s.Padding - kx);
-                    if (oxStart >= oxEnd) continue;
-                    for (int oy = 0; oy < s.Ho; oy++)
-                    {
-                        int iy = oy + ky - s.Padding;
-                        if (iy < 0 || iy >= s.H) continue;
-                        var source = row.Slice(oy * s.Wo + oxStart, oxEnd - oxStart);
-                        var destination = image.Slice((ci * s.H + iy) * s.W + oxStart + kx - s.Padding, oxEnd - oxStart);
-                        System.Numerics.Tensors.TensorPrimitives.Add(destination, source, destination);
-                    }
-                }
     }
 }
