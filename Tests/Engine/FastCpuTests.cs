@@ -59,6 +59,8 @@ public class FastCpuTests
     [InlineData(1, 3, 5, 6, 4, 3, 1)]
     [InlineData(3, 2, 5, 7, 3, 3, 0)]
     [InlineData(5, 3, 9, 9, 7, 1, 0)]
+    [InlineData(19, 5, 6, 6, 4, 3, 0)]       // small images: a whole chunk of them in one GEMM
+    [InlineData(24, 3, 16, 16, 5, 3, 1)]     // two images per GEMM, then one left over in each chunk of three
     [InlineData(2, 1, 48, 48, 64, 5, 2)]     // conv1
     [InlineData(1, 64, 48, 48, 64, 5, 2)]    // conv2
     [InlineData(2, 128, 24, 24, 128, 3, 1)]  // conv4

@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace FerEngine.Backends.Cpu.Fast;
 
 /// <summary>
@@ -12,21 +14,39 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// </summary>
 public static class FastConvolution
 {
+    /// <summary>
+    /// Images smaller than this many output pixels share one GEMM (their columns side by side), so
+    /// that packing the weights, which is as much work as the product for a 12 x 12 map, is paid once
+    /// per group. Each output is the same sum in the same order either way.
+    /// </summary>
+    private const int ColumnsPerGemm = 576;
+
     public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
     {
         int cinkk = s.Cin * s.K * s.K, hw = s.Ho * s.Wo, xSize = s.Cin * s.H * s.W, ySize = s.Cout * hw;
+        int group = Math.Max(1, ColumnsPerGemm / hw);
         ForEachChunk(s.N, (chunk, first, count) =>
         {
-            for (int n = first; n < first + count; n++)
+            float[]? shared = group > 1 ? ArrayPool<float>.Shared.Rent(s.Cout * group * hw) : null;
+            try
             {
-                var output = y.Span.Slice(n * ySize, ySize);
-                if (bias.IsEmpty) output.Clear();
-                else for (int co = 0; co < s.Cout; co++) output.Slice(co * hw, hw).Fill(bias.Span[co]);
-                var image = x.Slice(n * xSize, xSize);
-                // B = col(x_n), packed panel by panel straight from the image: no col matrix in memory.
-                Sgemm.Multiply(false, s.Cout, hw, cinkk, 1f, w.Span, cinkk, 1f, output, hw,
-                    (pc, kc, j0, cols, panel, nr) => Im2Col.PackPanel(s, image.Span, pc, kc, j0, cols, panel, nr));
+                for (int n = first; n < first + count; n += group)
+                {
+                    int images = Math.Min(group, first + count - n), cols = images * hw;
+                    // C [Cout, images * HoWo]: y_n itself for one image, else a staging matrix scattered below.
+                    var output = shared is null ? y.Span.Slice(n * ySize, ySize) : shared.AsSpan(0, s.Cout * cols);
+                    for (int co = 0; co < s.Cout; co++) output.Slice(co * cols, cols).Fill(bias.IsEmpty ? 0f : bias.Span[co]);
+                    var batch = x.Slice(n * xSize, images * xSize);
+                    // B = col(x_n .. x_n+images-1), packed panel by panel straight from the images: no col matrix in memory.
+                    Sgemm.Multiply(false, s.Cout, cols, cinkk, 1f, w.Span, cinkk, 1f, output, cols,
+                        (pc, kc, j0, c, panel, nr) => Im2Col.PackPanel(s, batch.Span, pc, kc, j0, c, panel, nr));
+                    if (shared is null) continue;
+                    for (int i = 0; i < images; i++)
+                        for (int co = 0; co < s.Cout; co++)
+                            output.Slice(co * cols + i * hw, hw).CopyTo(y.Span.Slice((n + i) * ySize + co * hw, hw));
+                }
             }
+            finally { if (shared is not null) ArrayPool<float>.Shared.Return(shared); }
         });
     }
 

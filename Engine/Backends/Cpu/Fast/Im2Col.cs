@@ -12,12 +12,15 @@ namespace FerEngine.Backends.Cpu.Fast;
 public static class Im2Col
 {
     /// <summary>
-    /// One packed GEMM panel of col, read straight from the image (implicit im2col): rows
-    /// [pc, pc + kc) and columns [j0, j0 + cols) of col into panel[p * nr + q]. The columns of a
-    /// panel span at most a few output rows, so each panel row is a few contiguous copies.
+    /// One packed GEMM panel of col, read straight from the images (implicit im2col): rows
+    /// [pc, pc + kc) and columns [j0, j0 + cols) of col into panel[p * nr + q]. Several images
+    /// side by side (<paramref name="images"/> holds them one after another) are one col matrix with
+    /// Ho*Wo columns per image. The columns of a panel span at most a few output rows, so each panel
+    /// row is a few contiguous copies.
     /// </summary>
-    public static void PackPanel(ConvShape s, ReadOnlySpan<float> image, int pc, int kc, int j0, int cols, Span<float> panel, int nr)
+    public static void PackPanel(ConvShape s, ReadOnlySpan<float> images, int pc, int kc, int j0, int cols, Span<float> panel, int nr)
     {
+        int hw = s.Ho * s.Wo, imageSize = s.Cin * s.H * s.W;
         for (int p = 0; p < kc; p++)
         {
             int r = pc + p, ci = r / (s.K * s.K), ky = r / s.K % s.K, kx = r % s.K;
@@ -25,7 +28,8 @@ public static class Im2Col
             row[cols..].Clear();
             for (int q = 0; q < cols;)
             {
-                int j = j0 + q, oy = j / s.Wo, ox = j - oy * s.Wo;
+                int column = j0 + q, i = column / hw, j = column - i * hw, oy = j / s.Wo, ox = j - oy * s.Wo;
+                var image = images.Slice(i * imageSize, imageSize);
                 int run = Math.Min(cols - q, s.Wo - ox);           // stay within one output row
                 var destination = row.Slice(q, run);
                 int iy = oy + ky - s.Padding;
