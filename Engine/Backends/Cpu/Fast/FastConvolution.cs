@@ -3,11 +3,11 @@ using System.Buffers;
 namespace FerEngine.Backends.Cpu.Fast;
 
 /// <summary>
-/// Stride-1 convolutions as per-image GEMMs over <see cref="Im2Col"/>, images split into fixed
-/// contiguous chunks that run in parallel on <see cref="CpuFastBackend.Threads"/> threads. The
-/// split depends only on N (never on the thread count) and partial filter gradients are reduced in
-/// chunk order, so results are bitwise identical run to run and for any number of threads: a
-/// resumed run continues exactly.
+/// Stride-1 convolutions as GEMMs over <see cref="Im2Col"/> (one per image; small images share
+/// one), images split into fixed contiguous chunks that run in parallel on
+/// <see cref="CpuFastBackend.Threads"/> threads. The split depends only on N (never on the thread
+/// count) and partial filter gradients are reduced in chunk order, so results are bitwise
+/// identical run to run and for any number of threads: a resumed run continues exactly.
 ///   forward:         y_n [Cout, HoWo] = w [Cout, CinKK] x col(x_n) + bias
 ///   backward-data:   dx = forward(dy, w rotated by 180 degrees, channels swapped), padding K - 1 - p
 ///   backward-filter: dw^T [CinKK, Cout] (+)= sum_n col(x_n) [CinKK, HoWo] x dy_n^T [HoWo, Cout]
