@@ -119,36 +119,33 @@ public static class PrimitiveThroughput
         return cases;
     }
 
-    private static double MedianMs(Action run, int repeats)
+    /// <summary>The median time of <paramref name="repeats"/> calls after one warm-up call (JIT, pools, cuDNN plans).</summary>
+    private static double Median(Action run, int repeats, Func<Action, double> milliseconds)
     {
-        run(); // warm-up: JIT, pools
-        var times = new List<double>();
-        for (int i = 0; i < repeats; i++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            run();
-            times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-        }
-        times.Sort();
+        run();
+        var times = Enumerable.Range(0, repeats).Select(_ => milliseconds(run)).Order().ToList();
         return times[times.Count / 2];
     }
 
-    /// <summary>The median of <paramref name="repeats"/> calls, each timed by CUDA events around it, after one warm-up call.</summary>
+    private static double MedianMs(Action run, int repeats) => Median(run, repeats, call =>
+    {
+        long start = Stopwatch.GetTimestamp();
+        call();
+        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    });
+
+    /// <summary>Each call timed by CUDA events around it (GPU time, not the host's).</summary>
     private static double MedianGpuMs(CudaGpu gpu, Action run, int repeats)
     {
-        run();
         var context = gpu.Context;
         IntPtr start = context.CreateEvent(), end = context.CreateEvent();
-        var times = new List<double>();
-        for (int i = 0; i < repeats; i++)
+        return Median(run, repeats, call =>
         {
             context.Record(start);
-            run();
+            call();
             context.Record(end);
-            times.Add(context.ElapsedMilliseconds(start, end));
-        }
-        times.Sort();
-        return times[times.Count / 2];
+            return context.ElapsedMilliseconds(start, end);
+        });
     }
 
     /// <summary>GFLOP/s of an 8192^3 cuBLAS SGEMM in the device's math mode: the FLOP limit of the GPU rows.</summary>
