@@ -7,8 +7,8 @@ namespace FerEngine.Benchmarks;
 /// dotnet run --project Benchmarks -c Release -- scaling [options]      CPU img/s for batch x width x threads
 /// dotnet run --project Benchmarks -c Release -- gpu-train-step [options]   end-to-end GPU throughput vs PyTorch, kernel bandwidth (needs a GPU)
 /// dotnet run --project Benchmarks -c Release -- primitives | gemm | breakdown      per-primitive tables (see each class)
-/// dotnet run --project Benchmarks -c Release -- [BenchmarkDotNet arguments]   kernel microbenchmarks
-/// Without arguments BenchmarkDotNet lists the microbenchmark suites to choose from.
+/// dotnet run --project Benchmarks -c Release -- --filter '*PrimitiveBenchmarks*' --inProcess   the primitives as a BenchmarkDotNet suite
+/// Without arguments BenchmarkDotNet lists its suites to choose from.
 /// </summary>
 public static class Program
 {

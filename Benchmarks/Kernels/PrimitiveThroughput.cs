@@ -20,7 +20,7 @@ namespace FerEngine.Benchmarks.Kernels;
 /// </summary>
 public static class PrimitiveThroughput
 {
-    private sealed record Case(string Name, string Shape, double Flops, double Bytes, Action Run);
+    internal sealed record Case(string Name, string Shape, double Flops, double Bytes, Action Run);
 
     public static int Run(string[] args)
     {
@@ -62,7 +62,7 @@ public static class PrimitiveThroughput
         return 0;
     }
 
-    private static List<Case> Cases(int n, Device device)
+    internal static List<Case> Cases(int n, Device device)
     {
         IBackend b = device.Backend;
         Tensor T(params int[] dims) => Tensor.Normal(new Shape(dims), 0, 1, 1, 1, DType.Float32, device);
