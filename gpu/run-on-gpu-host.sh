@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a lent GPU host (no .NET, no network; PyTorch and the CUDA 13 pip libraries present), from the
 # repository root, with gpu/bundle carried along. Writes logs and tables to $OUT (default ./gpu-out).
-#   bash gpu/bundle/run-on-gpu-host.sh [all | tests | bench]     (default all; each part fits one device call)
+#   bash gpu/bundle/run-on-gpu-host.sh [all | tests | bench]     (default all; each part fits one device call: its timeouts add up to 570 s)
 # tests:
 #   info.txt           fer info: driver, devices, cuBLAS / cuDNN found (or why not)
 #   real-gpu.txt       the real-GPU tests alone, first (quick to read if the full suite has failures)
@@ -35,11 +35,11 @@ python=$(command -v python3)
 
 if [ "$part" = all ] || [ "$part" = tests ]; then
   { nvidia-smi || true; echo; "$dotnet" "$app/app/Trainer/fer.dll" info; } > "$OUT/info.txt" 2>&1
-  FERENGINE_REQUIRE_GPU=1 timeout 240 "$dotnet" "$app/app/Tests/FerEngine.Tests.dll" -class FerEngine.Tests.Cuda.RealGpuTests > "$OUT/real-gpu.txt" 2>&1
+  FERENGINE_REQUIRE_GPU=1 timeout 180 "$dotnet" "$app/app/Tests/FerEngine.Tests.dll" -class FerEngine.Tests.Cuda.RealGpuTests > "$OUT/real-gpu.txt" 2>&1
   echo "real-GPU tests exit code: $?" >> "$OUT/real-gpu.txt"
   FERENGINE_REQUIRE_GPU=1 timeout 300 "$dotnet" "$app/app/Tests/FerEngine.Tests.dll" > "$OUT/tests.txt" 2>&1
   echo "tests exit code: $?" >> "$OUT/tests.txt"
-  timeout 120 "$dotnet" "$app/app/Trainer/fer.dll" train --device cuda --epochs 3 --out /tmp/ferengine-run > "$OUT/train-cuda.txt" 2>&1
+  timeout 90 "$dotnet" "$app/app/Trainer/fer.dll" train --device cuda --epochs 3 --out /tmp/ferengine-run > "$OUT/train-cuda.txt" 2>&1
   echo "train exit code: $?" >> "$OUT/train-cuda.txt"
   tail -n 3 "$OUT/real-gpu.txt" "$OUT/tests.txt" "$OUT/train-cuda.txt"
 fi
