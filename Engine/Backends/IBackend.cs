@@ -160,10 +160,21 @@ public readonly record struct AdamHyperparameters(
     /// <summary>The two values of step t (>= 1) that change from step to step: -lr / (1 - b1^t) and sqrt(1 - b2^t).</summary>
     public double[] StepScalars(int step) => [-LearningRate / (1 - Math.Pow(Beta1, step)), Math.Sqrt(1 - Math.Pow(Beta2, step))];
 
-    /// <summary><see cref="StepScalars"/> of step t as a [2] tensor of <paramref name="dtype"/> on <paramref name="device"/>.</summary>
-    public Tensor StepScalarsTensor(int step, DType dtype, Device device) => dtype == DType.Float32
-        ? Tensor.FromArray(StepScalars(step).Select(v => (float)v).ToArray(), new Shape(2), device)
-        : Tensor.FromArray(StepScalars(step), new Shape(2), device);
+    /// <summary>Writes <see cref="StepScalars"/> of step t into <paramref name="destination"/> ([2], float32 or float64), rounded to its dtype.</summary>
+    public void WriteStepScalars(int step, Tensor destination)
+    {
+        double[] values = StepScalars(step);
+        if (destination.DType == DType.Float32) destination.Backend.CopyFromHost<float>([(float)values[0], (float)values[1]], destination);
+        else destination.Backend.CopyFromHost<double>(values, destination);
+    }
+
+    /// <summary><see cref="StepScalars"/> of step t as a new [2] tensor of <paramref name="dtype"/> on <paramref name="device"/>.</summary>
+    public Tensor StepScalarsTensor(int step, DType dtype, Device device)
+    {
+        var tensor = Tensor.Zeros(new Shape(2), dtype, device);
+        WriteStepScalars(step, tensor);
+        return tensor;
+    }
 }
 
 /// <summary>How the per-channel primitives see their tensors.</summary>

@@ -87,7 +87,8 @@ public sealed class MaxPool2x2 : Module
 /// Philox(seed, stream = Stream * 2^32 + s, i): write s into <see cref="Step"/> before each
 /// training step (<see cref="SetStep"/>) so that a resumed run and every device draw the same masks.
 /// </summary>
-public sealed class Dropout(ParameterFactory f, double probability) : Module
+/// <param name="step">the training-step tensor to read (Int64 [1]; layers of one network share one), or null for a new one</param>
+public sealed class Dropout(ParameterFactory f, double probability, Tensor? step = null) : Module
 {
     public double Probability { get; } = probability;
     public ulong Seed { get; } = f.Seed;
@@ -97,7 +98,7 @@ public sealed class Dropout(ParameterFactory f, double probability) : Module
     /// The training step s, one Int64 in device memory (not a launch argument), so that a CUDA graph
     /// captured once draws new masks at every replay. Layers of one network may share one tensor.
     /// </summary>
-    public Tensor Step { get; set; } = Tensor.Zeros(new Shape(1), DType.Int64, f.Device);
+    public Tensor Step { get; } = step ?? Tensor.Zeros(new Shape(1), DType.Int64, f.Device);
 
     /// <summary>Writes s into <see cref="Step"/> (a host-to-device copy; outside any captured graph).</summary>
     public void SetStep(ulong step) => Step.Backend.CopyFromHost<long>([(long)step], Step);

@@ -40,9 +40,7 @@ public sealed class Adam : Optimizer
         if (Parameters.Count == 0) return;
         var first = Parameters[0].Tensor;
         _stepScalars ??= Tensor.Zeros(new Shape(2), first.DType, first.Device);
-        double[] values = Hyperparameters.StepScalars(StepCount);
-        if (first.DType == DType.Float32) first.Backend.CopyFromHost<float>([(float)values[0], (float)values[1]], _stepScalars);
-        else first.Backend.CopyFromHost<double>(values, _stepScalars);
+        Hyperparameters.WriteStepScalars(StepCount, _stepScalars);
     }
 
     protected override void Update(string name, Tensor parameter, Tensor gradient)

@@ -44,6 +44,7 @@ public sealed class FerNet : Module
         config.Validate();
         Config = config;
         var f = new ParameterFactory(device, dtype, seed);
+        var step = Tensor.Zeros(new Shape(1), DType.Int64, device);   // the training step, shared by every dropout layer
         // (input channels, output channels, kernel, dropout after the block or 0)
         (int In, int Out, int Kernel, double Dropout)[] blocks =
         [
@@ -56,13 +57,12 @@ public sealed class FerNet : Module
             var (inChannels, outChannels, kernel, dropout) = blocks[i];
             var conv = RegisterModule($"conv{i + 1}", new Conv2d(f, inChannels, outChannels, kernel, kernel / 2));
             var norm = RegisterModule($"bn{i + 1}", new BatchNorm(f, outChannels, BatchNormEps, BatchNormMomentum));
-            var drop = dropout > 0 ? RegisterModule($"drop{i + 1}", new Dropout(f, dropout)) : null;
+            var drop = dropout > 0 ? RegisterModule($"drop{i + 1}", new Dropout(f, dropout, step)) : null;
             _blocks.Add((conv, norm, drop));
         }
         Fc = RegisterModule("fc", new Linear(f, config.FlatFeatures, config.Hidden));
         BnFc = RegisterModule("bn_fc", new BatchNorm(f, config.Hidden, BatchNormEps, BatchNormMomentum));
-        FcDropout = RegisterModule("drop_fc", new Dropout(f, 0.4));
-        foreach (var (_, _, drop) in _blocks) if (drop is not null) drop.Step = FcDropout.Step;
+        FcDropout = RegisterModule("drop_fc", new Dropout(f, 0.4, step));
         Heads =
         [
             RegisterModule("head_emotion", new Linear(f, config.Hidden, ClassCounts[0])),
