@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics.Tensors;
 
 namespace FerEngine.Backends.Cpu.Fast;
 
@@ -85,12 +86,17 @@ public static class FastConvolution
             }
             partials[chunk] = partial;
         });
+        // Sum the chunks' dw^T in chunk order (fixed: reproducible sums), contiguous and vectorised,
+        // then transpose the total into dw [Cout, CinKK] once.
+        var total = partials[0];
+        for (int c = 1; c < partials.Length; c++) TensorPrimitives.Add(total, partials[c], total);
         var result = dw.Span;
         if (!accumulate) result.Clear();
-        foreach (var partial in partials) // fixed order: reproducible sums
-            if (partial is not null)
-                for (int co = 0; co < s.Cout; co++)
-                    for (int r = 0; r < cinkk; r++) result[co * cinkk + r] += partial[r * s.Cout + co];
+        for (int co = 0; co < s.Cout; co++)
+        {
+            var row = result.Slice(co * cinkk, cinkk);
+            for (int r = 0; r < cinkk; r++) row[r] += total[r * s.Cout + co];
+        }
     }
 
     /// <summary>Chunks per call: enough to keep a many-core machine busy, fixed so that sums do not depend on the thread count.</summary>

@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace FerEngine.Backends.Cpu.Fast;
 
 /// <summary>
@@ -16,33 +20,24 @@ public static class Im2Col
     /// [pc, pc + kc) and columns [j0, j0 + cols) of col into panel[p * nr + q]. Several images
     /// side by side (<paramref name="images"/> holds them one after another) are one col matrix with
     /// Ho*Wo columns per image. The columns of a panel span at most a few output rows, so each panel
-    /// row is a few contiguous copies.
+    /// row is a few contiguous copies, one per <see cref="OutputRun"/>.
     /// </summary>
     public static void PackPanel(ConvShape s, ReadOnlySpan<float> images, int pc, int kc, int j0, int cols, Span<float> panel, int nr)
     {
-        int hw = s.Ho * s.Wo, imageSize = s.Cin * s.H * s.W;
-        for (int p = 0; p < kc; p++)
+        Span<OutputRun> runs = stackalloc OutputRun[cols];
+        runs = runs[..SplitIntoOutputRows(s, j0, cols, runs)];
+        var tap = Tap.At(s, pc);
+        for (int p = 0; p < kc; p++, tap = tap.Next(s))
         {
-            int r = pc + p, ci = r / (s.K * s.K), ky = r / s.K % s.K, kx = r % s.K;
             var row = panel.Slice(p * nr, nr);
-            row[cols..].Clear();
-            for (int q = 0; q < cols;)
+            if (cols < nr) row[cols..].Clear();
+            foreach (ref readonly var run in runs)
             {
-                int column = j0 + q, i = column / hw, j = column - i * hw, oy = j / s.Wo, ox = j - oy * s.Wo;
-                var image = images.Slice(i * imageSize, imageSize);
-                int run = Math.Min(cols - q, s.Wo - ox);           // stay within one output row
-                var destination = row.Slice(q, run);
-                int iy = oy + ky - s.Padding;
-                if (iy < 0 || iy >= s.H) destination.Clear();
-                else
-                {
-                    // Input columns ox + kx - p .. ; the part outside [0, W) is zero padding.
-                    int first = ox + kx - s.Padding, start = Math.Max(0, -first), end = Math.Min(run, s.W - first);
-                    destination[..Math.Max(0, Math.Min(start, run))].Clear();
-                    if (end > start) image.Slice((ci * s.H + iy) * s.W + first + start, end - start).CopyTo(destination[start..end]);
-                    if (end < run) destination[Math.Max(end, 0)..].Clear();
-                }
-                q += run;
+                var destination = row.Slice(run.Column, run.Length);
+                var (source, start, end) = Clip(s, tap, run);
+                for (int t = 0; t < start; t++) destination[t] = 0f;
+                CopyShort(images.Slice(source + start, end - start), destination[start..end]);
+                for (int t = end; t < destination.Length; t++) destination[t] = 0f;
             }
         }
     }
@@ -51,28 +46,77 @@ public static class Im2Col
     /// One packed GEMM panel of col as the A operand (the filter gradient's dw^T = col x dy^T),
     /// read straight from the image: rows [i0, i0 + rows) (filter taps) and columns [pc, pc + kc)
     /// (output pixels) of col into panel[p * MR + r]. The panel arrives zeroed, so the padding is
-    /// left as it is; each tap row is a few contiguous runs of the image, one per output row.
+    /// left as it is; each tap row is a few contiguous runs of the image, one per output row,
+    /// stored MR floats apart.
     /// </summary>
     public static void PackRowPanel(ConvShape s, ReadOnlySpan<float> image, int i0, int rows, int pc, int kc, Span<float> panel)
     {
         const int mr = Sgemm.MR;
-        for (int r = 0; r < rows; r++)
-        {
-            int tap = i0 + r, ci = tap / (s.K * s.K), ky = tap / s.K % s.K, kx = tap % s.K;
-            for (int p = 0; p < kc;)
+        Span<OutputRun> runs = stackalloc OutputRun[kc];
+        runs = runs[..SplitIntoOutputRows(s, pc, kc, runs)];
+        if (panel.Length < kc * mr) throw new ArgumentException($"A panel of {kc} x {mr} floats needs {kc * mr}, got {panel.Length}.");
+        ref float panelStart = ref MemoryMarshal.GetReference(panel);
+        var tap = Tap.At(s, i0);
+        for (int r = 0; r < rows; r++, tap = tap.Next(s))
+            foreach (ref readonly var run in runs)
             {
-                int j = pc + p, oy = j / s.Wo, ox = j - oy * s.Wo;
-                int run = Math.Min(kc - p, s.Wo - ox);             // stay within one output row
-                int iy = oy + ky - s.Padding;
-                if (iy >= 0 && iy < s.H)
-                {
-                    // Input columns ox + kx - pad ..; the part outside [0, W) stays zero (padding).
-                    int first = ox + kx - s.Padding, start = Math.Max(0, -first), end = Math.Min(run, s.W - first);
-                    var line = image.Slice((ci * s.H + iy) * s.W, s.W);
-                    for (int t = start; t < end; t++) panel[(p + t) * mr + r] = line[first + t];
-                }
-                p += run;
+                var (source, start, end) = Clip(s, tap, run);
+                var line = image.Slice(source + start, end - start);
+                // panel[(run.Column + start + t) * MR + r] = line[t], within the panel checked above
+                ref float target = ref Unsafe.Add(ref panelStart, (run.Column + start) * mr + r);
+                for (int t = 0; t < line.Length; t++) Unsafe.Add(ref target, t * mr) = line[t];
             }
+    }
+
+    /// <summary>One row of col: input channel ci and kernel offset (ky, kx); the row index is (ci*K + ky)*K + kx.</summary>
+    private readonly record struct Tap(int Ci, int Ky, int Kx)
+    {
+        public static Tap At(ConvShape s, int row) => new(row / (s.K * s.K), row / s.K % s.K, row % s.K);
+
+        public Tap Next(ConvShape s) => Kx + 1 < s.K ? new(Ci, Ky, Kx + 1) : Ky + 1 < s.K ? new(Ci, Ky + 1, 0) : new(Ci + 1, 0, 0);
+    }
+
+    /// <summary>Columns [Column, Column + Length) of a panel: output pixels (Oy, Ox ..) of one output row of the image at ImageOffset.</summary>
+    private readonly record struct OutputRun(int Column, int Length, int ImageOffset, int Oy, int Ox);
+
+    /// <summary>Splits columns [j0, j0 + cols) of col (images side by side) into runs within one output row; returns how many.</summary>
+    private static int SplitIntoOutputRows(ConvShape s, int j0, int cols, Span<OutputRun> runs)
+    {
+        int hw = s.Ho * s.Wo, imageSize = s.Cin * s.H * s.W, count = 0;
+        for (int q = 0; q < cols;)
+        {
+            int column = j0 + q, i = column / hw, j = column - i * hw, oy = j / s.Wo, ox = j - oy * s.Wo;
+            int length = Math.Min(cols - q, s.Wo - ox);
+            runs[count++] = new OutputRun(q, length, i * imageSize, oy, ox);
+            q += length;
         }
+        return count;
+    }
+
+    /// <summary>
+    /// Where a run reads for one tap: pixel t of the run is x[ci, oy + ky - p, ox + t + kx - p] at
+    /// images[source + t] for t in [start, end); the rest of the run is zero padding (all of it when
+    /// the input row iy is a padding row).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (int Source, int Start, int End) Clip(ConvShape s, Tap tap, in OutputRun run)
+    {
+        int iy = run.Oy + tap.Ky - s.Padding, first = run.Ox + tap.Kx - s.Padding;
+        if (iy < 0 || iy >= s.H) return (0, run.Length, run.Length);
+        int start = Math.Clamp(-first, 0, run.Length), end = Math.Clamp(s.W - first, start, run.Length);
+        return (run.ImageOffset + (tap.Ci * s.H + iy) * s.W + first, start, end);
+    }
+
+    /// <summary>to[..from.Length] = from, for the short runs of a panel row: 16 and 8 floats at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyShort(ReadOnlySpan<float> from, Span<float> to)
+    {
+        if (to.Length < from.Length) throw new ArgumentException($"Cannot copy {from.Length} floats into {to.Length}.");
+        ref float source = ref MemoryMarshal.GetReference(from);
+        ref float target = ref MemoryMarshal.GetReference(to);
+        int count = from.Length, t = 0;
+        for (; t + 16 <= count; t += 16) Vector512.LoadUnsafe(ref source, (nuint)t).StoreUnsafe(ref target, (nuint)t);
+        for (; t + 8 <= count; t += 8) Vector256.LoadUnsafe(ref source, (nuint)t).StoreUnsafe(ref target, (nuint)t);
+        for (; t < count; t++) Unsafe.Add(ref target, t) = Unsafe.Add(ref source, t);
     }
 }
