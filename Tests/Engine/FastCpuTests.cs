@@ -170,6 +170,50 @@ public class FastCpuTests
         }
     }
 
+    [Theory]
+    [InlineData(2, 3, 48, 48)]   // pool1's rows: 24 windows = one block of 16 and 8 left over
+    [InlineData(1, 2, 35, 67)]   // odd sizes: a last row and column that no window covers
+    [InlineData(1, 1, 2, 64)]    // two full blocks
+    public void Max_pool_picks_the_same_winners_as_the_reference_with_ties_and_NaNs(int n, int c, int h, int w)
+    {
+        // Values on a coarse grid (many ties: the first maximum wins) with some NaNs (the first NaN wins).
+        var values = Tensor.Normal(new Shape(n, c, h, w), 0, 1, seed: 5, stream: 1, DType.Float64, Device.CpuReference).ToDoubles()
+            .Select((v, i) => i % 13 == 0 ? double.NaN : Math.Round(v * 2) / 2).ToArray();
+        var (x, pooled) = (Tensor.FromDoubles(values, new Shape(n, c, h, w), DType.Float32, Device.Cpu), Tensor.FromDoubles(values, new Shape(n, c, h, w), DType.Float64, Device.CpuReference));
+        var p = Empty(n, c, h / 2, w / 2);
+        var (argF, argR) = (Tensor.Zeros(p.Fast.Shape, DType.Int32, Device.Cpu), Tensor.Zeros(p.Fast.Shape, DType.Int32, Device.CpuReference));
+        Fast.MaxPool2x2Forward(x, p.Fast, argF);
+        Reference.MaxPool2x2Forward(pooled, p.Reference, argR);
+        Assert.Equal(argR.ToArray<int>(), argF.ToArray<int>());
+        Assert.Equal(p.Reference.ToDoubles(), p.Fast.ToDoubles());
+
+        var dy = Pair(3, n, c, h / 2, w / 2);
+        var (dxF, dxR) = (Tensor.Full(x.Shape, 7, DType.Float32, Device.Cpu), Tensor.Zeros(x.Shape, DType.Float64, Device.CpuReference));
+        Fast.MaxPool2x2Backward(dy.Fast, argF, dxF);     // dx starts non-zero: every element must be written
+        Reference.MaxPool2x2Backward(dy.Reference, argR, dxR);
+        Assert.Equal(dxR.ToDoubles().Select(v => (double)(float)v), dxF.ToDoubles());
+    }
+
+    [Theory]
+    [InlineData(37)]        // the scalar tail only
+    [InlineData(70_007)]    // two parallel chunks, 16 at a time, and a tail
+    public void Dropout_keeps_the_same_elements_and_scales_them_like_the_reference(int n)
+    {
+        const double p = 0.3;
+        var x = Pair(4, n);
+        var dy = Pair(5, n);
+        var (y, dx) = (Empty(n), Empty(n));
+        var (maskF, maskR) = (Tensor.Zeros(new Shape(n), DType.UInt8, Device.Cpu), Tensor.Zeros(new Shape(n), DType.UInt8, Device.CpuReference));
+        Fast.DropoutForward(x.Fast, p, 9, 2, Tensor.FromArray([3L], new Shape(1), Device.Cpu), y.Fast, maskF);
+        Reference.DropoutForward(x.Reference, p, 9, 2, Tensor.FromArray([3L], new Shape(1), Device.CpuReference), y.Reference, maskR);
+        Assert.Equal(maskR.ToArray<byte>(), maskF.ToArray<byte>());
+        AssertClose(y.Fast, y.Reference, "dropout forward");
+        Fast.DropoutBackward(dy.Fast, maskF, p, dx.Fast);
+        Reference.DropoutBackward(dy.Reference, maskR, p, dx.Reference);
+        AssertClose(dx.Fast, dx.Reference, "dropout backward");
+        Assert.All(dx.Fast.ToArray<float>().Zip(maskF.ToArray<byte>()), pair => Assert.Equal(pair.Second == 0, pair.First == 0f));
+    }
+
     [Fact]
     public void Loss_and_optimiser_primitives()
     {

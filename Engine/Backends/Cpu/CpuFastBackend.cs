@@ -74,13 +74,13 @@ public class CpuFastBackend : CpuReferenceBackend
     public override void MaxPool2x2Forward(Tensor x, Tensor y, Tensor argmax)
     {
         if (x.DType != DType.Float32) { base.MaxPool2x2Forward(x, y, argmax); return; }
-        FastElementwise.MaxPoolForward(x.Shape[0] * x.Shape[1], x.Shape[2], x.Shape[3], x.AsMemory<float>(), y.AsMemory<float>(), argmax.AsMemory<int>());
+        FastMaxPool.Forward(x.Shape[0] * x.Shape[1], x.Shape[2], x.Shape[3], x.AsMemory<float>(), y.AsMemory<float>(), argmax.AsMemory<int>());
     }
 
     public override void MaxPool2x2Backward(Tensor dy, Tensor argmax, Tensor dx)
     {
         if (dy.DType != DType.Float32) { base.MaxPool2x2Backward(dy, argmax, dx); return; }
-        FastElementwise.MaxPoolBackward(dx.Shape[0] * dx.Shape[1], dx.Shape[2], dx.Shape[3], dy.AsMemory<float>(), argmax.AsMemory<int>(), dx.AsMemory<float>());
+        FastMaxPool.Backward(dx.Shape[0] * dx.Shape[1], dx.Shape[2], dx.Shape[3], dy.AsMemory<float>(), argmax.AsMemory<int>(), dx.AsMemory<float>());
     }
 
     public override void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor step, Tensor y, Tensor mask)

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using FerEngine.Random;
 
 namespace FerEngine.Backends.Cpu.Fast;
@@ -109,58 +110,18 @@ public static class FastElementwise
             var gradient = dy.Span.Slice(first, count);
             var keep = mask.Span.Slice(first, count);
             var destination = dx.Span.Slice(first, count);
-            for (int i = 0; i < count; i++) destination[i] = keep[i] != 0 ? gradient[i] * scale : 0f;
-        });
-    }
-
-    /// <summary>2x2 max-pool over planes [H, W] -> [H/2, W/2] with the winner's index 0..3 (first max wins, NaN wins).</summary>
-    public static void MaxPoolForward(int planes, int h, int w, ReadOnlyMemory<float> x, Memory<float> y, Memory<int> argmax)
-    {
-        int ho = h / 2, wo = w / 2;
-        Parallel1D.For(planes, (firstPlane, count) =>
-        {
-            var source = x.Span;
-            var destination = y.Span;
-            var winners = argmax.Span;
-            for (int plane = firstPlane; plane < firstPlane + count; plane++)
-                for (int oy = 0; oy < ho; oy++)
+            int i = 0;
+            if (Avx512F.IsSupported)
+            {
+                var s = Vector512.Create(scale);
+                for (; i <= count - 16; i += 16)
                 {
-                    var top = source.Slice((plane * h + 2 * oy) * w, w);
-                    var bottom = source.Slice((plane * h + 2 * oy + 1) * w, w);
-                    for (int ox = 0; ox < wo; ox++)
-                    {
-                        float best = top[2 * ox];
-                        int winner = 0;
-                        float candidate = top[2 * ox + 1];
-                        if (candidate > best || float.IsNaN(candidate) && !float.IsNaN(best)) { best = candidate; winner = 1; }
-                        candidate = bottom[2 * ox];
-                        if (candidate > best || float.IsNaN(candidate) && !float.IsNaN(best)) { best = candidate; winner = 2; }
-                        candidate = bottom[2 * ox + 1];
-                        if (candidate > best || float.IsNaN(candidate) && !float.IsNaN(best)) { best = candidate; winner = 3; }
-                        int at = (plane * ho + oy) * wo + ox;
-                        destination[at] = best;
-                        winners[at] = winner;
-                    }
+                    // 16 mask bytes widened to 16 ints (vpmovzxbd), then a branch-free select
+                    var kept = ~Vector512.Equals(Avx512F.ConvertToVector512Int32(Vector128.Create<byte>(keep.Slice(i, 16))), Vector512<int>.Zero);
+                    Vector512.ConditionalSelect(kept.AsSingle(), Vector512.Create<float>(gradient.Slice(i, 16)) * s, Vector512<float>.Zero).CopyTo(destination[i..]);
                 }
-        });
-    }
-
-    public static void MaxPoolBackward(int planes, int h, int w, ReadOnlyMemory<float> dy, ReadOnlyMemory<int> argmax, Memory<float> dx)
-    {
-        int ho = h / 2, wo = w / 2;
-        Parallel1D.For(planes, (firstPlane, count) =>
-        {
-            var gradient = dy.Span;
-            var winners = argmax.Span;
-            var destination = dx.Span.Slice(firstPlane * h * w, count * h * w);
-            destination.Clear();
-            for (int plane = firstPlane; plane < firstPlane + count; plane++)
-                for (int oy = 0; oy < ho; oy++)
-                    for (int ox = 0; ox < wo; ox++)
-                    {
-                        int at = (plane * ho + oy) * wo + ox, window = winners[at];
-                        destination[((plane - firstPlane) * h + 2 * oy + window / 2) * w + 2 * ox + window % 2] = gradient[at];
-                    }
+            }
+            for (; i < count; i++) destination[i] = keep[i] != 0 ? gradient[i] * scale : 0f;
         });
     }
 }

@@ -6,9 +6,10 @@ internal static class Parallel1D
     /// <summary>Below this many elements a pass runs on the calling thread (thread start-up would dominate).</summary>
     private const int MinimumPerChunk = 1 << 15;
 
-    public static void For(long count, Action<int, int> work)
+    /// <param name="itemSize">elements per item (a plane's H x W when the items are planes)</param>
+    public static void For(long count, Action<int, int> work, int itemSize = 1)
     {
-        int chunks = (int)Math.Clamp(count / MinimumPerChunk, 1, CpuFastBackend.Threads);
+        int chunks = (int)Math.Clamp(count * itemSize / MinimumPerChunk, 1, Math.Max(1, Math.Min(count, CpuFastBackend.Threads)));
         if (chunks == 1) { work(0, (int)count); return; }
         Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, c =>
         {

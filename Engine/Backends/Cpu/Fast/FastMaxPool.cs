@@ -1,0 +1,136 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace FerEngine.Backends.Cpu.Fast;
+
+/// <summary>
+/// 2x2 max-pooling with stride 2 over planes [H, W] -> [H/2, W/2], with each window's winner 0..3
+/// (top-left, top-right, bottom-left, bottom-right): the first maximum wins, and so does the first
+/// NaN, as in the reference. With AVX-512, 16 windows at a time and without branches: the even and
+/// odd columns of a row pair are separated by a two-vector permute (vpermt2ps).
+/// </summary>
+public static class FastMaxPool
+{
+    public static void Forward(int planes, int h, int w, ReadOnlyMemory<float> x, Memory<float> y, Memory<int> argmax)
+    {
+        int ho = h / 2, wo = w / 2;
+        Parallel1D.For(planes, (firstPlane, count) =>
+        {
+            for (int plane = firstPlane; plane < firstPlane + count; plane++)
+                for (int oy = 0; oy < ho; oy++)
+                {
+                    var top = x.Span.Slice((plane * h + 2 * oy) * w, w);
+                    var bottom = x.Span.Slice((plane * h + 2 * oy + 1) * w, w);
+                    var best = y.Span.Slice((plane * ho + oy) * wo, wo);
+                    var winner = argmax.Span.Slice((plane * ho + oy) * wo, wo);
+                    int ox = Avx512F.IsSupported ? ForwardRow512(top, bottom, best, winner) : 0;
+                    for (; ox < wo; ox++)
+                    {
+                        float value = top[2 * ox];
+                        int index = 0;
+                        Take(ref value, ref index, top[2 * ox + 1], 1);
+                        Take(ref value, ref index, bottom[2 * ox], 2);
+                        Take(ref value, ref index, bottom[2 * ox + 1], 3);
+                        best[ox] = value;
+                        winner[ox] = index;
+                    }
+                }
+        }, itemSize: h * w);
+    }
+
+    /// <summary>dx gets each window's gradient at its winner and zeros elsewhere; every element of dx is written.</summary>
+    public static void Backward(int planes, int h, int w, ReadOnlyMemory<float> dy, ReadOnlyMemory<int> argmax, Memory<float> dx)
+    {
+        int ho = h / 2, wo = w / 2;
+        Parallel1D.For(planes, (firstPlane, count) =>
+        {
+            for (int plane = firstPlane; plane < firstPlane + count; plane++)
+            {
+                var planeGradient = dx.Span.Slice(plane * h * w, h * w);
+                if (h % 2 != 0 || w % 2 != 0) planeGradient.Clear();   // the last row or column no window covers
+                for (int oy = 0; oy < ho; oy++)
+                {
+                    var gradient = dy.Span.Slice((plane * ho + oy) * wo, wo);
+                    var winner = argmax.Span.Slice((plane * ho + oy) * wo, wo);
+                    var top = planeGradient.Slice(2 * oy * w, w);
+                    var bottom = planeGradient.Slice((2 * oy + 1) * w, w);
+                    int ox = Avx512F.IsSupported ? BackwardRow512(gradient, winner, top, bottom) : 0;
+                    for (; ox < wo; ox++)
+                    {
+                        float g = gradient[ox];
+                        int index = winner[ox];
+                        top[2 * ox] = index == 0 ? g : 0f;
+                        top[2 * ox + 1] = index == 1 ? g : 0f;
+                        bottom[2 * ox] = index == 2 ? g : 0f;
+                        bottom[2 * ox + 1] = index == 3 ? g : 0f;
+                    }
+                }
+            }
+        }, itemSize: h * w);
+    }
+
+    /// <summary>The window rule: a larger candidate wins, and so does a NaN over a number.</summary>
+    private static void Take(ref float best, ref int winner, float candidate, int index)
+    {
+        if (candidate > best || float.IsNaN(candidate) && !float.IsNaN(best)) { best = candidate; winner = index; }
+    }
+
+    private static readonly Vector512<int> EvenColumns = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<int> OddColumns = EvenColumns + Vector512<int>.One;
+
+    /// <summary>Windows [0, 16k) of one output row, 16 at a time; returns how many it did.</summary>
+    private static int ForwardRow512(ReadOnlySpan<float> top, ReadOnlySpan<float> bottom, Span<float> best, Span<int> winner)
+    {
+        int ox = 0;
+        for (; ox + 16 <= best.Length; ox += 16)
+        {
+            // 32 input columns of each row -> the 16 windows' left (even) and right (odd) values.
+            var (top0, top1) = (Vector512.Create(top.Slice(2 * ox, 16)), Vector512.Create(top.Slice(2 * ox + 16, 16)));
+            var (bottom0, bottom1) = (Vector512.Create(bottom.Slice(2 * ox, 16)), Vector512.Create(bottom.Slice(2 * ox + 16, 16)));
+            var value = Avx512F.PermuteVar16x32x2(top0, EvenColumns, top1);
+            var index = Vector512<int>.Zero;
+            Take(ref value, ref index, Avx512F.PermuteVar16x32x2(top0, OddColumns, top1), 1);
+            Take(ref value, ref index, Avx512F.PermuteVar16x32x2(bottom0, EvenColumns, bottom1), 2);
+            Take(ref value, ref index, Avx512F.PermuteVar16x32x2(bottom0, OddColumns, bottom1), 3);
+            value.CopyTo(best[ox..]);
+            index.CopyTo(winner[ox..]);
+        }
+        return ox;
+    }
+
+    /// <summary><see cref="Take(ref float, ref int, float, int)"/> for 16 windows at once.</summary>
+    private static void Take(ref Vector512<float> best, ref Vector512<int> winner, Vector512<float> candidate, int index)
+    {
+        var candidateIsNaN = ~Vector512.Equals(candidate, candidate);
+        var bestIsNaN = ~Vector512.Equals(best, best);
+        var take = Vector512.GreaterThan(candidate, best) | (candidateIsNaN & ~bestIsNaN);
+        best = Vector512.ConditionalSelect(take, candidate, best);
+        winner = Vector512.ConditionalSelect(take.AsInt32(), Vector512.Create(index), winner);
+    }
+
+    private static readonly Vector512<int> LowHalvesInterleaved = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    private static readonly Vector512<int> HighHalvesInterleaved = LowHalvesInterleaved + Vector512.Create(8);
+
+    /// <summary>Windows [0, 16k) of one output row, 16 at a time, into the two input rows; returns how many it did.</summary>
+    private static int BackwardRow512(ReadOnlySpan<float> gradient, ReadOnlySpan<int> winner, Span<float> top, Span<float> bottom)
+    {
+        int ox = 0;
+        for (; ox + 16 <= gradient.Length; ox += 16)
+        {
+            var g = Vector512.Create(gradient.Slice(ox, 16));
+            var index = Vector512.Create(winner.Slice(ox, 16));
+            WriteRow(Only(0), Only(1), top.Slice(2 * ox, 32));
+            WriteRow(Only(2), Only(3), bottom.Slice(2 * ox, 32));
+
+            Vector512<float> Only(int window) => Vector512.ConditionalSelect(Vector512.Equals(index, Vector512.Create(window)).AsSingle(), g, Vector512<float>.Zero);
+        }
+        return ox;
+
+        // 16 left and 16 right values -> 32 input columns: left0 right0 left1 right1 ...
+        static void WriteRow(Vector512<float> left, Vector512<float> right, Span<float> row)
+        {
+            Avx512F.PermuteVar16x32x2(left, LowHalvesInterleaved, right).CopyTo(row);
+            Avx512F.PermuteVar16x32x2(left, HighHalvesInterleaved, right).CopyTo(row[16..]);
+        }
+    }
+}
