@@ -16,13 +16,16 @@ public static class FastMaxPool
         int ho = h / 2, wo = w / 2;
         Parallel1D.For(planes, (firstPlane, count) =>
         {
+            ReadOnlySpan<float> input = x.Span;
+            Span<float> output = y.Span;
+            Span<int> winners = argmax.Span;
             for (int plane = firstPlane; plane < firstPlane + count; plane++)
                 for (int oy = 0; oy < ho; oy++)
                 {
-                    var top = x.Span.Slice((plane * h + 2 * oy) * w, w);
-                    var bottom = x.Span.Slice((plane * h + 2 * oy + 1) * w, w);
-                    var best = y.Span.Slice((plane * ho + oy) * wo, wo);
-                    var winner = argmax.Span.Slice((plane * ho + oy) * wo, wo);
+                    var top = input.Slice((plane * h + 2 * oy) * w, w);
+                    var bottom = input.Slice((plane * h + 2 * oy + 1) * w, w);
+                    var best = output.Slice((plane * ho + oy) * wo, wo);
+                    var winner = winners.Slice((plane * ho + oy) * wo, wo);
                     int ox = Avx512F.IsSupported ? ForwardRow512(top, bottom, best, winner) : 0;
                     for (; ox < wo; ox++)
                     {
@@ -44,14 +47,17 @@ public static class FastMaxPool
         int ho = h / 2, wo = w / 2;
         Parallel1D.For(planes, (firstPlane, count) =>
         {
+            ReadOnlySpan<float> outputGradient = dy.Span;
+            ReadOnlySpan<int> winners = argmax.Span;
+            Span<float> inputGradient = dx.Span;
             for (int plane = firstPlane; plane < firstPlane + count; plane++)
             {
-                var planeGradient = dx.Span.Slice(plane * h * w, h * w);
+                var planeGradient = inputGradient.Slice(plane * h * w, h * w);
                 if (h % 2 != 0 || w % 2 != 0) planeGradient.Clear();   // the last row or column no window covers
                 for (int oy = 0; oy < ho; oy++)
                 {
-                    var gradient = dy.Span.Slice((plane * ho + oy) * wo, wo);
-                    var winner = argmax.Span.Slice((plane * ho + oy) * wo, wo);
+                    var gradient = outputGradient.Slice((plane * ho + oy) * wo, wo);
+                    var winner = winners.Slice((plane * ho + oy) * wo, wo);
                     var top = planeGradient.Slice(2 * oy * w, w);
                     var bottom = planeGradient.Slice((2 * oy + 1) * w, w);
                     int ox = Avx512F.IsSupported ? BackwardRow512(gradient, winner, top, bottom) : 0;
@@ -78,24 +84,40 @@ public static class FastMaxPool
     private static readonly Vector512<int> EvenColumns = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     private static readonly Vector512<int> OddColumns = EvenColumns + Vector512<int>.One;
 
-    /// <summary>Windows [0, 16k) of one output row, 16 at a time; returns how many it did.</summary>
+    /// <summary>One output row, 16 windows at a time; the last, partial block runs on zero-padded copies. Returns the row's width.</summary>
     private static int ForwardRow512(ReadOnlySpan<float> top, ReadOnlySpan<float> bottom, Span<float> best, Span<int> winner)
     {
-        int ox = 0;
-        for (; ox + 16 <= best.Length; ox += 16)
+        int ox = 0, wo = best.Length;
+        for (; ox + 16 <= wo; ox += 16) ForwardBlock512(top.Slice(2 * ox, 32), bottom.Slice(2 * ox, 32), best.Slice(ox, 16), winner.Slice(ox, 16));
+        if (ox < wo)
         {
-            // 32 input columns of each row -> the 16 windows' left (even) and right (odd) values.
-            var (top0, top1) = (Vector512.Create(top.Slice(2 * ox, 16)), Vector512.Create(top.Slice(2 * ox + 16, 16)));
-            var (bottom0, bottom1) = (Vector512.Create(bottom.Slice(2 * ox, 16)), Vector512.Create(bottom.Slice(2 * ox + 16, 16)));
-            var value = Avx512F.PermuteVar16x32x2(top0, EvenColumns, top1);
-            var index = Vector512<int>.Zero;
-            Take(ref value, ref index, Avx512F.PermuteVar16x32x2(top0, OddColumns, top1), 1);
-            Take(ref value, ref index, Avx512F.PermuteVar16x32x2(bottom0, EvenColumns, bottom1), 2);
-            Take(ref value, ref index, Avx512F.PermuteVar16x32x2(bottom0, OddColumns, bottom1), 3);
-            value.CopyTo(best[ox..]);
-            index.CopyTo(winner[ox..]);
+            int rest = wo - ox;
+            Span<float> topPart = stackalloc float[32], bottomPart = stackalloc float[32], bestPart = stackalloc float[16];
+            Span<int> winnerPart = stackalloc int[16];
+            top.Slice(2 * ox, 2 * rest).CopyTo(topPart);
+            bottom.Slice(2 * ox, 2 * rest).CopyTo(bottomPart);
+            ForwardBlock512(topPart, bottomPart, bestPart, winnerPart);
+            bestPart[..rest].CopyTo(best[ox..]);
+            winnerPart[..rest].CopyTo(winner[ox..]);
         }
-        return ox;
+        return wo;
+    }
+
+    /// <summary>16 windows: 32 columns of the top and bottom rows -> 16 maxima and winners.</summary>
+    private static void ForwardBlock512(ReadOnlySpan<float> top, ReadOnlySpan<float> bottom, Span<float> best, Span<int> winner)
+    {
+        // The windows' left (even) and right (odd) columns of each row.
+        var top0 = Vector512.Create(top[..16]);
+        var top1 = Vector512.Create(top[16..]);
+        var bottom0 = Vector512.Create(bottom[..16]);
+        var bottom1 = Vector512.Create(bottom[16..]);
+        var value = Avx512F.PermuteVar16x32x2(top0, EvenColumns, top1);
+        var index = Vector512<int>.Zero;
+        Take(ref value, ref index, Avx512F.PermuteVar16x32x2(top0, OddColumns, top1), 1);
+        Take(ref value, ref index, Avx512F.PermuteVar16x32x2(bottom0, EvenColumns, bottom1), 2);
+        Take(ref value, ref index, Avx512F.PermuteVar16x32x2(bottom0, OddColumns, bottom1), 3);
+        value.CopyTo(best);
+        index.CopyTo(winner);
     }
 
     /// <summary><see cref="Take(ref float, ref int, float, int)"/> for 16 windows at once.</summary>
@@ -111,22 +133,36 @@ public static class FastMaxPool
     private static readonly Vector512<int> LowHalvesInterleaved = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     private static readonly Vector512<int> HighHalvesInterleaved = LowHalvesInterleaved + Vector512.Create(8);
 
-    /// <summary>Windows [0, 16k) of one output row, 16 at a time, into the two input rows; returns how many it did.</summary>
+    /// <summary>One output row into its two input rows, 16 windows at a time; the last, partial block runs on padded copies. Returns the row's width.</summary>
     private static int BackwardRow512(ReadOnlySpan<float> gradient, ReadOnlySpan<int> winner, Span<float> top, Span<float> bottom)
     {
-        int ox = 0;
-        for (; ox + 16 <= gradient.Length; ox += 16)
+        int ox = 0, wo = gradient.Length;
+        for (; ox + 16 <= wo; ox += 16) BackwardBlock512(gradient.Slice(ox, 16), winner.Slice(ox, 16), top.Slice(2 * ox, 32), bottom.Slice(2 * ox, 32));
+        if (ox < wo)
         {
-            var g = Vector512.Create(gradient.Slice(ox, 16));
-            var index = Vector512.Create(winner.Slice(ox, 16));
-            WriteRow(Only(0), Only(1), top.Slice(2 * ox, 32));
-            WriteRow(Only(2), Only(3), bottom.Slice(2 * ox, 32));
-
-            Vector512<float> Only(int window) => Vector512.ConditionalSelect(Vector512.Equals(index, Vector512.Create(window)).AsSingle(), g, Vector512<float>.Zero);
+            int rest = wo - ox;
+            Span<float> gradientPart = stackalloc float[16], topPart = stackalloc float[32], bottomPart = stackalloc float[32];
+            Span<int> winnerPart = stackalloc int[16];
+            gradient[ox..].CopyTo(gradientPart);
+            winner[ox..].CopyTo(winnerPart);
+            BackwardBlock512(gradientPart, winnerPart, topPart, bottomPart);
+            topPart[..(2 * rest)].CopyTo(top[(2 * ox)..]);
+            bottomPart[..(2 * rest)].CopyTo(bottom[(2 * ox)..]);
         }
-        return ox;
+        return wo;
+    }
 
-        // 16 left and 16 right values -> 32 input columns: left0 right0 left1 right1 ...
+    /// <summary>16 windows: their gradients and winners -> 32 columns of the top and bottom rows.</summary>
+    private static void BackwardBlock512(ReadOnlySpan<float> gradient, ReadOnlySpan<int> winner, Span<float> top, Span<float> bottom)
+    {
+        var g = Vector512.Create(gradient);
+        var index = Vector512.Create(winner);
+        WriteRow(Only(0), Only(1), top);
+        WriteRow(Only(2), Only(3), bottom);
+
+        Vector512<float> Only(int window) => Vector512.ConditionalSelect(Vector512.Equals(index, Vector512.Create(window)).AsSingle(), g, Vector512<float>.Zero);
+
+        // 16 left and 16 right values -> 32 columns: left0 right0 left1 right1 ...
         static void WriteRow(Vector512<float> left, Vector512<float> right, Span<float> row)
         {
             Avx512F.PermuteVar16x32x2(left, LowHalvesInterleaved, right).CopyTo(row);
