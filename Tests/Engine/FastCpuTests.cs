@@ -214,6 +214,28 @@ public class FastCpuTests
         Assert.All(dx.Fast.ToArray<float>().Zip(maskF.ToArray<byte>()), pair => Assert.Equal(pair.Second == 0, pair.First == 0f));
     }
 
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.01)]
+    public void Vectorised_Adam_matches_the_scalar_float32_loop_bit_for_bit(double weightDecay)
+    {
+        const int n = 70_007;   // two parallel chunks, 16 at a time, and a tail
+        float[] Values(ulong stream) => Tensor.Normal(new Shape(n), 0, 1, seed: 3, stream, DType.Float32, Device.Cpu).ToArray<float>();
+        float[] p = Values(1), g = Values(2), m = new float[n], v = new float[n];
+        Tensor OnCpu(float[] values) => Tensor.FromArray(values.ToArray(), new Shape(values.Length), Device.Cpu);
+        var (fastP, fastG, fastM, fastV) = (OnCpu(p), OnCpu(g), OnCpu(m), OnCpu(v));
+        var adam = new AdamHyperparameters(3e-4, WeightDecay: weightDecay);
+        for (int step = 1; step <= 3; step++)
+        {
+            var scalars = adam.StepScalarsTensor(step, DType.Float32, Device.Cpu);
+            Fast.AdamUpdate(fastP, fastG, fastM, fastV, adam, scalars);
+            FerEngine.Backends.Cpu.ReferenceLoops<float>.AdamUpdate(p, g, m, v, adam, scalars.ToArray<float>());
+        }
+        Assert.Equal(v, fastV.ToArray<float>());
+        Assert.Equal(m, fastM.ToArray<float>());
+        Assert.Equal(p, fastP.ToArray<float>());
+    }
+
     [Fact]
     public void Loss_and_optimiser_primitives()
     {

@@ -95,6 +95,12 @@ public class CpuFastBackend : CpuReferenceBackend
         FastElementwise.DropoutBackward(dy.AsMemory<float>(), mask.AsMemory<byte>(), (float)p, dx.AsMemory<float>());
     }
 
+    public override void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, Tensor stepScalars)
+    {
+        if (parameter.DType != DType.Float32) { base.AdamUpdate(parameter, gradient, m, v, h, stepScalars); return; }
+        FastAdam.Update(parameter.AsMemory<float>(), gradient.AsMemory<float>(), m.AsMemory<float>(), v.AsMemory<float>(), h, stepScalars.AsSpan<float>());
+    }
+
     public override void BiasBackward(Tensor dy, Tensor dbias, bool accumulate)
     {
         if (dy.DType != DType.Float32) { base.BiasBackward(dy, dbias, accumulate); return; }
