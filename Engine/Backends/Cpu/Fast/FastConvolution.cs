@@ -60,42 +60,56 @@ public static class FastConvolution
     public static void BackwardData(ConvShape s, ReadOnlyMemory<float> dy, ReadOnlyMemory<float> w, Memory<float> dx)
     {
         int k = s.K, kk = k * k;
-        var rotated = new float[s.Cin * s.Cout * kk];   // [Cin, Cout, K, K]
-        var weights = w.Span;
-        for (int co = 0; co < s.Cout; co++)
-            for (int ci = 0; ci < s.Cin; ci++)
-                for (int t = 0; t < kk; t++)
-                    rotated[(ci * s.Cout + co) * kk + kk - 1 - t] = weights[(co * s.Cin + ci) * kk + t];
-        var transposed = new ConvShape(s.N, s.Cout, s.Ho, s.Wo, s.Cin, k, k - 1 - s.Padding);
-        Forward(transposed, dy, rotated, ReadOnlyMemory<float>.Empty, dx);
+        int size = s.Cin * s.Cout * kk;
+        var rotated = ArrayPool<float>.Shared.Rent(size);   // [Cin, Cout, K, K]
+        try
+        {
+            var weights = w.Span;
+            for (int co = 0; co < s.Cout; co++)
+                for (int ci = 0; ci < s.Cin; ci++)
+                    for (int t = 0; t < kk; t++)
+                        rotated[(ci * s.Cout + co) * kk + kk - 1 - t] = weights[(co * s.Cin + ci) * kk + t];
+            var transposed = new ConvShape(s.N, s.Cout, s.Ho, s.Wo, s.Cin, k, k - 1 - s.Padding);
+            Forward(transposed, dy, rotated.AsMemory(0, size), ReadOnlyMemory<float>.Empty, dx);
+        }
+        finally { ArrayPool<float>.Shared.Return(rotated); }
     }
 
     public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)
     {
         int cinkk = s.Cin * s.K * s.K, hw = s.Ho * s.Wo, xSize = s.Cin * s.H * s.W, ySize = s.Cout * hw;
-        var partials = new float[ChunkCount(s.N)][];   // per chunk: dw^T [CinKK, Cout]
-        ForEachChunk(s.N, (chunk, first, count) =>
+        int size = cinkk * s.Cout;
+        // Per chunk: dw^T [CinKK, Cout], pooled: a fresh megabyte-sized array per chunk and call costs page faults.
+        var partials = new float[ChunkCount(s.N)][];
+        try
         {
-            var partial = new float[cinkk * s.Cout];
-            for (int n = first; n < first + count; n++)
+            ForEachChunk(s.N, (chunk, first, count) =>
             {
-                var image = x.Slice(n * xSize, xSize);
-                // A = col(x_n), packed panel by panel straight from the image; B = dy_n^T.
-                Sgemm.Multiply((i0, rows, pc, kc, panel) => Im2Col.PackRowPanel(s, image.Span, i0, rows, pc, kc, panel),
-                    transposeB: true, cinkk, s.Cout, hw, dy.Span.Slice(n * ySize, ySize), hw, 1f, partial, s.Cout);
+                var partial = partials[chunk] = ArrayPool<float>.Shared.Rent(size);
+                Array.Clear(partial, 0, size);
+                for (int n = first; n < first + count; n++)
+                {
+                    var image = x.Slice(n * xSize, xSize);
+                    // A = col(x_n), packed panel by panel straight from the image; B = dy_n^T.
+                    Sgemm.Multiply((i0, rows, pc, kc, panel) => Im2Col.PackRowPanel(s, image.Span, i0, rows, pc, kc, panel),
+                        transposeB: true, cinkk, s.Cout, hw, dy.Span.Slice(n * ySize, ySize), hw, 1f, partial, s.Cout);
+                }
+            });
+            // Sum the chunks' dw^T in chunk order (fixed: reproducible sums), contiguous and vectorised,
+            // then transpose the total into dw [Cout, CinKK] once.
+            var total = partials[0].AsSpan(0, size);
+            for (int c = 1; c < partials.Length; c++) TensorPrimitives.Add(total, partials[c].AsSpan(0, size), total);
+            var result = dw.Span;
+            if (!accumulate) result.Clear();
+            for (int co = 0; co < s.Cout; co++)
+            {
+                var row = result.Slice(co * cinkk, cinkk);
+                for (int r = 0; r < cinkk; r++) row[r] += total[r * s.Cout + co];
             }
-            partials[chunk] = partial;
-        });
-        // Sum the chunks' dw^T in chunk order (fixed: reproducible sums), contiguous and vectorised,
-        // then transpose the total into dw [Cout, CinKK] once.
-        var total = partials[0];
-        for (int c = 1; c < partials.Length; c++) TensorPrimitives.Add(total, partials[c], total);
-        var result = dw.Span;
-        if (!accumulate) result.Clear();
-        for (int co = 0; co < s.Cout; co++)
+        }
+        finally
         {
-            var row = result.Slice(co * cinkk, cinkk);
-            for (int r = 0; r < cinkk; r++) row[r] += total[r * s.Cout + co];
+            foreach (var partial in partials) if (partial is not null) ArrayPool<float>.Shared.Return(partial);
         }
     }
 
