@@ -123,12 +123,24 @@ public static class Sgemm
         {
             int j0 = panel * nr, cols = Math.Min(nr, n - j0);
             var destination = packed.AsSpan(panel * nr * kc, nr * kc);
-            for (int p = 0; p < kc; p++)
+            if (!transposeB)
+                for (int p = 0; p < kc; p++)
+                {
+                    var row = destination.Slice(p * nr, nr);
+                    b.Slice((pc + p) * ldb + j0, cols).CopyTo(row);
+                    row[cols..].Clear();
+                }
+            else
             {
-                var row = destination.Slice(p * nr, nr);
-                if (!transposeB) b.Slice((pc + p) * ldb + j0, cols).CopyTo(row);
-                else for (int q = 0; q < cols; q++) row[q] = b[(j0 + q) * ldb + pc + p];
-                row[cols..].Clear();
+                // op(B) column q is row j0 + q of B as stored. Eight of those rows at a time are read
+                // side by side along p: eight sequential streams, and contiguous writes of eight.
+                if (cols < nr) destination.Clear();
+                for (int q0 = 0; q0 < cols; q0 += 8)
+                {
+                    int width = Math.Min(8, cols - q0);
+                    for (int p = 0; p < kc; p++)
+                        for (int q = q0; q < q0 + width; q++) destination[p * nr + q] = b[(j0 + q) * ldb + pc + p];
+                }
             }
         }
     }
