@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace FerEngine.Random;
 
 /// <summary>
@@ -30,6 +32,29 @@ public static class Philox
             uint hiA = (uint)(productA >> 32), loA = (uint)productA;
             uint hiB = (uint)(productB >> 32), loB = (uint)productB;
             (c0, c1, c2, c3) = (hiB ^ c1 ^ k0, loB, hiA ^ c3 ^ k1, loA);
+            k0 += WeylA;
+            k1 += WeylB;
+        }
+        return (c0, c1, c2, c3);
+    }
+
+    /// <summary>
+    /// Blocks offset .. offset + 7 at once: lane b of Xk is word k of <see cref="Block"/>(seed, stream,
+    /// offset + b). Each 32-bit word sits in a 64-bit lane, so one 64-bit multiply gives both the high
+    /// and the low half of a round's 32 x 32-bit product.
+    /// </summary>
+    public static (Vector512<ulong> X0, Vector512<ulong> X1, Vector512<ulong> X2, Vector512<ulong> X3) Blocks8(ulong seed, ulong stream, ulong offset)
+    {
+        var low32 = Vector512.Create(0xFFFF_FFFFUL);
+        var offsets = Vector512.Create(offset) + Vector512.Create(0UL, 1, 2, 3, 4, 5, 6, 7);
+        Vector512<ulong> c0 = offsets & low32, c1 = offsets >> 32, c2 = Vector512.Create(stream & 0xFFFF_FFFF), c3 = Vector512.Create(stream >> 32);
+        uint k0 = (uint)seed, k1 = (uint)(seed >> 32);
+        for (int round = 0; round < 10; round++)
+        {
+            var productA = Vector512.Create((ulong)MultiplierA) * c0;
+            var productB = Vector512.Create((ulong)MultiplierB) * c2;
+            (c0, c1, c2, c3) = ((productB >> 32) ^ c1 ^ Vector512.Create((ulong)k0), productB & low32,
+                                (productA >> 32) ^ c3 ^ Vector512.Create((ulong)k1), productA & low32);
             k0 += WeylA;
             k1 += WeylB;
         }

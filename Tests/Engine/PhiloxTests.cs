@@ -21,6 +21,16 @@ public class PhiloxTests
         Assert.Equal((e0, e1, e2, e3), Philox.Block(seed, stream, offset));
     }
 
+    [Theory]
+    [InlineData(0UL, 0UL, 0UL)]
+    [InlineData(0x243f6a8885a308d3UL, 0x13198a2e03707344UL, 0xFFFF_FFFDUL)]   // the offsets carry into their high word
+    public void Eight_blocks_at_once_are_the_eight_blocks(ulong seed, ulong stream, ulong offset)
+    {
+        var (x0, x1, x2, x3) = Philox.Blocks8(seed, stream, offset);
+        for (int b = 0; b < 8; b++)
+            Assert.Equal(Philox.Block(seed, stream, offset + (ulong)b), ((uint)x0[b], (uint)x1[b], (uint)x2[b], (uint)x3[b]));
+    }
+
     [Fact]
     public void Uniform_is_inside_the_open_interval_and_roughly_uniform()
     {
