@@ -26,6 +26,7 @@ public static class FastConvolution
     {
         int cinkk = s.Cin * s.K * s.K, hw = s.Ho * s.Wo, xSize = s.Cin * s.H * s.W, ySize = s.Cout * hw;
         int group = Math.Max(1, ColumnsPerGemm / hw);
+        using var weights = Sgemm.Pack(false, s.Cout, cinkk, 1f, w.Span, cinkk);   // A, packed once for every image
         ForEachChunk(s.N, (chunk, first, count) =>
         {
             float[]? shared = group > 1 ? ArrayPool<float>.Shared.Rent(s.Cout * group * hw) : null;
@@ -39,7 +40,7 @@ public static class FastConvolution
                     for (int co = 0; co < s.Cout; co++) output.Slice(co * cols, cols).Fill(bias.IsEmpty ? 0f : bias.Span[co]);
                     var batch = x.Slice(n * xSize, images * xSize);
                     // B = col(x_n .. x_n+images-1), packed panel by panel straight from the images: no col matrix in memory.
-                    Sgemm.Multiply(false, s.Cout, cols, cinkk, 1f, w.Span, cinkk, 1f, output, cols,
+                    Sgemm.Multiply(weights, cols, 1f, output, cols,
                         (pc, kc, j0, c, panel, nr) => Im2Col.PackPanel(s, batch.Span, pc, kc, j0, c, panel, nr));
                     if (shared is null) continue;
                     for (int i = 0; i < images; i++)

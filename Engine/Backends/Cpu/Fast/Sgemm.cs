@@ -51,8 +51,53 @@ public static class Sgemm
         float beta, Span<float> c, int ldc) =>
         Multiply(false, m, n, k, 1f, default, 0, beta, c, ldc, b, ldb, transposeB, packA, packB: null);
 
+    /// <summary>C = A * B + beta * C where A was packed once (<see cref="Pack"/>) and packB produces B's panels.</summary>
+    public static void Multiply(PackedMatrix a, int n, float beta, Span<float> c, int ldc, PanelPacker packB) =>
+        Multiply(false, a.Rows, n, a.Depth, 1f, default, 0, beta, c, ldc, default, 0, false, packA: null, packB, a);
+
+    /// <summary>
+    /// alpha * op(A) [m, k] packed into the panels the micro-kernel reads, once, for many products
+    /// with the same A (a convolution's weights, used by every image). Give it back with Dispose.
+    /// </summary>
+    public static PackedMatrix Pack(bool transposeA, int m, int k, float alpha, ReadOnlySpan<float> a, int lda)
+    {
+        var packed = new PackedMatrix(m, k);
+        for (int pc = 0; pc < k; pc += KC)
+            PackA(transposeA, a, lda, 0, m, pc, Math.Min(KC, k - pc), alpha, packed.Slice(pc));
+        return packed;
+    }
+
+    /// <summary>
+    /// A packed by <see cref="Pack"/>: for each KC-deep slice pc, all row panels of MR rows
+    /// ([panel][k][MR], zero padded), so the block of rows ic.. of slice pc starts at
+    /// <see cref="Block"/>(pc, ic) exactly as the GEMM would have packed it. The buffer is pooled.
+    /// </summary>
+    public sealed class PackedMatrix : IDisposable
+    {
+        private readonly float[] _panels;
+        private readonly int _rowPanels;
+
+        internal PackedMatrix(int rows, int depth)
+        {
+            (Rows, Depth, _rowPanels) = (rows, depth, (rows + MR - 1) / MR);
+            _panels = ArrayPool<float>.Shared.Rent(_rowPanels * MR * depth);
+        }
+
+        public int Rows { get; }
+        public int Depth { get; }
+
+        /// <summary>Slice pc: row panels of depth min(KC, K - pc), after the slices before it.</summary>
+        internal Span<float> Slice(int pc) => _panels.AsSpan(_rowPanels * MR * pc, _rowPanels * MR * Math.Min(KC, Depth - pc));
+
+        /// <summary>The panels of rows ic.. (a multiple of MR) in slice pc.</summary>
+        internal ReadOnlySpan<float> Block(int pc, int ic) => Slice(pc)[(ic * Math.Min(KC, Depth - pc))..];
+
+        public void Dispose() => ArrayPool<float>.Shared.Return(_panels);
+    }
+
     private static void Multiply(bool transposeA, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
-        float beta, Span<float> c, int ldc, ReadOnlySpan<float> b, int ldb, bool transposeB, RowPanelPacker? packA, PanelPacker? packB)
+        float beta, Span<float> c, int ldc, ReadOnlySpan<float> b, int ldb, bool transposeB, RowPanelPacker? packA, PanelPacker? packB,
+        PackedMatrix? packedMatrixA = null)
     {
         for (int i = 0; i < m; i++)
         {
@@ -65,7 +110,6 @@ public static class Sgemm
         int nr = NR, panels = (n + nr - 1) / nr;
         float[] packedB = ArrayPool<float>.Shared.Rent(panels * nr * KC);
         float[] packedA = ArrayPool<float>.Shared.Rent(((MC + MR - 1) / MR) * MR * KC);
-        Span<float> edge = stackalloc float[MR * 32];
         try
         {
             for (int pc = 0; pc < k; pc += KC)
@@ -78,7 +122,9 @@ public static class Sgemm
                 for (int ic = 0; ic < m; ic += MC)
                 {
                     int mc = Math.Min(MC, m - ic);
-                    if (packA is null) PackA(transposeA, a, lda, ic, mc, pc, kc, alpha, packedA);
+                    ReadOnlySpan<float> aBlock = packedA;
+                    if (packedMatrixA is not null) aBlock = packedMatrixA.Block(pc, ic);
+                    else if (packA is null) PackA(transposeA, a, lda, ic, mc, pc, kc, alpha, packedA);
                     else
                         for (int panel = 0; panel * MR < mc; panel++)
                         {
@@ -86,25 +132,7 @@ public static class Sgemm
                             destination.Clear();
                             packA(ic + panel * MR, Math.Min(MR, mc - panel * MR), pc, kc, destination);
                         }
-                    for (int jr = 0; jr < panels; jr++)
-                        for (int ir = 0; ir < mc; ir += MR)
-                        {
-                            int rows = Math.Min(MR, mc - ir), cols = Math.Min(nr, n - jr * nr);
-                            var aPanel = packedA.AsSpan(ir * kc, MR * kc);
-                            var bPanel = packedB.AsSpan(jr * nr * kc, nr * kc);
-                            if (rows == MR && cols == nr)
-                                MicroKernel(kc, aPanel, bPanel, c.Slice((ic + ir) * ldc + jr * nr), ldc);
-                            else
-                            {
-                                // Partial tile: compute the full tile into a scratch tile, add the valid part.
-                                var tile = edge[..(MR * nr)];
-                                tile.Clear();
-                                MicroKernel(kc, aPanel, bPanel, tile, nr);
-                                for (int r = 0; r < rows; r++)
-                                    for (int q = 0; q < cols; q++)
-                                        c[(ic + ir + r) * ldc + jr * nr + q] += tile[r * nr + q];
-                            }
-                        }
+                    MultiplyBlock(kc, mc, n, aBlock, packedB, c.Slice(ic * ldc), ldc);
                 }
             }
         }
@@ -113,6 +141,34 @@ public static class Sgemm
             ArrayPool<float>.Shared.Return(packedB);
             ArrayPool<float>.Shared.Return(packedA);
         }
+    }
+
+    /// <summary>
+    /// C[mc, n] (row stride ldc) += packed A block [mc, kc] x packed B [kc, n]: every (MR x NR) tile
+    /// by the micro-kernel; a partial tile at the edges goes through a scratch tile.
+    /// </summary>
+    private static void MultiplyBlock(int kc, int mc, int n, ReadOnlySpan<float> aBlock, ReadOnlySpan<float> packedB, Span<float> c, int ldc)
+    {
+        int nr = NR, panels = (n + nr - 1) / nr;
+        Span<float> edge = stackalloc float[MR * 32];
+        for (int jr = 0; jr < panels; jr++)
+            for (int ir = 0; ir < mc; ir += MR)
+            {
+                int rows = Math.Min(MR, mc - ir), cols = Math.Min(nr, n - jr * nr);
+                var aPanel = aBlock.Slice(ir * kc, MR * kc);
+                var bPanel = packedB.Slice(jr * nr * kc, nr * kc);
+                if (rows == MR && cols == nr)
+                    MicroKernel(kc, aPanel, bPanel, c.Slice(ir * ldc + jr * nr), ldc);
+                else
+                {
+                    var tile = edge[..(MR * nr)];
+                    tile.Clear();
+                    MicroKernel(kc, aPanel, bPanel, tile, nr);
+                    for (int r = 0; r < rows; r++)
+                        for (int q = 0; q < cols; q++)
+                            c[(ir + r) * ldc + jr * nr + q] += tile[r * nr + q];
+                }
+            }
     }
 
     /// <summary>op(B)[pc .. pc+kc, 0 .. n] -> panels of nr columns: packed[panel][k][nr], zero padded.</summary>
@@ -146,12 +202,12 @@ public static class Sgemm
     }
 
     /// <summary>alpha * op(A)[ic .. ic+mc, pc .. pc+kc] -> panels of MR rows: packed[panel][k][MR], zero padded.</summary>
-    private static void PackA(bool transposeA, ReadOnlySpan<float> a, int lda, int ic, int mc, int pc, int kc, float alpha, float[] packed)
+    private static void PackA(bool transposeA, ReadOnlySpan<float> a, int lda, int ic, int mc, int pc, int kc, float alpha, Span<float> packed)
     {
         for (int panel = 0; panel * MR < mc; panel++)
         {
             int i0 = ic + panel * MR, rows = Math.Min(MR, mc - panel * MR);
-            var destination = packed.AsSpan(panel * MR * kc, MR * kc);
+            var destination = packed.Slice(panel * MR * kc, MR * kc);
             for (int p = 0; p < kc; p++)
                 for (int r = 0; r < MR; r++)
                     destination[p * MR + r] = r >= rows ? 0f
