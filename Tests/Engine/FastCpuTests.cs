@@ -237,6 +237,18 @@ public class FastCpuTests
     }
 
     [Fact]
+    public void Gemm_reading_B_in_place_refuses_rows_outside_its_source()
+    {
+        using var a = FerEngine.Backends.Cpu.Fast.Sgemm.Pack(false, 8, 2, 1f, new float[16], 2);
+        int n = FerEngine.Backends.Cpu.Fast.Sgemm.NR;
+        var c = new float[8 * n];
+        var source = new float[n + 3];
+        FerEngine.Backends.Cpu.Fast.Sgemm.Multiply(a, n, source, [0, 3], c, n);   // the last row ends exactly at the end
+        var e = Assert.Throws<ArgumentException>(() => FerEngine.Backends.Cpu.Fast.Sgemm.Multiply(a, n, source, [0, 4], c, n));
+        Assert.Contains("outside a source", e.Message);
+    }
+
+    [Fact]
     public void Loss_and_optimiser_primitives()
     {
         var logits = Pair(16, 33, 7);

@@ -4,51 +4,66 @@ using System.Numerics.Tensors;
 namespace FerEngine.Backends.Cpu.Fast;
 
 /// <summary>
-/// Stride-1 convolutions as GEMMs over <see cref="Im2Col"/> (one per image; small images share
-/// one), images split into fixed contiguous chunks that run in parallel on
-/// <see cref="CpuFastBackend.Threads"/> threads. The split depends only on N (never on the thread
-/// count) and partial filter gradients are reduced in chunk order, so results are bitwise
-/// identical run to run and for any number of threads: a resumed run continues exactly.
-///   forward:         y_n [Cout, HoWo] = w [Cout, CinKK] x col(x_n) + bias
+/// Stride-1 convolutions as GEMMs (one per image), images split into fixed contiguous chunks that
+/// run in parallel on <see cref="CpuFastBackend.Threads"/> threads. The split depends only on N
+/// (never on the thread count) and partial filter gradients are reduced in chunk order, so results
+/// are bitwise identical run to run and for any number of threads: a resumed run continues exactly.
+///   forward:         y_n [Cout, HoWo] = w [Cout, CinKK] x col(x_n) + bias, col read in place from the padded image
 ///   backward-data:   dx = forward(dy, w rotated by 180 degrees, channels swapped), padding K - 1 - p
-///   backward-filter: dw^T [CinKK, Cout] (+)= sum_n col(x_n) [CinKK, HoWo] x dy_n^T [HoWo, Cout]
+///   backward-filter: dw^T [CinKK, Cout] (+)= sum_n col(x_n) [CinKK, HoWo] x dy_n^T [HoWo, Cout] (<see cref="Im2Col"/>)
 /// </summary>
 public static class FastConvolution
 {
     /// <summary>
-    /// Images smaller than this many output pixels share one GEMM (their columns side by side), so
-    /// that packing the weights, which is as much work as the product for a 12 x 12 map, is paid once
-    /// per group. Each output is the same sum in the same order either way.
+    /// y_n = w x col(x_n) + bias without forming or packing col. On the image zero-padded to
+    /// [Cin, Hp, Wp] (Hp = H + 2p, Wp = W + 2p) and flattened, tap t = (ci, ky, kx) of output
+    /// position j = oy Wp + ox reads padded[tapOffset[t] + j] with tapOffset[t] = (ci Hp + ky) Wp + kx.
+    /// So row t of the GEMM's B is the padded image itself from tapOffset[t] on, and the GEMM reads it
+    /// in place (<see cref="Sgemm.Multiply(Sgemm.PackedMatrix, int, ReadOnlySpan{float}, ReadOnlySpan{int}, Span{float}, int)"/>).
+    /// The product covers every position of the padded width (Ho x Wp, rounded up to whole NR
+    /// panels); the last Wp - Wo positions of each row read across the row's end and are discarded,
+    /// and the Ho x Wo real ones are copied to y. Each output is the same sum in the same order as
+    /// with a packed col.
     /// </summary>
-    private const int ColumnsPerGemm = 576;
-
     public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
     {
-        int cinkk = s.Cin * s.K * s.K, hw = s.Ho * s.Wo, xSize = s.Cin * s.H * s.W, ySize = s.Cout * hw;
-        int group = Math.Max(1, ColumnsPerGemm / hw);
+        int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
+        int hp = s.H + 2 * s.Padding, wp = s.W + 2 * s.Padding;
+        int positions = (s.Ho * wp + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;
+        var tapOffsets = new int[cinkk];
+        for (int t = 0; t < cinkk; t++)
+        {
+            int ci = t / (s.K * s.K), ky = t / s.K % s.K, kx = t % s.K;
+            tapOffsets[t] = (ci * hp + ky) * wp + kx;
+        }
+        int paddedSize = tapOffsets[^1] + positions;   // the last tap's row reads farthest
         using var weights = Sgemm.Pack(false, s.Cout, cinkk, 1f, w.Span, cinkk);   // A, packed once for every image
         ForEachChunk(s.N, (chunk, first, count) =>
         {
-            float[]? shared = group > 1 ? ArrayPool<float>.Shared.Rent(s.Cout * group * hw) : null;
+            float[] padded = ArrayPool<float>.Shared.Rent(paddedSize), staging = ArrayPool<float>.Shared.Rent(s.Cout * positions);
             try
             {
-                for (int n = first; n < first + count; n += group)
+                Array.Clear(padded, 0, paddedSize);   // the border stays zero: only the interior is rewritten per image
+                var product = staging.AsSpan(0, s.Cout * positions);   // [Cout, positions]
+                for (int n = first; n < first + count; n++)
                 {
-                    int images = Math.Min(group, first + count - n), cols = images * hw;
-                    // C [Cout, images * HoWo]: y_n itself for one image, else a staging matrix scattered below.
-                    var output = shared is null ? y.Span.Slice(n * ySize, ySize) : shared.AsSpan(0, s.Cout * cols);
-                    for (int co = 0; co < s.Cout; co++) output.Slice(co * cols, cols).Fill(bias.IsEmpty ? 0f : bias.Span[co]);
-                    var batch = x.Slice(n * xSize, images * xSize);
-                    // B = col(x_n .. x_n+images-1), packed panel by panel straight from the images: no col matrix in memory.
-                    Sgemm.Multiply(weights, cols, 1f, output, cols,
-                        (pc, kc, j0, c, panel, nr) => Im2Col.PackPanel(s, batch.Span, pc, kc, j0, c, panel, nr));
-                    if (shared is null) continue;
-                    for (int i = 0; i < images; i++)
-                        for (int co = 0; co < s.Cout; co++)
-                            output.Slice(co * cols + i * hw, hw).CopyTo(y.Span.Slice((n + i) * ySize + co * hw, hw));
+                    var image = x.Span.Slice(n * xSize, xSize);
+                    for (int ci = 0; ci < s.Cin; ci++)
+                        for (int iy = 0; iy < s.H; iy++)
+                            image.Slice((ci * s.H + iy) * s.W, s.W).CopyTo(padded.AsSpan((ci * hp + iy + s.Padding) * wp + s.Padding));
+                    for (int co = 0; co < s.Cout; co++) product.Slice(co * positions, positions).Fill(bias.IsEmpty ? 0f : bias.Span[co]);
+                    Sgemm.Multiply(weights, positions, padded.AsSpan(0, paddedSize), tapOffsets, product, positions);
+                    var output = y.Span.Slice(n * ySize, ySize);
+                    for (int co = 0; co < s.Cout; co++)
+                        for (int oy = 0; oy < s.Ho; oy++)
+                            product.Slice(co * positions + oy * wp, s.Wo).CopyTo(output.Slice((co * s.Ho + oy) * s.Wo, s.Wo));
                 }
             }
-            finally { if (shared is not null) ArrayPool<float>.Shared.Return(shared); }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(padded);
+                ArrayPool<float>.Shared.Return(staging);
+            }
         });
     }
 

@@ -14,6 +14,9 @@ namespace FerEngine.Backends.Cpu.Fast;
 ///       NR values of B, broadcasts MR values of A and issues MR * NR/16 fused multiply-adds.
 /// Packing makes every inner load contiguous whatever the transposes, and the KC slice of B
 /// stays in L2 while blocks of A cycle through L1. Callers parallelise across independent GEMMs.
+/// The micro-kernel reads B's rows through a table of row offsets: NR apart in a packed panel, or
+/// wherever they lie in an unpacked source whose rows are contiguous runs (a convolution's padded
+/// input: the rows of its col matrix are shifted views of the same image, so it is never packed).
 /// </summary>
 public static class Sgemm
 {
@@ -21,13 +24,6 @@ public static class Sgemm
     private const int KC = 256;                    // depth of one packed slice
     private const int MC = 128;                    // rows of A per packed block
     public static int NR => Vector512.IsHardwareAccelerated ? 32 : 16;   // two vectors per row
-
-    /// <summary>
-    /// Writes rows [pc, pc + kc) x columns [j0, j0 + cols) of op(B) into a packed panel:
-    /// panel[p * nr + q] = op(B)[pc + p, j0 + q], zero for q >= cols. Lets a caller pack B from
-    /// data that is not stored as a matrix (a convolution's input image: implicit im2col).
-    /// </summary>
-    public delegate void PanelPacker(int pc, int kc, int j0, int cols, Span<float> panel, int nr);
 
     /// <summary>
     /// Writes rows [i0, i0 + rows) x columns [pc, pc + kc) of A into a packed panel:
@@ -39,21 +35,32 @@ public static class Sgemm
     /// <param name="lda">row stride of A as stored (K if not transposed, M if transposed)</param>
     public static void Multiply(bool transposeA, bool transposeB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
-        Multiply(transposeA, m, n, k, alpha, a, lda, beta, c, ldc, b, ldb, transposeB, packA: null, packB: null);
-
-    /// <summary>C = alpha * op(A) * B + beta * C where packB produces B's panels.</summary>
-    public static void Multiply(bool transposeA, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
-        float beta, Span<float> c, int ldc, PanelPacker packB) =>
-        Multiply(transposeA, m, n, k, alpha, a, lda, beta, c, ldc, default, 0, false, packA: null, packB);
+        Multiply(transposeA, m, n, k, alpha, a, lda, beta, c, ldc, b, ldb, transposeB, packA: null);
 
     /// <summary>C = A * op(B) + beta * C where packA produces A's panels.</summary>
     public static void Multiply(RowPanelPacker packA, bool transposeB, int m, int n, int k, ReadOnlySpan<float> b, int ldb,
         float beta, Span<float> c, int ldc) =>
-        Multiply(false, m, n, k, 1f, default, 0, beta, c, ldc, b, ldb, transposeB, packA, packB: null);
+        Multiply(false, m, n, k, 1f, default, 0, beta, c, ldc, b, ldb, transposeB, packA);
 
-    /// <summary>C = A * B + beta * C where A was packed once (<see cref="Pack"/>) and packB produces B's panels.</summary>
-    public static void Multiply(PackedMatrix a, int n, float beta, Span<float> c, int ldc, PanelPacker packB) =>
-        Multiply(false, a.Rows, n, a.Depth, 1f, default, 0, beta, c, ldc, default, 0, false, packA: null, packB, a);
+    /// <summary>
+    /// C [a.Rows, n] += A x B where A was packed once (<see cref="Pack"/>) and B is read in place,
+    /// unpacked: row p of B is source[rowOffsets[p] ..], n contiguous floats. That is a stride-1
+    /// convolution read straight from its zero-padded input (<see cref="FastConvolution.Forward"/>).
+    /// n must be a multiple of <see cref="NR"/>, and every row must have its n floats in source.
+    /// </summary>
+    public static void Multiply(PackedMatrix a, int n, ReadOnlySpan<float> source, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc)
+    {
+        if (n % NR != 0) throw new ArgumentException($"n = {n} must be a multiple of NR = {NR}.");
+        if (rowOffsets.Length != a.Depth) throw new ArgumentException($"{rowOffsets.Length} row offsets for a depth of {a.Depth}.");
+        foreach (int offset in rowOffsets)
+            if (offset < 0 || offset + n > source.Length) throw new ArgumentException($"Row offset {offset} + {n} is outside a source of {source.Length}.");
+        for (int pc = 0; pc < a.Depth; pc += KC)
+        {
+            int kc = Math.Min(KC, a.Depth - pc);
+            for (int ic = 0; ic < a.Rows; ic += MC)
+                MultiplyBlock(kc, Math.Min(MC, a.Rows - ic), n, a.Block(pc, ic), source, rowOffsets.Slice(pc, kc), panelStride: NR, c.Slice(ic * ldc), ldc);
+        }
+    }
 
     /// <summary>
     /// alpha * op(A) [m, k] packed into the panels the micro-kernel reads, once, for many products
@@ -96,8 +103,7 @@ public static class Sgemm
     }
 
     private static void Multiply(bool transposeA, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
-        float beta, Span<float> c, int ldc, ReadOnlySpan<float> b, int ldb, bool transposeB, RowPanelPacker? packA, PanelPacker? packB,
-        PackedMatrix? packedMatrixA = null)
+        float beta, Span<float> c, int ldc, ReadOnlySpan<float> b, int ldb, bool transposeB, RowPanelPacker? packA)
     {
         for (int i = 0; i < m; i++)
         {
@@ -115,16 +121,11 @@ public static class Sgemm
             for (int pc = 0; pc < k; pc += KC)
             {
                 int kc = Math.Min(KC, k - pc);
-                if (packB is null) PackB(transposeB, b, ldb, pc, kc, n, nr, packedB);
-                else
-                    for (int panel = 0; panel < panels; panel++)
-                        packB(pc, kc, panel * nr, Math.Min(nr, n - panel * nr), packedB.AsSpan(panel * nr * kc, nr * kc), nr);
+                PackB(transposeB, b, ldb, pc, kc, n, nr, packedB);
                 for (int ic = 0; ic < m; ic += MC)
                 {
                     int mc = Math.Min(MC, m - ic);
-                    ReadOnlySpan<float> aBlock = packedA;
-                    if (packedMatrixA is not null) aBlock = packedMatrixA.Block(pc, ic);
-                    else if (packA is null) PackA(transposeA, a, lda, ic, mc, pc, kc, alpha, packedA);
+                    if (packA is null) PackA(transposeA, a, lda, ic, mc, pc, kc, alpha, packedA);
                     else
                         for (int panel = 0; panel * MR < mc; panel++)
                         {
@@ -132,7 +133,7 @@ public static class Sgemm
                             destination.Clear();
                             packA(ic + panel * MR, Math.Min(MR, mc - panel * MR), pc, kc, destination);
                         }
-                    MultiplyBlock(kc, mc, n, aBlock, packedB, c.Slice(ic * ldc), ldc);
+                    MultiplyBlock(kc, mc, n, packedA, packedB, PanelRowOffsets.AsSpan(0, kc), panelStride: nr * kc, c.Slice(ic * ldc), ldc);
                 }
             }
         }
@@ -144,10 +145,13 @@ public static class Sgemm
     }
 
     /// <summary>
-    /// C[mc, n] (row stride ldc) += packed A block [mc, kc] x packed B [kc, n]: every (MR x NR) tile
-    /// by the micro-kernel; a partial tile at the edges goes through a scratch tile.
+    /// C[mc, n] (row stride ldc) += packed A block [mc, kc] x B [kc, n]: every (MR x NR) tile by the
+    /// micro-kernel; a partial tile at the edges goes through a scratch tile. B's column panel jr
+    /// starts at b[jr * panelStride] and its row p at rowOffsets[p] from there: a packed panel has
+    /// rows NR apart (<see cref="PanelRowOffsets"/>), an unpacked source has them wherever they are.
     /// </summary>
-    private static void MultiplyBlock(int kc, int mc, int n, ReadOnlySpan<float> aBlock, ReadOnlySpan<float> packedB, Span<float> c, int ldc)
+    private static void MultiplyBlock(int kc, int mc, int n, ReadOnlySpan<float> aBlock, ReadOnlySpan<float> b, ReadOnlySpan<int> rowOffsets,
+        int panelStride, Span<float> c, int ldc)
     {
         int nr = NR, panels = (n + nr - 1) / nr;
         Span<float> edge = stackalloc float[MR * 32];
@@ -156,20 +160,23 @@ public static class Sgemm
             {
                 int rows = Math.Min(MR, mc - ir), cols = Math.Min(nr, n - jr * nr);
                 var aPanel = aBlock.Slice(ir * kc, MR * kc);
-                var bPanel = packedB.Slice(jr * nr * kc, nr * kc);
+                var bPanel = b[(jr * panelStride)..];
                 if (rows == MR && cols == nr)
-                    MicroKernel(kc, aPanel, bPanel, c.Slice(ir * ldc + jr * nr), ldc);
+                    MicroKernel(kc, aPanel, bPanel, rowOffsets, c.Slice(ir * ldc + jr * nr), ldc);
                 else
                 {
                     var tile = edge[..(MR * nr)];
                     tile.Clear();
-                    MicroKernel(kc, aPanel, bPanel, tile, nr);
+                    MicroKernel(kc, aPanel, bPanel, rowOffsets, tile, nr);
                     for (int r = 0; r < rows; r++)
                         for (int q = 0; q < cols; q++)
                             c[(ir + r) * ldc + jr * nr + q] += tile[r * nr + q];
                 }
             }
     }
+
+    /// <summary>Row p of a packed B panel starts at p * NR.</summary>
+    private static readonly int[] PanelRowOffsets = Enumerable.Range(0, KC).Select(p => p * NR).ToArray();
 
     /// <summary>op(B)[pc .. pc+kc, 0 .. n] -> panels of nr columns: packed[panel][k][nr], zero padded.</summary>
     private static void PackB(bool transposeB, ReadOnlySpan<float> b, int ldb, int pc, int kc, int n, int nr, float[] packed)
@@ -215,24 +222,29 @@ public static class Sgemm
         }
     }
 
-    /// <summary>C[MR, NR] (row stride ldc) += Apanel[kc][MR] x Bpanel[kc][NR].</summary>
-    private static void MicroKernel(int kc, ReadOnlySpan<float> aPanel, ReadOnlySpan<float> bPanel, Span<float> c, int ldc)
+    /// <summary>
+    /// C[MR, NR] (row stride ldc) += Apanel[kc][MR] x B[kc][NR], where row p of B is the NR floats at
+    /// b[rowOffsets[p]] (the caller guarantees they are inside b).
+    /// </summary>
+    private static void MicroKernel(int kc, ReadOnlySpan<float> aPanel, ReadOnlySpan<float> b, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc)
     {
-        if (Vector512.IsHardwareAccelerated) MicroKernel512(kc, aPanel, bPanel, c, ldc);
-        else MicroKernel256(kc, aPanel, bPanel, c, ldc);
+        if (Vector512.IsHardwareAccelerated) MicroKernel512(kc, aPanel, b, rowOffsets, c, ldc);
+        else MicroKernel256(kc, aPanel, b, rowOffsets, c, ldc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel512(int kc, ReadOnlySpan<float> aPanel, ReadOnlySpan<float> bPanel, Span<float> c, int ldc)
+    private static void MicroKernel512(int kc, ReadOnlySpan<float> aPanel, ReadOnlySpan<float> b, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc)
     {
         ref float a = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(aPanel);
-        ref float b = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(bPanel);
+        ref float bStart = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b);
+        ref int offsets = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(rowOffsets);
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
         for (int p = 0; p < kc; p++)
         {
-            var b0 = Vector512.LoadUnsafe(ref b, (nuint)(p * 32));
-            var b1 = Vector512.LoadUnsafe(ref b, (nuint)(p * 32 + 16));
+            ref float row = ref Unsafe.Add(ref bStart, Unsafe.Add(ref offsets, p));
+            var b0 = Vector512.LoadUnsafe(ref row);
+            var b1 = Vector512.LoadUnsafe(ref row, 16);
             ref float ap = ref Unsafe.Add(ref a, p * MR);
             var a0 = Vector512.Create(ap); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
             var a1 = Vector512.Create(Unsafe.Add(ref ap, 1)); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
@@ -257,15 +269,15 @@ public static class Sgemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel256(int kc, ReadOnlySpan<float> aPanel, ReadOnlySpan<float> bPanel, Span<float> c, int ldc)
+    private static void MicroKernel256(int kc, ReadOnlySpan<float> aPanel, ReadOnlySpan<float> b, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc)
     {
         // Same tile shape with 8-wide vectors: NR = 16 columns as two Vector256 per row.
         Span<Vector256<float>> acc = stackalloc Vector256<float>[2 * MR];
         acc.Clear();
         for (int p = 0; p < kc; p++)
         {
-            var b0 = Vector256.Create<float>(bPanel.Slice(p * 16, 8));
-            var b1 = Vector256.Create<float>(bPanel.Slice(p * 16 + 8, 8));
+            var b0 = Vector256.Create<float>(b.Slice(rowOffsets[p], 8));
+            var b1 = Vector256.Create<float>(b.Slice(rowOffsets[p] + 8, 8));
             for (int r = 0; r < MR; r++)
             {
                 var ar = Vector256.Create(aPanel[p * MR + r]);
