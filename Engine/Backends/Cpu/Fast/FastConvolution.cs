@@ -4,59 +4,45 @@ using System.Numerics.Tensors;
 namespace FerEngine.Backends.Cpu.Fast;
 
 /// <summary>
-/// Stride-1 convolutions as GEMMs (one per image), images split into fixed contiguous chunks that
-/// run in parallel on <see cref="CpuFastBackend.Threads"/> threads. The split depends only on N
-/// (never on the thread count) and partial filter gradients are reduced in chunk order, so results
-/// are bitwise identical run to run and for any number of threads: a resumed run continues exactly.
-///   forward:         y_n [Cout, HoWo] = w [Cout, CinKK] x col(x_n) + bias, col read in place from the padded image
+/// Stride-1 convolutions as GEMMs (one per image) whose im2col matrix col [Cin K K, Ho Wo] is never
+/// built: on the image zero-padded to [Cin, Hp, Wp] (Hp = H + 2p, Wp = W + 2p) and flattened, tap
+/// t = (ci, ky, kx) of output position j = oy Wp + ox is padded[tapOffset[t] + j] with
+/// tapOffset[t] = (ci Hp + ky) Wp + kx. So row t of col is the padded image itself, read from
+/// tapOffset[t] on, and the GEMM reads it in place (<see cref="PaddedLayout"/>). The products run over
+/// every position of the padded width, Ho x Wp: the last Wp - Wo positions of each output row read
+/// across the row's end and are discarded (forward) or multiplied by zeros (filter gradient).
+///   forward:         y_n [Cout, Ho Wp] = w [Cout, CinKK] x col(x_n) + bias, then the real Ho x Wo copied out
 ///   backward-data:   dx = forward(dy, w rotated by 180 degrees, channels swapped), padding K - 1 - p
-///   backward-filter: dw^T [CinKK, Cout] (+)= sum_n col(x_n) [CinKK, HoWo] x dy_n^T [HoWo, Cout] (<see cref="Im2Col"/>)
+///   backward-filter: dw^T [CinKK, Cout] (+)= sum_n col(x_n) [CinKK, Ho Wp] x dy_n^T [Ho Wp, Cout] (dy zero-extended)
+/// Images are split into fixed contiguous chunks that run in parallel on
+/// <see cref="CpuFastBackend.Threads"/> threads. The split depends only on N (never on the thread
+/// count) and partial filter gradients are reduced in chunk order, so results are bitwise
+/// identical run to run and for any number of threads: a resumed run continues exactly.
 /// </summary>
 public static class FastConvolution
 {
-    /// <summary>
-    /// y_n = w x col(x_n) + bias without forming or packing col. On the image zero-padded to
-    /// [Cin, Hp, Wp] (Hp = H + 2p, Wp = W + 2p) and flattened, tap t = (ci, ky, kx) of output
-    /// position j = oy Wp + ox reads padded[tapOffset[t] + j] with tapOffset[t] = (ci Hp + ky) Wp + kx.
-    /// So row t of the GEMM's B is the padded image itself from tapOffset[t] on, and the GEMM reads it
-    /// in place (<see cref="Sgemm.Multiply(Sgemm.PackedMatrix, int, ReadOnlySpan{float}, ReadOnlySpan{int}, Span{float}, int)"/>).
-    /// The product covers every position of the padded width (Ho x Wp, rounded up to whole NR
-    /// panels); the last Wp - Wo positions of each row read across the row's end and are discarded,
-    /// and the Ho x Wo real ones are copied to y. Each output is the same sum in the same order as
-    /// with a packed col.
-    /// </summary>
     public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
     {
+        var layout = new PaddedLayout(s);
         int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
-        int hp = s.H + 2 * s.Padding, wp = s.W + 2 * s.Padding;
-        int positions = (s.Ho * wp + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;
-        var tapOffsets = new int[cinkk];
-        for (int t = 0; t < cinkk; t++)
-        {
-            int ci = t / (s.K * s.K), ky = t / s.K % s.K, kx = t % s.K;
-            tapOffsets[t] = (ci * hp + ky) * wp + kx;
-        }
-        int paddedSize = tapOffsets[^1] + positions;   // the last tap's row reads farthest
+        int positions = (layout.Positions + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole column panels
         using var weights = Sgemm.Pack(false, s.Cout, cinkk, 1f, w.Span, cinkk);   // A, packed once for every image
         ForEachChunk(s.N, (chunk, first, count) =>
         {
-            float[] padded = ArrayPool<float>.Shared.Rent(paddedSize), staging = ArrayPool<float>.Shared.Rent(s.Cout * positions);
+            float[] padded = layout.RentPadded(positions), staging = ArrayPool<float>.Shared.Rent(s.Cout * positions);
             try
             {
-                Array.Clear(padded, 0, paddedSize);   // the border stays zero: only the interior is rewritten per image
+                var image = padded.AsSpan(0, layout.PaddedSize(positions));
                 var product = staging.AsSpan(0, s.Cout * positions);   // [Cout, positions]
                 for (int n = first; n < first + count; n++)
                 {
-                    var image = x.Span.Slice(n * xSize, xSize);
-                    for (int ci = 0; ci < s.Cin; ci++)
-                        for (int iy = 0; iy < s.H; iy++)
-                            image.Slice((ci * s.H + iy) * s.W, s.W).CopyTo(padded.AsSpan((ci * hp + iy + s.Padding) * wp + s.Padding));
+                    layout.CopyInterior(x.Span.Slice(n * xSize, xSize), image);
                     for (int co = 0; co < s.Cout; co++) product.Slice(co * positions, positions).Fill(bias.IsEmpty ? 0f : bias.Span[co]);
-                    Sgemm.Multiply(weights, positions, padded.AsSpan(0, paddedSize), tapOffsets, product, positions);
+                    Sgemm.Multiply(weights, positions, image, layout.TapOffsets, product, positions);
                     var output = y.Span.Slice(n * ySize, ySize);
                     for (int co = 0; co < s.Cout; co++)
                         for (int oy = 0; oy < s.Ho; oy++)
-                            product.Slice(co * positions + oy * wp, s.Wo).CopyTo(output.Slice((co * s.Ho + oy) * s.Wo, s.Wo));
+                            product.Slice(co * positions + oy * layout.Wp, s.Wo).CopyTo(output.Slice((co * s.Ho + oy) * s.Wo, s.Wo));
                 }
             }
             finally
@@ -93,7 +79,8 @@ public static class FastConvolution
 
     public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)
     {
-        int cinkk = s.Cin * s.K * s.K, hw = s.Ho * s.Wo, xSize = s.Cin * s.H * s.W, ySize = s.Cout * hw;
+        var layout = new PaddedLayout(s);
+        int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo, positions = layout.Positions;
         int size = cinkk * s.Cout;
         // Per chunk: dw^T [CinKK, Cout], pooled: a fresh megabyte-sized array per chunk and call costs page faults.
         var partials = new float[ChunkCount(s.N)][];
@@ -102,13 +89,29 @@ public static class FastConvolution
             ForEachChunk(s.N, (chunk, first, count) =>
             {
                 var partial = partials[chunk] = ArrayPool<float>.Shared.Rent(size);
-                Array.Clear(partial, 0, size);
-                for (int n = first; n < first + count; n++)
+                float[] padded = layout.RentPadded(positions), dyRows = ArrayPool<float>.Shared.Rent(s.Cout * positions);
+                try
                 {
-                    var image = x.Slice(n * xSize, xSize);
-                    // A = col(x_n), packed panel by panel straight from the image; B = dy_n^T.
-                    Sgemm.Multiply((i0, rows, pc, kc, panel) => Im2Col.PackRowPanel(s, image.Span, i0, rows, pc, kc, panel),
-                        transposeB: true, cinkk, s.Cout, hw, dy.Span.Slice(n * ySize, ySize), hw, 1f, partial, s.Cout);
+                    Array.Clear(partial, 0, size);
+                    var image = padded.AsSpan(0, layout.PaddedSize(positions));
+                    // dy_n on the padded width [Cout, Ho x Wp]: zero at the discarded positions, which are never written.
+                    var gradient = dyRows.AsSpan(0, s.Cout * positions);
+                    gradient.Clear();
+                    for (int n = first; n < first + count; n++)
+                    {
+                        layout.CopyInterior(x.Span.Slice(n * xSize, xSize), image);
+                        var dyn = dy.Span.Slice(n * ySize, ySize);
+                        for (int co = 0; co < s.Cout; co++)
+                            for (int oy = 0; oy < s.Ho; oy++)
+                                dyn.Slice((co * s.Ho + oy) * s.Wo, s.Wo).CopyTo(gradient.Slice(co * positions + oy * layout.Wp));
+                        // A = col(x_n) read in place from the padded image, B = dy_n^T.
+                        Sgemm.Multiply(image, layout.TapOffsets, transposeB: true, s.Cout, positions, gradient, positions, partial, s.Cout);
+                    }
+                }
+                finally
+                {
+                    ArrayPool<float>.Shared.Return(padded);
+                    ArrayPool<float>.Shared.Return(dyRows);
                 }
             });
             // Sum the chunks' dw^T in chunk order (fixed: reproducible sums), contiguous and vectorised,
@@ -126,6 +129,54 @@ public static class FastConvolution
         finally
         {
             foreach (var partial in partials) if (partial is not null) ArrayPool<float>.Shared.Return(partial);
+        }
+    }
+
+    /// <summary>
+    /// The zero-padded image [Cin, Hp, Wp] the GEMMs read col from: each tap's offset, and how many
+    /// floats a product over a given number of positions reads.
+    /// </summary>
+    private sealed class PaddedLayout
+    {
+        private readonly ConvShape _s;
+
+        public PaddedLayout(ConvShape s)
+        {
+            _s = s;
+            Hp = s.H + 2 * s.Padding;
+            Wp = s.W + 2 * s.Padding;
+            TapOffsets = new int[s.Cin * s.K * s.K];
+            for (int t = 0; t < TapOffsets.Length; t++)
+            {
+                int ci = t / (s.K * s.K), ky = t / s.K % s.K, kx = t % s.K;
+                TapOffsets[t] = (ci * Hp + ky) * Wp + kx;
+            }
+        }
+
+        public int Hp { get; }
+        public int Wp { get; }
+        /// <summary>Output positions on the padded width: Ho x Wp.</summary>
+        public int Positions => _s.Ho * Wp;
+        /// <summary>tapOffset[t] = (ci Hp + ky) Wp + kx for t = (ci K + ky) K + kx.</summary>
+        public int[] TapOffsets { get; }
+
+        /// <summary>Floats read by products over <paramref name="positions"/> positions: up to the last tap's row end.</summary>
+        public int PaddedSize(int positions) => TapOffsets[^1] + positions;
+
+        /// <summary>A pooled buffer for the padded image, zeroed: its border stays zero, as only the interior is written.</summary>
+        public float[] RentPadded(int positions)
+        {
+            var buffer = ArrayPool<float>.Shared.Rent(PaddedSize(positions));
+            Array.Clear(buffer, 0, PaddedSize(positions));
+            return buffer;
+        }
+
+        /// <summary>Writes image [Cin, H, W] into the interior of padded.</summary>
+        public void CopyInterior(ReadOnlySpan<float> image, Span<float> padded)
+        {
+            for (int ci = 0; ci < _s.Cin; ci++)
+                for (int iy = 0; iy < _s.H; iy++)
+                    image.Slice((ci * _s.H + iy) * _s.W, _s.W).CopyTo(padded[((ci * Hp + iy + _s.Padding) * Wp + _s.Padding)..]);
         }
     }
 

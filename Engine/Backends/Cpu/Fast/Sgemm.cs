@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace FerEngine.Backends.Cpu.Fast;
@@ -10,13 +11,16 @@ namespace FerEngine.Backends.Cpu.Fast;
 ///   for each KC-deep slice of K:  pack op(B)[kc, N] into column panels of NR (zero padded)
 ///     for each MC-tall block of M: pack op(A)[mc, kc] into row panels of MR (zero padded)
 ///       for every (MR x NR) tile: the micro-kernel keeps the whole tile in registers
-///       (MR x NR/16 = 16 AVX-512 accumulators) and streams both panels once: per k it loads
+///       (MR x NR/16 = 16 AVX-512 accumulators) and streams both operands once: per k it loads
 ///       NR values of B, broadcasts MR values of A and issues MR * NR/16 fused multiply-adds.
 /// Packing makes every inner load contiguous whatever the transposes, and the KC slice of B
 /// stays in L2 while blocks of A cycle through L1. Callers parallelise across independent GEMMs.
-/// The micro-kernel reads B's rows through a table of row offsets: NR apart in a packed panel, or
-/// wherever they lie in an unpacked source whose rows are contiguous runs (a convolution's padded
-/// input: the rows of its col matrix are shifted views of the same image, so it is never packed).
+///
+/// A convolution's im2col matrix is never packed: on the zero-padded image, each of its rows is
+/// the image itself read from another offset. So the micro-kernel finds its operands' rows through
+/// offsets: A's eight rows at aRows[r] + p * aStep (a packed panel: r and MR; an im2col matrix as A:
+/// the rows' offsets in the image and 1), and B's row p at bRows[p] (a packed panel: p * NR; an
+/// im2col matrix as B: the row's offset in the image).
 /// </summary>
 public static class Sgemm
 {
@@ -25,41 +29,100 @@ public static class Sgemm
     private const int MC = 128;                    // rows of A per packed block
     public static int NR => Vector512.IsHardwareAccelerated ? 32 : 16;   // two vectors per row
 
-    /// <summary>
-    /// Writes rows [i0, i0 + rows) x columns [pc, pc + kc) of A into a packed panel:
-    /// panel[p * MR + r] = A[i0 + r, pc + p]; the panel arrives zeroed (rows &lt; MR at the edge).
-    /// Lets a caller pack A from data that is not stored as a matrix (implicit im2col).
-    /// </summary>
-    public delegate void RowPanelPacker(int i0, int rows, int pc, int kc, Span<float> panel);
-
     /// <param name="lda">row stride of A as stored (K if not transposed, M if transposed)</param>
     public static void Multiply(bool transposeA, bool transposeB, int m, int n, int k, float alpha,
-        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
-        Multiply(transposeA, m, n, k, alpha, a, lda, beta, c, ldc, b, ldb, transposeB, packA: null);
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var row = c.Slice(i * ldc, n);
+            if (beta == 0) row.Clear();                 // BLAS convention: beta 0 ignores what C held
+            else if (beta != 1) for (int j = 0; j < n; j++) row[j] *= beta;
+        }
+        if (k == 0 || alpha == 0 || m == 0 || n == 0) return;
 
-    /// <summary>C = A * op(B) + beta * C where packA produces A's panels.</summary>
-    public static void Multiply(RowPanelPacker packA, bool transposeB, int m, int n, int k, ReadOnlySpan<float> b, int ldb,
-        float beta, Span<float> c, int ldc) =>
-        Multiply(false, m, n, k, 1f, default, 0, beta, c, ldc, b, ldb, transposeB, packA);
+        int nr = NR, panels = (n + nr - 1) / nr;
+        float[] packedB = ArrayPool<float>.Shared.Rent(panels * nr * KC);
+        float[] packedA = ArrayPool<float>.Shared.Rent(((MC + MR - 1) / MR) * MR * KC);
+        Span<int> aRows = stackalloc int[MC];
+        try
+        {
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                PackB(transposeB, b, ldb, pc, kc, n, nr, packedB);
+                for (int ic = 0; ic < m; ic += MC)
+                {
+                    int mc = Math.Min(MC, m - ic);
+                    PackA(transposeA, a, lda, ic, mc, pc, kc, alpha, packedA);
+                    MultiplyBlock(kc, mc, n, packedA, PackedRows(mc, kc, aRows), MR, packedB, PanelRows(kc), nr * kc, c.Slice(ic * ldc), ldc);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packedB);
+            ArrayPool<float>.Shared.Return(packedA);
+        }
+    }
 
     /// <summary>
     /// C [a.Rows, n] += A x B where A was packed once (<see cref="Pack"/>) and B is read in place,
     /// unpacked: row p of B is source[rowOffsets[p] ..], n contiguous floats. That is a stride-1
-    /// convolution read straight from its zero-padded input (<see cref="FastConvolution.Forward"/>).
+    /// convolution's im2col matrix read straight from the zero-padded image (<see cref="FastConvolution.Forward"/>).
     /// n must be a multiple of <see cref="NR"/>, and every row must have its n floats in source.
     /// </summary>
     public static void Multiply(PackedMatrix a, int n, ReadOnlySpan<float> source, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc)
     {
         if (n % NR != 0) throw new ArgumentException($"n = {n} must be a multiple of NR = {NR}.");
         if (rowOffsets.Length != a.Depth) throw new ArgumentException($"{rowOffsets.Length} row offsets for a depth of {a.Depth}.");
-        foreach (int offset in rowOffsets)
-            if (offset < 0 || offset + n > source.Length) throw new ArgumentException($"Row offset {offset} + {n} is outside a source of {source.Length}.");
+        RequireRowsInside(source, rowOffsets, n);
+        Span<int> aRows = stackalloc int[MC];
         for (int pc = 0; pc < a.Depth; pc += KC)
         {
             int kc = Math.Min(KC, a.Depth - pc);
             for (int ic = 0; ic < a.Rows; ic += MC)
-                MultiplyBlock(kc, Math.Min(MC, a.Rows - ic), n, a.Block(pc, ic), source, rowOffsets.Slice(pc, kc), panelStride: NR, c.Slice(ic * ldc), ldc);
+            {
+                int mc = Math.Min(MC, a.Rows - ic);
+                MultiplyBlock(kc, mc, n, a.Block(pc, ic), PackedRows(mc, kc, aRows), MR, source, rowOffsets.Slice(pc, kc), NR, c.Slice(ic * ldc), ldc);
+            }
         }
+    }
+
+    /// <summary>
+    /// C [rowOffsets.Length, n] += A x op(B) where A is read in place, unpacked: row i of A is
+    /// source[rowOffsets[i] ..], k contiguous floats. That is a convolution's im2col matrix as the
+    /// filter gradient's A (<see cref="FastConvolution.BackwardFilter"/>).
+    /// </summary>
+    public static void Multiply(ReadOnlySpan<float> source, ReadOnlySpan<int> rowOffsets, bool transposeB, int n, int k,
+        ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc)
+    {
+        RequireRowsInside(source, rowOffsets, k);
+        int m = rowOffsets.Length, nr = NR, panels = (n + nr - 1) / nr;
+        float[] packedB = ArrayPool<float>.Shared.Rent(panels * nr * KC);
+        Span<int> aRows = stackalloc int[MC];
+        try
+        {
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                PackB(transposeB, b, ldb, pc, kc, n, nr, packedB);
+                for (int ic = 0; ic < m; ic += MC)
+                {
+                    int mc = Math.Min(MC, m - ic);
+                    for (int i = 0; i < mc; i++) aRows[i] = rowOffsets[ic + i] + pc;
+                    MultiplyBlock(kc, mc, n, source, aRows[..mc], 1, packedB, PanelRows(kc), nr * kc, c.Slice(ic * ldc), ldc);
+                }
+            }
+        }
+        finally { ArrayPool<float>.Shared.Return(packedB); }
+    }
+
+    private static void RequireRowsInside(ReadOnlySpan<float> source, ReadOnlySpan<int> rowOffsets, int length)
+    {
+        foreach (int offset in rowOffsets)
+            if (offset < 0 || offset + length > source.Length)
+                throw new ArgumentException($"Row offset {offset} + {length} is outside a source of {source.Length}.");
     }
 
     /// <summary>
@@ -102,81 +165,49 @@ public static class Sgemm
         public void Dispose() => ArrayPool<float>.Shared.Return(_panels);
     }
 
-    private static void Multiply(bool transposeA, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
-        float beta, Span<float> c, int ldc, ReadOnlySpan<float> b, int ldb, bool transposeB, RowPanelPacker? packA)
+    /// <summary>Where row i of a packed A block [mc, kc] starts: panel i / MR, lane i % MR (then MR apart).</summary>
+    private static ReadOnlySpan<int> PackedRows(int mc, int kc, Span<int> rows)
     {
-        for (int i = 0; i < m; i++)
-        {
-            var row = c.Slice(i * ldc, n);
-            if (beta == 0) row.Clear();                 // BLAS convention: beta 0 ignores what C held
-            else if (beta != 1) for (int j = 0; j < n; j++) row[j] *= beta;
-        }
-        if (k == 0 || alpha == 0 || m == 0 || n == 0) return;
-
-        int nr = NR, panels = (n + nr - 1) / nr;
-        float[] packedB = ArrayPool<float>.Shared.Rent(panels * nr * KC);
-        float[] packedA = ArrayPool<float>.Shared.Rent(((MC + MR - 1) / MR) * MR * KC);
-        try
-        {
-            for (int pc = 0; pc < k; pc += KC)
-            {
-                int kc = Math.Min(KC, k - pc);
-                PackB(transposeB, b, ldb, pc, kc, n, nr, packedB);
-                for (int ic = 0; ic < m; ic += MC)
-                {
-                    int mc = Math.Min(MC, m - ic);
-                    if (packA is null) PackA(transposeA, a, lda, ic, mc, pc, kc, alpha, packedA);
-                    else
-                        for (int panel = 0; panel * MR < mc; panel++)
-                        {
-                            var destination = packedA.AsSpan(panel * MR * kc, MR * kc);
-                            destination.Clear();
-                            packA(ic + panel * MR, Math.Min(MR, mc - panel * MR), pc, kc, destination);
-                        }
-                    MultiplyBlock(kc, mc, n, packedA, packedB, PanelRowOffsets.AsSpan(0, kc), panelStride: nr * kc, c.Slice(ic * ldc), ldc);
-                }
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(packedB);
-            ArrayPool<float>.Shared.Return(packedA);
-        }
+        for (int i = 0; i < mc; i++) rows[i] = i / MR * MR * kc + i % MR;
+        return rows[..mc];
     }
 
+    /// <summary>Where row p of a packed B panel starts: p * NR.</summary>
+    private static ReadOnlySpan<int> PanelRows(int kc) => PanelRowOffsets.AsSpan(0, kc);
+
+    private static readonly int[] PanelRowOffsets = Enumerable.Range(0, KC).Select(p => p * NR).ToArray();
+
     /// <summary>
-    /// C[mc, n] (row stride ldc) += packed A block [mc, kc] x B [kc, n]: every (MR x NR) tile by the
-    /// micro-kernel; a partial tile at the edges goes through a scratch tile. B's column panel jr
-    /// starts at b[jr * panelStride] and its row p at rowOffsets[p] from there: a packed panel has
-    /// rows NR apart (<see cref="PanelRowOffsets"/>), an unpacked source has them wherever they are.
+    /// C[mc, n] (row stride ldc) += A [mc, kc] x B [kc, n]: every (MR x NR) tile by the micro-kernel;
+    /// a partial tile at the edges goes through a scratch tile. Row i of A is a[aRows[i] + p * aStep];
+    /// B's column panel jr starts at b[jr * panelStride] and its row p at bRows[p] from there.
     /// </summary>
-    private static void MultiplyBlock(int kc, int mc, int n, ReadOnlySpan<float> aBlock, ReadOnlySpan<float> b, ReadOnlySpan<int> rowOffsets,
-        int panelStride, Span<float> c, int ldc)
+    private static void MultiplyBlock(int kc, int mc, int n, ReadOnlySpan<float> a, ReadOnlySpan<int> aRows, int aStep,
+        ReadOnlySpan<float> b, ReadOnlySpan<int> bRows, int panelStride, Span<float> c, int ldc)
     {
         int nr = NR, panels = (n + nr - 1) / nr;
         Span<float> edge = stackalloc float[MR * 32];
+        Span<int> tileRows = stackalloc int[MR];
         for (int jr = 0; jr < panels; jr++)
             for (int ir = 0; ir < mc; ir += MR)
             {
                 int rows = Math.Min(MR, mc - ir), cols = Math.Min(nr, n - jr * nr);
-                var aPanel = aBlock.Slice(ir * kc, MR * kc);
+                // A partial tile repeats its last row: the kernel reads eight rows, the extra ones are discarded.
+                for (int r = 0; r < MR; r++) tileRows[r] = aRows[ir + Math.Min(r, rows - 1)];
                 var bPanel = b[(jr * panelStride)..];
                 if (rows == MR && cols == nr)
-                    MicroKernel(kc, aPanel, bPanel, rowOffsets, c.Slice(ir * ldc + jr * nr), ldc);
+                    MicroKernel(kc, a, tileRows, aStep, bPanel, bRows, c.Slice(ir * ldc + jr * nr), ldc);
                 else
                 {
                     var tile = edge[..(MR * nr)];
                     tile.Clear();
-                    MicroKernel(kc, aPanel, bPanel, rowOffsets, tile, nr);
+                    MicroKernel(kc, a, tileRows, aStep, bPanel, bRows, tile, nr);
                     for (int r = 0; r < rows; r++)
                         for (int q = 0; q < cols; q++)
                             c[(ir + r) * ldc + jr * nr + q] += tile[r * nr + q];
                 }
             }
     }
-
-    /// <summary>Row p of a packed B panel starts at p * NR.</summary>
-    private static readonly int[] PanelRowOffsets = Enumerable.Range(0, KC).Select(p => p * NR).ToArray();
 
     /// <summary>op(B)[pc .. pc+kc, 0 .. n] -> panels of nr columns: packed[panel][k][nr], zero padded.</summary>
     private static void PackB(bool transposeB, ReadOnlySpan<float> b, int ldb, int pc, int kc, int n, int nr, float[] packed)
@@ -223,37 +254,44 @@ public static class Sgemm
     }
 
     /// <summary>
-    /// C[MR, NR] (row stride ldc) += Apanel[kc][MR] x B[kc][NR], where row p of B is the NR floats at
-    /// b[rowOffsets[p]] (the caller guarantees they are inside b).
+    /// C[MR, NR] (row stride ldc) += A[MR, kc] x B[kc, NR], where element p of A's row r is
+    /// a[aRows[r] + p * aStep] and row p of B is the NR floats at b[bRows[p]]. The callers check that
+    /// every row lies inside its span.
     /// </summary>
-    private static void MicroKernel(int kc, ReadOnlySpan<float> aPanel, ReadOnlySpan<float> b, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc)
+    private static void MicroKernel(int kc, ReadOnlySpan<float> a, ReadOnlySpan<int> aRows, int aStep,
+        ReadOnlySpan<float> b, ReadOnlySpan<int> bRows, Span<float> c, int ldc)
     {
-        if (Vector512.IsHardwareAccelerated) MicroKernel512(kc, aPanel, b, rowOffsets, c, ldc);
-        else MicroKernel256(kc, aPanel, b, rowOffsets, c, ldc);
+        if (Vector512.IsHardwareAccelerated) MicroKernel512(kc, a, aRows, aStep, b, bRows, c, ldc);
+        else MicroKernel256(kc, a, aRows, aStep, b, bRows, c, ldc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel512(int kc, ReadOnlySpan<float> aPanel, ReadOnlySpan<float> b, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc)
+    private static void MicroKernel512(int kc, ReadOnlySpan<float> a, ReadOnlySpan<int> aRows, int aStep,
+        ReadOnlySpan<float> b, ReadOnlySpan<int> bRows, Span<float> c, int ldc)
     {
-        ref float a = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(aPanel);
-        ref float bStart = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b);
-        ref int offsets = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(rowOffsets);
+        ref float aStart = ref MemoryMarshal.GetReference(a);
+        ref float a0 = ref Unsafe.Add(ref aStart, aRows[0]); ref float a1 = ref Unsafe.Add(ref aStart, aRows[1]);
+        ref float a2 = ref Unsafe.Add(ref aStart, aRows[2]); ref float a3 = ref Unsafe.Add(ref aStart, aRows[3]);
+        ref float a4 = ref Unsafe.Add(ref aStart, aRows[4]); ref float a5 = ref Unsafe.Add(ref aStart, aRows[5]);
+        ref float a6 = ref Unsafe.Add(ref aStart, aRows[6]); ref float a7 = ref Unsafe.Add(ref aStart, aRows[7]);
+        ref float bStart = ref MemoryMarshal.GetReference(b);
+        ref int bRow = ref MemoryMarshal.GetReference(bRows);
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
         for (int p = 0; p < kc; p++)
         {
-            ref float row = ref Unsafe.Add(ref bStart, Unsafe.Add(ref offsets, p));
+            ref float row = ref Unsafe.Add(ref bStart, Unsafe.Add(ref bRow, p));
             var b0 = Vector512.LoadUnsafe(ref row);
             var b1 = Vector512.LoadUnsafe(ref row, 16);
-            ref float ap = ref Unsafe.Add(ref a, p * MR);
-            var a0 = Vector512.Create(ap); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
-            var a1 = Vector512.Create(Unsafe.Add(ref ap, 1)); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
-            var a2 = Vector512.Create(Unsafe.Add(ref ap, 2)); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
-            var a3 = Vector512.Create(Unsafe.Add(ref ap, 3)); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
-            var a4 = Vector512.Create(Unsafe.Add(ref ap, 4)); c40 = Vector512.FusedMultiplyAdd(a4, b0, c40); c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
-            var a5 = Vector512.Create(Unsafe.Add(ref ap, 5)); c50 = Vector512.FusedMultiplyAdd(a5, b0, c50); c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
-            var a6 = Vector512.Create(Unsafe.Add(ref ap, 6)); c60 = Vector512.FusedMultiplyAdd(a6, b0, c60); c61 = Vector512.FusedMultiplyAdd(a6, b1, c61);
-            var a7 = Vector512.Create(Unsafe.Add(ref ap, 7)); c70 = Vector512.FusedMultiplyAdd(a7, b0, c70); c71 = Vector512.FusedMultiplyAdd(a7, b1, c71);
+            int at = p * aStep;
+            var x0 = Vector512.Create(Unsafe.Add(ref a0, at)); c00 = Vector512.FusedMultiplyAdd(x0, b0, c00); c01 = Vector512.FusedMultiplyAdd(x0, b1, c01);
+            var x1 = Vector512.Create(Unsafe.Add(ref a1, at)); c10 = Vector512.FusedMultiplyAdd(x1, b0, c10); c11 = Vector512.FusedMultiplyAdd(x1, b1, c11);
+            var x2 = Vector512.Create(Unsafe.Add(ref a2, at)); c20 = Vector512.FusedMultiplyAdd(x2, b0, c20); c21 = Vector512.FusedMultiplyAdd(x2, b1, c21);
+            var x3 = Vector512.Create(Unsafe.Add(ref a3, at)); c30 = Vector512.FusedMultiplyAdd(x3, b0, c30); c31 = Vector512.FusedMultiplyAdd(x3, b1, c31);
+            var x4 = Vector512.Create(Unsafe.Add(ref a4, at)); c40 = Vector512.FusedMultiplyAdd(x4, b0, c40); c41 = Vector512.FusedMultiplyAdd(x4, b1, c41);
+            var x5 = Vector512.Create(Unsafe.Add(ref a5, at)); c50 = Vector512.FusedMultiplyAdd(x5, b0, c50); c51 = Vector512.FusedMultiplyAdd(x5, b1, c51);
+            var x6 = Vector512.Create(Unsafe.Add(ref a6, at)); c60 = Vector512.FusedMultiplyAdd(x6, b0, c60); c61 = Vector512.FusedMultiplyAdd(x6, b1, c61);
+            var x7 = Vector512.Create(Unsafe.Add(ref a7, at)); c70 = Vector512.FusedMultiplyAdd(x7, b0, c70); c71 = Vector512.FusedMultiplyAdd(x7, b1, c71);
         }
         Accumulate512(c, 0 * ldc, c00, c01); Accumulate512(c, 1 * ldc, c10, c11);
         Accumulate512(c, 2 * ldc, c20, c21); Accumulate512(c, 3 * ldc, c30, c31);
@@ -269,18 +307,19 @@ public static class Sgemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel256(int kc, ReadOnlySpan<float> aPanel, ReadOnlySpan<float> b, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc)
+    private static void MicroKernel256(int kc, ReadOnlySpan<float> a, ReadOnlySpan<int> aRows, int aStep,
+        ReadOnlySpan<float> b, ReadOnlySpan<int> bRows, Span<float> c, int ldc)
     {
         // Same tile shape with 8-wide vectors: NR = 16 columns as two Vector256 per row.
         Span<Vector256<float>> acc = stackalloc Vector256<float>[2 * MR];
         acc.Clear();
         for (int p = 0; p < kc; p++)
         {
-            var b0 = Vector256.Create<float>(b.Slice(rowOffsets[p], 8));
-            var b1 = Vector256.Create<float>(b.Slice(rowOffsets[p] + 8, 8));
+            var b0 = Vector256.Create<float>(b.Slice(bRows[p], 8));
+            var b1 = Vector256.Create<float>(b.Slice(bRows[p] + 8, 8));
             for (int r = 0; r < MR; r++)
             {
-                var ar = Vector256.Create(aPanel[p * MR + r]);
+                var ar = Vector256.Create(a[aRows[r] + p * aStep]);
                 acc[2 * r] = Vector256.FusedMultiplyAdd(ar, b0, acc[2 * r]);
                 acc[2 * r + 1] = Vector256.FusedMultiplyAdd(ar, b1, acc[2 * r + 1]);
             }
