@@ -16,7 +16,8 @@ namespace FerEngine.Benchmarks.Kernels;
 /// (CPU) or a large cuBLAS SGEMM in the device's math mode (GPU, TF32 as PyTorch's convolutions).
 /// Memory-bound rows: GB/s = the bytes a one-pass kernel must read and write / time, against the
 /// measured copy bandwidth (bytes read + written; cuMemcpyDtoD on a GPU).
-/// GPU times are CUDA-event times of each call; "emulated" only checks the run end to end (tiny batches).
+/// CPU times: medians of samples that each average back-to-back calls over at least 50 ms. GPU times
+/// are CUDA-event times of each call; "emulated" only checks the run end to end (tiny batches).
 /// </summary>
 public static class PrimitiveThroughput
 {
@@ -127,12 +128,25 @@ public static class PrimitiveThroughput
         return times[times.Count / 2];
     }
 
-    private static double MedianMs(Action run, int repeats) => Median(run, repeats, call =>
+    /// <summary>
+    /// Each sample is the mean of back-to-back calls that fill at least <see cref="SampleMs"/>
+    /// (the peer script does the same): a lone call after another primitive runs on cold caches,
+    /// which a training step does not (conv4 forward: 39 ms alone, 31 ms back to back, 29 ms in a step).
+    /// </summary>
+    private static double MedianMs(Action run, int repeats)
     {
-        long start = Stopwatch.GetTimestamp();
-        call();
-        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-    });
+        long first = Stopwatch.GetTimestamp();
+        run();
+        int calls = (int)Math.Clamp(Math.Ceiling(SampleMs / Math.Max(Stopwatch.GetElapsedTime(first).TotalMilliseconds, 1e-3)), 1, 10_000);
+        return Median(run, repeats, call =>
+        {
+            long start = Stopwatch.GetTimestamp();
+            for (int i = 0; i < calls; i++) call();
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds / calls;
+        });
+    }
+
+    private const double SampleMs = 50;
 
     /// <summary>Each call timed by CUDA events around it (GPU time, not the host's).</summary>
     private static double MedianGpuMs(CudaGpu gpu, Action run, int repeats)

@@ -5,7 +5,7 @@ Prints one JSON object: {case name: milliseconds (median)}. The cases and shapes
 Benchmarks/Kernels/PrimitiveThroughput.cs: the paper network's layers at the given batch.
 On cuda each call is timed by CUDA events, with PyTorch's default math (TF32 convolutions).
 """
-import argparse, json, time
+import argparse, json, math, time
 import torch
 import torch.nn.functional as F
 
@@ -24,7 +24,10 @@ D = torch.device(a.device)
 
 
 def median_ms(fn):
+    # CPU: each sample is the mean of back-to-back calls filling at least 50 ms, as FerEngine's runner does.
+    start = time.perf_counter()
     fn()
+    calls = max(1, min(10_000, math.ceil(0.05 / max(time.perf_counter() - start, 1e-6))))
     times = []
     for _ in range(a.repeats):
         if a.device == "cuda":
@@ -36,8 +39,9 @@ def median_ms(fn):
             times.append(start.elapsed_time(end))
         else:
             start = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - start) * 1e3)
+            for _ in range(calls):
+                fn()
+            times.append((time.perf_counter() - start) * 1e3 / calls)
     return sorted(times)[len(times) // 2]
 
 
