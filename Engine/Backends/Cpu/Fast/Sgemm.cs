@@ -40,30 +40,7 @@ public static class Sgemm
             else if (beta != 1) for (int j = 0; j < n; j++) row[j] *= beta;
         }
         if (k == 0 || alpha == 0 || m == 0 || n == 0) return;
-
-        int nr = NR, panels = (n + nr - 1) / nr;
-        float[] packedB = ArrayPool<float>.Shared.Rent(panels * nr * KC);
-        float[] packedA = ArrayPool<float>.Shared.Rent(((MC + MR - 1) / MR) * MR * KC);
-        Span<int> aRows = stackalloc int[MC];
-        try
-        {
-            for (int pc = 0; pc < k; pc += KC)
-            {
-                int kc = Math.Min(KC, k - pc);
-                PackB(transposeB, b, ldb, pc, kc, n, nr, packedB);
-                for (int ic = 0; ic < m; ic += MC)
-                {
-                    int mc = Math.Min(MC, m - ic);
-                    PackA(transposeA, a, lda, ic, mc, pc, kc, alpha, packedA);
-                    MultiplyBlock(kc, mc, n, packedA, PackedRows(mc, kc, aRows), MR, packedB, PanelRows(kc), nr * kc, c.Slice(ic * ldc), ldc);
-                }
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(packedB);
-            ArrayPool<float>.Shared.Return(packedA);
-        }
+        MultiplyPackedB(m, n, k, transposeA, alpha, a, lda, aRowOffsets: default, transposeB, b, ldb, c, ldc);
     }
 
     /// <summary>
@@ -97,9 +74,21 @@ public static class Sgemm
     public static void Multiply(ReadOnlySpan<float> source, ReadOnlySpan<int> rowOffsets, bool transposeB, int n, int k,
         ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc)
     {
+        if (rowOffsets.IsEmpty) return;
         RequireRowsInside(source, rowOffsets, k);
-        int m = rowOffsets.Length, nr = NR, panels = (n + nr - 1) / nr;
+        MultiplyPackedB(rowOffsets.Length, n, k, false, 1f, source, 0, rowOffsets, transposeB, b, ldb, c, ldc);
+    }
+
+    /// <summary>
+    /// C += alpha op(A) x op(B) with B packed slice by slice. A is packed block by block from a
+    /// (aRowOffsets empty), or read in place: row i of A is a[aRowOffsets[i] ..].
+    /// </summary>
+    private static void MultiplyPackedB(int m, int n, int k, bool transposeA, float alpha, ReadOnlySpan<float> a, int lda,
+        ReadOnlySpan<int> aRowOffsets, bool transposeB, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc)
+    {
+        int nr = NR, panels = (n + nr - 1) / nr;
         float[] packedB = ArrayPool<float>.Shared.Rent(panels * nr * KC);
+        float[]? packedA = aRowOffsets.IsEmpty ? ArrayPool<float>.Shared.Rent(((MC + MR - 1) / MR) * MR * KC) : null;
         Span<int> aRows = stackalloc int[MC];
         try
         {
@@ -110,12 +99,24 @@ public static class Sgemm
                 for (int ic = 0; ic < m; ic += MC)
                 {
                     int mc = Math.Min(MC, m - ic);
-                    for (int i = 0; i < mc; i++) aRows[i] = rowOffsets[ic + i] + pc;
-                    MultiplyBlock(kc, mc, n, source, aRows[..mc], 1, packedB, PanelRows(kc), nr * kc, c.Slice(ic * ldc), ldc);
+                    if (packedA is not null)
+                    {
+                        PackA(transposeA, a, lda, ic, mc, pc, kc, alpha, packedA);
+                        MultiplyBlock(kc, mc, n, packedA, PackedRows(mc, kc, aRows), MR, packedB, PanelRows(kc), nr * kc, c.Slice(ic * ldc), ldc);
+                    }
+                    else
+                    {
+                        for (int i = 0; i < mc; i++) aRows[i] = aRowOffsets[ic + i] + pc;
+                        MultiplyBlock(kc, mc, n, a, aRows[..mc], 1, packedB, PanelRows(kc), nr * kc, c.Slice(ic * ldc), ldc);
+                    }
                 }
             }
         }
-        finally { ArrayPool<float>.Shared.Return(packedB); }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packedB);
+            if (packedA is not null) ArrayPool<float>.Shared.Return(packedA);
+        }
     }
 
     private static void RequireRowsInside(ReadOnlySpan<float> source, ReadOnlySpan<int> rowOffsets, int length)
