@@ -113,6 +113,28 @@ public class FastCpuTests
         Assert.Equal(Filter(1), Filter(3));          // and for any number of threads
     }
 
+    [Fact]
+    public void A_big_gemm_split_over_threads_gives_the_same_bits()
+    {
+        var x = Pair(12, 32, 9216).Fast;      // the fully-connected layer: x [32, 9216] times w^T
+        var w = Pair(13, 136, 9216).Fast;     // 136 outputs: four whole column panels and a partial one
+        float[] Product(int threads)
+        {
+            int saved = FerEngine.Backends.Cpu.CpuFastBackend.Threads;
+            FerEngine.Backends.Cpu.CpuFastBackend.Threads = threads;
+            try
+            {
+                var y = Tensor.Zeros(new Shape(32, 136), DType.Float32, Device.Cpu);
+                Fast.Gemm(false, true, 1.0, x, w, 0.0, y);
+                return y.ToArray<float>();
+            }
+            finally { FerEngine.Backends.Cpu.CpuFastBackend.Threads = saved; }
+        }
+        var single = Product(1);
+        Assert.Equal(single, Product(2));
+        Assert.Equal(single, Product(3));
+    }
+
     [Theory]
     [InlineData(1, 3, 5, 7)]
     [InlineData(32, 64, 24, 24)]    // after conv3's ELU

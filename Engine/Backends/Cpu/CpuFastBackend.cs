@@ -18,9 +18,27 @@ public class CpuFastBackend : CpuReferenceBackend
     {
         if (a.DType != DType.Float32) { base.Gemm(transposeA, transposeB, alpha, a, b, beta, c); return; }
         var (m, n, k) = GemmSizes(transposeA, transposeB, a, b, c);
-        Sgemm.Multiply(transposeA, transposeB, m, n, k, (float)alpha, a.AsSpan<float>(), a.Shape[1], b.AsSpan<float>(), b.Shape[1],
-            (float)beta, c.AsSpan<float>(), n);
+        var (am, bm, cm) = (a.AsMemory<float>(), b.AsMemory<float>(), c.AsMemory<float>());
+        int lda = a.Shape[1], ldb = b.Shape[1];
+        // A big product splits C's columns over the threads (whole NR panels): every element is the
+        // same sum in the same order either way, so the result does not depend on the thread count.
+        int blocks = (long)m * n * k >= ParallelGemmWork ? Math.Max(1, Math.Min(Threads, n / Sgemm.NR)) : 1;
+        if (blocks == 1) Columns(0);
+        else Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Threads }, Columns);
+
+        void Columns(int block)
+        {
+            int panels = n / Sgemm.NR;
+            int first = block * panels / blocks * Sgemm.NR, last = block == blocks - 1 ? n : (block + 1) * panels / blocks * Sgemm.NR;
+            // Columns [first, last) of op(B): columns of B as stored, or rows of B when it is transposed.
+            var bColumns = bm.Span[(transposeB ? first * ldb : first)..];
+            Sgemm.Multiply(transposeA, transposeB, m, last - first, k, (float)alpha, am.Span, lda, bColumns, ldb,
+                (float)beta, cm.Span[first..], n);
+        }
     }
+
+    /// <summary>Multiply-adds from which a GEMM is split over the threads (the fc layer's are 38 M at batch 32).</summary>
+    private const long ParallelGemmWork = 1 << 22;
 
     public override void ConvolutionForward(Tensor x, Tensor w, Tensor? bias, Tensor y, int padding)
     {
