@@ -26,8 +26,8 @@ public static class FastMaxPool
                     var bottom = input.Slice((plane * h + 2 * oy + 1) * w, w);
                     var best = output.Slice((plane * ho + oy) * wo, wo);
                     var winner = winners.Slice((plane * ho + oy) * wo, wo);
-                    int ox = Avx512F.IsSupported ? ForwardRow512(top, bottom, best, winner) : 0;
-                    for (; ox < wo; ox++)
+                    if (Avx512F.IsSupported) { ForwardRow512(top, bottom, best, winner); continue; }
+                    for (int ox = 0; ox < wo; ox++)
                     {
                         float value = top[2 * ox];
                         int index = 0;
@@ -60,8 +60,8 @@ public static class FastMaxPool
                     var winner = winners.Slice((plane * ho + oy) * wo, wo);
                     var top = planeGradient.Slice(2 * oy * w, w);
                     var bottom = planeGradient.Slice((2 * oy + 1) * w, w);
-                    int ox = Avx512F.IsSupported ? BackwardRow512(gradient, winner, top, bottom) : 0;
-                    for (; ox < wo; ox++)
+                    if (Avx512F.IsSupported) { BackwardRow512(gradient, winner, top, bottom); continue; }
+                    for (int ox = 0; ox < wo; ox++)
                     {
                         float g = gradient[ox];
                         int index = winner[ox];
@@ -85,8 +85,8 @@ public static class FastMaxPool
     private static Vector512<int> EvenColumns => Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     private static Vector512<int> OddColumns => Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 
-    /// <summary>One output row, 16 windows at a time; the last, partial block runs on zero-padded copies. Returns the row's width.</summary>
-    private static int ForwardRow512(ReadOnlySpan<float> top, ReadOnlySpan<float> bottom, Span<float> best, Span<int> winner)
+    /// <summary>One output row, 16 windows at a time; the last, partial block runs on zero-padded copies.</summary>
+    private static void ForwardRow512(ReadOnlySpan<float> top, ReadOnlySpan<float> bottom, Span<float> best, Span<int> winner)
     {
         int ox = 0, wo = best.Length;
         for (; ox + 16 <= wo; ox += 16) ForwardBlock512(top.Slice(2 * ox, 32), bottom.Slice(2 * ox, 32), best.Slice(ox, 16), winner.Slice(ox, 16));
@@ -101,7 +101,6 @@ public static class FastMaxPool
             bestPart[..rest].CopyTo(best[ox..]);
             winnerPart[..rest].CopyTo(winner[ox..]);
         }
-        return wo;
     }
 
     /// <summary>16 windows: 32 columns of the top and bottom rows -> 16 maxima and winners.</summary>
@@ -134,8 +133,8 @@ public static class FastMaxPool
     private static Vector512<int> LowHalvesInterleaved => Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     private static Vector512<int> HighHalvesInterleaved => Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 
-    /// <summary>One output row into its two input rows, 16 windows at a time; the last, partial block runs on padded copies. Returns the row's width.</summary>
-    private static int BackwardRow512(ReadOnlySpan<float> gradient, ReadOnlySpan<int> winner, Span<float> top, Span<float> bottom)
+    /// <summary>One output row into its two input rows, 16 windows at a time; the last, partial block runs on padded copies.</summary>
+    private static void BackwardRow512(ReadOnlySpan<float> gradient, ReadOnlySpan<int> winner, Span<float> top, Span<float> bottom)
     {
         int ox = 0, wo = gradient.Length;
         for (; ox + 16 <= wo; ox += 16) BackwardBlock512(gradient.Slice(ox, 16), winner.Slice(ox, 16), top.Slice(2 * ox, 32), bottom.Slice(2 * ox, 32));
@@ -150,7 +149,6 @@ public static class FastMaxPool
             topPart[..(2 * rest)].CopyTo(top[(2 * ox)..]);
             bottomPart[..(2 * rest)].CopyTo(bottom[(2 * ox)..]);
         }
-        return wo;
     }
 
     /// <summary>16 windows: their gradients and winners -> 32 columns of the top and bottom rows.</summary>
