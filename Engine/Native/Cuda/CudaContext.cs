@@ -8,13 +8,16 @@ namespace FerEngine.Native.Cuda;
 /// current on the calling thread, one non-blocking stream that every call is queued on, device
 /// memory, copies, memsets, modules loaded from PTX text (JIT-compiled by the driver, with the JIT's
 /// error log in the exception), kernel launches, events for timing, and stream capture into a graph.
-/// Copies to the host wait for the stream; nothing else does.
+/// Copies to the host wait for the stream; nothing else does (copies from the host go through
+/// pinned staging memory, <see cref="UploadRing"/>).
 /// </summary>
-public sealed unsafe class CudaContext : IDisposable
+public sealed unsafe class CudaContext : IDisposable, IUploadStream
 {
     private readonly DriverApi _api;
     private readonly int _device;
     private IntPtr _context;
+    private readonly UploadRing _uploads;
+    private readonly IntPtr[] _uploadFences = new IntPtr[2];
 
     /// <summary>Loads libcuda, initialises the driver and retains the primary context of GPU <paramref name="ordinal"/>.</summary>
     public CudaContext(int ordinal = 0)
@@ -36,6 +39,7 @@ public sealed unsafe class CudaContext : IDisposable
         var name = new byte[256];
         fixed (byte* buffer = name) _api.Check(_api.cuDeviceGetName(buffer, name.Length, device), "cuDeviceGetName");
         DeviceName = Encoding.ASCII.GetString(name).TrimEnd('\0');
+        _uploads = new UploadRing(this);
     }
 
     public string DeviceName { get; }
@@ -88,12 +92,33 @@ public sealed unsafe class CudaContext : IDisposable
         _api.Check(_api.cuMemFree_v2(address), $"cuMemFree(0x{address:x})");
     }
 
+    /// <summary>Queues a copy from the host without waiting: <paramref name="source"/> may be reused at once (its bytes are staged in pinned memory).</summary>
     public void CopyToDevice<T>(ReadOnlySpan<T> source, ulong destination) where T : unmanaged
     {
         RefuseWhileCapturing("cuMemcpyHtoDAsync (a copy from the host)");
-        fixed (T* host = source)
-            _api.Check(_api.cuMemcpyHtoDAsync_v2(destination, host, (nuint)(source.Length * sizeof(T)), Stream), "cuMemcpyHtoDAsync");
-        Synchronize(); // the host buffer may be reused as soon as we return
+        _uploads.Upload(MemoryMarshal.AsBytes(source), destination);
+    }
+
+    byte* IUploadStream.AllocatePinned(long bytes)
+    {
+        void* memory;
+        _api.Check(_api.cuMemHostAlloc(&memory, (nuint)bytes, 0), $"cuMemHostAlloc({bytes:N0} bytes)",
+            "Page-locked host memory is short; close other GPU programs or raise the locked-memory limit (ulimit -l).");
+        return (byte*)memory;
+    }
+
+    void IUploadStream.CopyAsync(byte* host, ulong destination, long bytes) =>
+        _api.Check(_api.cuMemcpyHtoDAsync_v2(destination, host, (nuint)bytes, Stream), "cuMemcpyHtoDAsync");
+
+    void IUploadStream.RecordFence(int fence)
+    {
+        if (_uploadFences[fence] == IntPtr.Zero) _uploadFences[fence] = CreateEvent();
+        Record(_uploadFences[fence]);
+    }
+
+    void IUploadStream.WaitFence(int fence)
+    {
+        if (_uploadFences[fence] != IntPtr.Zero) _api.Check(_api.cuEventSynchronize(_uploadFences[fence]), "cuEventSynchronize (upload staging)");
     }
 
     public void CopyToHost<T>(ulong source, Span<T> destination) where T : unmanaged
@@ -218,6 +243,11 @@ public sealed unsafe class CudaContext : IDisposable
     public void Dispose()
     {
         if (_context == IntPtr.Zero) return;
+        EnsureCurrent();
+        _api.cuStreamSynchronize(Stream);   // queued copies may still read the staging memory
+        if (_uploads.Memory != null) _api.cuMemFreeHost(_uploads.Memory);
+        foreach (var fence in _uploadFences)
+            if (fence != IntPtr.Zero) _api.cuEventDestroy_v2(fence);
         _api.cuDevicePrimaryCtxRelease_v2(_device);
         _context = IntPtr.Zero;
     }

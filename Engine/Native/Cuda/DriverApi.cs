@@ -6,7 +6,8 @@ namespace FerEngine.Native.Cuda;
 /// The CUDA driver API calls we make, as unmanaged function pointers into libcuda.so.1.
 /// Signatures and constants are from cuda.h (CUDA 12.6); the export names are the versioned
 /// ones the header's #defines select (cuMemAlloc -> cuMemAlloc_v2, cuStreamBeginCapture ->
-/// cuStreamBeginCapture_v2, cuGraphInstantiate -> cuGraphInstantiateWithFlags), all exported by
+/// cuStreamBeginCapture_v2, cuEventDestroy -> cuEventDestroy_v2, cuGraphInstantiate ->
+/// cuGraphInstantiateWithFlags; cuMemHostAlloc and cuMemFreeHost have no versions), all exported by
 /// the CUDA 13 driver on the GPU hosts (../shared/GPU_HOST.md). Handles (CUcontext, CUmodule,
 /// CUfunction, CUstream, CUevent, CUgraph, CUgraphExec) are opaque pointers; CUdeviceptr is 64-bit.
 /// </summary>
@@ -29,6 +30,8 @@ internal sealed unsafe class DriverApi
     public readonly delegate* unmanaged<nuint*, nuint*, int> cuMemGetInfo_v2;              // (size_t* free, size_t* total)
     public readonly delegate* unmanaged<ulong*, nuint, int> cuMemAlloc_v2;                 // (CUdeviceptr*, size_t)
     public readonly delegate* unmanaged<ulong, int> cuMemFree_v2;                          // (CUdeviceptr)
+    public readonly delegate* unmanaged<void**, nuint, uint, int> cuMemHostAlloc;          // (void** pp, size_t, flags)
+    public readonly delegate* unmanaged<void*, int> cuMemFreeHost;                         // (void* p)
     public readonly delegate* unmanaged<ulong, void*, nuint, IntPtr, int> cuMemcpyHtoDAsync_v2;  // (dst, src host, bytes, stream)
     public readonly delegate* unmanaged<void*, ulong, nuint, IntPtr, int> cuMemcpyDtoHAsync_v2;  // (dst host, src, bytes, stream)
     public readonly delegate* unmanaged<ulong, ulong, nuint, IntPtr, int> cuMemcpyDtoDAsync_v2;  // (dst, src, bytes, stream)
@@ -41,6 +44,7 @@ internal sealed unsafe class DriverApi
     public readonly delegate* unmanaged<IntPtr*, uint, int> cuEventCreate;                 // (CUevent*, flags)
     public readonly delegate* unmanaged<IntPtr, IntPtr, int> cuEventRecord;                // (CUevent, CUstream)
     public readonly delegate* unmanaged<IntPtr, int> cuEventSynchronize;
+    public readonly delegate* unmanaged<IntPtr, int> cuEventDestroy_v2;                    // (CUevent)
     public readonly delegate* unmanaged<float*, IntPtr, IntPtr, int> cuEventElapsedTime;   // (ms*, start, end)
     public readonly delegate* unmanaged<IntPtr, int, int> cuStreamBeginCapture_v2;         // (CUstream, CUstreamCaptureMode)
     public readonly delegate* unmanaged<IntPtr, IntPtr*, int> cuStreamEndCapture;          // (CUstream, CUgraph*)
@@ -62,6 +66,8 @@ internal sealed unsafe class DriverApi
         cuMemGetInfo_v2 = (delegate* unmanaged<nuint*, nuint*, int>)F("cuMemGetInfo_v2");
         cuMemAlloc_v2 = (delegate* unmanaged<ulong*, nuint, int>)F("cuMemAlloc_v2");
         cuMemFree_v2 = (delegate* unmanaged<ulong, int>)F("cuMemFree_v2");
+        cuMemHostAlloc = (delegate* unmanaged<void**, nuint, uint, int>)F("cuMemHostAlloc");
+        cuMemFreeHost = (delegate* unmanaged<void*, int>)F("cuMemFreeHost");
         cuMemcpyHtoDAsync_v2 = (delegate* unmanaged<ulong, void*, nuint, IntPtr, int>)F("cuMemcpyHtoDAsync_v2");
         cuMemcpyDtoHAsync_v2 = (delegate* unmanaged<void*, ulong, nuint, IntPtr, int>)F("cuMemcpyDtoHAsync_v2");
         cuMemcpyDtoDAsync_v2 = (delegate* unmanaged<ulong, ulong, nuint, IntPtr, int>)F("cuMemcpyDtoDAsync_v2");
@@ -74,6 +80,7 @@ internal sealed unsafe class DriverApi
         cuEventCreate = (delegate* unmanaged<IntPtr*, uint, int>)F("cuEventCreate");
         cuEventRecord = (delegate* unmanaged<IntPtr, IntPtr, int>)F("cuEventRecord");
         cuEventSynchronize = (delegate* unmanaged<IntPtr, int>)F("cuEventSynchronize");
+        cuEventDestroy_v2 = (delegate* unmanaged<IntPtr, int>)F("cuEventDestroy_v2");
         cuEventElapsedTime = (delegate* unmanaged<float*, IntPtr, IntPtr, int>)F("cuEventElapsedTime");
         cuStreamBeginCapture_v2 = (delegate* unmanaged<IntPtr, int, int>)F("cuStreamBeginCapture_v2");
         cuStreamEndCapture = (delegate* unmanaged<IntPtr, IntPtr*, int>)F("cuStreamEndCapture");
