@@ -65,6 +65,9 @@ public class FastCpuTests
     [InlineData(1, 64, 48, 48, 64, 5, 2)]    // conv2
     [InlineData(2, 128, 24, 24, 128, 3, 1)]  // conv4
     [InlineData(1, 256, 12, 12, 256, 3, 1)]  // conv6
+    [InlineData(3, 3, 7, 9, 5, 3, 0)]        // no padding: a row's reads run into the next row's pixels
+    [InlineData(2, 3, 5, 6, 4, 3, 2)]        // padding K - 1 (a full convolution, as backward-data of no padding)
+    [InlineData(2, 2, 5, 4, 3, 1, 1)]        // padding >= K: rows keep their own right padding
     public void Convolution_forward_backward_data_and_filter(int n, int cin, int h, int w, int cout, int k, int padding)
     {
         var x = Pair(4, n, cin, h, w);

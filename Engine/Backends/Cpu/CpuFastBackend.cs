@@ -49,7 +49,8 @@ public class CpuFastBackend : CpuReferenceBackend
 
     public override void ConvolutionBackwardData(Tensor dy, Tensor w, Tensor dx, int padding)
     {
-        if (dy.DType != DType.Float32) { base.ConvolutionBackwardData(dy, w, dx, padding); return; }
+        // The fast path is a forward convolution padded by K - 1 - padding, so padding >= K (rare) takes the reference loops.
+        if (dy.DType != DType.Float32 || padding >= w.Shape[2]) { base.ConvolutionBackwardData(dy, w, dx, padding); return; }
         FastConvolution.BackwardData(ConvShape.Of(dx, w, padding), dy.AsMemory<float>(), w.AsMemory<float>(), dx.AsMemory<float>());
     }
 

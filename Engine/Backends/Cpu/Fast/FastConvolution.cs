@@ -5,7 +5,8 @@ namespace FerEngine.Backends.Cpu.Fast;
 
 /// <summary>
 /// Stride-1 convolutions as GEMMs (one per image) whose im2col matrix col [Cin K K, Ho Wo] is never
-/// built: on the image zero-padded to [Cin, Hp, Wp] (Hp = H + 2p, Wp = W + 2p) and flattened, tap
+/// built: on the image zero-padded to [Cin, Hp, Wp] (Hp = H + 2p; Wp = W + p, as each row's right
+/// padding is the next row's left padding, <see cref="PaddedLayout"/>) and flattened, tap
 /// t = (ci, ky, kx) of output position j = oy Wp + ox is padded[tapOffset[t] + j] with
 /// tapOffset[t] = (ci Hp + ky) Wp + kx. So row t of col is the padded image itself, read from
 /// tapOffset[t] on, and the GEMM reads it in place (<see cref="PaddedLayout"/>). The products run over
@@ -134,7 +135,9 @@ public static class FastConvolution
 
     /// <summary>
     /// The zero-padded image [Cin, Hp, Wp] the GEMMs read col from: each tap's offset, and how many
-    /// floats a product over a given number of positions reads.
+    /// floats a product over a given number of positions reads. Rows are p zeros then W pixels, so
+    /// fewer positions are computed and discarded: at 12 x 12 (conv5, conv6) 12 x 13 = 156 of them,
+    /// 5 column panels, where rows of W + 2p gave 168, rounded up to 6 panels.
     /// </summary>
     private sealed class PaddedLayout
     {
@@ -144,7 +147,10 @@ public static class FastConvolution
         {
             _s = s;
             Hp = s.H + 2 * s.Padding;
-            Wp = s.W + 2 * s.Padding;
+            // Each row is p zeros then W pixels: the right padding of a row is the next row's left
+            // padding (rows read by an output row reach at most p past its end). That needs the
+            // output row to fit, Wo <= W + p, which holds when p < K (every padding we use).
+            Wp = s.Padding < s.K ? s.W + s.Padding : s.W + 2 * s.Padding;
             TapOffsets = new int[s.Cin * s.K * s.K];
             for (int t = 0; t < TapOffsets.Length; t++)
             {
