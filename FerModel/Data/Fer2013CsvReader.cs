@@ -35,8 +35,9 @@ public static class Fer2013CsvReader
                 perSplit[(int)split]++;
                 read++;
             }
-            catch (InvalidDataException e) when (skipBad)
+            catch (InvalidDataException e)
             {
+                if (!skipBad) throw new InvalidDataException($"{e.Message} Fix the row, or pass --skip-bad to skip and count malformed rows.", e);
                 into.Report.Skipped.Add(($"{path}:{lineNumber}", e.Message));
             }
         }

@@ -44,6 +44,7 @@ public sealed class Fer2013CsvReaderTests : DataFixtures
         var e = Assert.Throws<InvalidDataException>(() => Fer2013CsvReader.Read(path, new FaceDataset(1, 48, 48), skipBad: false));
         Assert.Contains($"{path}:3", e.Message);
         Assert.Contains(expected, e.Message);
+        Assert.Contains("--skip-bad", e.Message);   // and says what to do
     }
 
     [Fact]
