@@ -23,6 +23,12 @@ public sealed class CudaUnavailableException(string message) : Exception(message
 ///   4. /usr/local/cuda*/lib64;
 /// and finally the system loader by bare file name (ldconfig, the driver's own install). For a
 /// library with several versions the newer file name wins in every folder before an older one is tried.
+/// Two exceptions to that order, for libraries that must match something else:
+///   - the driver (libcuda.so.1) must match the kernel module, so after the override the system
+///     loader comes first: a folder may hold a stub or a compat copy, and cuInit would then fail;
+///   - a library that loads others by bare name at run time (cuBLAS its libcublasLt, cuDNN 9 its
+///     libcudnn_* sub-libraries) has those loaded first from its own folder, so the loader reuses
+///     them instead of searching and perhaps finding another version.
 /// </summary>
 public static class LibraryResolver
 {
@@ -58,11 +64,46 @@ public static class LibraryResolver
     public static IntPtr Load(NativeLibrarySpec library, IReadOnlyList<string>? folders = null)
     {
         folders ??= DefaultFolders();
-        foreach (var path in Candidates(library, folders))
+        foreach (var path in LoadOrder(library, folders, OverrideFolders(Environment.GetEnvironmentVariable)))
+        {
+            if (Path.IsPathRooted(path))
+                foreach (var companion in Companions(path))
+                    NativeLibrary.TryLoad(companion, out _);   // a failure here shows up, with cuDNN's own message, when the library needs it
             if (NativeLibrary.TryLoad(path, out var handle)) return handle;
-        foreach (var name in library.FileNames)
-            if (NativeLibrary.TryLoad(name, out var handle)) return handle;
+        }
         throw new CudaUnavailableException(NotFoundMessage(library, folders));
+    }
+
+    /// <summary>
+    /// Full paths found in <paramref name="folders"/>, then the bare file names for the system loader;
+    /// for the driver, the bare name right after the paths in <paramref name="overrideFolders"/>.
+    /// </summary>
+    public static IReadOnlyList<string> LoadOrder(NativeLibrarySpec library, IReadOnlyList<string> folders, IReadOnlyList<string> overrideFolders)
+    {
+        var found = Candidates(library, folders);
+        if (library != NativeLibrarySpec.Driver) return [.. found, .. library.FileNames];
+        var overridden = found.Where(path => overrideFolders.Contains(Path.GetDirectoryName(path))).ToList();
+        return [.. overridden, .. library.FileNames, .. found.Except(overridden)];
+    }
+
+    /// <summary>The folders of FERENGINE_CUDA_LIBS.</summary>
+    public static IReadOnlyList<string> OverrideFolders(Func<string, string?> environment) =>
+        (environment(OverrideVariable) ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>
+    /// What <paramref name="path"/> loads by bare name at run time, from its own folder, in load order:
+    /// libcublasLt.so.N beside libcublas.so.N; beside libcudnn.so.9 every libcudnn_*.so.9, libcudnn_graph
+    /// first (the others depend on it).
+    /// </summary>
+    public static IReadOnlyList<string> Companions(string path)
+    {
+        string folder = Path.GetDirectoryName(path)!, name = Path.GetFileName(path);
+        if (name.StartsWith("libcublas.so.", StringComparison.Ordinal))
+            return [.. new[] { Path.Combine(folder, "libcublasLt.so." + name["libcublas.so.".Length..]) }.Where(File.Exists)];
+        if (name == "libcudnn.so.9")
+            return [.. Directory.GetFiles(folder, "libcudnn_*.so.9")
+                .OrderBy(file => Path.GetFileName(file) == "libcudnn_graph.so.9" ? 0 : 1).ThenBy(file => file, StringComparer.Ordinal)];
+        return [];
     }
 
     public static string NotFoundMessage(NativeLibrarySpec library, IReadOnlyList<string> folders)

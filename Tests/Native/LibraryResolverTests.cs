@@ -38,6 +38,33 @@ public sealed class LibraryResolverTests : IDisposable
     }
 
     [Fact]
+    public void The_system_driver_comes_right_after_the_override_and_before_other_folders()
+    {
+        string custom = Folder("custom"), pip = Folder("pip");
+        Touch(custom, "libcuda.so.1");
+        Touch(pip, "libcuda.so.1");   // a stub or compat copy must not win over the driver's own
+        var order = LibraryResolver.LoadOrder(NativeLibrarySpec.Driver, [custom, pip], overrideFolders: [custom]);
+        Assert.Equal([Path.Combine(custom, "libcuda.so.1"), "libcuda.so.1", Path.Combine(pip, "libcuda.so.1")], order);
+
+        Touch(custom, "libcudnn.so.9");
+        Touch(pip, "libcudnn.so.9");   // other libraries keep the folder order, the system loader last
+        Assert.Equal([Path.Combine(custom, "libcudnn.so.9"), Path.Combine(pip, "libcudnn.so.9"), "libcudnn.so.9"],
+            LibraryResolver.LoadOrder(NativeLibrarySpec.Cudnn, [custom, pip], overrideFolders: []));
+    }
+
+    [Fact]
+    public void Cudnn_and_cublas_companions_come_from_their_own_folder_graph_first()
+    {
+        string lib = Folder("cudnn");
+        foreach (var file in new[] { "libcudnn.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn_graph.so.9", "libcublas.so.13", "libcublasLt.so.13" })
+            Touch(lib, file);
+        Assert.Equal(["libcudnn_graph.so.9", "libcudnn_cnn.so.9", "libcudnn_ops.so.9"],
+            LibraryResolver.Companions(Path.Combine(lib, "libcudnn.so.9")).Select(Path.GetFileName));
+        Assert.Equal([Path.Combine(lib, "libcublasLt.so.13")], LibraryResolver.Companions(Path.Combine(lib, "libcublas.so.13")));
+        Assert.Empty(LibraryResolver.Companions(Path.Combine(lib, "libcublas.so.12")));   // no Lt of that version here
+    }
+
+    [Fact]
     public void A_missing_library_is_one_message_listing_the_folders_and_the_override()
     {
         string empty = Folder("empty");

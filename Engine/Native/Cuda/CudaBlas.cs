@@ -88,6 +88,7 @@ public sealed unsafe class CudaBlas : IDisposable
     public void Dispose()
     {
         if (_handle == IntPtr.Zero) return;
+        _context.EnsureCurrent();   // Dispose may run on another thread than the last call
         _destroy(_handle);
         _handle = IntPtr.Zero;
         _context.Free(_workspace);

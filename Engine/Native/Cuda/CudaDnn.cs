@@ -223,6 +223,7 @@ public sealed unsafe class CudaDnn : IDisposable
     public void Dispose()
     {
         if (_handle == IntPtr.Zero) return;
+        _context.EnsureCurrent();   // Dispose may run on another thread than the last call
         cudnnDestroy(_handle);
         _handle = IntPtr.Zero;
         _context.Synchronize();

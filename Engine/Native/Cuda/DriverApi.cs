@@ -6,7 +6,8 @@ namespace FerEngine.Native.Cuda;
 /// The CUDA driver API calls we make, as unmanaged function pointers into libcuda.so.1.
 /// Signatures and constants are from cuda.h (CUDA 12.6); the export names are the versioned
 /// ones the header's #defines select (cuMemAlloc -> cuMemAlloc_v2, cuStreamBeginCapture ->
-/// cuStreamBeginCapture_v2, cuEventDestroy -> cuEventDestroy_v2, cuGraphInstantiate ->
+/// cuStreamBeginCapture_v2, cuEventDestroy -> cuEventDestroy_v2, in CUDA 13 cuEventElapsedTime ->
+/// cuEventElapsedTime_v2 (older drivers: the plain name), cuGraphInstantiate ->
 /// cuGraphInstantiateWithFlags; cuMemHostAlloc and cuMemFreeHost have no versions), all exported by
 /// the CUDA 13 driver on the GPU hosts (../shared/GPU_HOST.md). Handles (CUcontext, CUmodule,
 /// CUfunction, CUstream, CUevent, CUgraph, CUgraphExec) are opaque pointers; CUdeviceptr is 64-bit.
@@ -56,7 +57,7 @@ internal sealed unsafe class DriverApi
 
     public DriverApi(IntPtr library)
     {
-        IntPtr F(string name) => Exports.Get(library, "the CUDA driver (libcuda.so.1)", name);
+        IntPtr F(params string[] names) => Exports.Get(library, "the CUDA driver (libcuda.so.1)", names);
         cuInit = (delegate* unmanaged<uint, int>)F("cuInit");
         cuDeviceGet = (delegate* unmanaged<int*, int, int>)F("cuDeviceGet");
         cuDeviceGetName = (delegate* unmanaged<byte*, int, int, int>)F("cuDeviceGetName");
@@ -81,7 +82,7 @@ internal sealed unsafe class DriverApi
         cuEventRecord = (delegate* unmanaged<IntPtr, IntPtr, int>)F("cuEventRecord");
         cuEventSynchronize = (delegate* unmanaged<IntPtr, int>)F("cuEventSynchronize");
         cuEventDestroy_v2 = (delegate* unmanaged<IntPtr, int>)F("cuEventDestroy_v2");
-        cuEventElapsedTime = (delegate* unmanaged<float*, IntPtr, IntPtr, int>)F("cuEventElapsedTime");
+        cuEventElapsedTime = (delegate* unmanaged<float*, IntPtr, IntPtr, int>)F("cuEventElapsedTime_v2", "cuEventElapsedTime");   // CUDA 13's cuda.h selects _v2; same signature
         cuStreamBeginCapture_v2 = (delegate* unmanaged<IntPtr, int, int>)F("cuStreamBeginCapture_v2");
         cuStreamEndCapture = (delegate* unmanaged<IntPtr, IntPtr*, int>)F("cuStreamEndCapture");
         cuGraphInstantiateWithFlags = (delegate* unmanaged<IntPtr*, IntPtr, ulong, int>)F("cuGraphInstantiateWithFlags");
