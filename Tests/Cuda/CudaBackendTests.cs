@@ -39,6 +39,28 @@ public abstract class CudaBackendTests
         else Assert.True(RelativeError(t.Gpu, t.Cpu) < tolerance, $"{what}: relative error {RelativeError(t.Gpu, t.Cpu):E2}");
     }
 
+    [Fact]
+    public void Uploads_arrive_whole_although_the_host_reuses_its_array_at_once()
+    {
+        // 3 M floats (12 MB) pass through more than one half of a real GPU's staging ring, and the
+        // small uploads after them wrap around it, all queued before anything is read back.
+        var source = new float[3 << 20];
+        var big = Tensor.Empty(new Shape(source.Length), DType.Float32, Gpu);
+        for (int i = 0; i < source.Length; i++) source[i] = i;
+        Gpu.Backend.CopyFromHost<float>(source, big);
+        var small = Enumerable.Range(0, 300).Select(_ => Tensor.Empty(new Shape(1000), DType.Float32, Gpu)).ToArray();
+        for (int t = 0; t < small.Length; t++)
+        {
+            for (int i = 0; i < 1000; i++) source[i] = t * 1000 + i;   // the same array, rewritten before the GPU ran the copy
+            Gpu.Backend.CopyFromHost<float>(source.AsSpan(0, 1000), small[t]);
+        }
+
+        var back = big.ToArray<float>();
+        Assert.True(Enumerable.Range(0, back.Length).All(i => back[i] == i), "the big upload changed on its way");
+        for (int t = 0; t < small.Length; t++)
+            Assert.True(small[t].ToArray<float>().Select((v, i) => v == t * 1000 + i).All(ok => ok), $"small upload {t} changed on its way");
+    }
+
     [Theory]
     [InlineData(1, 1, 3, 3, 1)]
     [InlineData(3, 2, 7, 9, 5)]
