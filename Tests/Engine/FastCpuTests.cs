@@ -100,20 +100,24 @@ public class FastCpuTests
         var x = Pair(9, 5, 3, 9, 9).Fast;
         var w = Pair(10, 4, 3, 3, 3).Fast;
         var dy = Pair(11, 5, 4, 9, 9).Fast;
-        float[] Filter(int threads)
+        float[] AllThree(int threads)   // y, dx and dw, one after the other
         {
             int saved = FerEngine.Backends.Cpu.CpuFastBackend.Threads;
             FerEngine.Backends.Cpu.CpuFastBackend.Threads = threads;
             try
             {
+                var y = Tensor.Zeros(new Shape(5, 4, 9, 9), DType.Float32, Device.Cpu);
+                var dx = Tensor.Zeros(new Shape(5, 3, 9, 9), DType.Float32, Device.Cpu);
                 var dw = Tensor.Zeros(new Shape(4, 3, 3, 3), DType.Float32, Device.Cpu);
+                Fast.ConvolutionForward(x, w, null, y, 1);
+                Fast.ConvolutionBackwardData(dy, w, dx, 1);
                 Fast.ConvolutionBackwardFilter(x, dy, dw, 1, accumulate: false);
-                return dw.ToArray<float>();
+                return [.. y.ToArray<float>(), .. dx.ToArray<float>(), .. dw.ToArray<float>()];
             }
             finally { FerEngine.Backends.Cpu.CpuFastBackend.Threads = saved; }
         }
-        Assert.Equal(Filter(2), Filter(2));          // bitwise reproducible run to run
-        Assert.Equal(Filter(1), Filter(3));          // and for any number of threads
+        Assert.Equal(AllThree(2), AllThree(2));          // bitwise reproducible run to run
+        Assert.Equal(AllThree(1), AllThree(3));          // and for any number of threads
     }
 
     [Fact]

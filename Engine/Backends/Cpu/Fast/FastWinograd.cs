@@ -1,0 +1,219 @@
+using System.Buffers;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace FerEngine.Backends.Cpu.Fast;
+
+/// <summary>
+/// 3x3 stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, 2015): each
+/// 2x2 block of outputs comes from a 4x4 tile of input with 16 multiplies per channel pair instead of 36:
+///   y_tile = A^T [ sum over ci of (G g G^T) .* (B^T d B) ] A
+/// where g is the 3x3 kernel of (co, ci), d the 4x4 input tile of channel ci, .* elementwise, and
+///   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+///   A^T = [1 1 1 0; 0 1 -1 -1].
+/// For each of the 16 points xi of a transformed tile, the sum over input channels is a matrix product:
+///   M_xi [Cout, tiles] = U_xi [Cout, Cin] x V_xi [Cin, tiles],   U = G g G^T,  V = B^T d B,
+/// so a convolution is: transform the weights (once per call), transform every input tile, run 16
+/// GEMMs on <see cref="Sgemm"/>, and transform the products back into 2x2 outputs. That is 2.25x fewer
+/// multiply-adds than <see cref="FastConvolution"/>'s single GEMM; the transforms are additions only.
+///
+/// The transforms work on a tile row at a time, one vector lane per tile: the row transform
+/// (B^T over the tile's 4 rows) is elementwise on whole padded rows, and the column transform
+/// separates a row's even and odd columns with AVX-512 permutes. So this path needs AVX-512 and at
+/// most 16 tiles per row (output width up to 32); <see cref="Supports"/> says when it applies.
+/// Images go in <see cref="FastConvolution"/>'s fixed chunks, each chunk's tiles forming its GEMMs'
+/// columns, so results do not depend on the thread count.
+/// </summary>
+public static class FastWinograd
+{
+    private const int Lanes = 16;        // tiles per vector
+    private const int RowStride = 48;    // floats per padded row: 2 x 16 tiles + 2, rounded up to whole vectors
+
+    /// <summary>True for the convolutions this path computes: 3x3 kernels, output width at most 32, AVX-512.</summary>
+    public static bool Supports(ConvShape s) => s.K == 3 && s.Ho > 0 && TilesX(s) <= Lanes && s.W + s.Padding <= RowStride && Avx512F.IsSupported;
+
+    private static int TilesY(ConvShape s) => (s.Ho + 1) / 2;
+    private static int TilesX(ConvShape s) => (s.Wo + 1) / 2;
+
+    public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
+    {
+        int th = TilesY(s), tw = TilesX(s), xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
+        var u = TransformWeights(s, w);
+        try
+        {
+            FastConvolution.ForEachChunk(s.N, (chunk, first, count) =>
+            {
+                int tiles = count * th * tw;
+                int columns = (tiles + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole GEMM column panels
+                int vStride = columns + Lanes;                                // a tile row's 16-lane store may run past the last tile
+                float[] v = ArrayPool<float>.Shared.Rent(16 * s.Cin * vStride);   // V_xi [Cin, columns], xi-major
+                float[] m = ArrayPool<float>.Shared.Rent(16 * s.Cout * columns + Lanes);   // M_xi [Cout, columns]
+                float[] padded = ArrayPool<float>.Shared.Rent((2 * th + 2) * RowStride);
+                var rowOffsets = new int[s.Cin];
+                try
+                {
+                    Array.Clear(padded, 0, (2 * th + 2) * RowStride);   // the border stays zero: only the interior is written
+                    for (int row = 0; row < 16 * s.Cin; row++)              // columns past the tiles: finite, so the GEMM's discarded columns are too
+                        v.AsSpan(row * vStride + tiles, vStride - tiles).Clear();
+                    for (int n = first; n < first + count; n++)
+                    {
+                        int column = (n - first) * th * tw;
+                        for (int ci = 0; ci < s.Cin; ci++)
+                            TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw, v.AsSpan(ci * vStride + column), s.Cin * vStride);
+                    }
+                    for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * vStride;
+                    var product = m.AsSpan(0, 16 * s.Cout * columns);
+                    product.Clear();
+                    for (int xi = 0; xi < 16; xi++)
+                        Sgemm.Multiply(u[xi], columns, v.AsSpan(xi * s.Cin * vStride, s.Cin * vStride), rowOffsets,
+                            product.Slice(xi * s.Cout * columns, s.Cout * columns), columns);
+                    for (int n = first; n < first + count; n++)
+                        for (int co = 0; co < s.Cout; co++)
+                            TransformOutput(s, m, co * columns + (n - first) * th * tw, s.Cout * columns, th, tw,
+                                bias.IsEmpty ? 0f : bias.Span[co], y.Span.Slice(n * ySize + co * s.Ho * s.Wo, s.Ho * s.Wo));
+                }
+                finally
+                {
+                    ArrayPool<float>.Shared.Return(v);
+                    ArrayPool<float>.Shared.Return(m);
+                    ArrayPool<float>.Shared.Return(padded);
+                }
+            });
+        }
+        finally
+        {
+            foreach (var matrix in u) matrix.Dispose();
+        }
+    }
+
+    /// <summary>U_xi = (G g G^T)[xi] for every (co, ci), packed for the GEMM: 16 matrices [Cout, Cin].</summary>
+    private static Sgemm.PackedMatrix[] TransformWeights(ConvShape s, ReadOnlyMemory<float> w)
+    {
+        int pairs = s.Cout * s.Cin;
+        float[] transformed = ArrayPool<float>.Shared.Rent(16 * pairs);   // [xi][co, ci]
+        try
+        {
+            Parallel1D.For(pairs, (first, count) =>
+            {
+                Span<float> gg = stackalloc float[12];   // G g: [4, 3]
+                for (int pair = first; pair < first + count; pair++)
+                {
+                    var g = w.Span.Slice(pair * 9, 9);
+                    for (int c = 0; c < 3; c++)
+                    {
+                        float g0 = g[c], g1 = g[3 + c], g2 = g[6 + c];
+                        gg[c] = g0;
+                        gg[3 + c] = 0.5f * (g0 + g1 + g2);
+                        gg[6 + c] = 0.5f * (g0 - g1 + g2);
+                        gg[9 + c] = g2;
+                    }
+                    for (int r = 0; r < 4; r++)   // (G g) G^T: the same combination along each row
+                    {
+                        float q0 = gg[3 * r], q1 = gg[3 * r + 1], q2 = gg[3 * r + 2];
+                        transformed[(4 * r + 0) * pairs + pair] = q0;
+                        transformed[(4 * r + 1) * pairs + pair] = 0.5f * (q0 + q1 + q2);
+                        transformed[(4 * r + 2) * pairs + pair] = 0.5f * (q0 - q1 + q2);
+                        transformed[(4 * r + 3) * pairs + pair] = q2;
+                    }
+                }
+            }, itemSize: 16);
+            var packed = new Sgemm.PackedMatrix[16];
+            Parallel1D.ForEach(16, xi => packed[xi] = Sgemm.Pack(false, s.Cout, s.Cin, 1f, transformed.AsSpan(xi * pairs, pairs), s.Cin));
+            return packed;
+        }
+        finally { ArrayPool<float>.Shared.Return(transformed); }
+    }
+
+    // Permute indices: 0..15 pick from the first vector, 16..31 from the second (constants the JIT folds).
+    private static Vector512<int> EvenColumns => Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static Vector512<int> OddColumns => Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    private static Vector512<int> InterleaveLow => Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    private static Vector512<int> InterleaveHigh => Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+
+    /// <summary>
+    /// V = B^T d B for every tile of one channel plane [H, W]: V_xi's tiles of tile row ty go to
+    /// v[xi * xiStride + ty * tw ..] (16 lanes written; those past the row's tiles are overwritten next).
+    /// </summary>
+    private static void TransformInput(ConvShape s, ReadOnlySpan<float> plane, float[] padded, int th, int tw, Span<float> v, int xiStride)
+    {
+        for (int iy = 0; iy < s.H; iy++)   // padded row iy + p holds input row iy from column p on
+            plane.Slice(iy * s.W, s.W).CopyTo(padded.AsSpan((iy + s.Padding) * RowStride + s.Padding, s.W));
+        Span<float> t = stackalloc float[4 * RowStride];
+        for (int ty = 0; ty < th; ty++)
+        {
+            // B^T over the tile's 4 rows, elementwise on whole padded rows.
+            var rows = padded.AsSpan(2 * ty * RowStride, 4 * RowStride);
+            for (int c = 0; c < RowStride; c += Lanes)
+            {
+                var d0 = Vector512.Create<float>(rows.Slice(c, Lanes));
+                var d1 = Vector512.Create<float>(rows.Slice(RowStride + c, Lanes));
+                var d2 = Vector512.Create<float>(rows.Slice(2 * RowStride + c, Lanes));
+                var d3 = Vector512.Create<float>(rows.Slice(3 * RowStride + c, Lanes));
+                (d0 - d2).CopyTo(t.Slice(c));
+                (d1 + d2).CopyTo(t.Slice(RowStride + c));
+                (d2 - d1).CopyTo(t.Slice(2 * RowStride + c));
+                (d1 - d3).CopyTo(t.Slice(3 * RowStride + c));
+            }
+            // B over each row's tiles: tile tx reads columns 2tx .. 2tx + 3, the even and odd columns from 2tx and from 2tx + 2.
+            for (int i = 0; i < 4; i++)
+            {
+                var row = t.Slice(i * RowStride, RowStride);
+                var (even, odd) = Split(row[..(2 * Lanes)]);
+                var (nextEven, nextOdd) = Split(row.Slice(2, 2 * Lanes));
+                int at = ty * tw;
+                (even - nextEven).CopyTo(v.Slice((4 * i + 0) * xiStride + at, Lanes));
+                (odd + nextEven).CopyTo(v.Slice((4 * i + 1) * xiStride + at, Lanes));
+                (nextEven - odd).CopyTo(v.Slice((4 * i + 2) * xiStride + at, Lanes));
+                (odd - nextOdd).CopyTo(v.Slice((4 * i + 3) * xiStride + at, Lanes));
+            }
+        }
+    }
+
+    /// <summary>32 floats -> their 16 even-indexed and 16 odd-indexed ones.</summary>
+    private static (Vector512<float> Even, Vector512<float> Odd) Split(ReadOnlySpan<float> values)
+    {
+        var low = Vector512.Create<float>(values[..Lanes]);
+        var high = Vector512.Create<float>(values.Slice(Lanes, Lanes));
+        return (Avx512F.PermuteVar16x32x2(low, EvenColumns, high), Avx512F.PermuteVar16x32x2(low, OddColumns, high));
+    }
+
+    /// <summary>
+    /// y = A^T M A + bias for output channel co of one image: M_xi's tiles of tile row ty are at
+    /// m[xi * xiStride + at + ty * tw ..]; each tile row gives output rows 2ty and 2ty + 1.
+    /// </summary>
+    private static void TransformOutput(ConvShape s, float[] m, int at, int xiStride, int th, int tw, float bias, Span<float> output)
+    {
+        Span<float> line = stackalloc float[2 * Lanes];
+        Span<Vector512<float>> sum0 = stackalloc Vector512<float>[4], sum1 = stackalloc Vector512<float>[4];
+        var b = Vector512.Create(bias);
+        for (int ty = 0; ty < th; ty++)
+        {
+            for (int j = 0; j < 4; j++)   // A^T over the tile's rows (i), for each column j
+            {
+                var m0 = Load(m, (0 + j) * xiStride + at + ty * tw);
+                var m1 = Load(m, (4 + j) * xiStride + at + ty * tw);
+                var m2 = Load(m, (8 + j) * xiStride + at + ty * tw);
+                var m3 = Load(m, (12 + j) * xiStride + at + ty * tw);
+                sum0[j] = m0 + m1 + m2;
+                sum1[j] = m1 - m2 - m3;
+            }
+            for (int r = 0; r < 2 && 2 * ty + r < s.Ho; r++)   // A over the columns, then the two outputs of each tile side by side
+            {
+                var q = r == 0 ? sum0 : sum1;
+                var left = q[0] + q[1] + q[2] + b;
+                var right = q[1] - q[2] - q[3] + b;
+                var low = Avx512F.PermuteVar16x32x2(left, InterleaveLow, right);
+                var high = Avx512F.PermuteVar16x32x2(left, InterleaveHigh, right);
+                // Whole vectors when they fit in the plane: lanes past the row's end land on the next
+                // rows, which are written after this one. Otherwise through a scratch line.
+                int start = (2 * ty + r) * s.Wo, extent = s.Wo <= Lanes ? Lanes : 2 * Lanes;
+                var row = start + extent <= output.Length ? output.Slice(start, extent) : line;
+                low.CopyTo(row);
+                if (extent > Lanes) high.CopyTo(row[Lanes..]);
+                if (row == line) line[..s.Wo].CopyTo(output.Slice(start, s.Wo));
+            }
+        }
+    }
+
+    private static Vector512<float> Load(float[] m, int offset) => Vector512.Create<float>(m.AsSpan(offset, Lanes));
+}
