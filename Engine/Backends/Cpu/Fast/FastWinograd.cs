@@ -21,8 +21,8 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// (B^T over the tile's 4 rows) is elementwise on whole padded rows, and the column transform
 /// separates a row's even and odd columns with AVX-512 permutes. So this path needs AVX-512 and at
 /// most 16 tiles per row (output width up to 32); <see cref="Supports"/> says when it applies.
-/// Images go in <see cref="FastConvolution"/>'s fixed chunks, each chunk's tiles forming its GEMMs'
-/// columns, so results do not depend on the thread count.
+/// Images go in groups whose tiles form their GEMMs' columns (<see cref="ImagesPerGroup"/>); as each
+/// column is summed on its own, results do not depend on the grouping or on the thread count.
 /// </summary>
 public static class FastWinograd
 {
@@ -41,8 +41,10 @@ public static class FastWinograd
         var u = TransformWeights(s, w);
         try
         {
-            FastConvolution.ForEachChunk(s.N, (chunk, first, count) =>
+            int perGroup = ImagesPerGroup(s.N, th * tw), groups = (s.N + perGroup - 1) / perGroup;
+            Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, group =>
             {
+                int first = group * perGroup, count = Math.Min(perGroup, s.N - first);
                 int tiles = count * th * tw;
                 int columns = (tiles + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole GEMM column panels
                 int vStride = columns + Lanes;                                // a tile row's 16-lane store may run past the last tile
@@ -84,6 +86,20 @@ public static class FastWinograd
         {
             foreach (var matrix in u) matrix.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Images whose tiles share one set of GEMMs: the fewest (up to 8) whose tiles fill whole column
+    /// panels, so that no GEMM column is computed for nothing (12 x 12 maps, 36 tiles an image: 8 images,
+    /// 288 tiles), but never so many that a thread would get no group. Each output column of a GEMM is
+    /// summed alone, in the same order whatever the grouping, so the grouping never changes a result.
+    /// </summary>
+    private static int ImagesPerGroup(int n, int tilesPerImage)
+    {
+        int most = Math.Clamp((n + CpuFastBackend.Threads - 1) / CpuFastBackend.Threads, 1, 8);
+        for (int images = 1; images <= most; images++)
+            if (images * tilesPerImage % Sgemm.NR == 0) return images;
+        return most;
     }
 
     /// <summary>U_xi = (G g G^T)[xi] for every (co, ci), packed for the GEMM: 16 matrices [Cout, Cin].</summary>
