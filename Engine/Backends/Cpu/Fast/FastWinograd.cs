@@ -64,11 +64,9 @@ public static class FastWinograd
                             TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw, v.AsSpan(ci * vStride + column), s.Cin * vStride);
                     }
                     for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * vStride;
-                    var product = m.AsSpan(0, 16 * s.Cout * columns);
-                    product.Clear();
                     for (int xi = 0; xi < 16; xi++)
                         Sgemm.Multiply(u[xi], columns, v.AsSpan(xi * s.Cin * vStride, s.Cin * vStride), rowOffsets,
-                            product.Slice(xi * s.Cout * columns, s.Cout * columns), columns);
+                            m.AsSpan(xi * s.Cout * columns, s.Cout * columns), columns, overwrite: true);
                     for (int n = first; n < first + count; n++)
                         for (int co = 0; co < s.Cout; co++)
                             TransformOutput(s, m, co * columns + (n - first) * th * tw, s.Cout * columns, th, tw,

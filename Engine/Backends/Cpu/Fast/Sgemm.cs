@@ -48,8 +48,9 @@ public static class Sgemm
     /// unpacked: row p of B is source[rowOffsets[p] ..], n contiguous floats. That is a stride-1
     /// convolution's im2col matrix read straight from the zero-padded image (<see cref="FastConvolution.Forward"/>).
     /// n must be a multiple of <see cref="NR"/>, and every row must have its n floats in source.
+    /// With <paramref name="overwrite"/>, C = A x B: what C held is never read (no need to clear it).
     /// </summary>
-    public static void Multiply(PackedMatrix a, int n, ReadOnlySpan<float> source, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc)
+    public static void Multiply(PackedMatrix a, int n, ReadOnlySpan<float> source, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc, bool overwrite = false)
     {
         if (n % NR != 0) throw new ArgumentException($"n = {n} must be a multiple of NR = {NR}.");
         if (rowOffsets.Length != a.Depth) throw new ArgumentException($"{rowOffsets.Length} row offsets for a depth of {a.Depth}.");
@@ -61,7 +62,8 @@ public static class Sgemm
             for (int ic = 0; ic < a.Rows; ic += MC)
             {
                 int mc = Math.Min(MC, a.Rows - ic);
-                MultiplyBlock(kc, mc, n, a.Block(pc, ic), PackedRows(mc, kc, aRows), MR, source, rowOffsets.Slice(pc, kc), NR, c.Slice(ic * ldc), ldc);
+                MultiplyBlock(kc, mc, n, a.Block(pc, ic), PackedRows(mc, kc, aRows), MR, source, rowOffsets.Slice(pc, kc), NR, c.Slice(ic * ldc), ldc,
+                    overwrite && pc == 0);
             }
         }
     }
@@ -102,12 +104,12 @@ public static class Sgemm
                     if (packedA is not null)
                     {
                         PackA(transposeA, a, lda, ic, mc, pc, kc, alpha, packedA);
-                        MultiplyBlock(kc, mc, n, packedA, PackedRows(mc, kc, aRows), MR, packedB, PanelRows(kc), nr * kc, c.Slice(ic * ldc), ldc);
+                        MultiplyBlock(kc, mc, n, packedA, PackedRows(mc, kc, aRows), MR, packedB, PanelRows(kc), nr * kc, c.Slice(ic * ldc), ldc, false);
                     }
                     else
                     {
                         for (int i = 0; i < mc; i++) aRows[i] = aRowOffsets[ic + i] + pc;
-                        MultiplyBlock(kc, mc, n, a, aRows[..mc], 1, packedB, PanelRows(kc), nr * kc, c.Slice(ic * ldc), ldc);
+                        MultiplyBlock(kc, mc, n, a, aRows[..mc], 1, packedB, PanelRows(kc), nr * kc, c.Slice(ic * ldc), ldc, false);
                     }
                 }
             }
@@ -182,9 +184,10 @@ public static class Sgemm
     /// C[mc, n] (row stride ldc) += A [mc, kc] x B [kc, n]: every (MR x NR) tile by the micro-kernel;
     /// a partial tile at the edges goes through a scratch tile. Row i of A is a[aRows[i] + p * aStep];
     /// B's column panel jr starts at b[jr * panelStride] and its row p at bRows[p] from there.
+    /// With <paramref name="overwrite"/>, C = A x B.
     /// </summary>
     private static void MultiplyBlock(int kc, int mc, int n, ReadOnlySpan<float> a, ReadOnlySpan<int> aRows, int aStep,
-        ReadOnlySpan<float> b, ReadOnlySpan<int> bRows, int panelStride, Span<float> c, int ldc)
+        ReadOnlySpan<float> b, ReadOnlySpan<int> bRows, int panelStride, Span<float> c, int ldc, bool overwrite)
     {
         int nr = NR, panels = (n + nr - 1) / nr;
         Span<float> edge = stackalloc float[MR * 32];
@@ -197,15 +200,15 @@ public static class Sgemm
                 for (int r = 0; r < MR; r++) tileRows[r] = aRows[ir + Math.Min(r, rows - 1)];
                 var bPanel = b[(jr * panelStride)..];
                 if (rows == MR && cols == nr)
-                    MicroKernel(kc, a, tileRows, aStep, bPanel, bRows, c.Slice(ir * ldc + jr * nr), ldc);
+                    MicroKernel(kc, a, tileRows, aStep, bPanel, bRows, c.Slice(ir * ldc + jr * nr), ldc, overwrite);
                 else
                 {
                     var tile = edge[..(MR * nr)];
                     tile.Clear();
-                    MicroKernel(kc, a, tileRows, aStep, bPanel, bRows, tile, nr);
+                    MicroKernel(kc, a, tileRows, aStep, bPanel, bRows, tile, nr, false);
                     for (int r = 0; r < rows; r++)
                         for (int q = 0; q < cols; q++)
-                            c[(ir + r) * ldc + jr * nr + q] += tile[r * nr + q];
+                            c[(ir + r) * ldc + jr * nr + q] = overwrite ? tile[r * nr + q] : c[(ir + r) * ldc + jr * nr + q] + tile[r * nr + q];
                 }
             }
     }
@@ -260,15 +263,15 @@ public static class Sgemm
     /// every row lies inside its span.
     /// </summary>
     private static void MicroKernel(int kc, ReadOnlySpan<float> a, ReadOnlySpan<int> aRows, int aStep,
-        ReadOnlySpan<float> b, ReadOnlySpan<int> bRows, Span<float> c, int ldc)
+        ReadOnlySpan<float> b, ReadOnlySpan<int> bRows, Span<float> c, int ldc, bool overwrite)
     {
-        if (Vector512.IsHardwareAccelerated) MicroKernel512(kc, a, aRows, aStep, b, bRows, c, ldc);
-        else MicroKernel256(kc, a, aRows, aStep, b, bRows, c, ldc);
+        if (Vector512.IsHardwareAccelerated) MicroKernel512(kc, a, aRows, aStep, b, bRows, c, ldc, overwrite);
+        else MicroKernel256(kc, a, aRows, aStep, b, bRows, c, ldc, overwrite);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroKernel512(int kc, ReadOnlySpan<float> a, ReadOnlySpan<int> aRows, int aStep,
-        ReadOnlySpan<float> b, ReadOnlySpan<int> bRows, Span<float> c, int ldc)
+        ReadOnlySpan<float> b, ReadOnlySpan<int> bRows, Span<float> c, int ldc, bool overwrite)
     {
         ref float aStart = ref MemoryMarshal.GetReference(a);
         ref float a0 = ref Unsafe.Add(ref aStart, aRows[0]); ref float a1 = ref Unsafe.Add(ref aStart, aRows[1]);
@@ -294,22 +297,28 @@ public static class Sgemm
             var x6 = Vector512.Create(Unsafe.Add(ref a6, at)); c60 = Vector512.FusedMultiplyAdd(x6, b0, c60); c61 = Vector512.FusedMultiplyAdd(x6, b1, c61);
             var x7 = Vector512.Create(Unsafe.Add(ref a7, at)); c70 = Vector512.FusedMultiplyAdd(x7, b0, c70); c71 = Vector512.FusedMultiplyAdd(x7, b1, c71);
         }
-        Accumulate512(c, 0 * ldc, c00, c01); Accumulate512(c, 1 * ldc, c10, c11);
-        Accumulate512(c, 2 * ldc, c20, c21); Accumulate512(c, 3 * ldc, c30, c31);
-        Accumulate512(c, 4 * ldc, c40, c41); Accumulate512(c, 5 * ldc, c50, c51);
-        Accumulate512(c, 6 * ldc, c60, c61); Accumulate512(c, 7 * ldc, c70, c71);
+        Accumulate512(c, 0 * ldc, c00, c01, overwrite); Accumulate512(c, 1 * ldc, c10, c11, overwrite);
+        Accumulate512(c, 2 * ldc, c20, c21, overwrite); Accumulate512(c, 3 * ldc, c30, c31, overwrite);
+        Accumulate512(c, 4 * ldc, c40, c41, overwrite); Accumulate512(c, 5 * ldc, c50, c51, overwrite);
+        Accumulate512(c, 6 * ldc, c60, c61, overwrite); Accumulate512(c, 7 * ldc, c70, c71, overwrite);
     }
 
-    private static void Accumulate512(Span<float> c, int offset, Vector512<float> left, Vector512<float> right)
+    /// <summary>A row of the tile: C (+)= the two accumulators.</summary>
+    private static void Accumulate512(Span<float> c, int offset, Vector512<float> left, Vector512<float> right, bool overwrite)
     {
         var row = c.Slice(offset, 32);
-        (Vector512.Create<float>(row) + left).CopyTo(row);
-        (Vector512.Create<float>(row[16..]) + right).CopyTo(row[16..]);
+        if (!overwrite)
+        {
+            left += Vector512.Create<float>(row);
+            right += Vector512.Create<float>(row[16..]);
+        }
+        left.CopyTo(row);
+        right.CopyTo(row[16..]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroKernel256(int kc, ReadOnlySpan<float> a, ReadOnlySpan<int> aRows, int aStep,
-        ReadOnlySpan<float> b, ReadOnlySpan<int> bRows, Span<float> c, int ldc)
+        ReadOnlySpan<float> b, ReadOnlySpan<int> bRows, Span<float> c, int ldc, bool overwrite)
     {
         // Same tile shape with 8-wide vectors: NR = 16 columns as two Vector256 per row.
         Span<Vector256<float>> acc = stackalloc Vector256<float>[2 * MR];
@@ -328,8 +337,8 @@ public static class Sgemm
         for (int r = 0; r < MR; r++)
         {
             var row = c.Slice(r * ldc, 16);
-            (Vector256.Create<float>(row) + acc[2 * r]).CopyTo(row);
-            (Vector256.Create<float>(row[8..]) + acc[2 * r + 1]).CopyTo(row[8..]);
+            (overwrite ? acc[2 * r] : Vector256.Create<float>(row) + acc[2 * r]).CopyTo(row);
+            (overwrite ? acc[2 * r + 1] : Vector256.Create<float>(row[8..]) + acc[2 * r + 1]).CopyTo(row[8..]);
         }
     }
 }
