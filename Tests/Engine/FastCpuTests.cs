@@ -277,6 +277,24 @@ public class FastCpuTests
         Assert.Contains("outside a source", e.Message);
     }
 
+    [Theory]
+    [InlineData(16, 300)]   // one slice of depth: every tile is stored, not added
+    [InlineData(13, 600)]   // a partial row panel (edge tiles) and a second slice, which adds to the first
+    public void Gemm_reading_B_in_place_can_overwrite_c_without_reading_it(int m, int k)
+    {
+        int n = 2 * FerEngine.Backends.Cpu.Fast.Sgemm.NR;
+        var random = new System.Random(5);
+        float[] weights = Enumerable.Range(0, m * k).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        float[] source = Enumerable.Range(0, k * n).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        int[] rows = Enumerable.Range(0, k).Select(p => p * n).ToArray();
+        using var a = FerEngine.Backends.Cpu.Fast.Sgemm.Pack(false, m, k, 1f, weights, k);
+        var added = new float[m * n];
+        FerEngine.Backends.Cpu.Fast.Sgemm.Multiply(a, n, source, rows, added, n);   // 0 + A x B
+        var overwritten = Enumerable.Repeat(float.NaN, m * n).ToArray();            // what C held must not matter
+        FerEngine.Backends.Cpu.Fast.Sgemm.Multiply(a, n, source, rows, overwritten, n, overwrite: true);
+        Assert.Equal(added, overwritten);
+    }
+
     [Fact]
     public void Loss_and_optimiser_primitives()
     {
