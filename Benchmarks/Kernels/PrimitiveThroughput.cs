@@ -14,6 +14,8 @@ namespace FerEngine.Benchmarks.Kernels;
 ///   dotnet run --project Benchmarks -c Release -- primitives [--batch 32] [--threads 2] [--repeats 5] [--device cpu|cuda|emulated] [--python python3]
 /// FLOP-bound rows: GFLOP/s = 2 x multiply-adds / time, against threads x the single-core FMA peak
 /// (CPU) or a large cuBLAS SGEMM in the device's math mode (GPU, TF32 as PyTorch's convolutions).
+/// A convolution's multiply-adds are the direct algorithm's, so a rate is effective: an algorithm
+/// that needs fewer (Winograd on the CPU's 3x3 layers, perhaps cuDNN's) can pass 100 %.
 /// Memory-bound rows: GB/s = the bytes a one-pass kernel must read and write / time, against the
 /// measured copy bandwidth (bytes read + written; cuMemcpyDtoD on a GPU).
 /// CPU times: medians of samples that each average back-to-back calls over at least 50 ms. GPU times
