@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -150,44 +152,47 @@ public static class FastWinograd
     /// </summary>
     private static void TransformInput(ConvShape s, ReadOnlySpan<float> plane, float[] padded, int th, int tw, Span<float> v, int xiStride)
     {
+        if (15 * xiStride + (th - 1) * tw + Lanes > v.Length) throw new ArgumentException("V is too short for the tiles.");
         for (int iy = 0; iy < s.H; iy++)   // padded row iy + p holds input row iy from column p on
             plane.Slice(iy * s.W, s.W).CopyTo(padded.AsSpan((iy + s.Padding) * RowStride + s.Padding, s.W));
         Span<float> t = stackalloc float[4 * RowStride];
+        ref float tStart = ref MemoryMarshal.GetReference(t);
+        ref float vStart = ref MemoryMarshal.GetReference(v);
         for (int ty = 0; ty < th; ty++)
         {
             // B^T over the tile's 4 rows, elementwise on whole padded rows.
-            var rows = padded.AsSpan(2 * ty * RowStride, 4 * RowStride);
+            ref float rows = ref padded[2 * ty * RowStride];   // rows 2ty .. 2ty + 3 lie inside padded (2 th + 2 rows)
             for (int c = 0; c < RowStride; c += Lanes)
             {
-                var d0 = Vector512.Create<float>(rows.Slice(c, Lanes));
-                var d1 = Vector512.Create<float>(rows.Slice(RowStride + c, Lanes));
-                var d2 = Vector512.Create<float>(rows.Slice(2 * RowStride + c, Lanes));
-                var d3 = Vector512.Create<float>(rows.Slice(3 * RowStride + c, Lanes));
-                (d0 - d2).CopyTo(t.Slice(c));
-                (d1 + d2).CopyTo(t.Slice(RowStride + c));
-                (d2 - d1).CopyTo(t.Slice(2 * RowStride + c));
-                (d1 - d3).CopyTo(t.Slice(3 * RowStride + c));
+                var d0 = Vector512.LoadUnsafe(ref rows, (nuint)c);
+                var d1 = Vector512.LoadUnsafe(ref rows, (nuint)(RowStride + c));
+                var d2 = Vector512.LoadUnsafe(ref rows, (nuint)(2 * RowStride + c));
+                var d3 = Vector512.LoadUnsafe(ref rows, (nuint)(3 * RowStride + c));
+                (d0 - d2).StoreUnsafe(ref tStart, (nuint)c);
+                (d1 + d2).StoreUnsafe(ref tStart, (nuint)(RowStride + c));
+                (d2 - d1).StoreUnsafe(ref tStart, (nuint)(2 * RowStride + c));
+                (d1 - d3).StoreUnsafe(ref tStart, (nuint)(3 * RowStride + c));
             }
             // B over each row's tiles: tile tx reads columns 2tx .. 2tx + 3, the even and odd columns from 2tx and from 2tx + 2.
+            int at = ty * tw;
             for (int i = 0; i < 4; i++)
             {
-                var row = t.Slice(i * RowStride, RowStride);
-                var (even, odd) = Split(row[..(2 * Lanes)]);
-                var (nextEven, nextOdd) = Split(row.Slice(2, 2 * Lanes));
-                int at = ty * tw;
-                (even - nextEven).CopyTo(v.Slice((4 * i + 0) * xiStride + at, Lanes));
-                (odd + nextEven).CopyTo(v.Slice((4 * i + 1) * xiStride + at, Lanes));
-                (nextEven - odd).CopyTo(v.Slice((4 * i + 2) * xiStride + at, Lanes));
-                (odd - nextOdd).CopyTo(v.Slice((4 * i + 3) * xiStride + at, Lanes));
+                ref float row = ref Unsafe.Add(ref tStart, i * RowStride);
+                var (even, odd) = Split(ref row);
+                var (nextEven, nextOdd) = Split(ref Unsafe.Add(ref row, 2));
+                (even - nextEven).StoreUnsafe(ref vStart, (nuint)((4 * i + 0) * xiStride + at));
+                (odd + nextEven).StoreUnsafe(ref vStart, (nuint)((4 * i + 1) * xiStride + at));
+                (nextEven - odd).StoreUnsafe(ref vStart, (nuint)((4 * i + 2) * xiStride + at));
+                (odd - nextOdd).StoreUnsafe(ref vStart, (nuint)((4 * i + 3) * xiStride + at));
             }
         }
     }
 
-    /// <summary>32 floats -> their 16 even-indexed and 16 odd-indexed ones.</summary>
-    private static (Vector512<float> Even, Vector512<float> Odd) Split(ReadOnlySpan<float> values)
+    /// <summary>The 32 floats from <paramref name="values"/> on -> their 16 even-indexed and 16 odd-indexed ones.</summary>
+    private static (Vector512<float> Even, Vector512<float> Odd) Split(ref float values)
     {
-        var low = Vector512.Create<float>(values[..Lanes]);
-        var high = Vector512.Create<float>(values.Slice(Lanes, Lanes));
+        var low = Vector512.LoadUnsafe(ref values);
+        var high = Vector512.LoadUnsafe(ref values, Lanes);
         return (Avx512F.PermuteVar16x32x2(low, EvenColumns, high), Avx512F.PermuteVar16x32x2(low, OddColumns, high));
     }
 
@@ -197,37 +202,47 @@ public static class FastWinograd
     /// </summary>
     private static void TransformOutput(ConvShape s, float[] m, int at, int xiStride, int th, int tw, float bias, Span<float> output)
     {
+        if (15 * xiStride + at + (th - 1) * tw + Lanes > m.Length) throw new ArgumentException("M is too short for the tiles.");
+        ref float mStart = ref m[0];
         Span<float> line = stackalloc float[2 * Lanes];
-        Span<Vector512<float>> sum0 = stackalloc Vector512<float>[4], sum1 = stackalloc Vector512<float>[4];
         var b = Vector512.Create(bias);
         for (int ty = 0; ty < th; ty++)
         {
-            for (int j = 0; j < 4; j++)   // A^T over the tile's rows (i), for each column j
-            {
-                var m0 = Load(m, (0 + j) * xiStride + at + ty * tw);
-                var m1 = Load(m, (4 + j) * xiStride + at + ty * tw);
-                var m2 = Load(m, (8 + j) * xiStride + at + ty * tw);
-                var m3 = Load(m, (12 + j) * xiStride + at + ty * tw);
-                sum0[j] = m0 + m1 + m2;
-                sum1[j] = m1 - m2 - m3;
-            }
-            for (int r = 0; r < 2 && 2 * ty + r < s.Ho; r++)   // A over the columns, then the two outputs of each tile side by side
-            {
-                var q = r == 0 ? sum0 : sum1;
-                var left = q[0] + q[1] + q[2] + b;
-                var right = q[1] - q[2] - q[3] + b;
-                var low = Avx512F.PermuteVar16x32x2(left, InterleaveLow, right);
-                var high = Avx512F.PermuteVar16x32x2(left, InterleaveHigh, right);
-                // Whole vectors when they fit in the plane: lanes past the row's end land on the next
-                // rows, which are written after this one. Otherwise through a scratch line.
-                int start = (2 * ty + r) * s.Wo, extent = s.Wo <= Lanes ? Lanes : 2 * Lanes;
-                var row = start + extent <= output.Length ? output.Slice(start, extent) : line;
-                low.CopyTo(row);
-                if (extent > Lanes) high.CopyTo(row[Lanes..]);
-                if (row == line) line[..s.Wo].CopyTo(output.Slice(start, s.Wo));
-            }
+            // A^T over the tile's rows i, for each column j: top_j = m_0j + m_1j + m_2j, bottom_j = m_1j - m_2j - m_3j.
+            ref float tile = ref Unsafe.Add(ref mStart, at + ty * tw);
+            var (top0, bottom0) = ColumnSums(ref tile, xiStride, 0);
+            var (top1, bottom1) = ColumnSums(ref tile, xiStride, 1);
+            var (top2, bottom2) = ColumnSums(ref tile, xiStride, 2);
+            var (top3, bottom3) = ColumnSums(ref tile, xiStride, 3);
+            // A over the columns: the two outputs of each tile, side by side.
+            Store(s, 2 * ty, top0 + top1 + top2 + b, top1 - top2 - top3 + b, output, line);
+            if (2 * ty + 1 < s.Ho) Store(s, 2 * ty + 1, bottom0 + bottom1 + bottom2 + b, bottom1 - bottom2 - bottom3 + b, output, line);
         }
     }
 
-    private static Vector512<float> Load(float[] m, int offset) => Vector512.Create<float>(m.AsSpan(offset, Lanes));
+    /// <summary>(m_0j + m_1j + m_2j, m_1j - m_2j - m_3j) for column j of the 4x4 products, 16 tiles at a time.</summary>
+    private static (Vector512<float> Top, Vector512<float> Bottom) ColumnSums(ref float tile, int xiStride, int j)
+    {
+        var m0 = Vector512.LoadUnsafe(ref tile, (nuint)(j * xiStride));
+        var m1 = Vector512.LoadUnsafe(ref tile, (nuint)((4 + j) * xiStride));
+        var m2 = Vector512.LoadUnsafe(ref tile, (nuint)((8 + j) * xiStride));
+        var m3 = Vector512.LoadUnsafe(ref tile, (nuint)((12 + j) * xiStride));
+        return (m0 + m1 + m2, m1 - m2 - m3);
+    }
+
+    /// <summary>
+    /// Output row oy from the tiles' left and right outputs, interleaved. Whole vectors when they fit in
+    /// the plane: lanes past the row's end land on the next rows, which are written after this one.
+    /// Otherwise through a scratch line.
+    /// </summary>
+    private static void Store(ConvShape s, int oy, Vector512<float> left, Vector512<float> right, Span<float> output, Span<float> line)
+    {
+        var low = Avx512F.PermuteVar16x32x2(left, InterleaveLow, right);
+        var high = Avx512F.PermuteVar16x32x2(left, InterleaveHigh, right);
+        int start = oy * s.Wo, extent = s.Wo <= Lanes ? Lanes : 2 * Lanes;
+        var row = start + extent <= output.Length ? output.Slice(start, extent) : line;
+        low.CopyTo(row);
+        if (extent > Lanes) high.CopyTo(row[Lanes..]);
+        if (row == line) line[..s.Wo].CopyTo(output.Slice(start, s.Wo));
+    }
 }
