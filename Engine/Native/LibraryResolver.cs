@@ -37,9 +37,8 @@ public static class LibraryResolver
     /// <summary>The folders to search, in order (duplicates removed).</summary>
     public static IReadOnlyList<string> SearchFolders(Func<string, string?> environment, IEnumerable<string> pythonNvidiaFolders)
     {
-        var folders = new List<string>();
-        foreach (var variable in new[] { OverrideVariable, "LD_LIBRARY_PATH" })
-            folders.AddRange((environment(variable) ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries));
+        var folders = new List<string>(OverrideFolders(environment));
+        folders.AddRange((environment("LD_LIBRARY_PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries));
         foreach (var nvidia in pythonNvidiaFolders)
         {
             if (!Directory.Exists(nvidia)) continue;

@@ -81,10 +81,6 @@ public static class FastMaxPool
         if (candidate > best || float.IsNaN(candidate) && !float.IsNaN(best)) { best = candidate; winner = index; }
     }
 
-    // Permute indices: 0..15 pick from the first vector, 16..31 from the second (constants the JIT folds).
-    private static Vector512<int> EvenColumns => Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    private static Vector512<int> OddColumns => Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-
     /// <summary>One output row, 16 windows at a time; the last, partial block runs on zero-padded copies.</summary>
     private static void ForwardRow512(ReadOnlySpan<float> top, ReadOnlySpan<float> bottom, Span<float> best, Span<int> winner)
     {
@@ -111,11 +107,11 @@ public static class FastMaxPool
         var top1 = Vector512.Create(top[16..]);
         var bottom0 = Vector512.Create(bottom[..16]);
         var bottom1 = Vector512.Create(bottom[16..]);
-        var value = Avx512F.PermuteVar16x32x2(top0, EvenColumns, top1);
+        var value = Avx512F.PermuteVar16x32x2(top0, Permutes.EvenColumns, top1);
         var index = Vector512<int>.Zero;
-        Take(ref value, ref index, Avx512F.PermuteVar16x32x2(top0, OddColumns, top1), 1);
-        Take(ref value, ref index, Avx512F.PermuteVar16x32x2(bottom0, EvenColumns, bottom1), 2);
-        Take(ref value, ref index, Avx512F.PermuteVar16x32x2(bottom0, OddColumns, bottom1), 3);
+        Take(ref value, ref index, Avx512F.PermuteVar16x32x2(top0, Permutes.OddColumns, top1), 1);
+        Take(ref value, ref index, Avx512F.PermuteVar16x32x2(bottom0, Permutes.EvenColumns, bottom1), 2);
+        Take(ref value, ref index, Avx512F.PermuteVar16x32x2(bottom0, Permutes.OddColumns, bottom1), 3);
         value.CopyTo(best);
         index.CopyTo(winner);
     }
@@ -129,9 +125,6 @@ public static class FastMaxPool
         best = Vector512.ConditionalSelect(take, candidate, best);
         winner = Vector512.ConditionalSelect(take.AsInt32(), Vector512.Create(index), winner);
     }
-
-    private static Vector512<int> LowHalvesInterleaved => Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    private static Vector512<int> HighHalvesInterleaved => Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 
     /// <summary>One output row into its two input rows, 16 windows at a time; the last, partial block runs on padded copies.</summary>
     private static void BackwardRow512(ReadOnlySpan<float> gradient, ReadOnlySpan<int> winner, Span<float> top, Span<float> bottom)
@@ -164,8 +157,8 @@ public static class FastMaxPool
         // 16 left and 16 right values -> 32 columns: left0 right0 left1 right1 ...
         static void WriteRow(Vector512<float> left, Vector512<float> right, Span<float> row)
         {
-            Avx512F.PermuteVar16x32x2(left, LowHalvesInterleaved, right).CopyTo(row);
-            Avx512F.PermuteVar16x32x2(left, HighHalvesInterleaved, right).CopyTo(row[16..]);
+            Avx512F.PermuteVar16x32x2(left, Permutes.InterleaveLow, right).CopyTo(row);
+            Avx512F.PermuteVar16x32x2(left, Permutes.InterleaveHigh, right).CopyTo(row[16..]);
         }
     }
 }

@@ -140,12 +140,6 @@ public static class FastWinograd
         finally { ArrayPool<float>.Shared.Return(transformed); }
     }
 
-    // Permute indices: 0..15 pick from the first vector, 16..31 from the second (constants the JIT folds).
-    private static Vector512<int> EvenColumns => Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    private static Vector512<int> OddColumns => Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    private static Vector512<int> InterleaveLow => Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    private static Vector512<int> InterleaveHigh => Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-
     /// <summary>
     /// V = B^T d B for every tile of one channel plane [H, W]: V_xi's tiles of tile row ty go to
     /// v[xi * xiStride + ty * tw ..] (16 lanes written; those past the row's tiles are overwritten next).
@@ -193,7 +187,7 @@ public static class FastWinograd
     {
         var low = Vector512.LoadUnsafe(ref values);
         var high = Vector512.LoadUnsafe(ref values, Lanes);
-        return (Avx512F.PermuteVar16x32x2(low, EvenColumns, high), Avx512F.PermuteVar16x32x2(low, OddColumns, high));
+        return (Avx512F.PermuteVar16x32x2(low, Permutes.EvenColumns, high), Avx512F.PermuteVar16x32x2(low, Permutes.OddColumns, high));
     }
 
     /// <summary>
@@ -237,8 +231,8 @@ public static class FastWinograd
     /// </summary>
     private static void Store(ConvShape s, int oy, Vector512<float> left, Vector512<float> right, Span<float> output, Span<float> line)
     {
-        var low = Avx512F.PermuteVar16x32x2(left, InterleaveLow, right);
-        var high = Avx512F.PermuteVar16x32x2(left, InterleaveHigh, right);
+        var low = Avx512F.PermuteVar16x32x2(left, Permutes.InterleaveLow, right);
+        var high = Avx512F.PermuteVar16x32x2(left, Permutes.InterleaveHigh, right);
         int start = oy * s.Wo, extent = s.Wo <= Lanes ? Lanes : 2 * Lanes;
         var row = start + extent <= output.Length ? output.Slice(start, extent) : line;
         low.CopyTo(row);
