@@ -40,9 +40,21 @@ public static class KernelCatalog
             n => LaunchGrid.Linear(Blocks(n, 256), 256));
 
     /// <summary>One 256-thread block per channel (grid-stride over channels): the launch count is C.</summary>
-    private static KernelInfo PerChannel(string name, params KernelParameter[] parameters) =>
-        new(name, "BatchNorm.ptx", parameters, 256, "256 threads; one block per channel (C blocks, at most 4096, grid-stride)",
+    private static KernelInfo PerChannel(string name, string file, params KernelParameter[] parameters) =>
+        new(name, file, parameters, 256, "256 threads; one block per channel (C blocks, at most 4096, grid-stride)",
             channels => LaunchGrid.Linear(Blocks(channels, 1), 256));
+
+    /// <summary>One 256-thread block per (channel, slice) pair of <see cref="BatchNormSlicing"/>: the launch count is C * K.</summary>
+    private static KernelInfo PerSlice(string name, params KernelParameter[] parameters) =>
+        new(name, "BatchNormSliced.ptx", parameters, 256, "256 threads; one block per (channel, slice) pair (C * K blocks, at most 4096, grid-stride)",
+            blocks => LaunchGrid.Linear(Blocks(blocks, 1), 256));
+
+    /// <summary>The shape parameters every sliced batch-norm kernel takes after its pointers.</summary>
+    private static KernelParameter[] Slicing =>
+    [
+        P("batch", "u32", "N"), P("channels", "u32", "C"), P("spatial4", "u32", "S / 4 (S % 4 == 0)"),
+        P("slices", "u32", "K slices per channel (BatchNormSlicing.Slices)"), P("unitsPerSlice", "u32", "U float4 units per slice"),
+    ];
 
     /// <summary>256 threads (8 warps), one row per warp (grid-stride over rows): the launch count is the row count.</summary>
     private static KernelInfo PerRowWarp(string name, string file, params KernelParameter[] parameters) =>
@@ -121,7 +133,7 @@ public static class KernelCatalog
             P("dx", "u64", "float32 [N, C, H, W], fully written"), P("inputs", "u32", "N * C * H * W (the launch count)"),
             P("height", "u32", "H"), P("width", "u32", "W")),
 
-        PerChannel("batchnorm_forward_training_f32", P("x", "u64", "float32 [N, C, S]"), P("gamma", "u64", "float32 [C]"), P("beta", "u64", "float32 [C]"),
+        PerChannel("batchnorm_forward_training_f32", "BatchNorm.ptx", P("x", "u64", "float32 [N, C, S]"), P("gamma", "u64", "float32 [C]"), P("beta", "u64", "float32 [C]"),
             P("runningMean", "u64", "float32 [C], updated"), P("runningVar", "u64", "float32 [C], updated"), P("y", "u64", "float32 [N, C, S]"),
             P("savedMean", "u64", "float32 [C] output"), P("savedInvStd", "u64", "float32 [C] output"), P("batch", "u32", "N"),
             P("channels", "u32", "C (the launch count)"), P("spatial", "u32", "S = H * W, or 1"), P("momentum", "f32", "running-average momentum"),
@@ -130,10 +142,29 @@ public static class KernelCatalog
             P("beta", "u64", "float32 [C]"), P("runningMean", "u64", "float32 [C]"), P("runningVar", "u64", "float32 [C]"),
             P("y", "u64", "float32 [N, C, S]"), P("n", "u32", "N * C * S (the launch count)"), P("channels", "u32", "C"),
             P("spatial", "u32", "S"), P("eps", "f32", "variance epsilon")),
-        PerChannel("batchnorm_backward_f32", P("x", "u64", "float32 [N, C, S]"), P("dy", "u64", "float32 [N, C, S]"), P("gamma", "u64", "float32 [C]"),
+        PerChannel("batchnorm_backward_f32", "BatchNorm.ptx", P("x", "u64", "float32 [N, C, S]"), P("dy", "u64", "float32 [N, C, S]"), P("gamma", "u64", "float32 [C]"),
             P("savedMean", "u64", "float32 [C]"), P("savedInvStd", "u64", "float32 [C]"), P("dx", "u64", "float32 [N, C, S] output"),
             P("dgamma", "u64", "float32 [C]"), P("dbeta", "u64", "float32 [C]"), P("batch", "u32", "N"), P("channels", "u32", "C (the launch count)"),
             P("spatial", "u32", "S"), P("accumulate", "u32", "1: add into dgamma / dbeta, 0: overwrite")),
+
+        PerSlice("batchnorm_statistics_f32", [P("x", "u64", "float32 [N, C, S], 16-byte aligned"),
+            P("partials", "u64", "float32 [C, K, 2] output: slice mean, slice M2"), .. Slicing]),
+        PerChannel("batchnorm_finalize_statistics_f32", "BatchNormSliced.ptx", [P("partials", "u64", "float32 [C, K, 2] from batchnorm_statistics_f32"),
+            P("runningMean", "u64", "float32 [C], updated"), P("runningVar", "u64", "float32 [C], updated"),
+            P("savedMean", "u64", "float32 [C] output"), P("savedInvStd", "u64", "float32 [C] output"), .. Slicing,
+            P("momentum", "f32", "running-average momentum"), P("eps", "f32", "variance epsilon")]),
+        PerSlice("batchnorm_normalize_f32", [P("x", "u64", "float32 [N, C, S], 16-byte aligned"), P("gamma", "u64", "float32 [C]"),
+            P("beta", "u64", "float32 [C]"), P("savedMean", "u64", "float32 [C]"), P("savedInvStd", "u64", "float32 [C]"),
+            P("y", "u64", "float32 [N, C, S] output, 16-byte aligned"), .. Slicing]),
+        PerSlice("batchnorm_backward_sums_f32", [P("x", "u64", "float32 [N, C, S], 16-byte aligned"), P("dy", "u64", "float32 [N, C, S], 16-byte aligned"),
+            P("savedMean", "u64", "float32 [C]"), P("partials", "u64", "float32 [C, K, 2] output: sum dy, sum dy * (x - mean)"), .. Slicing]),
+        PerChannel("batchnorm_backward_finalize_f32", "BatchNormSliced.ptx", [P("partials", "u64", "float32 [C, K, 2] from batchnorm_backward_sums_f32"),
+            P("savedInvStd", "u64", "float32 [C]"), P("dgamma", "u64", "float32 [C]"), P("dbeta", "u64", "float32 [C]"),
+            P("sums", "u64", "float32 [C, 2] output: sumDy, sumDyXhat"), P("channels", "u32", "C (the launch count)"), P("slices", "u32", "K"),
+            P("accumulate", "u32", "1: add into dgamma / dbeta, 0: overwrite")]),
+        PerSlice("batchnorm_backward_data_f32", [P("x", "u64", "float32 [N, C, S], 16-byte aligned"), P("dy", "u64", "float32 [N, C, S], 16-byte aligned"),
+            P("gamma", "u64", "float32 [C]"), P("savedMean", "u64", "float32 [C]"), P("savedInvStd", "u64", "float32 [C]"),
+            P("sums", "u64", "float32 [C, 2] from batchnorm_backward_finalize_f32"), P("dx", "u64", "float32 [N, C, S] output, 16-byte aligned"), .. Slicing]),
     ];
 
     public static KernelInfo Get(string name) => All.FirstOrDefault(k => k.Name == name)

@@ -40,6 +40,7 @@ public static class KernelBandwidth
             ("adam_f32", 7 * n4, Time(gpu, () => backend.AdamUpdate(a, b, c, d, adam, stepScalars))),
             ("sum_f32", n4, Time(gpu, () => backend.Sum(a, Tensor.Zeros(Shape.Scalar, DType.Float32, device)))),
         };
+        rows.AddRange(BatchNormRows(gpu, device));
         double copy = rows[0].Bytes / rows[0].Milliseconds / 1e6;
         var table = new StringBuilder($"Memory-bound kernels, {Elements:N0} floats, {Repeats} launches each (bytes read + written):\n\n");
         table.AppendLine("| kernel | GB/s | % of copy |");
@@ -50,6 +51,37 @@ public static class KernelBandwidth
             table.AppendLine($"| {kernel} | {gbs:F0} | {100 * gbs / copy:F0} % |");
         }
         return table.ToString();
+    }
+
+    /// <summary>
+    /// Batch norm on conv1's output at batch 256, [256, 64, 48, 48]: what the backend runs (BatchNormSliced.ptx,
+    /// three kernels each way, inside a step so their scratch comes from an arena) against BatchNorm.ptx's
+    /// one block per channel. Bytes: the forward reads x twice and writes y; the backward reads x and dy twice and writes dx.
+    /// </summary>
+    private static IEnumerable<(string Kernel, long Bytes, double Milliseconds)> BatchNormRows(CudaGpu gpu, CudaDevice device)
+    {
+        const int n = 256, c = 64, s = 48 * 48;
+        var backend = device.Backend;
+        var shape = new Shape(n, c, 48, 48);
+        Tensor x = Tensor.Uniform(shape, -1, 3, 1, 5, DType.Float32, device), dy = Tensor.Uniform(shape, -1, 1, 1, 6, DType.Float32, device);
+        Tensor y = Tensor.Zeros(shape, DType.Float32, device), dx = Tensor.Zeros(shape, DType.Float32, device);
+        Tensor PerChannel() => Tensor.Ones(new Shape(c), DType.Float32, device);
+        Tensor gamma = PerChannel(), beta = PerChannel(), runningMean = PerChannel(), runningVar = PerChannel();
+        Tensor mean = PerChannel(), invStd = PerChannel(), dgamma = PerChannel(), dbeta = PerChannel();
+        ulong P(Tensor t) => ((CudaStorage)t.Storage).Address;
+        long bytes = shape.ElementCount * 4L;
+        using var arena = device.CreateArena("bandwidth");
+        Action InStep(Action call) => () => { using (device.BeginStep(arena)) call(); };
+
+        yield return ("batch norm forward: BatchNormSliced.ptx", 3 * bytes, Time(gpu, InStep(() =>
+            backend.BatchNormForwardTraining(x, gamma, beta, runningMean, runningVar, 0.01, 1e-3, y, mean, invStd))));
+        yield return ("batch norm forward: batchnorm_forward_training_f32", 3 * bytes, Time(gpu, () =>
+            gpu.Launch("batchnorm_forward_training_f32", c, P(x), P(gamma), P(beta), P(runningMean), P(runningVar), P(y), P(mean), P(invStd),
+                (uint)n, (uint)c, (uint)s, 0.01f, 1e-3f)));
+        yield return ("batch norm backward: BatchNormSliced.ptx", 5 * bytes, Time(gpu, InStep(() =>
+            backend.BatchNormBackward(x, dy, gamma, mean, invStd, dx, dgamma, dbeta, accumulate: false))));
+        yield return ("batch norm backward: batchnorm_backward_f32", 5 * bytes, Time(gpu, () =>
+            gpu.Launch("batchnorm_backward_f32", c, P(x), P(dy), P(gamma), P(mean), P(invStd), P(dx), P(dgamma), P(dbeta), (uint)n, (uint)c, (uint)s, 0u)));
     }
 
     /// <summary>Milliseconds per call, by CUDA events around <see cref="Repeats"/> calls after one warm-up call.</summary>

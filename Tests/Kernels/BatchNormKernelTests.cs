@@ -1,11 +1,13 @@
 using FerEngine.Backends.Cpu;
+using FerEngine.Kernels;
 using FerEngine.Kernels.Emulator;
 using static FerEngine.Tests.Kernels.KernelHarness;
 
 namespace FerEngine.Tests.Kernels;
 
 /// <summary>
-/// BatchNorm.ptx against ReferenceLoops&lt;float&gt; (which accumulates in double): float32 block
+/// BatchNorm.ptx (one block per channel, any S) and BatchNormSliced.ptx (S % 4 == 0, one block per
+/// (channel, slice)) against ReferenceLoops&lt;float&gt; (which accumulates in double): float32 block
 /// reductions, so tolerances are 1e-5 absolute + 1e-4 relative (statistics over up to ~10^4 values).
 /// </summary>
 public class BatchNormKernelTests
@@ -71,5 +73,102 @@ public class BatchNormKernelTests
             AssertClose(expectedDgamma, memory.Read<float>(pdg, channels), 1e-4, 1e-4, $"dgamma (accumulate {accumulate})");
             AssertClose(expectedDbeta, memory.Read<float>(pdb, channels), 1e-4, 1e-4, $"dbeta (accumulate {accumulate})");
         }
+    }
+
+    // ---- BatchNormSliced.ptx ----------------------------------------------------------------------
+
+    /// <summary>
+    /// (batch, channels, spatial, units per slice, blocks launched; 0 = the catalogue's C * K). Small
+    /// slices cut rows in the middle and leave a short last slice; S4 = S / 4 both below and above the
+    /// 256-thread stride; a grid smaller than C * K makes blocks take several slices; K > 256 makes the finalize's
+    /// threads merge several slices each.
+    /// </summary>
+    public static TheoryData<int, int, int, int, int> SlicedShapes => new()
+    {
+        { 1, 1, 4, 1024, 0 }, { 3, 5, 12, 1024, 0 }, { 3, 5, 12, 2, 0 }, { 4, 3, 36, 7, 5 }, { 5, 2, 144, 50, 0 },
+        { 2, 2, 48 * 48, 1024, 0 }, { 2, 2, 48 * 48, 300, 3 }, { 4, 1, 48 * 48, 5, 0 },
+    };
+
+    private static void LaunchSliced(EmulatedMemory memory, string name, BatchNormSlicing slicing, int blocks, params object[] pointers) =>
+        PtxInterpreter.Launch(KernelCatalog.Emulated(name), blocks > 0 ? LaunchGrid.Linear(blocks, 256) : KernelCatalog.Get(name).LaunchFor(slicing.Blocks),
+            memory, [.. pointers, (uint)slicing.Batch, (uint)slicing.Channels, (uint)slicing.Spatial4, (uint)slicing.Slices, (uint)slicing.UnitsPerSlice]);
+
+    [Theory, MemberData(nameof(SlicedShapes))]
+    public void Sliced_training_forward_matches_the_reference(int batch, int channels, int spatial, int unitsPerSlice, int blocks)
+    {
+        var slicing = new BatchNormSlicing(batch, channels, spatial, unitsPerSlice);
+        int n = batch * channels * spatial;
+        float[] x = RandomFloats(n, 61, 3, 9), gamma = RandomFloats(channels, 62, 0.5f, 1.5f), beta = RandomFloats(channels, 63, -1, 1);
+        float[] runningMean = RandomFloats(channels, 64, -0.1f, 0.1f), runningVar = RandomFloats(channels, 65, 0.9f, 1.1f);
+        var memory = new EmulatedMemory();
+        ulong px = memory.Upload<float>(x), pg = memory.Upload<float>(gamma), pb = memory.Upload<float>(beta);
+        ulong prm = memory.Upload<float>(runningMean), prv = memory.Upload<float>(runningVar);
+        ulong py = memory.Allocate(n * 4L), psm = memory.Allocate(channels * 4L), psi = memory.Allocate(channels * 4L);
+        ulong partials = memory.Allocate(slicing.PartialFloats * 4);
+        LaunchSliced(memory, "batchnorm_statistics_f32", slicing, blocks, px, partials);
+        PtxInterpreter.Launch(KernelCatalog.Emulated("batchnorm_finalize_statistics_f32"), KernelCatalog.Get("batchnorm_finalize_statistics_f32").LaunchFor(channels),
+            memory, [partials, prm, prv, psm, psi, (uint)batch, (uint)channels, (uint)slicing.Spatial4, (uint)slicing.Slices, (uint)unitsPerSlice, 0.1f, 1e-5f]);
+        LaunchSliced(memory, "batchnorm_normalize_f32", slicing, blocks, px, pg, pb, psm, psi, py);
+
+        float[] y = new float[n], savedMean = new float[channels], savedInvStd = new float[channels];
+        ReferenceLoops<float>.BatchNormForwardTraining(batch, channels, spatial, x, gamma, beta, runningMean, runningVar, 0.1, 1e-5, y, savedMean, savedInvStd);
+        AssertClose(y, memory.Read<float>(py, n), 1e-5, 1e-4, "y");
+        AssertClose(savedMean, memory.Read<float>(psm, channels), 1e-5, 1e-5, "savedMean");
+        AssertClose(savedInvStd, memory.Read<float>(psi, channels), 1e-5, 1e-4, "savedInvStd");
+        AssertClose(runningMean, memory.Read<float>(prm, channels), 1e-5, 1e-5, "runningMean");
+        AssertClose(runningVar, memory.Read<float>(prv, channels), 1e-5, 1e-4, "runningVar");
+    }
+
+    [Theory, MemberData(nameof(SlicedShapes))]
+    public void Sliced_backward_matches_the_reference(int batch, int channels, int spatial, int unitsPerSlice, int blocks)
+    {
+        var slicing = new BatchNormSlicing(batch, channels, spatial, unitsPerSlice);
+        int n = batch * channels * spatial;
+        float[] x = RandomFloats(n, 71, -2, 5), dy = RandomFloats(n, 72), gamma = RandomFloats(channels, 73, 0.5f, 1.5f);
+        float[] mean = RandomFloats(channels, 74, 1, 2), invStd = RandomFloats(channels, 75, 0.3f, 0.6f);
+        float[] dgamma = RandomFloats(channels, 76), dbeta = RandomFloats(channels, 77);
+        foreach (bool accumulate in new[] { false, true })
+        {
+            var memory = new EmulatedMemory();
+            ulong px = memory.Upload<float>(x), pdy = memory.Upload<float>(dy), pg = memory.Upload<float>(gamma);
+            ulong pm = memory.Upload<float>(mean), pi = memory.Upload<float>(invStd);
+            ulong pdx = memory.Allocate(n * 4L), pdg = memory.Upload<float>(dgamma), pdb = memory.Upload<float>(dbeta);
+            ulong partials = memory.Allocate(slicing.PartialFloats * 4), sums = memory.Allocate(channels * 8L);
+            LaunchSliced(memory, "batchnorm_backward_sums_f32", slicing, blocks, px, pdy, pm, partials);
+            PtxInterpreter.Launch(KernelCatalog.Emulated("batchnorm_backward_finalize_f32"), KernelCatalog.Get("batchnorm_backward_finalize_f32").LaunchFor(channels),
+                memory, [partials, pi, pdg, pdb, sums, (uint)channels, (uint)slicing.Slices, accumulate ? 1u : 0u]);
+            LaunchSliced(memory, "batchnorm_backward_data_f32", slicing, blocks, px, pdy, pg, pm, pi, sums, pdx);
+
+            float[] dx = new float[n], expectedDgamma = (float[])dgamma.Clone(), expectedDbeta = (float[])dbeta.Clone();
+            ReferenceLoops<float>.BatchNormBackward(batch, channels, spatial, x, dy, gamma, mean, invStd, dx, expectedDgamma, expectedDbeta, accumulate);
+            AssertClose(dx, memory.Read<float>(pdx, n), 1e-5, 1e-4, $"dx (accumulate {accumulate})");
+            AssertClose(expectedDgamma, memory.Read<float>(pdg, channels), 1e-4, 1e-4, $"dgamma (accumulate {accumulate})");
+            AssertClose(expectedDbeta, memory.Read<float>(pdb, channels), 1e-4, 1e-4, $"dbeta (accumulate {accumulate})");
+        }
+    }
+
+    /// <summary>
+    /// Chan's merge keeps the variance of data far from zero: mean 1000, spread 1e-2 (a naive
+    /// sum-of-squares formula in float32 loses every digit here). Many small slices, so the merge
+    /// does the work.
+    /// </summary>
+    [Fact]
+    public void Sliced_statistics_keep_the_variance_of_data_with_a_large_mean()
+    {
+        const int batch = 8, channels = 2, spatial = 64;
+        var slicing = new BatchNormSlicing(batch, channels, spatial, UnitsPerSlice: 5);
+        int n = batch * channels * spatial;
+        float[] x = Array.ConvertAll(RandomFloats(n, 81, -0.01f, 0.01f), v => 1000f + v);
+        var memory = new EmulatedMemory();
+        ulong px = memory.Upload<float>(x), partials = memory.Allocate(slicing.PartialFloats * 4);
+        ulong prm = memory.Allocate(channels * 4L), prv = memory.Allocate(channels * 4L), psm = memory.Allocate(channels * 4L), psi = memory.Allocate(channels * 4L);
+        LaunchSliced(memory, "batchnorm_statistics_f32", slicing, 0, px, partials);
+        PtxInterpreter.Launch(KernelCatalog.Emulated("batchnorm_finalize_statistics_f32"), KernelCatalog.Get("batchnorm_finalize_statistics_f32").LaunchFor(channels),
+            memory, [partials, prm, prv, psm, psi, (uint)batch, (uint)channels, (uint)slicing.Spatial4, (uint)slicing.Slices, 5u, 1f, 0f]);
+
+        float[] y = new float[n], savedMean = new float[channels], savedInvStd = new float[channels], runningMean = new float[channels], runningVar = new float[channels];
+        ReferenceLoops<float>.BatchNormForwardTraining(batch, channels, spatial, x, new float[channels], new float[channels], runningMean, runningVar, 1, 0, y, savedMean, savedInvStd);
+        AssertClose(savedInvStd, memory.Read<float>(psi, channels), 0, 1e-3, "invStd (1 / spread)");
+        AssertClose(runningVar, memory.Read<float>(prv, channels), 0, 2e-3, "unbiased variance (momentum 1)");
     }
 }

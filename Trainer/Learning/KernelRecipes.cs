@@ -96,6 +96,16 @@ public sealed record KernelRecipe(string Kernel, string Primitive, Func<int, Ten
             n => [Floats(1, 4, n, 3, 3), Floats(2, 4, n, 3, 3), Positive(3, n), Floats(4, n), Positive(5, n), Zeros(DType.Float32, 4, n, 3, 3), Zeros(DType.Float32, n), Zeros(DType.Float32, n)],
             (b, t) => b.BatchNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], accumulate: false), [5, 6, 7], Tolerance: 1e-5),
 
+        // S = 16: the sliced kernels (BatchNormSliced.ptx), three launches per primitive call.
+        .. new[] { "batchnorm_statistics_f32", "batchnorm_finalize_statistics_f32", "batchnorm_normalize_f32" }.Select(kernel =>
+            new KernelRecipe(kernel, "BatchNormForwardTraining(x [4, n, 4, 4], ...)",
+                n => [Floats(1, 4, n, 4, 4), Positive(2, n), Floats(3, n), Floats(4, n), Positive(5, n), Zeros(DType.Float32, 4, n, 4, 4), Zeros(DType.Float32, n), Zeros(DType.Float32, n)],
+                (b, t) => b.BatchNormForwardTraining(t[0], t[1], t[2], t[3], t[4], 0.1, 1e-5, t[5], t[6], t[7]), [3, 4, 5, 6, 7], Tolerance: 1e-5)),
+        .. new[] { "batchnorm_backward_sums_f32", "batchnorm_backward_finalize_f32", "batchnorm_backward_data_f32" }.Select(kernel =>
+            new KernelRecipe(kernel, "BatchNormBackward(x [4, n, 4, 4], dy, ...)",
+                n => [Floats(1, 4, n, 4, 4), Floats(2, 4, n, 4, 4), Positive(3, n), Floats(4, n), Positive(5, n), Zeros(DType.Float32, 4, n, 4, 4), Zeros(DType.Float32, n), Zeros(DType.Float32, n)],
+                (b, t) => b.BatchNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], accumulate: false), [5, 6, 7], Tolerance: 1e-5)),
+
         new("image_batch_u8", "ImageBatch(pixels [n, 1, 12, 12], x, crop and flip)",
             n => [Integers(1, n * 144, 256, DType.UInt8).View(new Shape(n, 1, 12, 12)), Zeros(DType.Float32, n, 1, 12, 12)],
             (b, t) => b.ImageBatch(t[0], t[1], new ImageAugmentation(Seed: 5, Stream: 2UL << 40, FirstPosition: 0)), [1]),

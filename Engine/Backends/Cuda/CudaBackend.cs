@@ -1,4 +1,5 @@
 using FerEngine.Backends.Cpu;
+using FerEngine.Kernels;
 using FerEngine.Random;
 
 namespace FerEngine.Backends.Cuda;
@@ -134,13 +135,36 @@ public sealed class CudaBackend : IBackend
 
     // ---- batch norm, pooling, dropout ---------------------------------------------------------------
 
+    /// <summary>
+    /// Batch norm with S % 4 == 0 and 16-byte aligned tensors (every convolution output) runs on
+    /// BatchNormSliced.ptx, one block per (channel, slice); anything else on BatchNorm.ptx's
+    /// one-block-per-channel kernels.
+    /// </summary>
+    private static BatchNormSlicing? Sliced(int n, int c, int s, params Tensor[] tensors) =>
+        BatchNormSlicing.Applies(s) && tensors.All(t => Ptr(t) % 16 == 0) ? new BatchNormSlicing(n, c, s) : null;
+
+    /// <summary>The shape arguments every sliced kernel takes after its pointers.</summary>
+    private static object[] SlicingArguments(BatchNormSlicing b) =>
+        [(uint)b.Batch, (uint)b.Channels, (uint)b.Spatial4, (uint)b.Slices, (uint)b.UnitsPerSlice];
+
     public void BatchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
         double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd)
     {
         RequireFloat32("batch norm", x);
         var (n, c, s) = ChannelLayout.Of(x);
-        Gpu(x).Launch("batchnorm_forward_training_f32", c, Ptr(x), Ptr(gamma), Ptr(beta), Ptr(runningMean), Ptr(runningVar), Ptr(y),
-            Ptr(savedMean), Ptr(savedInvStd), (uint)n, (uint)c, (uint)s, (float)momentum, (float)eps);
+        var gpu = Gpu(x);
+        if (Sliced(n, c, s, x, y) is not { } slicing)
+        {
+            gpu.Launch("batchnorm_forward_training_f32", c, Ptr(x), Ptr(gamma), Ptr(beta), Ptr(runningMean), Ptr(runningVar), Ptr(y),
+                Ptr(savedMean), Ptr(savedInvStd), (uint)n, (uint)c, (uint)s, (float)momentum, (float)eps);
+            return;
+        }
+        var partials = Tensor.Empty(new Shape(checked((int)slicing.PartialFloats)), DType.Float32, x.Device);
+        var shape = SlicingArguments(slicing);
+        gpu.Launch("batchnorm_statistics_f32", slicing.Blocks, [Ptr(x), Ptr(partials), .. shape]);
+        gpu.Launch("batchnorm_finalize_statistics_f32", c, [Ptr(partials), Ptr(runningMean), Ptr(runningVar), Ptr(savedMean), Ptr(savedInvStd),
+            .. shape, (float)momentum, (float)eps]);
+        gpu.Launch("batchnorm_normalize_f32", slicing.Blocks, [Ptr(x), Ptr(gamma), Ptr(beta), Ptr(savedMean), Ptr(savedInvStd), Ptr(y), .. shape]);
     }
 
     public void BatchNormForwardInference(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, double eps, Tensor y)
@@ -154,8 +178,20 @@ public sealed class CudaBackend : IBackend
         Tensor dx, Tensor dgamma, Tensor dbeta, bool accumulate)
     {
         var (n, c, s) = ChannelLayout.Of(x);
-        Gpu(x).Launch("batchnorm_backward_f32", c, Ptr(x), Ptr(dy), Ptr(gamma), Ptr(savedMean), Ptr(savedInvStd), Ptr(dx), Ptr(dgamma),
-            Ptr(dbeta), (uint)n, (uint)c, (uint)s, accumulate ? 1u : 0u);
+        var gpu = Gpu(x);
+        if (Sliced(n, c, s, x, dy, dx) is not { } slicing)
+        {
+            gpu.Launch("batchnorm_backward_f32", c, Ptr(x), Ptr(dy), Ptr(gamma), Ptr(savedMean), Ptr(savedInvStd), Ptr(dx), Ptr(dgamma),
+                Ptr(dbeta), (uint)n, (uint)c, (uint)s, accumulate ? 1u : 0u);
+            return;
+        }
+        var partials = Tensor.Empty(new Shape(checked((int)slicing.PartialFloats)), DType.Float32, x.Device);
+        var sums = Tensor.Empty(new Shape(c, 2), DType.Float32, x.Device);
+        var shape = SlicingArguments(slicing);
+        gpu.Launch("batchnorm_backward_sums_f32", slicing.Blocks, [Ptr(x), Ptr(dy), Ptr(savedMean), Ptr(partials), .. shape]);
+        gpu.Launch("batchnorm_backward_finalize_f32", c, Ptr(partials), Ptr(savedInvStd), Ptr(dgamma), Ptr(dbeta), Ptr(sums),
+            (uint)c, (uint)slicing.Slices, accumulate ? 1u : 0u);
+        gpu.Launch("batchnorm_backward_data_f32", slicing.Blocks, [Ptr(x), Ptr(dy), Ptr(gamma), Ptr(savedMean), Ptr(savedInvStd), Ptr(sums), Ptr(dx), .. shape]);
     }
 
     public void MaxPool2x2Forward(Tensor x, Tensor y, Tensor argmax) =>
