@@ -90,6 +90,26 @@ public class GraphCaptureTests
     }
 
     [Fact]
+    public void The_five_losses_are_read_back_in_one_copy_after_eager_and_replayed_steps()
+    {
+        var device = CudaDevice.Emulated();
+        var gpu = (EmulatedGpu)device.Gpu;
+        var model = new FerNet(Tiny, device, seed: 2);
+        using var step = new TrainStep(model, new Adam(model.NamedParameters(), 1e-3), new TaskWeights(), captureGraph: true);
+        var (x, labels) = Batch(device, 4);
+        for (int s = 0; s < 4; s++)   // eager, eager, captured (and replayed once), replayed
+        {
+            var loss = step.Run(x, labels, (ulong)s);
+            long copies = gpu.CopiesToHost;
+            var read = step.ReadLosses(loss);
+            Assert.True(gpu.CopiesToHost - copies == 1, $"step {s}: {gpu.CopiesToHost - copies} copies");
+            Assert.Equal((loss.Total.Item(), loss.Emotion.Item(), loss.Gender.Item(), loss.Race.Item(), loss.Age.Item()),
+                (read.Total, read.Emotion, read.Gender, read.Race, read.Age));
+        }
+        Assert.Equal((1, 2L), (step.Captures, step.Replays));
+    }
+
+    [Fact]
     public void Graphs_are_refused_with_a_reason_off_the_gpu_and_for_sgd()
     {
         var cpuModel = new FerNet(Tiny, Device.Cpu);

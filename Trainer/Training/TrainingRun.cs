@@ -73,7 +73,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                     return new(RunOutcome.Interrupted, epoch, stopper.Best, stopper.BestEpoch, folder.Path);
                 }
                 var (x, labels) = data.TrainBatch(order, b, options.Batch, epoch, options.Augment, options.Seed);
-                var loss = TrainStep.Read(step.Run(x, labels, (ulong)state.GlobalStep));
+                var loss = step.ReadLosses(step.Run(x, labels, (ulong)state.GlobalStep));
                 ReportGraph(step, progress);
                 losses.Add(loss);
                 images += x.Shape[0];

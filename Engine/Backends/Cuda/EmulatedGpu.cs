@@ -60,9 +60,13 @@ public sealed class EmulatedGpu : IGpuDevice
         MemoryMarshal.AsBytes(source).CopyTo(Bytes(destination, source.Length * Marshal.SizeOf<T>()));
     }
 
+    /// <summary>Copies to the host so far: on a real GPU each one waits for everything queued before it.</summary>
+    public long CopiesToHost { get; private set; }
+
     public void CopyToHost<T>(ulong source, Span<T> destination) where T : unmanaged
     {
         RefuseWhileCapturing("a copy to the host (a value read back inside the step)");
+        CopiesToHost++;
         Bytes(source, destination.Length * Marshal.SizeOf<T>()).CopyTo(MemoryMarshal.AsBytes(destination));
     }
 
