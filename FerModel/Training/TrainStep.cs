@@ -136,7 +136,7 @@ public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights wei
     {
         Tensor[] parts = [loss.Total, loss.Emotion, loss.Gender, loss.Race, loss.Age];
         _lossesToRead ??= Tensor.Empty(new Shape(parts.Length), loss.Total.DType, loss.Total.Device);
-        for (int i = 0; i < parts.Length; i++) loss.Total.Backend.Copy(parts[i], _lossesToRead.Slice(i, 1));
+        for (int i = 0; i < parts.Length; i++) loss.Total.Backend.Copy(parts[i], _lossesToRead.Slice(i, 1).View(parts[i].Shape));
         double[] values = _lossesToRead.ToDoubles();
         return new(values[0], values[1], values[2], values[3], values[4]);
     }
