@@ -338,6 +338,33 @@ public class EmulatorInstructionTests
     }
 
     [Fact]
+    public void Vector_loads_and_stores_move_adjacent_elements_and_need_the_whole_vector_aligned()
+    {
+        var r = RunWithOutput(Prologue + """
+            mov.f32 %f1, 0f3F800000;                 // 1
+            mov.f32 %f2, 0f40000000;                 // 2
+            mov.f32 %f3, 0f40400000;                 // 3
+            mov.f32 %f4, 0f40800000;                 // 4
+            st.global.v4.f32 [%rd1], {%f1, %f2, %f3, %f4};
+            ld.global.v2.f32 {%f5, %f6}, [%rd1+8];   // 3, 4
+            ld.global.v2.u32 {%r1, %r2}, [%rd1];     // the bits of 1, 2
+            st.global.v2.f32 [%rd1+16], {%f6, %f5};  // 4, 3
+            st.global.v2.u32 [%rd1+24], {%r2, %r1};  // 2, 1
+            ret;
+            """, 4);
+        float[] values = new float[8];
+        Buffer.BlockCopy(r, 0, values, 0, 32);
+        Assert.Equal([1f, 2f, 3f, 4f, 4f, 3f, 2f, 1f], values);
+
+        var error = Assert.Throws<PtxEmulatorException>(() => RunWithOutput(Prologue + """
+            ld.global.v2.f32 {%f1, %f2}, [%rd1+4];   // 4-byte aligned only
+            ret;
+            """, 2));
+        Assert.Contains("misaligned", error.Message);
+        Assert.Contains("multiple of 8", error.Message);
+    }
+
+    [Fact]
     public void An_unsupported_instruction_is_an_error_naming_file_and_line()
     {
         string text = Module(Prologue + "\n    brev.b32 %r1, %r2;\n    ret;");

@@ -32,13 +32,13 @@ internal static class KernelHarness
     public static void Launch(EmulatedMemory memory, string name, long count, params object[] arguments) =>
         PtxInterpreter.Launch(KernelCatalog.Emulated(name), KernelCatalog.Get(name).LaunchFor(count), memory, arguments);
 
-    /// <summary>|actual - expected| &lt;= absolute + relative * |expected| everywhere (NaN matches NaN).</summary>
+    /// <summary>|actual - expected| &lt;= absolute + relative * |expected| everywhere (NaN matches NaN, an infinity itself).</summary>
     public static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double absolute, double relative, string what)
     {
         Assert.Equal(expected.Length, actual.Length);
         for (int i = 0; i < expected.Length; i++)
         {
-            if (float.IsNaN(expected[i]) && float.IsNaN(actual[i])) continue;
+            if (float.IsNaN(expected[i]) && float.IsNaN(actual[i]) || expected[i] == actual[i]) continue;   // equal infinities too
             double error = Math.Abs((double)actual[i] - expected[i]);
             if (!(error <= absolute + relative * Math.Abs(expected[i])))
                 Assert.Fail($"{what}: element {i} of {expected.Length} is {actual[i]:R}, expected {expected[i]:R} (error {error:E2}, allowed {absolute} + {relative} * |expected|).");

@@ -48,7 +48,7 @@ public sealed record KernelRecipe(string Kernel, string Primitive, Func<int, Ten
         new("scale_by_f32", "MultiplyByScalar(x, s, y)", n => [Floats(1, n), Floats(2, 1), Zeros(DType.Float32, n)],
             (b, t) => b.MultiplyByScalar(t[0], t[1], t[2]), [2]),
         new("axpy_f32", "Axpy(0.5, x, y)", n => [Floats(1, n), Floats(2, n)], (b, t) => b.Axpy(0.5, t[0], t[1]), [1]),
-        new("bias_elu_forward_f32", "EluForward(x, y, alpha 1)", n => [Floats(1, n), Zeros(DType.Float32, n)], (b, t) => b.EluForward(t[0], t[1], 1.0), [1],
+        new("elu_forward_f32", "EluForward(x, y, alpha 1)", n => [Floats(1, n), Zeros(DType.Float32, n)], (b, t) => b.EluForward(t[0], t[1], 1.0), [1],
             Tolerance: 1e-6),   // ex2.approx: a few ulp from the CPU's exp on a GPU
         new("elu_backward_f32", "EluBackward(y, dy, dx, alpha 1)", n => [Floats(1, n), Floats(2, n), Zeros(DType.Float32, n)],
             (b, t) => b.EluBackward(t[0], t[1], t[2], 1.0), [2]),

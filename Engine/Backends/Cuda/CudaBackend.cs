@@ -119,12 +119,10 @@ public sealed class CudaBackend : IBackend
 
     // ---- activations ------------------------------------------------------------------------------
 
-    /// <summary>ELU through the fused bias + ELU kernel with a zero bias (bias fusion is the next step).</summary>
     public void EluForward(Tensor x, Tensor y, double alpha)
     {
         RequireFloat32("elu", x);
-        var zeroBias = Tensor.Zeros(new Shape(1), DType.Float32, x.Device); // one channel spanning every element
-        Gpu(x).Launch("bias_elu_forward_f32", y.ElementCount, Ptr(x), Ptr(zeroBias), Ptr(y), (uint)y.ElementCount, 1u, (uint)y.ElementCount, (float)alpha);
+        Gpu(x).Launch("elu_forward_f32", y.ElementCount, Ptr(x), Ptr(y), (uint)y.ElementCount, (float)alpha);
     }
 
     public void EluBackward(Tensor y, Tensor dy, Tensor dx, double alpha) =>
