@@ -24,6 +24,7 @@ public static class KernelBandwidth
         var step = Tensor.Zeros(new Shape(1), DType.Int64, device);
         var adam = new AdamHyperparameters(1e-3);
         var stepScalars = adam.StepScalarsTensor(2, DType.Float32, device);
+        var sum = Tensor.Zeros(Shape.Scalar, DType.Float32, device);
         long n4 = Elements * 4L;
 
         var rows = new List<(string Kernel, long Bytes, double Milliseconds)>
@@ -38,11 +39,13 @@ public static class KernelBandwidth
             ("dropout_forward_f32", 2 * n4 + Elements, Time(gpu, () => backend.DropoutForward(a, 0.4, 1, 2, step, b, mask))),
             ("dropout_backward_f32", 2 * n4 + Elements, Time(gpu, () => backend.DropoutBackward(a, mask, 0.4, b))),
             ("adam_f32", 7 * n4, Time(gpu, () => backend.AdamUpdate(a, b, c, d, adam, stepScalars))),
-            ("sum_f32", n4, Time(gpu, () => backend.Sum(a, Tensor.Zeros(Shape.Scalar, DType.Float32, device)))),
+            ("sum_f32", n4, Time(gpu, () => backend.Sum(a, sum))),
         };
+        rows.AddRange(MaxPoolRows(gpu, device, a, b));
         rows.AddRange(BatchNormRows(gpu, device));
         double copy = rows[0].Bytes / rows[0].Milliseconds / 1e6;
-        var table = new StringBuilder($"Memory-bound kernels, {Elements:N0} floats, {Repeats} launches each (bytes read + written):\n\n");
+        var table = new StringBuilder($"Memory-bound kernels, {Elements:N0} floats per input (max-pool: [256, 64, 64, 64]; batch norm: " +
+            $"conv1's output at batch 256, [256, 64, 48, 48]), {Repeats} launches each (bytes read + written):\n\n");
         table.AppendLine("| kernel | GB/s | % of copy |");
         table.AppendLine("|---|---:|---:|");
         foreach (var (kernel, bytes, ms) in rows)
@@ -51,6 +54,21 @@ public static class KernelBandwidth
             table.AppendLine($"| {kernel} | {gbs:F0} | {100 * gbs / copy:F0} % |");
         }
         return table.ToString();
+    }
+
+    /// <summary>
+    /// 2x2 max-pool of <paramref name="x"/> viewed as [256, 64, 64, 64]: the forward reads x and writes y and
+    /// its int32 argmax (a quarter of x each); the backward reads dy and argmax and writes dx (into <paramref name="dx"/>).
+    /// </summary>
+    private static IEnumerable<(string Kernel, long Bytes, double Milliseconds)> MaxPoolRows(CudaGpu gpu, CudaDevice device, Tensor x, Tensor dx)
+    {
+        var backend = device.Backend;
+        var input = new Shape(256, 64, 64, 64);
+        var pooled = new Shape(256, 64, 32, 32);
+        Tensor y = Tensor.Zeros(pooled, DType.Float32, device), argmax = Tensor.Zeros(pooled, DType.Int32, device);
+        long bytes = Elements * 4L;
+        yield return ("maxpool2x2_forward_f32", bytes * 3 / 2, Time(gpu, () => backend.MaxPool2x2Forward(x.View(input), y, argmax)));
+        yield return ("maxpool2x2_backward_f32", bytes * 3 / 2, Time(gpu, () => backend.MaxPool2x2Backward(y, argmax, dx.View(input))));
     }
 
     /// <summary>
