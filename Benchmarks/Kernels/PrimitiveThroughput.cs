@@ -40,7 +40,10 @@ public static class PrimitiveThroughput
             _ => throw new FormatException($"--device {deviceName}: expected cpu, cuda or emulated."),
         };
         var gpu = (device as CudaDevice)?.Gpu as CudaGpu;
-        var cases = Cases(batch, device);
+        // Scratch memory (batch norm's partial sums, the loss's row losses) comes from an arena, as in a
+        // training step, so that no timed call allocates device memory.
+        using var arena = device.CreateArena("primitives");
+        var cases = Cases(batch, device).ConvertAll(c => c with { Run = () => { using (device.BeginStep(arena)) c.Run(); } });
         var ours = cases.ToDictionary(c => c.Name, c => gpu is null ? MedianMs(c.Run, repeats) : MedianGpuMs(gpu, c.Run, repeats));
         var theirs = deviceName == "emulated" ? new Dictionary<string, double>() : PyTorch(Arguments.Option(args, "--python", "/usr/bin/python3"), deviceName, batch, threads, repeats);
         double peak = gpu is null ? GemmThroughput.PeakGflops() * threads : GpuGemmGflops(gpu);
