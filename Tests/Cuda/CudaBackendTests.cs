@@ -149,6 +149,30 @@ public abstract class CudaBackendTests
         G.Max(x.Gpu, sum.Gpu); R.Max(x.Cpu, sum.Cpu); Same(sum, "max", 0);
     }
 
+    [Fact]
+    public void Batch_norm_over_many_slices_of_a_channel()
+    {
+        // [8, 16, 48, 48]: 4,608 float4 units per channel, 5 slices of BatchNormSliced.ptx (the last one short).
+        var x = Pair(30, 8, 16, 48, 48);
+        var dy = Pair(31, 8, 16, 48, 48);
+        var (gamma, beta, mean, inv) = (Pair(32, 16), Pair(33, 16), Zeros(DType.Float32, 16), Zeros(DType.Float32, 16));
+        var (runningMean, runningVar) = (Pair(34, 16), Pair(35, 16));
+        var y = Zeros(DType.Float32, 8, 16, 48, 48);
+        G.BatchNormForwardTraining(x.Gpu, gamma.Gpu, beta.Gpu, runningMean.Gpu, runningVar.Gpu, 0.1, 1e-3, y.Gpu, mean.Gpu, inv.Gpu);
+        R.BatchNormForwardTraining(x.Cpu, gamma.Cpu, beta.Cpu, runningMean.Cpu, runningVar.Cpu, 0.1, 1e-3, y.Cpu, mean.Cpu, inv.Cpu);
+        Same(y, "y");
+        Same(mean, "mean");
+        Same(inv, "1 / std");
+        Same(runningVar, "running variance");
+        var dx = Zeros(DType.Float32, 8, 16, 48, 48);
+        var (dgamma, dbeta) = (Pair(36, 16), Pair(37, 16));
+        G.BatchNormBackward(x.Gpu, dy.Gpu, gamma.Gpu, mean.Gpu, inv.Gpu, dx.Gpu, dgamma.Gpu, dbeta.Gpu, accumulate: true);
+        R.BatchNormBackward(x.Cpu, dy.Cpu, gamma.Cpu, mean.Cpu, inv.Cpu, dx.Cpu, dgamma.Cpu, dbeta.Cpu, accumulate: true);
+        Same(dx, "dx", 1e-4);
+        Same(dgamma, "dgamma (accumulated)", 1e-4);
+        Same(dbeta, "dbeta (accumulated)", 1e-4);
+    }
+
     [Theory]
     [InlineData(new long[] { 2, -1, 0, 6, 3 })]
     [InlineData(new long[] { -1, -1, -1 })]
