@@ -169,8 +169,11 @@ public static class KernelCatalog
             P("sums", "u64", "float32 [C, 2] from batchnorm_backward_finalize_f32"), P("dx", "u64", "float32 [N, C, S] output, 16-byte aligned"), .. Slicing]),
     ];
 
-    public static KernelInfo Get(string name) => All.FirstOrDefault(k => k.Name == name)
-        ?? throw new ArgumentException($"No kernel named '{name}' in the catalogue; known: {string.Join(", ", All.Select(k => k.Name))}.");
+    /// <summary>A kernel by name (every launch asks, so a dictionary, not a search).</summary>
+    public static KernelInfo Get(string name) => ByName.TryGetValue(name, out var kernel) ? kernel
+        : throw new ArgumentException($"No kernel named '{name}' in the catalogue; known: {string.Join(", ", All.Select(k => k.Name))}.");
+
+    private static readonly Dictionary<string, KernelInfo> ByName = All.ToDictionary(k => k.Name);
 
     /// <summary>The .ptx files, as embedded in this assembly.</summary>
     public static IReadOnlyList<string> Files => typeof(KernelCatalog).Assembly.GetManifestResourceNames()
