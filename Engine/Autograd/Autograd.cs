@@ -63,6 +63,7 @@ public static class Autograd
         {
             [root] = Tensor.Ones(root.Shape, root.DType, root.Device),
         };
+        var heldByLeaves = new HashSet<Storage>(ReferenceEqualityComparer.Instance);
 
         for (int i = order.Count - 1; i >= 0; i--)
         {
@@ -70,7 +71,7 @@ public static class Autograd
             if (!gradients.Remove(tensor, out var gradient)) continue; // nothing flowed here
             if (tensor.GradFn is null)
             {
-                AccumulateIntoLeaf(tensor, gradient);
+                AccumulateIntoLeaf(tensor, gradient, heldByLeaves);
                 continue;
             }
             var node = tensor.GradFn;
@@ -88,12 +89,17 @@ public static class Autograd
         }
     }
 
-    private static void AccumulateIntoLeaf(Tensor leaf, Tensor gradient)
+    /// <summary>
+    /// The first gradient of a leaf becomes its Grad as it is (no copy: the rules make a fresh tensor
+    /// for each input, and nothing writes into a gradient once made), unless another leaf already
+    /// holds that memory: a rule may hand one tensor to two inputs (add does), and the leaves'
+    /// gradients must not alias, since a later backward adds into them.
+    /// </summary>
+    private static void AccumulateIntoLeaf(Tensor leaf, Tensor gradient, HashSet<Storage> heldByLeaves)
     {
         if (!leaf.RequiresGrad) return;
-        // A rule may hand the same tensor to two inputs (add does), so a leaf gets its own copy.
-        if (leaf.Grad is null) leaf.Grad = gradient.Clone();
-        else leaf.Backend.Axpy(1.0, gradient, leaf.Grad);
+        if (leaf.Grad is not null) leaf.Backend.Axpy(1.0, gradient, leaf.Grad);
+        else leaf.Grad = heldByLeaves.Add(gradient.Storage) ? gradient : gradient.Clone();
     }
 
     /// <summary>Every tensor reachable from root through GradFn inputs, each after all of its inputs.</summary>
