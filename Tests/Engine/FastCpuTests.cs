@@ -200,7 +200,8 @@ public class FastCpuTests
     }
 
     [Theory]
-    [InlineData(2, 3, 48, 48)]   // pool1's rows: 24 windows = one block of 16 and 8 left over
+    [InlineData(2, 3, 48, 48)]   // pool1's rows: 24 windows = a block of 16, then the last 16 (8 of them again)
+    [InlineData(2, 2, 24, 24)]   // pool2's rows: 12 windows, fewer than one block
     [InlineData(1, 2, 35, 67)]   // odd sizes: a last row and column that no window covers
     [InlineData(1, 1, 2, 64)]    // two full blocks
     public void Max_pool_picks_the_same_winners_as_the_reference_with_ties_and_NaNs(int n, int c, int h, int w)

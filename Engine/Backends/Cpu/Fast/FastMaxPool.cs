@@ -81,12 +81,21 @@ public static class FastMaxPool
         if (candidate > best || float.IsNaN(candidate) && !float.IsNaN(best)) { best = candidate; winner = index; }
     }
 
-    /// <summary>One output row, 16 windows at a time; the last, partial block runs on zero-padded copies.</summary>
+    /// <summary>
+    /// One output row, 16 windows at a time. A last, partial block is the row's last 16 windows when
+    /// there are that many (it recomputes some, writing the same values); shorter rows run on
+    /// zero-padded copies.
+    /// </summary>
     private static void ForwardRow512(ReadOnlySpan<float> top, ReadOnlySpan<float> bottom, Span<float> best, Span<int> winner)
     {
         int ox = 0, wo = best.Length;
         for (; ox + 16 <= wo; ox += 16) ForwardBlock512(top.Slice(2 * ox, 32), bottom.Slice(2 * ox, 32), best.Slice(ox, 16), winner.Slice(ox, 16));
-        if (ox < wo)
+        if (ox < wo && wo >= 16)
+        {
+            ox = wo - 16;
+            ForwardBlock512(top.Slice(2 * ox, 32), bottom.Slice(2 * ox, 32), best.Slice(ox, 16), winner.Slice(ox, 16));
+        }
+        else if (ox < wo)
         {
             int rest = wo - ox;
             Span<float> topPart = stackalloc float[32], bottomPart = stackalloc float[32], bestPart = stackalloc float[16];
@@ -126,12 +135,17 @@ public static class FastMaxPool
         winner = Vector512.ConditionalSelect(take.AsInt32(), Vector512.Create(index), winner);
     }
 
-    /// <summary>One output row into its two input rows, 16 windows at a time; the last, partial block runs on padded copies.</summary>
+    /// <summary>One output row into its two input rows, 16 windows at a time; a last, partial block as in <see cref="ForwardRow512"/>.</summary>
     private static void BackwardRow512(ReadOnlySpan<float> gradient, ReadOnlySpan<int> winner, Span<float> top, Span<float> bottom)
     {
         int ox = 0, wo = gradient.Length;
         for (; ox + 16 <= wo; ox += 16) BackwardBlock512(gradient.Slice(ox, 16), winner.Slice(ox, 16), top.Slice(2 * ox, 32), bottom.Slice(2 * ox, 32));
-        if (ox < wo)
+        if (ox < wo && wo >= 16)
+        {
+            ox = wo - 16;
+            BackwardBlock512(gradient.Slice(ox, 16), winner.Slice(ox, 16), top.Slice(2 * ox, 32), bottom.Slice(2 * ox, 32));
+        }
+        else if (ox < wo)
         {
             int rest = wo - ox;
             Span<float> gradientPart = stackalloc float[16], topPart = stackalloc float[32], bottomPart = stackalloc float[32];
