@@ -8,7 +8,7 @@ namespace FerEngine.Tests.Kernels;
 /// <summary>
 /// BatchNorm.ptx (one block per channel, any S) and BatchNormSliced.ptx (S % 4 == 0, one block per
 /// (channel, slice)) against ReferenceLoops&lt;float&gt; (which accumulates in double): float32 block
-/// reductions, so tolerances are 1e-5 absolute + 1e-4 relative (statistics over up to ~10^4 values).
+/// reductions, so tolerances are 1e-5 absolute + 1e-4 relative (1e-5 for means; statistics over up to ~10^4 values).
 /// </summary>
 public class BatchNormKernelTests
 {
@@ -17,27 +17,62 @@ public class BatchNormKernelTests
         { 1, 1, 2 }, { 2, 3, 1 }, { 4, 31, 1 }, { 3, 5, 33 }, { 8, 4, 13 * 13 }, { 2, 2, 48 * 48 },
     };
 
-    [Theory, MemberData(nameof(Shapes))]
-    public void Training_forward_matches_the_reference(int batch, int channels, int spatial)
+    /// <summary>The emulated-memory buffers of one training forward.</summary>
+    private sealed record ForwardBuffers(ulong X, ulong Gamma, ulong Beta, ulong RunningMean, ulong RunningVar, ulong Y, ulong SavedMean, ulong SavedInvStd);
+
+    /// <summary>The emulated-memory buffers of one backward (dgamma and dbeta start non-zero: accumulate adds into them).</summary>
+    private sealed record BackwardBuffers(ulong X, ulong Dy, ulong Gamma, ulong SavedMean, ulong SavedInvStd, ulong Dx, ulong Dgamma, ulong Dbeta);
+
+    /// <summary>Random inputs for x [batch, channels, spatial] with x in [xLow, xHigh), <paramref name="launch"/>, then every output against the reference.</summary>
+    private static void TrainingForwardMatchesTheReference(int batch, int channels, int spatial, float xLow, float xHigh,
+        Action<EmulatedMemory, ForwardBuffers> launch)
     {
         int n = batch * channels * spatial;
-        float[] x = RandomFloats(n, 41, -2, 5), gamma = RandomFloats(channels, 42, 0.5f, 1.5f), beta = RandomFloats(channels, 43, -1, 1);
+        float[] x = RandomFloats(n, 41, xLow, xHigh), gamma = RandomFloats(channels, 42, 0.5f, 1.5f), beta = RandomFloats(channels, 43, -1, 1);
         float[] runningMean = RandomFloats(channels, 44, -0.1f, 0.1f), runningVar = RandomFloats(channels, 45, 0.9f, 1.1f);
         var memory = new EmulatedMemory();
-        ulong px = memory.Upload<float>(x), pg = memory.Upload<float>(gamma), pb = memory.Upload<float>(beta);
-        ulong prm = memory.Upload<float>(runningMean), prv = memory.Upload<float>(runningVar);
-        ulong py = memory.Allocate(n * 4L), psm = memory.Allocate(channels * 4L), psi = memory.Allocate(channels * 4L);
-        Launch(memory, "batchnorm_forward_training_f32", channels, px, pg, pb, prm, prv, py, psm, psi,
-            (uint)batch, (uint)channels, (uint)spatial, 0.1f, 1e-5f);
+        var buffers = new ForwardBuffers(memory.Upload<float>(x), memory.Upload<float>(gamma), memory.Upload<float>(beta), memory.Upload<float>(runningMean),
+            memory.Upload<float>(runningVar), memory.Allocate(n * 4L), memory.Allocate(channels * 4L), memory.Allocate(channels * 4L));
+        launch(memory, buffers);
 
         float[] y = new float[n], savedMean = new float[channels], savedInvStd = new float[channels];
         ReferenceLoops<float>.BatchNormForwardTraining(batch, channels, spatial, x, gamma, beta, runningMean, runningVar, 0.1, 1e-5, y, savedMean, savedInvStd);
-        AssertClose(y, memory.Read<float>(py, n), 1e-5, 1e-4, "y");
-        AssertClose(savedMean, memory.Read<float>(psm, channels), 1e-5, 1e-4, "savedMean");
-        AssertClose(savedInvStd, memory.Read<float>(psi, channels), 1e-5, 1e-4, "savedInvStd");
-        AssertClose(runningMean, memory.Read<float>(prm, channels), 1e-5, 1e-4, "runningMean");
-        AssertClose(runningVar, memory.Read<float>(prv, channels), 1e-5, 1e-4, "runningVar");
+        AssertClose(y, memory.Read<float>(buffers.Y, n), 1e-5, 1e-4, "y");
+        AssertClose(savedMean, memory.Read<float>(buffers.SavedMean, channels), 1e-5, 1e-5, "savedMean");
+        AssertClose(savedInvStd, memory.Read<float>(buffers.SavedInvStd, channels), 1e-5, 1e-4, "savedInvStd");
+        AssertClose(runningMean, memory.Read<float>(buffers.RunningMean, channels), 1e-5, 1e-5, "runningMean");
+        AssertClose(runningVar, memory.Read<float>(buffers.RunningVar, channels), 1e-5, 1e-4, "runningVar");
     }
+
+    /// <summary>Random inputs, <paramref name="launch"/> with accumulate off and on, then dx, dgamma and dbeta against the reference.</summary>
+    private static void BackwardMatchesTheReference(int batch, int channels, int spatial, Action<EmulatedMemory, BackwardBuffers, bool> launch)
+    {
+        int n = batch * channels * spatial;
+        float[] x = RandomFloats(n, 51, -2, 5), dy = RandomFloats(n, 52), gamma = RandomFloats(channels, 53, 0.5f, 1.5f);
+        float[] mean = RandomFloats(channels, 54, 1, 2), invStd = RandomFloats(channels, 55, 0.3f, 0.6f);
+        float[] dgamma = RandomFloats(channels, 56), dbeta = RandomFloats(channels, 57);
+        foreach (bool accumulate in new[] { false, true })
+        {
+            var memory = new EmulatedMemory();
+            var buffers = new BackwardBuffers(memory.Upload<float>(x), memory.Upload<float>(dy), memory.Upload<float>(gamma), memory.Upload<float>(mean),
+                memory.Upload<float>(invStd), memory.Allocate(n * 4L), memory.Upload<float>(dgamma), memory.Upload<float>(dbeta));
+            launch(memory, buffers, accumulate);
+
+            float[] dx = new float[n], expectedDgamma = (float[])dgamma.Clone(), expectedDbeta = (float[])dbeta.Clone();
+            ReferenceLoops<float>.BatchNormBackward(batch, channels, spatial, x, dy, gamma, mean, invStd, dx, expectedDgamma, expectedDbeta, accumulate);
+            AssertClose(dx, memory.Read<float>(buffers.Dx, n), 1e-5, 1e-4, $"dx (accumulate {accumulate})");
+            AssertClose(expectedDgamma, memory.Read<float>(buffers.Dgamma, channels), 1e-4, 1e-4, $"dgamma (accumulate {accumulate})");
+            AssertClose(expectedDbeta, memory.Read<float>(buffers.Dbeta, channels), 1e-4, 1e-4, $"dbeta (accumulate {accumulate})");
+        }
+    }
+
+    // ---- BatchNorm.ptx ------------------------------------------------------------------------------
+
+    [Theory, MemberData(nameof(Shapes))]
+    public void Training_forward_matches_the_reference(int batch, int channels, int spatial) =>
+        TrainingForwardMatchesTheReference(batch, channels, spatial, -2, 5, (memory, b) =>
+            Launch(memory, "batchnorm_forward_training_f32", channels, b.X, b.Gamma, b.Beta, b.RunningMean, b.RunningVar, b.Y, b.SavedMean, b.SavedInvStd,
+                (uint)batch, (uint)channels, (uint)spatial, 0.1f, 1e-5f));
 
     [Theory, MemberData(nameof(Shapes))]
     public void Inference_forward_matches_the_reference(int batch, int channels, int spatial)
@@ -55,25 +90,10 @@ public class BatchNormKernelTests
     }
 
     [Theory, MemberData(nameof(Shapes))]
-    public void Backward_matches_the_reference(int batch, int channels, int spatial)
-    {
-        int n = batch * channels * spatial;
-        float[] x = RandomFloats(n, 51, -2, 5), dy = RandomFloats(n, 52), gamma = RandomFloats(channels, 53, 0.5f, 1.5f);
-        float[] mean = RandomFloats(channels, 54, 1, 2), invStd = RandomFloats(channels, 55, 0.3f, 0.6f);
-        float[] dgamma = RandomFloats(channels, 56), dbeta = RandomFloats(channels, 57);
-        foreach (bool accumulate in new[] { false, true })
-        {
-            var memory = new EmulatedMemory();
-            ulong pdx = memory.Allocate(n * 4L), pdg = memory.Upload<float>(dgamma), pdb = memory.Upload<float>(dbeta);
-            Launch(memory, "batchnorm_backward_f32", channels, memory.Upload<float>(x), memory.Upload<float>(dy), memory.Upload<float>(gamma),
-                memory.Upload<float>(mean), memory.Upload<float>(invStd), pdx, pdg, pdb, (uint)batch, (uint)channels, (uint)spatial, accumulate ? 1u : 0u);
-            float[] dx = new float[n], expectedDgamma = (float[])dgamma.Clone(), expectedDbeta = (float[])dbeta.Clone();
-            ReferenceLoops<float>.BatchNormBackward(batch, channels, spatial, x, dy, gamma, mean, invStd, dx, expectedDgamma, expectedDbeta, accumulate);
-            AssertClose(dx, memory.Read<float>(pdx, n), 1e-5, 1e-4, $"dx (accumulate {accumulate})");
-            AssertClose(expectedDgamma, memory.Read<float>(pdg, channels), 1e-4, 1e-4, $"dgamma (accumulate {accumulate})");
-            AssertClose(expectedDbeta, memory.Read<float>(pdb, channels), 1e-4, 1e-4, $"dbeta (accumulate {accumulate})");
-        }
-    }
+    public void Backward_matches_the_reference(int batch, int channels, int spatial) =>
+        BackwardMatchesTheReference(batch, channels, spatial, (memory, b, accumulate) =>
+            Launch(memory, "batchnorm_backward_f32", channels, b.X, b.Dy, b.Gamma, b.SavedMean, b.SavedInvStd, b.Dx, b.Dgamma, b.Dbeta,
+                (uint)batch, (uint)channels, (uint)spatial, accumulate ? 1u : 0u));
 
     // ---- BatchNormSliced.ptx ----------------------------------------------------------------------
 
@@ -89,62 +109,47 @@ public class BatchNormKernelTests
         { 2, 2, 48 * 48, 1024, 0 }, { 2, 2, 48 * 48, 300, 3 }, { 4, 1, 48 * 48, 5, 0 },
     };
 
+    /// <summary>A per-slice kernel: the catalogue's grid for C * K blocks, or <paramref name="blocks"/> when positive.</summary>
     private static void LaunchSliced(EmulatedMemory memory, string name, BatchNormSlicing slicing, int blocks, params object[] pointers) =>
         PtxInterpreter.Launch(KernelCatalog.Emulated(name), blocks > 0 ? LaunchGrid.Linear(blocks, 256) : KernelCatalog.Get(name).LaunchFor(slicing.Blocks),
-            memory, [.. pointers, (uint)slicing.Batch, (uint)slicing.Channels, (uint)slicing.Spatial4, (uint)slicing.Slices, (uint)slicing.UnitsPerSlice]);
+            memory, [.. pointers, .. SlicingArguments(slicing)]);
+
+    private static object[] SlicingArguments(BatchNormSlicing s) => [(uint)s.Batch, (uint)s.Channels, (uint)s.Spatial4, (uint)s.Slices, (uint)s.UnitsPerSlice];
+
+    /// <summary>The statistics of x into the running and saved statistics: the sliced forward's first two kernels.</summary>
+    private static void SlicedStatistics(EmulatedMemory memory, BatchNormSlicing slicing, int blocks, ulong x, ulong runningMean, ulong runningVar,
+        ulong savedMean, ulong savedInvStd, float momentum, float eps)
+    {
+        ulong partials = memory.Allocate(slicing.PartialFloats * 4);
+        LaunchSliced(memory, "batchnorm_statistics_f32", slicing, blocks, x, partials);
+        Launch(memory, "batchnorm_finalize_statistics_f32", slicing.Channels,
+            [partials, runningMean, runningVar, savedMean, savedInvStd, .. SlicingArguments(slicing), momentum, eps]);
+    }
 
     [Theory, MemberData(nameof(SlicedShapes))]
     public void Sliced_training_forward_matches_the_reference(int batch, int channels, int spatial, int unitsPerSlice, int blocks)
     {
         var slicing = new BatchNormSlicing(batch, channels, spatial, unitsPerSlice);
-        int n = batch * channels * spatial;
-        float[] x = RandomFloats(n, 61, 3, 9), gamma = RandomFloats(channels, 62, 0.5f, 1.5f), beta = RandomFloats(channels, 63, -1, 1);
-        float[] runningMean = RandomFloats(channels, 64, -0.1f, 0.1f), runningVar = RandomFloats(channels, 65, 0.9f, 1.1f);
-        var memory = new EmulatedMemory();
-        ulong px = memory.Upload<float>(x), pg = memory.Upload<float>(gamma), pb = memory.Upload<float>(beta);
-        ulong prm = memory.Upload<float>(runningMean), prv = memory.Upload<float>(runningVar);
-        ulong py = memory.Allocate(n * 4L), psm = memory.Allocate(channels * 4L), psi = memory.Allocate(channels * 4L);
-        ulong partials = memory.Allocate(slicing.PartialFloats * 4);
-        LaunchSliced(memory, "batchnorm_statistics_f32", slicing, blocks, px, partials);
-        PtxInterpreter.Launch(KernelCatalog.Emulated("batchnorm_finalize_statistics_f32"), KernelCatalog.Get("batchnorm_finalize_statistics_f32").LaunchFor(channels),
-            memory, [partials, prm, prv, psm, psi, (uint)batch, (uint)channels, (uint)slicing.Spatial4, (uint)slicing.Slices, (uint)unitsPerSlice, 0.1f, 1e-5f]);
-        LaunchSliced(memory, "batchnorm_normalize_f32", slicing, blocks, px, pg, pb, psm, psi, py);
-
-        float[] y = new float[n], savedMean = new float[channels], savedInvStd = new float[channels];
-        ReferenceLoops<float>.BatchNormForwardTraining(batch, channels, spatial, x, gamma, beta, runningMean, runningVar, 0.1, 1e-5, y, savedMean, savedInvStd);
-        AssertClose(y, memory.Read<float>(py, n), 1e-5, 1e-4, "y");
-        AssertClose(savedMean, memory.Read<float>(psm, channels), 1e-5, 1e-5, "savedMean");
-        AssertClose(savedInvStd, memory.Read<float>(psi, channels), 1e-5, 1e-4, "savedInvStd");
-        AssertClose(runningMean, memory.Read<float>(prm, channels), 1e-5, 1e-5, "runningMean");
-        AssertClose(runningVar, memory.Read<float>(prv, channels), 1e-5, 1e-4, "runningVar");
+        // x in [3, 9): a mean well away from zero, so that merging the slices' statistics matters.
+        TrainingForwardMatchesTheReference(batch, channels, spatial, 3, 9, (memory, b) =>
+        {
+            SlicedStatistics(memory, slicing, blocks, b.X, b.RunningMean, b.RunningVar, b.SavedMean, b.SavedInvStd, 0.1f, 1e-5f);
+            LaunchSliced(memory, "batchnorm_normalize_f32", slicing, blocks, b.X, b.Gamma, b.Beta, b.SavedMean, b.SavedInvStd, b.Y);
+        });
     }
 
     [Theory, MemberData(nameof(SlicedShapes))]
     public void Sliced_backward_matches_the_reference(int batch, int channels, int spatial, int unitsPerSlice, int blocks)
     {
         var slicing = new BatchNormSlicing(batch, channels, spatial, unitsPerSlice);
-        int n = batch * channels * spatial;
-        float[] x = RandomFloats(n, 71, -2, 5), dy = RandomFloats(n, 72), gamma = RandomFloats(channels, 73, 0.5f, 1.5f);
-        float[] mean = RandomFloats(channels, 74, 1, 2), invStd = RandomFloats(channels, 75, 0.3f, 0.6f);
-        float[] dgamma = RandomFloats(channels, 76), dbeta = RandomFloats(channels, 77);
-        foreach (bool accumulate in new[] { false, true })
+        BackwardMatchesTheReference(batch, channels, spatial, (memory, b, accumulate) =>
         {
-            var memory = new EmulatedMemory();
-            ulong px = memory.Upload<float>(x), pdy = memory.Upload<float>(dy), pg = memory.Upload<float>(gamma);
-            ulong pm = memory.Upload<float>(mean), pi = memory.Upload<float>(invStd);
-            ulong pdx = memory.Allocate(n * 4L), pdg = memory.Upload<float>(dgamma), pdb = memory.Upload<float>(dbeta);
             ulong partials = memory.Allocate(slicing.PartialFloats * 4), sums = memory.Allocate(channels * 8L);
-            LaunchSliced(memory, "batchnorm_backward_sums_f32", slicing, blocks, px, pdy, pm, partials);
-            PtxInterpreter.Launch(KernelCatalog.Emulated("batchnorm_backward_finalize_f32"), KernelCatalog.Get("batchnorm_backward_finalize_f32").LaunchFor(channels),
-                memory, [partials, pi, pdg, pdb, sums, (uint)channels, (uint)slicing.Slices, accumulate ? 1u : 0u]);
-            LaunchSliced(memory, "batchnorm_backward_data_f32", slicing, blocks, px, pdy, pg, pm, pi, sums, pdx);
-
-            float[] dx = new float[n], expectedDgamma = (float[])dgamma.Clone(), expectedDbeta = (float[])dbeta.Clone();
-            ReferenceLoops<float>.BatchNormBackward(batch, channels, spatial, x, dy, gamma, mean, invStd, dx, expectedDgamma, expectedDbeta, accumulate);
-            AssertClose(dx, memory.Read<float>(pdx, n), 1e-5, 1e-4, $"dx (accumulate {accumulate})");
-            AssertClose(expectedDgamma, memory.Read<float>(pdg, channels), 1e-4, 1e-4, $"dgamma (accumulate {accumulate})");
-            AssertClose(expectedDbeta, memory.Read<float>(pdb, channels), 1e-4, 1e-4, $"dbeta (accumulate {accumulate})");
-        }
+            LaunchSliced(memory, "batchnorm_backward_sums_f32", slicing, blocks, b.X, b.Dy, b.SavedMean, partials);
+            Launch(memory, "batchnorm_backward_finalize_f32", channels, partials, b.SavedInvStd, b.Dgamma, b.Dbeta, sums,
+                (uint)channels, (uint)slicing.Slices, accumulate ? 1u : 0u);
+            LaunchSliced(memory, "batchnorm_backward_data_f32", slicing, blocks, b.X, b.Dy, b.Gamma, b.SavedMean, b.SavedInvStd, sums, b.Dx);
+        });
     }
 
     /// <summary>
@@ -160,11 +165,8 @@ public class BatchNormKernelTests
         int n = batch * channels * spatial;
         float[] x = Array.ConvertAll(RandomFloats(n, 81, -0.01f, 0.01f), v => 1000f + v);
         var memory = new EmulatedMemory();
-        ulong px = memory.Upload<float>(x), partials = memory.Allocate(slicing.PartialFloats * 4);
         ulong prm = memory.Allocate(channels * 4L), prv = memory.Allocate(channels * 4L), psm = memory.Allocate(channels * 4L), psi = memory.Allocate(channels * 4L);
-        LaunchSliced(memory, "batchnorm_statistics_f32", slicing, 0, px, partials);
-        PtxInterpreter.Launch(KernelCatalog.Emulated("batchnorm_finalize_statistics_f32"), KernelCatalog.Get("batchnorm_finalize_statistics_f32").LaunchFor(channels),
-            memory, [partials, prm, prv, psm, psi, (uint)batch, (uint)channels, (uint)slicing.Spatial4, (uint)slicing.Slices, 5u, 1f, 0f]);
+        SlicedStatistics(memory, slicing, 0, memory.Upload<float>(x), prm, prv, psm, psi, momentum: 1f, eps: 0f);
 
         float[] y = new float[n], savedMean = new float[channels], savedInvStd = new float[channels], runningMean = new float[channels], runningVar = new float[channels];
         ReferenceLoops<float>.BatchNormForwardTraining(batch, channels, spatial, x, new float[channels], new float[channels], runningMean, runningVar, 1, 0, y, savedMean, savedInvStd);
