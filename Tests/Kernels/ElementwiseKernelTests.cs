@@ -72,19 +72,29 @@ public class ElementwiseKernelTests
 
     private static int[] Bits(float[] values) => Array.ConvertAll(values, BitConverter.SingleToInt32Bits);
 
-    [Theory, MemberData(nameof(Sizes))]
-    public void Elu_forward_matches_the_reference(int n)
+    /// <summary>
+    /// elu_forward_f32 of x into a y that starts as NaN (an element left unwritten shows), checked
+    /// against the reference (1e-6 + 1e-5) and bit for bit against the kernel's own operations.
+    /// </summary>
+    private static float[] CheckedEluForward(float[] x, float alpha)
     {
+        int n = x.Length;
         var memory = new EmulatedMemory();
-        float[] x = EluInputs(n, 4);
         ulong px = memory.Upload<float>(x), py = memory.Upload<float>(Enumerable.Repeat(float.NaN, n).ToArray());
-        Launch(memory, "elu_forward_f32", n, px, py, (uint)n, 0.7f);
+        Launch(memory, "elu_forward_f32", n, px, py, (uint)n, alpha);
         float[] y = memory.Read<float>(py, n);
 
         var expected = T(new float[n]);
-        Reference.Backend.EluForward(T(x), expected, 0.7);
+        Reference.Backend.EluForward(T(x), expected, alpha);
         AssertClose(expected.ToArray<float>(), y, 1e-6, 1e-5, "elu_forward_f32");
-        Assert.Equal(Bits(Array.ConvertAll(x, v => EluAsTheKernel(v, 0.7f))), Bits(y));
+        Assert.Equal(Bits(Array.ConvertAll(x, v => EluAsTheKernel(v, alpha))), Bits(y));
+        return y;
+    }
+
+    [Theory, MemberData(nameof(Sizes))]
+    public void Elu_forward_matches_the_reference(int n)
+    {
+        float[] y = CheckedEluForward(EluInputs(n, 4), 0.7f);
         Assert.Equal(0, BitConverter.SingleToInt32Bits(y[0]));   // elu(-0) = alpha (1 - 1) = +0, as the reference
         if (n >= 2) Assert.True(float.IsNaN(y[1]), "NaN propagates");
         if (n >= 4) Assert.Equal(-0.7f, y[3]);                   // elu(-inf) = -alpha
@@ -130,17 +140,5 @@ public class ElementwiseKernelTests
 
     /// <summary>A paper-net activation: 32 images x 64 channels x 48 x 48 (4.7 M elements).</summary>
     [Fact]
-    public void Elu_forward_at_paper_net_size_matches_the_reference()
-    {
-        int n = 32 * 64 * 48 * 48;
-        var memory = new EmulatedMemory();
-        float[] x = RandomFloats(n, 8, -4, 4);
-        ulong px = memory.Upload<float>(x), py = memory.Allocate(n * 4L);
-        Launch(memory, "elu_forward_f32", n, px, py, (uint)n, 1.0f);
-        float[] y = memory.Read<float>(py, n);
-        var expected = T(new float[n]);
-        Reference.Backend.EluForward(T(x), expected, 1.0);
-        AssertClose(expected.ToArray<float>(), y, 1e-6, 1e-5, "elu_forward_f32");
-        Assert.Equal(Bits(Array.ConvertAll(x, v => EluAsTheKernel(v, 1.0f))), Bits(y));
-    }
+    public void Elu_forward_at_paper_net_size_matches_the_reference() => CheckedEluForward(RandomFloats(32 * 64 * 48 * 48, 8, -4, 4), 1.0f);
 }
