@@ -94,6 +94,82 @@ public class FastCpuTests
         }
     }
 
+    /// <summary>
+    /// Winograd's F(4x4, 3x3) (FastWinograd4x4, which the fast path takes for 3x3 kernels) against the
+    /// reference, forward and data gradient, on the edges of its tiling: outputs that are not whole 4x4
+    /// tiles, the widest rows it takes (8 tiles, output width 32), channel counts that leave a partial
+    /// 8-row weight panel, more input channels than one 256-deep GEMM slice, and paddings 0 to 2.
+    /// Besides the norm-wise check, every element must be within 1e-4 of the largest: a single wrong
+    /// output (a border, a partial tile) cannot hide in the norm.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1, 6, 6, 1, 0)]       // a single tile
+    [InlineData(2, 3, 7, 7, 5, 1)]       // 7 x 7 outputs: a partial tile row and column; 5 output channels
+    [InlineData(3, 4, 10, 29, 9, 1)]     // 29 wide: 8 tiles a row, the last partial; 9 channels: a panel and one row
+    [InlineData(2, 5, 30, 32, 3, 1)]     // 32 wide: 8 whole tiles a row
+    [InlineData(2, 300, 6, 9, 12, 1)]    // 300 input channels: two GEMM depth slices (and 300 outputs of the data gradient)
+    [InlineData(2, 3, 9, 8, 4, 0)]       // no padding (the data gradient: padding 2)
+    [InlineData(1, 3, 5, 4, 2, 2)]       // padding 2 (the data gradient: no padding)
+    [InlineData(9, 6, 12, 12, 7, 1)]     // 9 images of 9 tiles: more than one group of images
+    public void Winograd_4x4_forward_and_data_gradient_match_the_reference(int n, int cin, int h, int w, int cout, int padding)
+    {
+        var shape = new FerEngine.Backends.Cpu.ConvShape(n, cin, h, w, cout, 3, padding);
+        var transposed = new FerEngine.Backends.Cpu.ConvShape(n, cout, shape.Ho, shape.Wo, cin, 3, 2 - padding);
+        Assert.True(FerEngine.Backends.Cpu.Fast.FastWinograd4x4.Supports(shape) && FerEngine.Backends.Cpu.Fast.FastWinograd4x4.Supports(transposed),
+            "both directions must take the Winograd path");
+        var x = Pair(21, n, cin, h, w);
+        var weight = Pair(22, cout, cin, 3, 3);
+        var bias = Pair(23, cout);
+        var y = Empty(n, cout, shape.Ho, shape.Wo);
+        Fast.ConvolutionForward(x.Fast, weight.Fast, bias.Fast, y.Fast, padding);
+        Reference.ConvolutionForward(x.Reference, weight.Reference, bias.Reference, y.Reference, padding);
+        AssertClose(y.Fast, y.Reference, "F(4x4, 3x3) forward");
+        AssertElementsClose(y.Fast, y.Reference, "F(4x4, 3x3) forward");
+
+        var dy = Pair(24, n, cout, shape.Ho, shape.Wo);
+        var dx = Empty(n, cin, h, w);
+        Fast.ConvolutionBackwardData(dy.Fast, weight.Fast, dx.Fast, padding);
+        Reference.ConvolutionBackwardData(dy.Reference, weight.Reference, dx.Reference, padding);
+        AssertClose(dx.Fast, dx.Reference, "F(4x4, 3x3) backward-data");
+        AssertElementsClose(dx.Fast, dx.Reference, "F(4x4, 3x3) backward-data");
+    }
+
+    private static void AssertElementsClose(Tensor fast, Tensor reference, string what)
+    {
+        double[] a = fast.ToDoubles(), b = reference.ToDoubles();
+        double largest = b.Max(Math.Abs);
+        for (int i = 0; i < a.Length; i++)
+            Assert.True(Math.Abs(a[i] - b[i]) <= Tolerance * largest, $"{what}: element {i} is {a[i]}, the reference {b[i]}");
+    }
+
+    /// <summary>
+    /// The tile transforms, entry by entry: a convolution is bilinear in the input tile d and the
+    /// kernel g, so with d one 1 among 6x6 zeros (36 images) and g one 1 among 3x3 zeros (9 output
+    /// channels) every output of the single 4x4 tile is one coefficient of that map, and must be 1
+    /// where the kernel's tap lands on the input's 1 and 0 everywhere else. A wrong entry of B, G or A
+    /// shows here as an error of about 0.01 or more; float32 rounding stays near 1e-6.
+    /// </summary>
+    [Fact]
+    public void Winograd_4x4_tile_transforms_reproduce_every_tap_of_the_direct_convolution()
+    {
+        var shape = new FerEngine.Backends.Cpu.ConvShape(36, 1, 6, 6, 9, 3, 0);
+        Assert.True(FerEngine.Backends.Cpu.Fast.FastWinograd4x4.Supports(shape));
+        float[] x = new float[36 * 36], w = new float[9 * 9], y = Enumerable.Repeat(float.NaN, 36 * 9 * 16).ToArray();
+        for (int i = 0; i < 36; i++) x[i * 36 + i] = 1;   // image i: a 1 at input position i
+        for (int t = 0; t < 9; t++) w[t * 9 + t] = 1;     // output channel t: a 1 at kernel tap t
+        FerEngine.Backends.Cpu.Fast.FastWinograd4x4.Forward(shape, x, w, ReadOnlyMemory<float>.Empty, y);
+        for (int i = 0; i < 36; i++)
+            for (int t = 0; t < 9; t++)
+                for (int oy = 0; oy < 4; oy++)
+                    for (int ox = 0; ox < 4; ox++)
+                    {
+                        // y[oy, ox] = sum over (ky, kx) of w[ky, kx] x[oy + ky, ox + kx]
+                        double expected = (oy + t / 3) * 6 + ox + t % 3 == i ? 1 : 0;
+                        float actual = y[((i * 9 + t) * 4 + oy) * 4 + ox];
+                        Assert.True(Math.Abs(actual - expected) <= 1e-5, $"input 1 at {i}, tap {t}, output ({oy}, {ox}): {actual}, expected {expected}");
+                    }
+    }
+
     [Fact]
     public void Convolution_results_do_not_depend_on_the_thread_count()
     {

@@ -15,8 +15,8 @@ namespace FerEngine.Backends.Cpu.Fast;
 ///   forward:         y_n [Cout, Ho Wp] = w [Cout, CinKK] x col(x_n) + bias, then the real Ho x Wo copied out
 ///   backward-data:   dx = forward(dy, w rotated by 180 degrees, channels swapped), padding K - 1 - p
 ///   backward-filter: dw^T [CinKK, Cout] (+)= sum_n col(x_n) [CinKK, Ho Wp] x dy_n^T [Ho Wp, Cout] (dy zero-extended)
-/// 3x3 kernels take <see cref="FastWinograd"/> instead for the forward pass and so for the data
-/// gradient (fewer multiplies); the filter gradient always runs here.
+/// 3x3 kernels take <see cref="FastWinograd4x4"/> instead for the forward pass and so for the data
+/// gradient (4x fewer multiplies); the filter gradient always runs here.
 /// Images are split into fixed contiguous chunks that run in parallel on
 /// <see cref="CpuFastBackend.Threads"/> threads. The split depends only on N (never on the thread
 /// count) and partial filter gradients are reduced in chunk order, so results are bitwise
@@ -26,7 +26,7 @@ public static class FastConvolution
 {
     public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
     {
-        if (FastWinograd.Supports(s)) { FastWinograd.Forward(s, x, w, bias, y); return; }   // 3x3: 2.25x fewer multiply-adds
+        if (FastWinograd4x4.Supports(s)) { FastWinograd4x4.Forward(s, x, w, bias, y); return; }   // 3x3: 4x fewer multiply-adds
         var layout = new PaddedLayout(s);
         int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
         int positions = (layout.Positions + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole column panels

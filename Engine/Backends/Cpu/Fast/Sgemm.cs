@@ -162,6 +162,16 @@ public static class Sgemm
         /// <summary>Slice pc: row panels of depth min(KC, K - pc), after the slices before it.</summary>
         internal Span<float> Slice(int pc) => _panels.AsSpan(_rowPanels * MR * pc, _rowPanels * MR * Math.Min(KC, Depth - pc));
 
+        /// <summary>
+        /// Column p of the row panel that starts at row (a multiple of MR): its MR floats, one per row, for
+        /// callers that write A straight into its packed form (rows past the last one are never read).
+        /// </summary>
+        internal Span<float> PanelColumn(int row, int p)
+        {
+            int pc = p / KC * KC;
+            return Slice(pc).Slice(row * Math.Min(KC, Depth - pc) + (p - pc) * MR, MR);
+        }
+
         /// <summary>The panels of rows ic.. (a multiple of MR) in slice pc.</summary>
         internal ReadOnlySpan<float> Block(int pc, int ic) => Slice(pc)[(ic * Math.Min(KC, Depth - pc))..];
 
