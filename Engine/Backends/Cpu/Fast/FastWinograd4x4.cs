@@ -24,8 +24,8 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// so a convolution is: transform the weights (once per call), transform every input tile, run 36
 /// GEMMs on <see cref="Sgemm"/>, and transform the products back into 4x4 outputs. Per output that
 /// is 36/16 = 2.25 multiply-adds per channel pair (direct: 9; the smaller F(2x2, 3x3), 4x4 tiles for
-/// 2x2 outputs: 4) and 2.25 transformed values per output and channel to write and read back
-/// (F(2x2, 3x3): 4). The transforms are additions and multiplies by small constants.
+/// 2x2 outputs, which this engine ran before: 4) and 2.25 transformed values per output and channel
+/// to write and read back (F(2x2, 3x3): 4). The transforms are additions and multiplies by small constants.
 ///
 /// The price is rounding: the transforms scale by up to 5 (B), 8 (A) and 1/24 (G), and add values of
 /// both signs, so float32 results carry several times the rounding error of F(2x2, 3x3): measured on
