@@ -134,6 +134,123 @@ public class FastCpuTests
         AssertElementsClose(dx.Fast, dx.Reference, "F(4x4, 3x3) backward-data");
     }
 
+    /// <summary>
+    /// The filter gradient by F(4x4, 3x3) (FastWinograd4x4.BackwardFilter) against the reference, with
+    /// accumulate off and on, on the edges of its tiling: partial tiles (the gradient is zero past the
+    /// output's edge), the widest rows, output channel counts that leave a partial vector of 16 and a
+    /// partial GEMM panel, more than one 128-row block of input channels, several chunks of images
+    /// (N = 9: one image each, and one of two), and paddings 0 to 2. Besides the norm-wise check, every
+    /// element must be within 1e-4 of the largest.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1, 6, 6, 1, 0)]       // a single tile
+    [InlineData(2, 3, 7, 7, 5, 1)]       // 7 x 7 outputs: a partial tile row and column; 5 output channels
+    [InlineData(3, 4, 10, 29, 17, 1)]    // 29 wide: 8 tiles a row, the last partial; 17 channels: a vector and one lane
+    [InlineData(2, 5, 30, 32, 3, 1)]     // 32 wide: 8 whole tiles a row
+    [InlineData(2, 130, 6, 9, 40, 1)]    // 130 input channels: two 128-row blocks of the GEMM
+    [InlineData(2, 3, 9, 8, 4, 0)]       // no padding
+    [InlineData(1, 3, 5, 4, 2, 2)]       // padding 2
+    [InlineData(9, 6, 12, 12, 7, 1)]     // 9 images: 8 chunks, one of them two images
+    [InlineData(2, 128, 24, 24, 128, 1)] // conv4
+    [InlineData(3, 256, 12, 12, 256, 1)] // conv6
+    public void Winograd_4x4_filter_gradient_matches_the_reference(int n, int cin, int h, int w, int cout, int padding)
+    {
+        var shape = new FerEngine.Backends.Cpu.ConvShape(n, cin, h, w, cout, 3, padding);
+        Assert.True(FerEngine.Backends.Cpu.Fast.FastWinograd4x4.Supports(shape));
+        var x = Pair(25, n, cin, h, w);
+        var dy = Pair(26, n, cout, shape.Ho, shape.Wo);
+        foreach (bool accumulate in new[] { false, true })
+        {
+            var dw = Pair(27, cout, cin, 3, 3);
+            float[] fast = dw.Fast.ToArray<float>();
+            FerEngine.Backends.Cpu.Fast.FastWinograd4x4.BackwardFilter(shape, x.Fast.ToArray<float>(), dy.Fast.ToArray<float>(), fast, accumulate);
+            Reference.ConvolutionBackwardFilter(x.Reference, dy.Reference, dw.Reference, padding, accumulate);
+            var result = Tensor.FromDoubles(fast.Select(v => (double)v).ToArray(), dw.Reference.Shape, DType.Float32, Device.Cpu);
+            AssertClose(result, dw.Reference, $"F(4x4, 3x3) backward-filter accumulate={accumulate}");
+            AssertElementsClose(result, dw.Reference, $"F(4x4, 3x3) backward-filter accumulate={accumulate}");
+        }
+    }
+
+    /// <summary>
+    /// The filter gradient's transforms, entry by entry: dw is bilinear in x and dy, so with one 6x6
+    /// image whose input channel i has a single 1 at position i (36 channels) and whose output
+    /// channel o has a single 1 at output position o of the 4x4 tile (16 channels), dw[o, i, ky, kx]
+    /// is one coefficient of the map, and must be 1 where output o's tap (ky, kx) reads input i, 0
+    /// everywhere else. A wrong entry of A, B or G shows as an error of about 0.01 or more.
+    /// </summary>
+    [Fact]
+    public void Winograd_4x4_filter_gradient_transforms_reproduce_every_tap()
+    {
+        var shape = new FerEngine.Backends.Cpu.ConvShape(1, 36, 6, 6, 16, 3, 0);
+        float[] x = new float[36 * 36], dy = new float[16 * 16], dw = Enumerable.Repeat(float.NaN, 16 * 36 * 9).ToArray();
+        for (int i = 0; i < 36; i++) x[i * 36 + i] = 1;
+        for (int o = 0; o < 16; o++) dy[o * 16 + o] = 1;
+        FerEngine.Backends.Cpu.Fast.FastWinograd4x4.BackwardFilter(shape, x, dy, dw, accumulate: false);
+        for (int o = 0; o < 16; o++)
+            for (int i = 0; i < 36; i++)
+                for (int t = 0; t < 9; t++)
+                {
+                    // dw[o, i, ky, kx] = sum over (oy, ox) of dy[o, oy, ox] x[i, oy + ky, ox + kx]
+                    double expected = (o / 4 + t / 3) * 6 + o % 4 + t % 3 == i ? 1 : 0;
+                    float actual = dw[(o * 36 + i) * 9 + t];
+                    Assert.True(Math.Abs(actual - expected) <= 1e-5, $"output 1 at {o}, input 1 at {i}, tap {t}: {actual}, expected {expected}");
+                }
+    }
+
+    /// <summary>
+    /// The identity the Winograd filter gradient rests on, in float64 with plain loops:
+    /// dg = G^T [ sum over tiles of (A dy_tile A^T) .* (B^T d B) ] G equals the direct
+    /// dg[ky, kx] = sum over (oy, ox) of dy[oy, ox] d[oy + ky, ox + kx], on a 10 x 11 plane with
+    /// padding 1 (partial tiles on both edges), to float64 rounding.
+    /// </summary>
+    [Fact]
+    public void Winograd_4x4_filter_gradient_identity_holds_in_float64()
+    {
+        double[,] bt = { { 4, 0, -5, 0, 1, 0 }, { 0, -4, -4, 1, 1, 0 }, { 0, 4, -4, -1, 1, 0 }, { 0, -2, -1, 2, 1, 0 }, { 0, 2, -1, -2, 1, 0 }, { 0, 4, 0, -5, 0, 1 } };
+        double[,] g = { { 1 / 4.0, 0, 0 }, { -1 / 6.0, -1 / 6.0, -1 / 6.0 }, { -1 / 6.0, 1 / 6.0, -1 / 6.0 }, { 1 / 24.0, 1 / 12.0, 1 / 6.0 }, { 1 / 24.0, -1 / 12.0, 1 / 6.0 }, { 0, 0, 1 } };
+        double[,] at = { { 1, 1, 1, 1, 1, 0 }, { 0, 1, -1, 2, -2, 0 }, { 0, 1, 1, 4, 4, 0 }, { 0, 1, -1, 8, -8, 1 } };
+        int h = 10, w = 11, p = 1, ho = h + 2 * p - 2, wo = w + 2 * p - 2;
+        var random = new System.Random(3);
+        var input = new double[h, w];
+        var gradient = new double[ho, wo];
+        for (int i = 0; i < h; i++) for (int j = 0; j < w; j++) input[i, j] = random.NextDouble() - 0.5;
+        for (int i = 0; i < ho; i++) for (int j = 0; j < wo; j++) gradient[i, j] = random.NextDouble() - 0.5;
+        double X(int iy, int ix) => iy < 0 || iy >= h || ix < 0 || ix >= w ? 0 : input[iy, ix];   // zero padding, and past the edge
+        double Dy(int oy, int ox) => oy >= ho || ox >= wo ? 0 : gradient[oy, ox];                 // zero past the output's edge
+
+        var direct = new double[3, 3];
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++)
+                for (int oy = 0; oy < ho; oy++)
+                    for (int ox = 0; ox < wo; ox++)
+                        direct[ky, kx] += gradient[oy, ox] * X(oy + ky - p, ox + kx - p);
+
+        var sum = new double[6, 6];   // sum over tiles of (A dy A^T) .* (B^T d B)
+        for (int ty = 0; ty < (ho + 3) / 4; ty++)
+            for (int tx = 0; tx < (wo + 3) / 4; tx++)
+                for (int a = 0; a < 6; a++)
+                    for (int b = 0; b < 6; b++)
+                    {
+                        double e = 0, v = 0;
+                        for (int i = 0; i < 4; i++)
+                            for (int j = 0; j < 4; j++)
+                                e += at[i, a] * Dy(4 * ty + i, 4 * tx + j) * at[j, b];         // (A dy A^T)[a, b], A = (A^T)^T
+                        for (int i = 0; i < 6; i++)
+                            for (int j = 0; j < 6; j++)
+                                v += bt[a, i] * X(4 * ty + i - p, 4 * tx + j - p) * bt[b, j];   // (B^T d B)[a, b]
+                        sum[a, b] += e * v;
+                    }
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++)
+            {
+                double winograd = 0;   // (G^T sum G)[ky, kx]
+                for (int a = 0; a < 6; a++)
+                    for (int b = 0; b < 6; b++)
+                        winograd += g[a, ky] * sum[a, b] * g[b, kx];
+                Assert.True(Math.Abs(winograd - direct[ky, kx]) <= 1e-12, $"tap ({ky}, {kx}): {winograd}, direct {direct[ky, kx]}");
+            }
+    }
+
     private static void AssertElementsClose(Tensor fast, Tensor reference, string what)
     {
         double[] a = fast.ToDoubles(), b = reference.ToDoubles();
