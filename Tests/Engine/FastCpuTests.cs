@@ -138,8 +138,8 @@ public class FastCpuTests
     /// The filter gradient by F(4x4, 3x3) (FastWinograd4x4.BackwardFilter) against the reference, with
     /// accumulate off and on, on the edges of its tiling: partial tiles (the gradient is zero past the
     /// output's edge), the widest rows, output channel counts that leave a partial vector of 16 and a
-    /// partial GEMM panel, more than one 128-row block of input channels, several chunks of images
-    /// (N = 9: one image each, and one of two), and paddings 0 to 2. Besides the norm-wise check, every
+    /// partial GEMM panel, more than one 128-row block of input channels, several slabs of images
+    /// (about 256 tiles each, unequal), and paddings 0 to 2. Besides the norm-wise check, every
     /// element must be within 1e-4 of the largest.
     /// </summary>
     [Theory]
@@ -150,7 +150,9 @@ public class FastCpuTests
     [InlineData(2, 130, 6, 9, 40, 1)]    // 130 input channels: two 128-row blocks of the GEMM
     [InlineData(2, 3, 9, 8, 4, 0)]       // no padding
     [InlineData(1, 3, 5, 4, 2, 2)]       // padding 2
-    [InlineData(9, 6, 12, 12, 7, 1)]     // 9 images: 8 chunks, one of them two images
+    [InlineData(9, 6, 12, 12, 7, 1)]     // 9 images of 9 tiles: one slab of 81 tiles
+    [InlineData(9, 6, 24, 24, 7, 1)]     // 9 images of 36 tiles: two slabs (4 and 5 images)
+    [InlineData(17, 3, 32, 32, 5, 1)]    // 17 images of 64 tiles: five slabs of 3 or 4 images
     [InlineData(2, 128, 24, 24, 128, 1)] // conv4
     [InlineData(3, 256, 12, 12, 256, 1)] // conv6
     public void Winograd_4x4_filter_gradient_matches_the_reference(int n, int cin, int h, int w, int cout, int padding)
@@ -249,6 +251,27 @@ public class FastCpuTests
                         winograd += g[a, ky] * sum[a, b] * g[b, kx];
                 Assert.True(Math.Abs(winograd - direct[ky, kx]) <= 1e-12, $"tap ({ky}, {kx}): {winograd}, direct {direct[ky, kx]}");
             }
+    }
+
+    /// <summary>The Winograd filter gradient over several slabs of images gives the same bits for any thread count.</summary>
+    [Fact]
+    public void Winograd_4x4_filter_gradient_does_not_depend_on_the_thread_count()
+    {
+        var shape = new FerEngine.Backends.Cpu.ConvShape(9, 5, 24, 24, 6, 3, 1);   // 9 images of 36 tiles: two slabs
+        float[] x = Pair(28, 9, 5, 24, 24).Fast.ToArray<float>(), dy = Pair(29, 9, 6, 24, 24).Fast.ToArray<float>();
+        float[] Gradient(int threads)
+        {
+            int saved = FerEngine.Backends.Cpu.CpuFastBackend.Threads;
+            FerEngine.Backends.Cpu.CpuFastBackend.Threads = threads;
+            try
+            {
+                var dw = new float[6 * 5 * 9];
+                FerEngine.Backends.Cpu.Fast.FastWinograd4x4.BackwardFilter(shape, x, dy, dw, accumulate: false);
+                return dw;
+            }
+            finally { FerEngine.Backends.Cpu.CpuFastBackend.Threads = saved; }
+        }
+        Assert.Equal(Gradient(1), Gradient(3));
     }
 
     private static void AssertElementsClose(Tensor fast, Tensor reference, string what)

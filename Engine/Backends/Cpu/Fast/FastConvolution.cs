@@ -83,7 +83,9 @@ public static class FastConvolution
 
     public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)
     {
-        // 3x3: Winograd, 4x fewer multiply-adds; measured 1.5-1.9x faster at batch 32 on all the paper's 3x3 layers.
+        // 3x3: Winograd, 4x fewer multiply-adds. Measured on the paper's 3x3 layers (conv3-conv6): 2.0-2.4x
+        // faster at width 1 and batches 8, 32 and 256, 1.2-2.6x at batch 1; at width 0.25 (batch 32)
+        // on par for conv3 (16 -> 32 channels) and 1.4-2x faster for the others. So every 3x3 shape takes it.
         if (FastWinograd4x4.Supports(s)) { FastWinograd4x4.BackwardFilter(s, x, dy, dw, accumulate); return; }
         var layout = new PaddedLayout(s);
         int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo, positions = layout.Positions;

@@ -38,6 +38,8 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// row fit in one 256-bit vector: output width up to 32 (<see cref="Supports"/>); the output transform
 /// is the same in reverse. Images go in groups whose tiles form their GEMMs' columns; as each column
 /// is summed on its own, results do not depend on the grouping or on the thread count.
+/// The filter gradient uses the same tiles: dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G
+/// (<see cref="BackwardFilter"/>).
 /// </summary>
 public static class FastWinograd4x4
 {
@@ -115,64 +117,73 @@ public static class FastWinograd4x4
     /// gradient does 9 per output, 144 per tile: 4x fewer. V_xi is read in place (rows (ci, xi),
     /// channel-major, as in the forward); E is computed with one output channel per vector lane from dy
     /// transposed to [Ho Wo, Cout], so E_xi^T's rows (one per tile) hold Cout contiguous channels: the
-    /// layout the GEMM packs without transposing. Each chunk of images (<see cref="FastConvolution.ForEachChunk"/>)
-    /// sums its own tiles and transforms its P back into a 3x3 dw^T [Cin 9, Cout]; the chunks' dw^T
-    /// are added in chunk order (<see cref="FastConvolution.AddChunkSums"/>), so results do not depend
-    /// on the thread count.
+    /// layout the GEMM packs without transposing (a transposed pack is scalar and slow). Images go
+    /// through in slabs of about <see cref="SlabTiles"/> tiles: each slab's transforms run in parallel
+    /// (input channels, images), then its 36 GEMMs (one per thread at a time) add to P, slab after
+    /// slab; at the end G^T P G gives dw. Every P_xi is summed by one GEMM at a time in slab order and
+    /// the slabs depend on N and the shape only, so results do not depend on the thread count.
+    /// P [Cin, 36, Cout] is read and written once per slab: with one slab per few images (the
+    /// 8 chunks of <see cref="FastConvolution.ForEachChunk"/>, 36 tiles each at 12 x 12) that traffic
+    /// made conv6 1.5x slower.
     /// </summary>
     public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)
     {
         int th = TilesY(s), tw = TilesX(s), perImage = th * tw, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
-        int cinkk = s.Cin * 9, width = (s.Cout + 15) / 16 * 16;   // Cout rounded up to whole vectors (the lanes past Cout are zeros)
-        var partials = new float[FastConvolution.ChunkCount(s.N)][];
+        int width = (s.Cout + 15) / 16 * 16;   // Cout rounded up to whole vectors (the lanes past Cout are zeros)
+        int slabs = Math.Clamp((s.N * perImage + SlabTiles - 1) / SlabTiles, 1, s.N);
+        int mostTiles = (s.N + slabs - 1) / slabs * perImage, vStride = mostTiles + Lanes;   // a tile row's 8-lane store may run past the last tile
+        float[] v = ArrayPool<float>.Shared.Rent(s.Cin * Points * vStride);          // row (ci, xi) of V_xi [Cin, tiles]
+        float[] e = ArrayPool<float>.Shared.Rent(Points * mostTiles * width);        // row (xi, tile) of E_xi^T [tiles, width]
+        float[] products = ArrayPool<float>.Shared.Rent(s.Cin * Points * width);     // row (ci, xi) of P_xi [Cin, width]
+        float[] partial = ArrayPool<float>.Shared.Rent(s.Cin * 9 * s.Cout);          // dw^T [Cin 9, Cout]
+        var rowOffsets = new int[s.Cin];
+        for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * Points * vStride;
         try
         {
-            FastConvolution.ForEachChunk(s.N, (chunk, first, count) =>
+            Array.Clear(products, 0, s.Cin * Points * width);   // the GEMMs add to P, slab after slab
+            for (int slab = 0; slab < slabs; slab++)
             {
-                int tiles = count * perImage, vStride = tiles + Lanes;   // a tile row's 8-lane store may run past the last tile
-                var partial = partials[chunk] = ArrayPool<float>.Shared.Rent(cinkk * s.Cout);    // dw^T [Cin 9, Cout]
-                float[] v = ArrayPool<float>.Shared.Rent(s.Cin * Points * vStride);   // row (ci, xi) of V_xi [Cin, tiles]
-                float[] e = ArrayPool<float>.Shared.Rent(Points * tiles * width);     // row (xi, tile) of E_xi^T [tiles, width]
-                float[] products = ArrayPool<float>.Shared.Rent(s.Cin * Points * width);   // row (ci, xi) of P_xi [Cin, width]
-                float[] padded = ArrayPool<float>.Shared.Rent(PaddedRows(th) * RowStride);
-                float[] gradient = ArrayPool<float>.Shared.Rent(s.Ho * s.Wo * width);   // dy_n transposed: [Ho Wo, width]
-                var rowOffsets = new int[s.Cin];
-                try
+                int first = (int)((long)slab * s.N / slabs), count = (int)((long)(slab + 1) * s.N / slabs) - first, tiles = count * perImage;
+                Parallel1D.ForEach(s.Cin, ci =>   // V: one input channel per task
                 {
+                    float[] padded = ArrayPool<float>.Shared.Rent(PaddedRows(th) * RowStride);
                     Array.Clear(padded, 0, PaddedRows(th) * RowStride);   // the border stays zero: only the interior is written
-                    Array.Clear(gradient, 0, s.Ho * s.Wo * width);          // channels past Cout stay zero
-                    Array.Clear(products, 0, s.Cin * Points * width);       // the GEMMs add to P
-                    for (int ci = 0; ci < s.Cin; ci++)
-                        for (int n = first; n < first + count; n++)
-                            TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
-                                v.AsSpan(ci * Points * vStride + (n - first) * perImage), vStride);
                     for (int n = first; n < first + count; n++)
-                    {
-                        Transpose(dy.Span.Slice(n * ySize, ySize), s.Cout, s.Ho * s.Wo, gradient, width);
-                        TransformGradient(s, gradient, width, th, tw, e, tiles, (n - first) * perImage);
-                    }
-                    for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * Points * vStride;
-                    for (int xi = 0; xi < Points; xi++)   // P_xi += V_xi x E_xi^T: rows (ci, xi), Points * width apart
-                        Sgemm.Multiply(v.AsSpan(xi * vStride), rowOffsets, transposeB: false, width, tiles,
-                            e.AsSpan(xi * tiles * width, tiles * width), width, products.AsSpan(xi * width), Points * width);
-                    TransformProducts(s, products, width, partial);
-                }
-                finally
-                {
-                    ArrayPool<float>.Shared.Return(v);
-                    ArrayPool<float>.Shared.Return(e);
-                    ArrayPool<float>.Shared.Return(products);
+                        TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
+                            v.AsSpan(ci * Points * vStride + (n - first) * perImage), vStride);
                     ArrayPool<float>.Shared.Return(padded);
+                });
+                Parallel1D.ForEach(count, image =>   // E: one image per task
+                {
+                    float[] gradient = ArrayPool<float>.Shared.Rent(s.Ho * s.Wo * width);   // dy_n transposed: [Ho Wo, width]
+                    Array.Clear(gradient, 0, s.Ho * s.Wo * width);                           // channels past Cout stay zero
+                    Transpose(dy.Span.Slice((first + image) * ySize, ySize), s.Cout, s.Ho * s.Wo, gradient, width);
+                    TransformGradient(s, gradient, width, th, tw, e, mostTiles, image * perImage);
                     ArrayPool<float>.Shared.Return(gradient);
-                }
-            });
-            FastConvolution.AddChunkSums(partials, cinkk, s.Cout, dw.Span, accumulate);
+                });
+                Parallel1D.ForEach(Points, xi =>   // P_xi += V_xi x E_xi^T: rows (ci, xi), Points * width apart
+                    Sgemm.Multiply(v.AsSpan(xi * vStride), rowOffsets, transposeB: false, width, tiles,
+                        e.AsSpan(xi * mostTiles * width, tiles * width), width, products.AsSpan(xi * width), Points * width));
+            }
+            Parallel1D.ForEach(s.Cin, ci => TransformProducts(s, products, width, ci, partial));
+            FastConvolution.AddChunkSums([partial], s.Cin * 9, s.Cout, dw.Span, accumulate);
         }
         finally
         {
-            foreach (var partial in partials) if (partial is not null) ArrayPool<float>.Shared.Return(partial);
+            ArrayPool<float>.Shared.Return(v);
+            ArrayPool<float>.Shared.Return(e);
+            ArrayPool<float>.Shared.Return(products);
+            ArrayPool<float>.Shared.Return(partial);
         }
     }
+
+    /// <summary>
+    /// Tiles per slab: images go through in slabs of about this many tiles (a split fixed by N and the
+    /// shape, never by the thread count), each slab's 36 GEMMs adding to P in slab order, one GEMM
+    /// per thread at a time. Deep enough that P [Cin, 36, Cout] is read and written once per 256
+    /// tiles rather than once per few images.
+    /// </summary>
+    private const int SlabTiles = 256;
 
     /// <summary>destination [columns, width] = source [rows, columns] transposed, in 16 x 16 blocks (both sides stay in cache).</summary>
     private static void Transpose(ReadOnlySpan<float> source, int rows, int columns, Span<float> destination, int width)
@@ -187,7 +198,7 @@ public static class FastWinograd4x4
 
     /// <summary>
     /// E = A dy_tile A^T [6, 6] for every tile of one image, 16 output channels per vector: dy is the
-    /// image's gradient transposed, [Ho Wo, width]; tile t of the chunk (at + ty tw + tx) goes to row
+    /// image's gradient transposed, [Ho Wo, width]; tile t of the slab (at + ty tw + tx) goes to row
     /// (xi, t) of e, e[(xi tiles + t) width + co]. Outputs past the edge count as zeros.
     /// </summary>
     private static void TransformGradient(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int tiles, int at)
@@ -238,31 +249,30 @@ public static class FastWinograd4x4
     }
 
     /// <summary>
-    /// dw^T [(ci 9 + 3 ky + kx), co] = (G^T P G)[ky, kx] for each (ci, co), 16 output channels per
+    /// dw^T [(ci 9 + 3 ky + kx), co] = (G^T P G)[ky, kx] for input channel ci and each co, 16 output channels per
     /// vector: P's 36 values of (ci, co) are products[(ci 36 + xi) width + co].
     /// </summary>
-    private static void TransformProducts(ConvShape s, float[] products, int width, float[] partial)
+    private static void TransformProducts(ConvShape s, float[] products, int width, int ci, float[] partial)
     {
         Span<Vector512<float>> r = stackalloc Vector512<float>[18];   // G^T P: [3, 6]
         Span<float> last = stackalloc float[16];
         ref float pStart = ref products[0];
-        for (int ci = 0; ci < s.Cin; ci++)
-            for (int c0 = 0; c0 < width; c0 += 16)
+        for (int c0 = 0; c0 < width; c0 += 16)
+        {
+            ref float p = ref Unsafe.Add(ref pStart, ci * Points * width + c0);
+            for (int b = 0; b < 6; b++)   // G^T over each column of P
+                (r[b], r[6 + b], r[12 + b]) = KernelGradientCombinations(
+                    Vector512.LoadUnsafe(ref p, (nuint)(b * width)), Vector512.LoadUnsafe(ref p, (nuint)((6 + b) * width)),
+                    Vector512.LoadUnsafe(ref p, (nuint)((12 + b) * width)), Vector512.LoadUnsafe(ref p, (nuint)((18 + b) * width)),
+                    Vector512.LoadUnsafe(ref p, (nuint)((24 + b) * width)), Vector512.LoadUnsafe(ref p, (nuint)((30 + b) * width)));
+            for (int ky = 0; ky < 3; ky++)   // (G^T P) G: G^T over each row
             {
-                ref float p = ref Unsafe.Add(ref pStart, ci * Points * width + c0);
-                for (int b = 0; b < 6; b++)   // G^T over each column of P
-                    (r[b], r[6 + b], r[12 + b]) = KernelGradientCombinations(
-                        Vector512.LoadUnsafe(ref p, (nuint)(b * width)), Vector512.LoadUnsafe(ref p, (nuint)((6 + b) * width)),
-                        Vector512.LoadUnsafe(ref p, (nuint)((12 + b) * width)), Vector512.LoadUnsafe(ref p, (nuint)((18 + b) * width)),
-                        Vector512.LoadUnsafe(ref p, (nuint)((24 + b) * width)), Vector512.LoadUnsafe(ref p, (nuint)((30 + b) * width)));
-                for (int ky = 0; ky < 3; ky++)   // (G^T P) G: G^T over each row
-                {
-                    var (g0, g1, g2) = KernelGradientCombinations(r[6 * ky], r[6 * ky + 1], r[6 * ky + 2], r[6 * ky + 3], r[6 * ky + 4], r[6 * ky + 5]);
-                    Store(g0, partial, (ci * 9 + 3 * ky) * s.Cout + c0, s.Cout - c0, last);
-                    Store(g1, partial, (ci * 9 + 3 * ky + 1) * s.Cout + c0, s.Cout - c0, last);
-                    Store(g2, partial, (ci * 9 + 3 * ky + 2) * s.Cout + c0, s.Cout - c0, last);
-                }
+                var (g0, g1, g2) = KernelGradientCombinations(r[6 * ky], r[6 * ky + 1], r[6 * ky + 2], r[6 * ky + 3], r[6 * ky + 4], r[6 * ky + 5]);
+                Store(g0, partial, (ci * 9 + 3 * ky) * s.Cout + c0, s.Cout - c0, last);
+                Store(g1, partial, (ci * 9 + 3 * ky + 1) * s.Cout + c0, s.Cout - c0, last);
+                Store(g2, partial, (ci * 9 + 3 * ky + 2) * s.Cout + c0, s.Cout - c0, last);
             }
+        }
 
         static void Store(Vector512<float> value, float[] destination, int start, int lanes, Span<float> last)
         {
