@@ -133,7 +133,7 @@ public static class FastWinograd4x4
         int slabs = Math.Clamp((s.N * perImage + SlabTiles - 1) / SlabTiles, 1, s.N);
         int mostTiles = (s.N + slabs - 1) / slabs * perImage, vStride = mostTiles + Lanes;   // a tile row's 8-lane store may run past the last tile
         float[] v = ArrayPool<float>.Shared.Rent(s.Cin * Points * vStride);          // row (ci, xi) of V_xi [Cin, tiles]
-        float[] e = ArrayPool<float>.Shared.Rent(Points * mostTiles * width);        // row (xi, tile) of E_xi^T [tiles, width]
+        float[] e = ArrayPool<float>.Shared.Rent(mostTiles * Points * width);        // row (tile, xi) of E_xi^T [tiles, width]
         float[] products = ArrayPool<float>.Shared.Rent(s.Cin * Points * width);     // row (ci, xi) of P_xi [Cin, width]
         float[] partial = ArrayPool<float>.Shared.Rent(s.Cin * 9 * s.Cout);          // dw^T [Cin 9, Cout]
         var rowOffsets = new int[s.Cin];
@@ -158,12 +158,12 @@ public static class FastWinograd4x4
                     float[] gradient = ArrayPool<float>.Shared.Rent(s.Ho * s.Wo * width);   // dy_n transposed: [Ho Wo, width]
                     Array.Clear(gradient, 0, s.Ho * s.Wo * width);                           // channels past Cout stay zero
                     Transpose(dy.Span.Slice((first + image) * ySize, ySize), s.Cout, s.Ho * s.Wo, gradient, width);
-                    TransformGradient(s, gradient, width, th, tw, e, mostTiles, image * perImage);
+                    TransformGradient(s, gradient, width, th, tw, e, image * perImage);
                     ArrayPool<float>.Shared.Return(gradient);
                 });
                 Parallel1D.ForEach(Points, xi =>   // P_xi += V_xi x E_xi^T: rows (ci, xi), Points * width apart
                     Sgemm.Multiply(v.AsSpan(xi * vStride), rowOffsets, transposeB: false, width, tiles,
-                        e.AsSpan(xi * mostTiles * width, tiles * width), width, products.AsSpan(xi * width), Points * width));
+                        e.AsSpan(xi * width), Points * width, products.AsSpan(xi * width), Points * width));
             }
             Parallel1D.ForEach(s.Cin, ci => TransformProducts(s, products, width, ci, partial));
             FastConvolution.AddChunkSums([partial], s.Cin * 9, s.Cout, dw.Span, accumulate);
@@ -183,10 +183,14 @@ public static class FastWinograd4x4
     /// per thread at a time. Deep enough that P [Cin, 36, Cout] is read and written once per 256
     /// tiles rather than once per few images.
     /// </summary>
-    private const int SlabTiles = 256;
+    internal const int SlabTiles = 256;
 
-    /// <summary>destination [columns, width] = source [rows, columns] transposed, in 16 x 16 blocks (both sides stay in cache).</summary>
-    private static void Transpose(ReadOnlySpan<float> source, int rows, int columns, Span<float> destination, int width)
+    /// <summary>
+    /// destination [columns, width] = source [rows, columns] transposed, in 16 x 16 blocks (both sides
+    /// stay in cache). Scalar: an AVX-512 transpose in registers measured no faster on the paper's
+    /// gradients, as reading them from memory is what takes the time.
+    /// </summary>
+    internal static void Transpose(ReadOnlySpan<float> source, int rows, int columns, Span<float> destination, int width)
     {
         const int Block = 16;
         for (int r0 = 0; r0 < rows; r0 += Block)
@@ -199,9 +203,11 @@ public static class FastWinograd4x4
     /// <summary>
     /// E = A dy_tile A^T [6, 6] for every tile of one image, 16 output channels per vector: dy is the
     /// image's gradient transposed, [Ho Wo, width]; tile t of the slab (at + ty tw + tx) goes to row
-    /// (xi, t) of e, e[(xi tiles + t) width + co]. Outputs past the edge count as zeros.
+    /// (t, xi) of e, e[(t 36 + xi) width + co]: a tile's 36 rows are written together, one block of
+    /// memory (rows xi tiles apart scattered each tile's stores over 36 far-apart lines: the filter
+    /// gradient of a 48 x 48 map ran 2.5x slower that way). Outputs past the edge count as zeros.
     /// </summary>
-    private static void TransformGradient(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int tiles, int at)
+    private static void TransformGradient(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int at)
     {
         Span<Vector512<float>> d = stackalloc Vector512<float>[16];   // dy_tile [4, 4]
         Span<Vector512<float>> t = stackalloc Vector512<float>[24];   // A dy_tile [6, 4]
@@ -224,12 +230,12 @@ public static class FastWinograd4x4
                     for (int a = 0; a < 6; a++)   // (A dy_tile) A^T: A over each row
                     {
                         var (e0, e1, e2, e3, e4, e5) = GradientCombinations(t[4 * a], t[4 * a + 1], t[4 * a + 2], t[4 * a + 3]);
-                        e0.StoreUnsafe(ref eStart, (nuint)(((6 * a + 0) * tiles + tile) * width + c0));
-                        e1.StoreUnsafe(ref eStart, (nuint)(((6 * a + 1) * tiles + tile) * width + c0));
-                        e2.StoreUnsafe(ref eStart, (nuint)(((6 * a + 2) * tiles + tile) * width + c0));
-                        e3.StoreUnsafe(ref eStart, (nuint)(((6 * a + 3) * tiles + tile) * width + c0));
-                        e4.StoreUnsafe(ref eStart, (nuint)(((6 * a + 4) * tiles + tile) * width + c0));
-                        e5.StoreUnsafe(ref eStart, (nuint)(((6 * a + 5) * tiles + tile) * width + c0));
+                        e0.StoreUnsafe(ref eStart, (nuint)((tile * Points + 6 * a + 0) * width + c0));
+                        e1.StoreUnsafe(ref eStart, (nuint)((tile * Points + 6 * a + 1) * width + c0));
+                        e2.StoreUnsafe(ref eStart, (nuint)((tile * Points + 6 * a + 2) * width + c0));
+                        e3.StoreUnsafe(ref eStart, (nuint)((tile * Points + 6 * a + 3) * width + c0));
+                        e4.StoreUnsafe(ref eStart, (nuint)((tile * Points + 6 * a + 4) * width + c0));
+                        e5.StoreUnsafe(ref eStart, (nuint)((tile * Points + 6 * a + 5) * width + c0));
                     }
                 }
             }
@@ -307,7 +313,7 @@ public static class FastWinograd4x4
     /// fill none: 8 images, 72 tiles in 96 columns), but never so many that a thread would get no group. Each output column of a GEMM is summed alone, in the same order whatever
     /// the grouping, so the grouping never changes a result.
     /// </summary>
-    private static int ImagesPerGroup(int n, int tilesPerImage)
+    internal static int ImagesPerGroup(int n, int tilesPerImage)
     {
         int most = Math.Clamp((n + CpuFastBackend.Threads - 1) / CpuFastBackend.Threads, 1, 8);
         for (int images = 1; images <= most; images++)

@@ -31,4 +31,11 @@ internal static class Permutes
     public static Vector512<int> InterleaveFourLow => Vector512.Create(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
     /// <summary>The same for lanes 4-7: a4 b4 c4 d4 ... a7 b7 c7 d7.</summary>
     public static Vector512<int> InterleaveFourHigh => Vector512.Create(4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
+    /// <summary>
+    /// For the 64-bit permute (vpermt2pd, Avx512F.PermuteVar8x64x2): the first halves of two vectors of
+    /// 8 pairs, interleaved pair by pair: a0 b0 a1 b1 a2 b2 a3 b3.
+    /// </summary>
+    public static Vector512<long> InterleavePairsLow => Vector512.Create(0L, 8, 1, 9, 2, 10, 3, 11);
+    /// <summary>The second halves, pair by pair: a4 b4 ... a7 b7.</summary>
+    public static Vector512<long> InterleavePairsHigh => Vector512.Create(4L, 12, 5, 13, 6, 14, 7, 15);
 }

@@ -1,0 +1,516 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace FerEngine.Backends.Cpu.Fast;
+
+/// <summary>
+/// 5x5 stride-1 convolutions by Winograd's F(4x4, 5x5): each 4x4 block of outputs comes from an 8x8
+/// tile of input (tiles 4 apart, overlapping by 4) with 64 multiplies per channel pair instead of the
+/// direct 400, 6.25x fewer:
+///   y_tile = A^T [ sum over ci of (G g G^T) .* (B^T d B) ] A
+/// built, as <see cref="FastWinograd4x4"/> is, by Toom-Cook on the points 0, 1, -1, 1/2, -1/2, 2, -2
+/// and infinity (the points of the well-known F(6x6, 3x3), whose B^T this shares):
+///   B^T = [1    0 -21/4     0  21/4     0 -1 0]   G = [  1      0     0     0     0 ]   A^T = [1 1  1   1    1   1  1 0]
+///         [0    1     1 -17/4 -17/4     1  1 0]       [-2/9   -2/9  -2/9  -2/9  -2/9 ]         [0 1 -1 1/2 -1/2  2 -2 0]
+///         [0   -1     1  17/4 -17/4    -1  1 0]       [-2/9    2/9  -2/9   2/9  -2/9 ]         [0 1  1 1/4  1/4  4  4 0]
+///         [0    2     4  -5/2    -5   1/2  1 0]       [32/45 16/45  8/45  4/45  2/45 ]         [0 1 -1 1/8 -1/8  8 -8 1]
+///         [0   -2     4   5/2    -5  -1/2  1 0]       [32/45 -16/45 8/45 -4/45  2/45 ]
+///         [0  1/2   1/4  -5/2  -5/4     2  1 0]       [1/90   1/45  2/45  4/45  8/45 ]
+///         [0 -1/2   1/4   5/2  -5/4    -2  1 0]       [1/90  -1/45  2/45 -4/45  8/45 ]
+///         [0   -1     0  21/4     0 -21/4  0 1]       [  0      0     0     0     1  ]
+/// For each of the 64 points xi of a transformed tile the sum over input channels is a GEMM,
+///   M_xi [Cout, tiles] = U_xi [Cout, Cin] x V_xi [Cin, tiles],   U = G g G^T,  V = B^T d B,
+/// exactly as in <see cref="FastWinograd4x4"/>, whose layout and grouping this follows: 4 multiply-adds
+/// per output and channel pair (direct: 25) and 4 transformed values per output and channel.
+///
+/// Rounding: eight points spread the transforms' scales further (B^T up to 21/4, A^T up to 8, G down
+/// to 1/90): measured against float64 on conv2's shape (64 channels, 48 x 48, normal data), 3.1e-6
+/// relative (norm-wise) forward and 4.4e-6 for the filter gradient, about 1.5x F(4x4, 3x3)'s and far
+/// inside the fast path's 1e-4 (direct float32: about 2e-7). The weights are transformed in float64.
+///
+/// The input transform works on a tile row at a time with one 512-bit vector lane per tile (16 tiles:
+/// output width up to 64, <see cref="Supports"/>): B^T over the tile's 8 rows is elementwise on whole
+/// padded rows, then B over each tile's 8 columns picks every fourth column with permutes. The filter
+/// gradient is dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G (<see cref="BackwardFilter"/>).
+/// </summary>
+public static class FastWinograd5x5
+{
+    private const int Lanes = 16;        // tiles per vector (Vector512)
+    private const int RowStride = 80;    // floats per padded row: the 68 columns 16 tiles read (4 x 16 + 4), rounded up to whole vectors
+    private const int Tile = 8;          // input tile side
+    private const int Points = Tile * Tile;   // values per transformed tile, and GEMMs per group
+    private const int Taps = 25;         // a 5x5 kernel's weights
+
+    /// <summary>True for the convolutions this path can compute: 5x5 kernels, output width at most 64 (16 tiles), AVX-512.</summary>
+    public static bool Supports(ConvShape s) =>
+        s.K == 5 && s.Ho > 0 && s.Wo > 0 && TilesX(s) <= Lanes && s.W + s.Padding <= RowStride && Avx512F.IsSupported;
+
+    private static int TilesY(ConvShape s) => (s.Ho + 3) / 4;
+    private static int TilesX(ConvShape s) => (s.Wo + 3) / 4;
+
+    /// <summary>Rows of the zero-padded plane: tile row ty reads rows 4ty .. 4ty + 7.</summary>
+    private static int PaddedRows(int th) => 4 * th + 4;
+
+    /// <summary>G, [8, 5]: U = G g G^T (row 0 negated against Toom-Cook's, as is B^T's row 0).</summary>
+    internal static readonly double[,] KernelMatrix =
+    {
+        { 1, 0, 0, 0, 0 },
+        { -2 / 9.0, -2 / 9.0, -2 / 9.0, -2 / 9.0, -2 / 9.0 },
+        { -2 / 9.0, 2 / 9.0, -2 / 9.0, 2 / 9.0, -2 / 9.0 },
+        { 32 / 45.0, 16 / 45.0, 8 / 45.0, 4 / 45.0, 2 / 45.0 },
+        { 32 / 45.0, -16 / 45.0, 8 / 45.0, -4 / 45.0, 2 / 45.0 },
+        { 1 / 90.0, 2 / 90.0, 4 / 90.0, 8 / 90.0, 16 / 90.0 },
+        { 1 / 90.0, -2 / 90.0, 4 / 90.0, -8 / 90.0, 16 / 90.0 },
+        { 0, 0, 0, 0, 1 },
+    };
+
+    /// <summary>B^T, [8, 8]: V = B^T d B (computed by <see cref="InputCombinations"/>; here for the tests).</summary>
+    internal static readonly double[,] InputMatrix =
+    {
+        { 1, 0, -21 / 4.0, 0, 21 / 4.0, 0, -1, 0 },
+        { 0, 1, 1, -17 / 4.0, -17 / 4.0, 1, 1, 0 },
+        { 0, -1, 1, 17 / 4.0, -17 / 4.0, -1, 1, 0 },
+        { 0, 2, 4, -5 / 2.0, -5, 1 / 2.0, 1, 0 },
+        { 0, -2, 4, 5 / 2.0, -5, -1 / 2.0, 1, 0 },
+        { 0, 1 / 2.0, 1 / 4.0, -5 / 2.0, -5 / 4.0, 2, 1, 0 },
+        { 0, -1 / 2.0, 1 / 4.0, 5 / 2.0, -5 / 4.0, -2, 1, 0 },
+        { 0, -1, 0, 21 / 4.0, 0, -21 / 4.0, 0, 1 },
+    };
+
+    /// <summary>A^T, [4, 8]: y = A^T M A (computed by <see cref="OutputCombinations"/> and <see cref="GradientCombinations"/>; here for the tests).</summary>
+    internal static readonly double[,] OutputMatrix =
+    {
+        { 1, 1, 1, 1, 1, 1, 1, 0 },
+        { 0, 1, -1, 1 / 2.0, -1 / 2.0, 2, -2, 0 },
+        { 0, 1, 1, 1 / 4.0, 1 / 4.0, 4, 4, 0 },
+        { 0, 1, -1, 1 / 8.0, -1 / 8.0, 8, -8, 1 },
+    };
+
+    public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
+    {
+        int th = TilesY(s), tw = TilesX(s), xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
+        var u = TransformWeights(s, w);
+        try
+        {
+            int perGroup = FastWinograd4x4.ImagesPerGroup(s.N, th * tw), groups = (s.N + perGroup - 1) / perGroup;
+            Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, group =>
+            {
+                int first = group * perGroup, count = Math.Min(perGroup, s.N - first);
+                int tiles = count * th * tw;
+                int columns = (tiles + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole GEMM column panels
+                int vStride = columns + Lanes;                                // a tile row's 16-lane store may run past the last tile
+                float[] v = ArrayPool<float>.Shared.Rent(s.Cin * Points * vStride);          // row (ci, xi) of V_xi [Cin, columns]
+                float[] m = ArrayPool<float>.Shared.Rent(s.Cout * Points * columns + Lanes);  // row (co, xi) of M_xi [Cout, columns]
+                float[] padded = ArrayPool<float>.Shared.Rent(PaddedRows(th) * RowStride);
+                var rowOffsets = new int[s.Cin];
+                try
+                {
+                    Array.Clear(padded, 0, PaddedRows(th) * RowStride);   // the border stays zero: only the interior is written
+                    for (int row = 0; row < s.Cin * Points; row++)          // columns past the tiles: finite, so the GEMM's discarded columns are too
+                        v.AsSpan(row * vStride + tiles, vStride - tiles).Clear();
+                    for (int ci = 0; ci < s.Cin; ci++)
+                        for (int n = first; n < first + count; n++)
+                            TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
+                                v.AsSpan(ci * Points * vStride + (n - first) * th * tw), vStride);
+                    for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * Points * vStride;
+                    for (int xi = 0; xi < Points; xi++)   // M_xi = U_xi x V_xi: rows (co, xi), Points * columns apart
+                        Sgemm.Multiply(u[xi], columns, v.AsSpan(xi * vStride), rowOffsets, m.AsSpan(xi * columns), Points * columns, overwrite: true);
+                    for (int co = 0; co < s.Cout; co++)
+                        for (int n = first; n < first + count; n++)
+                            TransformOutput(s, m, co * Points * columns + (n - first) * th * tw, columns, th, tw,
+                                bias.IsEmpty ? 0f : bias.Span[co], y.Span.Slice(n * ySize + co * s.Ho * s.Wo, s.Ho * s.Wo));
+                }
+                finally
+                {
+                    ArrayPool<float>.Shared.Return(v);
+                    ArrayPool<float>.Shared.Return(m);
+                    ArrayPool<float>.Shared.Return(padded);
+                }
+            });
+        }
+        finally
+        {
+            foreach (var matrix in u) matrix.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The filter gradient by the same tiling, as <see cref="FastWinograd4x4.BackwardFilter"/> computes it:
+    ///   P_xi [Cin, Cout] = sum over slabs of V_xi [Cin, tiles] x E_xi^T [tiles, Cout],   E = A dy A^T,
+    /// then dg = G^T P G for every (co, ci). 64 multiply-adds per tile and channel pair where the direct
+    /// filter gradient does 400. Slabs depend on N and the shape only, so results do not depend on the
+    /// thread count.
+    /// </summary>
+    public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)
+    {
+        int th = TilesY(s), tw = TilesX(s), perImage = th * tw, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
+        int width = (s.Cout + 15) / 16 * 16;   // Cout rounded up to whole vectors (the lanes past Cout are zeros)
+        int slabs = Math.Clamp((s.N * perImage + FastWinograd4x4.SlabTiles - 1) / FastWinograd4x4.SlabTiles, 1, s.N);
+        int mostTiles = (s.N + slabs - 1) / slabs * perImage, vStride = mostTiles + Lanes;   // a tile row's 16-lane store may run past the last tile
+        float[] v = ArrayPool<float>.Shared.Rent(s.Cin * Points * vStride);          // row (ci, xi) of V_xi [Cin, tiles]
+        float[] e = ArrayPool<float>.Shared.Rent(mostTiles * Points * width);        // row (tile, xi) of E_xi^T [tiles, width]
+        float[] products = ArrayPool<float>.Shared.Rent(s.Cin * Points * width);     // row (ci, xi) of P_xi [Cin, width]
+        float[] partial = ArrayPool<float>.Shared.Rent(s.Cin * Taps * s.Cout);       // dw^T [Cin 25, Cout]
+        var rowOffsets = new int[s.Cin];
+        for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * Points * vStride;
+        try
+        {
+            Array.Clear(products, 0, s.Cin * Points * width);   // the GEMMs add to P, slab after slab
+            for (int slab = 0; slab < slabs; slab++)
+            {
+                int first = (int)((long)slab * s.N / slabs), count = (int)((long)(slab + 1) * s.N / slabs) - first, tiles = count * perImage;
+                Parallel1D.ForEach(s.Cin, ci =>   // V: one input channel per task
+                {
+                    float[] padded = ArrayPool<float>.Shared.Rent(PaddedRows(th) * RowStride);
+                    Array.Clear(padded, 0, PaddedRows(th) * RowStride);   // the border stays zero: only the interior is written
+                    for (int n = first; n < first + count; n++)
+                        TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
+                            v.AsSpan(ci * Points * vStride + (n - first) * perImage), vStride);
+                    ArrayPool<float>.Shared.Return(padded);
+                });
+                Parallel1D.ForEach(count, image =>   // E: one image per task
+                {
+                    float[] gradient = ArrayPool<float>.Shared.Rent(s.Ho * s.Wo * width);   // dy_n transposed: [Ho Wo, width]
+                    Array.Clear(gradient, 0, s.Ho * s.Wo * width);                           // channels past Cout stay zero
+                    FastWinograd4x4.Transpose(dy.Span.Slice((first + image) * ySize, ySize), s.Cout, s.Ho * s.Wo, gradient, width);
+                    TransformGradient(s, gradient, width, th, tw, e, image * perImage);
+                    ArrayPool<float>.Shared.Return(gradient);
+                });
+                Parallel1D.ForEach(Points, xi =>   // P_xi += V_xi x E_xi^T: rows (ci, xi), Points * width apart
+                    Sgemm.Multiply(v.AsSpan(xi * vStride), rowOffsets, transposeB: false, width, tiles,
+                        e.AsSpan(xi * width), Points * width, products.AsSpan(xi * width), Points * width));
+            }
+            Parallel1D.ForEach(s.Cin, ci => TransformProducts(s, products, width, ci, partial));
+            FastConvolution.AddChunkSums([partial], s.Cin * Taps, s.Cout, dw.Span, accumulate);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(v);
+            ArrayPool<float>.Shared.Return(e);
+            ArrayPool<float>.Shared.Return(products);
+            ArrayPool<float>.Shared.Return(partial);
+        }
+    }
+
+    /// <summary>
+    /// U_xi = (G g G^T)[xi] for every (co, ci): 64 matrices [Cout, Cin], written straight into the
+    /// packed form the GEMM reads (<see cref="Sgemm.PackedMatrix"/>), eight kernels at a time, one per
+    /// vector lane (the 8 output channels of a packed panel). In float64, rounded once. This runs once
+    /// per call, so plain loops over G do: 520 multiply-adds per eight kernels.
+    /// </summary>
+    private static Sgemm.PackedMatrix[] TransformWeights(ConvShape s, ReadOnlyMemory<float> w)
+    {
+        const int Kernels = 8;   // doubles per Vector512, and rows per packed panel (Sgemm.MR)
+        if (Sgemm.MR != Kernels) throw new InvalidOperationException("A packed column must be one vector of kernels.");
+        var packed = new Sgemm.PackedMatrix[Points];
+        for (int xi = 0; xi < Points; xi++) packed[xi] = new Sgemm.PackedMatrix(s.Cout, s.Cin);
+        int panels = (s.Cout + Kernels - 1) / Kernels;
+        Parallel1D.For(panels, (firstPanel, count) =>
+        {
+            Span<Vector512<double>> g = stackalloc Vector512<double>[Taps];        // the kernels' taps (row-major), lane k: output channel co0 + k
+            Span<Vector512<double>> gg = stackalloc Vector512<double>[Tile * 5];   // G g: [8, 5]
+            Span<float> taps = stackalloc float[Taps * Kernels];                   // [tap][kernel]: copied as floats, widened 8 at a time
+            var weights = w.Span;
+            for (int panel = firstPanel; panel < firstPanel + count; panel++)
+            {
+                int co0 = panel * Kernels, kernels = Math.Min(Kernels, s.Cout - co0);
+                taps.Clear();   // lanes past the last output channel stay zero
+                for (int ci = 0; ci < s.Cin; ci++)
+                {
+                    for (int k = 0; k < kernels; k++)
+                    {
+                        var kernel = weights.Slice(((co0 + k) * s.Cin + ci) * Taps, Taps);
+                        for (int t = 0; t < Taps; t++) taps[t * Kernels + k] = kernel[t];
+                    }
+                    for (int t = 0; t < Taps; t++) g[t] = Avx512F.ConvertToVector512Double(Vector256.Create<float>(taps.Slice(t * Kernels, Kernels)));
+                    for (int a = 0; a < Tile; a++)   // G g
+                        for (int c = 0; c < 5; c++)
+                        {
+                            var sum = Vector512<double>.Zero;
+                            for (int r = 0; r < 5; r++) sum += KernelMatrix[a, r] * g[5 * r + c];
+                            gg[5 * a + c] = sum;
+                        }
+                    for (int a = 0; a < Tile; a++)   // (G g) G^T
+                        for (int b = 0; b < Tile; b++)
+                        {
+                            var sum = Vector512<double>.Zero;
+                            for (int c = 0; c < 5; c++) sum += gg[5 * a + c] * KernelMatrix[b, c];
+                            Avx512F.ConvertToVector256Single(sum).CopyTo(packed[Tile * a + b].PanelColumn(co0, ci));
+                        }
+                }
+            }
+        }, itemSize: Kernels * s.Cin * Points);
+        return packed;
+    }
+
+    /// <summary>
+    /// V = B^T d B for every tile of one channel plane [H, W]: V_xi's tiles of tile row ty go to
+    /// v[xi * xiStride + ty * tw ..] (16 lanes written; those past the row's tiles are overwritten next,
+    /// or land in the columns past the group's tiles).
+    /// </summary>
+    private static void TransformInput(ConvShape s, ReadOnlySpan<float> plane, float[] padded, int th, int tw, Span<float> v, int xiStride)
+    {
+        if ((Points - 1) * xiStride + (th - 1) * tw + Lanes > v.Length) throw new ArgumentException("V is too short for the tiles.");
+        for (int iy = 0; iy < s.H; iy++)   // padded row iy + p holds input row iy from column p on
+            plane.Slice(iy * s.W, s.W).CopyTo(padded.AsSpan((iy + s.Padding) * RowStride + s.Padding, s.W));
+        Span<float> t = stackalloc float[Tile * RowStride];
+        ref float tStart = ref MemoryMarshal.GetReference(t);
+        ref float vStart = ref MemoryMarshal.GetReference(v);
+        for (int ty = 0; ty < th; ty++)
+        {
+            // B^T over the tile's 8 rows, elementwise on whole padded rows.
+            ref float rows = ref padded[4 * ty * RowStride];   // rows 4ty .. 4ty + 7 lie inside padded (4 th + 4 rows)
+            for (int c = 0; c < RowStride; c += 16)
+            {
+                var (t0, t1, t2, t3, t4, t5, t6, t7) = InputCombinations(
+                    Vector512.LoadUnsafe(ref rows, (nuint)c),
+                    Vector512.LoadUnsafe(ref rows, (nuint)(RowStride + c)),
+                    Vector512.LoadUnsafe(ref rows, (nuint)(2 * RowStride + c)),
+                    Vector512.LoadUnsafe(ref rows, (nuint)(3 * RowStride + c)),
+                    Vector512.LoadUnsafe(ref rows, (nuint)(4 * RowStride + c)),
+                    Vector512.LoadUnsafe(ref rows, (nuint)(5 * RowStride + c)),
+                    Vector512.LoadUnsafe(ref rows, (nuint)(6 * RowStride + c)),
+                    Vector512.LoadUnsafe(ref rows, (nuint)(7 * RowStride + c)));
+                t0.StoreUnsafe(ref tStart, (nuint)c);
+                t1.StoreUnsafe(ref tStart, (nuint)(RowStride + c));
+                t2.StoreUnsafe(ref tStart, (nuint)(2 * RowStride + c));
+                t3.StoreUnsafe(ref tStart, (nuint)(3 * RowStride + c));
+                t4.StoreUnsafe(ref tStart, (nuint)(4 * RowStride + c));
+                t5.StoreUnsafe(ref tStart, (nuint)(5 * RowStride + c));
+                t6.StoreUnsafe(ref tStart, (nuint)(6 * RowStride + c));
+                t7.StoreUnsafe(ref tStart, (nuint)(7 * RowStride + c));
+            }
+            // B over each row's tiles: tile tx reads columns 4tx .. 4tx + 7. Column 4tx + k, k < 4, of
+            // 16 tiles comes from the row's first 64 floats, tiles 0-7 from floats 0-31 and tiles 8-15
+            // from floats 32-63 (a permute each, joined); k = 4 .. 7 the same from the floats 4 columns on.
+            int at = ty * tw;
+            for (int i = 0; i < Tile; i++)
+            {
+                ref float row = ref Unsafe.Add(ref tStart, i * RowStride);
+                var f0 = Vector512.LoadUnsafe(ref row);
+                var f1 = Vector512.LoadUnsafe(ref row, 16);
+                var f2 = Vector512.LoadUnsafe(ref row, 32);
+                var f3 = Vector512.LoadUnsafe(ref row, 48);
+                var f4 = Vector512.LoadUnsafe(ref row, 64);
+                // Columns 4 .. 67 by shifting in registers (valignd): loading them from row + 4 would
+                // straddle the whole-vector stores just made, which the CPU cannot forward to a load.
+                var (s0, s1, s2, s3) = (ShiftByFour(f0, f1), ShiftByFour(f1, f2), ShiftByFour(f2, f3), ShiftByFour(f3, f4));
+                var (v0, v1, v2, v3, v4, v5, v6, v7) = InputCombinations(
+                    EveryFourthColumn(f0, f1, f2, f3, Permutes.EveryFourthColumn0),
+                    EveryFourthColumn(f0, f1, f2, f3, Permutes.EveryFourthColumn1),
+                    EveryFourthColumn(f0, f1, f2, f3, Permutes.EveryFourthColumn2),
+                    EveryFourthColumn(f0, f1, f2, f3, Permutes.EveryFourthColumn3),
+                    EveryFourthColumn(s0, s1, s2, s3, Permutes.EveryFourthColumn0),
+                    EveryFourthColumn(s0, s1, s2, s3, Permutes.EveryFourthColumn1),
+                    EveryFourthColumn(s0, s1, s2, s3, Permutes.EveryFourthColumn2),
+                    EveryFourthColumn(s0, s1, s2, s3, Permutes.EveryFourthColumn3));
+                v0.StoreUnsafe(ref vStart, (nuint)((Tile * i + 0) * xiStride + at));
+                v1.StoreUnsafe(ref vStart, (nuint)((Tile * i + 1) * xiStride + at));
+                v2.StoreUnsafe(ref vStart, (nuint)((Tile * i + 2) * xiStride + at));
+                v3.StoreUnsafe(ref vStart, (nuint)((Tile * i + 3) * xiStride + at));
+                v4.StoreUnsafe(ref vStart, (nuint)((Tile * i + 4) * xiStride + at));
+                v5.StoreUnsafe(ref vStart, (nuint)((Tile * i + 5) * xiStride + at));
+                v6.StoreUnsafe(ref vStart, (nuint)((Tile * i + 6) * xiStride + at));
+                v7.StoreUnsafe(ref vStart, (nuint)((Tile * i + 7) * xiStride + at));
+            }
+        }
+    }
+
+    /// <summary>Column 4t + k of the 64 floats (a, b, c, d) in lane t: lanes 0-7 from (a, b), lanes 8-15 from (c, d).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> EveryFourthColumn(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, Vector512<int> columnK) =>
+        Vector512.Create(Avx512F.PermuteVar16x32x2(a, columnK, b).GetLower(), Avx512F.PermuteVar16x32x2(c, columnK, d).GetLower());
+
+    /// <summary>Floats 4 .. 19 of the 32 in (first, second).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ShiftByFour(Vector512<float> first, Vector512<float> second) =>
+        Avx512F.AlignRight32(second.AsInt32(), first.AsInt32(), 4).AsSingle();
+
+    /// <summary>
+    /// B^T [d0 .. d7], lane by lane, with the rows' shared sums: the rows for 1 and -1 are a sum and a
+    /// difference of the same two parts, and so are those for 1/2 and -1/2, and for 2 and -2.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>)
+        InputCombinations(Vector512<float> d0, Vector512<float> d1, Vector512<float> d2, Vector512<float> d3,
+            Vector512<float> d4, Vector512<float> d5, Vector512<float> d6, Vector512<float> d7)
+    {
+        var (quarter, half, two, four, five) = (Vector512.Create(0.25f), Vector512.Create(0.5f), Vector512.Create(2f), Vector512.Create(4f), Vector512.Create(5f));
+        var (fiveQuarters, fiveHalves, seventeenQuarters, twentyOneQuarters) = (Vector512.Create(1.25f), Vector512.Create(2.5f), Vector512.Create(4.25f), Vector512.Create(5.25f));
+        var evenOne = d2 + d6 - seventeenQuarters * d4;                       // point 1: evenOne + oddOne, point -1: evenOne - oddOne
+        var oddOne = d1 + d5 - seventeenQuarters * d3;
+        var evenHalf = four * d2 - five * d4 + d6;                                      // point 1/2: 4 d2 - 5 d4 + d6 and 2 d1 - 5/2 d3 + 1/2 d5
+        var oddHalf = two * d1 - fiveHalves * d3 + half * d5;
+        var evenTwo = quarter * d2 - fiveQuarters * d4 + d6;                  // point 2: 1/4 d2 - 5/4 d4 + d6 and 1/2 d1 - 5/2 d3 + 2 d5
+        var oddTwo = half * d1 - fiveHalves * d3 + two * d5;
+        return (d0 - d6 + twentyOneQuarters * (d4 - d2),
+                evenOne + oddOne, evenOne - oddOne,
+                evenHalf + oddHalf, evenHalf - oddHalf,
+                evenTwo + oddTwo, evenTwo - oddTwo,
+                d7 - d1 + twentyOneQuarters * (d3 - d5));
+    }
+
+    /// <summary>
+    /// y = A^T M A + bias for output channel co of one image: M_xi's tiles of tile row ty are at
+    /// m[xi * xiStride + at + ty * tw ..]; each tile row gives output rows 4ty .. 4ty + 3.
+    /// </summary>
+    private static void TransformOutput(ConvShape s, float[] m, int at, int xiStride, int th, int tw, float bias, Span<float> output)
+    {
+        if ((Points - 1) * xiStride + at + (th - 1) * tw + Lanes > m.Length) throw new ArgumentException("M is too short for the tiles.");
+        ref float mStart = ref m[0];
+        Span<float> line = stackalloc float[4 * Lanes];
+        // A^T over the tile's rows, [4 rows r, 8 columns j]: through memory, as 32 vectors do not all fit in registers.
+        Span<Vector512<float>> sums = stackalloc Vector512<float>[4 * Tile];
+        var b = Vector512.Create(bias);
+        for (int ty = 0; ty < th; ty++)
+        {
+            ref float tile = ref Unsafe.Add(ref mStart, at + ty * tw);
+            for (int j = 0; j < Tile; j++)   // s_rj = (A^T)_r . (m_0j .. m_7j)
+                (sums[j], sums[Tile + j], sums[2 * Tile + j], sums[3 * Tile + j]) = OutputCombinations(
+                    Vector512.LoadUnsafe(ref tile, (nuint)(j * xiStride)),
+                    Vector512.LoadUnsafe(ref tile, (nuint)((Tile + j) * xiStride)),
+                    Vector512.LoadUnsafe(ref tile, (nuint)((2 * Tile + j) * xiStride)),
+                    Vector512.LoadUnsafe(ref tile, (nuint)((3 * Tile + j) * xiStride)),
+                    Vector512.LoadUnsafe(ref tile, (nuint)((4 * Tile + j) * xiStride)),
+                    Vector512.LoadUnsafe(ref tile, (nuint)((5 * Tile + j) * xiStride)),
+                    Vector512.LoadUnsafe(ref tile, (nuint)((6 * Tile + j) * xiStride)),
+                    Vector512.LoadUnsafe(ref tile, (nuint)((7 * Tile + j) * xiStride)));
+            for (int r = 0; r < 4 && 4 * ty + r < s.Ho; r++)   // A over the columns: output row 4ty + r
+            {
+                var (c0, c1, c2, c3) = OutputCombinations(sums[Tile * r], sums[Tile * r + 1], sums[Tile * r + 2], sums[Tile * r + 3],
+                    sums[Tile * r + 4], sums[Tile * r + 5], sums[Tile * r + 6], sums[Tile * r + 7]);
+                Store(s, 4 * ty + r, c0 + b, c1 + b, c2 + b, c3 + b, output, line);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A^T [m0 .. m7], lane by lane: m0 + (m1 + m2) + (m3 + m4) + (m5 + m6),  (m1 - m2) + (m3 - m4) / 2 + 2 (m5 - m6),
+    /// (m1 + m2) + (m3 + m4) / 4 + 4 (m5 + m6),  (m1 - m2) + (m3 - m4) / 8 + 8 (m5 - m6) + m7.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>) OutputCombinations(
+        Vector512<float> m0, Vector512<float> m1, Vector512<float> m2, Vector512<float> m3,
+        Vector512<float> m4, Vector512<float> m5, Vector512<float> m6, Vector512<float> m7)
+    {
+        Vector512<float> sum12 = m1 + m2, difference12 = m1 - m2, sum34 = m3 + m4, difference34 = m3 - m4, sum56 = m5 + m6, difference56 = m5 - m6;
+        return (m0 + sum12 + sum34 + sum56,
+                difference12 + Vector512.Create(0.5f) * difference34 + Vector512.Create(2f) * difference56,
+                sum12 + Vector512.Create(0.25f) * sum34 + Vector512.Create(4f) * sum56,
+                difference12 + Vector512.Create(0.125f) * difference34 + Vector512.Create(8f) * difference56 + m7);
+    }
+
+    /// <summary>
+    /// Output row oy from the tiles' 4 outputs each, interleaved: output column 4 tx + c is lane tx of
+    /// vector c. Pairs of vectors interleave 32-bit lanes, then the pairs 64-bit lanes: 16 outputs (4
+    /// tiles) per result. Whole vectors when they fit in the plane (lanes past the row's end land on
+    /// the next rows, which are written after this one); otherwise through a scratch line.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(ConvShape s, int oy, Vector512<float> c0, Vector512<float> c1, Vector512<float> c2, Vector512<float> c3,
+        Span<float> output, Span<float> line)
+    {
+        var low01 = Avx512F.PermuteVar16x32x2(c0, Permutes.InterleaveLow, c1).AsDouble();    // (c0, c1) of tiles 0 .. 7
+        var low23 = Avx512F.PermuteVar16x32x2(c2, Permutes.InterleaveLow, c3).AsDouble();
+        var high01 = Avx512F.PermuteVar16x32x2(c0, Permutes.InterleaveHigh, c1).AsDouble();  // tiles 8 .. 15
+        var high23 = Avx512F.PermuteVar16x32x2(c2, Permutes.InterleaveHigh, c3).AsDouble();
+        int start = oy * s.Wo, extent = (s.Wo + 15) / 16 * 16;
+        var row = start + extent <= output.Length ? output.Slice(start, extent) : line;
+        Avx512F.PermuteVar8x64x2(low01, Permutes.InterleavePairsLow, low23).AsSingle().CopyTo(row);                        // tiles 0 .. 3
+        if (extent > 16) Avx512F.PermuteVar8x64x2(low01, Permutes.InterleavePairsHigh, low23).AsSingle().CopyTo(row[16..]);   // tiles 4 .. 7
+        if (extent > 32) Avx512F.PermuteVar8x64x2(high01, Permutes.InterleavePairsLow, high23).AsSingle().CopyTo(row[32..]); // tiles 8 .. 11
+        if (extent > 48) Avx512F.PermuteVar8x64x2(high01, Permutes.InterleavePairsHigh, high23).AsSingle().CopyTo(row[48..]);
+        if (row == line) line[..s.Wo].CopyTo(output.Slice(start, s.Wo));
+    }
+
+    /// <summary>
+    /// E = A dy_tile A^T [8, 8] for every tile of one image, 16 output channels per vector: dy is the
+    /// image's gradient transposed, [Ho Wo, width]; tile t of the slab (at + ty tw + tx) goes to rows
+    /// (t, xi) of e, e[(t 64 + xi) width + co]: a tile's 64 rows are written together, one block of
+    /// memory. Outputs past the edge count as zeros.
+    /// </summary>
+    private static void TransformGradient(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int at)
+    {
+        Span<Vector512<float>> d = stackalloc Vector512<float>[16];         // dy_tile [4, 4]
+        Span<Vector512<float>> t = stackalloc Vector512<float>[Tile * 4];   // A dy_tile [8, 4]
+        ref float dyStart = ref dy[0];
+        ref float eStart = ref e[0];
+        for (int ty = 0; ty < th; ty++)
+            for (int tx = 0; tx < tw; tx++)
+            {
+                int tile = at + ty * tw + tx;
+                for (int c0 = 0; c0 < width; c0 += 16)
+                {
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++)
+                        {
+                            int oy = 4 * ty + i, ox = 4 * tx + j;
+                            d[4 * i + j] = oy < s.Ho && ox < s.Wo ? Vector512.LoadUnsafe(ref dyStart, (nuint)((oy * s.Wo + ox) * width + c0)) : Vector512<float>.Zero;
+                        }
+                    for (int j = 0; j < 4; j++)   // A over each column of dy_tile
+                        (t[j], t[4 + j], t[8 + j], t[12 + j], t[16 + j], t[20 + j], t[24 + j], t[28 + j]) = GradientCombinations(d[j], d[4 + j], d[8 + j], d[12 + j]);
+                    for (int a = 0; a < Tile; a++)   // (A dy_tile) A^T: A over each row
+                    {
+                        var (e0, e1, e2, e3, e4, e5, e6, e7) = GradientCombinations(t[4 * a], t[4 * a + 1], t[4 * a + 2], t[4 * a + 3]);
+                        ref float point = ref Unsafe.Add(ref eStart, (tile * Points + Tile * a) * width + c0);   // xi = 8a + b: rows width apart
+                        e0.StoreUnsafe(ref point, 0);
+                        e1.StoreUnsafe(ref point, (nuint)(1 * width));
+                        e2.StoreUnsafe(ref point, (nuint)(2 * width));
+                        e3.StoreUnsafe(ref point, (nuint)(3 * width));
+                        e4.StoreUnsafe(ref point, (nuint)(4 * width));
+                        e5.StoreUnsafe(ref point, (nuint)(5 * width));
+                        e6.StoreUnsafe(ref point, (nuint)(6 * width));
+                        e7.StoreUnsafe(ref point, (nuint)(7 * width));
+                    }
+                }
+            }
+    }
+
+    /// <summary>
+    /// A [d0 .. d3], lane by lane (A is the transpose of A^T, rows for the points 0, 1, -1, 1/2, -1/2, 2, -2, infinity):
+    ///   d0,  (d0 + d2) +- (d1 + d3),  (d0 + d2 / 4) +- (d1 / 2 + d3 / 8),  (d0 + 4 d2) +- (2 d1 + 8 d3),  d3.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>)
+        GradientCombinations(Vector512<float> d0, Vector512<float> d1, Vector512<float> d2, Vector512<float> d3)
+    {
+        Vector512<float> evenOne = d0 + d2, oddOne = d1 + d3;
+        Vector512<float> evenHalf = d0 + Vector512.Create(0.25f) * d2, oddHalf = Vector512.Create(0.5f) * d1 + Vector512.Create(0.125f) * d3;
+        Vector512<float> evenTwo = d0 + Vector512.Create(4f) * d2, oddTwo = Vector512.Create(2f) * d1 + Vector512.Create(8f) * d3;
+        return (d0, evenOne + oddOne, evenOne - oddOne, evenHalf + oddHalf, evenHalf - oddHalf, evenTwo + oddTwo, evenTwo - oddTwo, d3);
+    }
+
+    /// <summary>
+    /// dw^T [(ci 25 + 5 ky + kx), co] = (G^T P G)[ky, kx] for input channel ci and each co, 16 output
+    /// channels per vector: P's 64 values of (ci, co) are products[(ci 64 + xi) width + co]. Once per
+    /// call, so plain loops over G do.
+    /// </summary>
+    private static void TransformProducts(ConvShape s, float[] products, int width, int ci, float[] partial)
+    {
+        Span<Vector512<float>> r = stackalloc Vector512<float>[5 * Tile];   // G^T P: [5, 8]
+        Span<float> last = stackalloc float[16];
+        for (int c0 = 0; c0 < width; c0 += 16)
+        {
+            var p = products.AsSpan(ci * Points * width + c0);
+            for (int k = 0; k < 5; k++)   // G^T P
+                for (int b = 0; b < Tile; b++)
+                {
+                    var sum = Vector512<float>.Zero;
+                    for (int a = 0; a < Tile; a++) sum += (float)KernelMatrix[a, k] * Vector512.Create<float>(p.Slice((Tile * a + b) * width, 16));
+                    r[Tile * k + b] = sum;
+                }
+            for (int ky = 0; ky < 5; ky++)   // (G^T P) G
+                for (int kx = 0; kx < 5; kx++)
+                {
+                    var sum = Vector512<float>.Zero;
+                    for (int b = 0; b < Tile; b++) sum += r[Tile * ky + b] * (float)KernelMatrix[b, kx];
+                    int start = (ci * Taps + 5 * ky + kx) * s.Cout + c0, lanes = s.Cout - c0;
+                    if (lanes >= 16) sum.CopyTo(partial.AsSpan(start));
+                    else { sum.CopyTo(last); last[..lanes].CopyTo(partial.AsSpan(start)); }   // the output channels past Cout are not stored
+                }
+        }
+    }
+}
