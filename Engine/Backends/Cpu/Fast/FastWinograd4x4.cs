@@ -22,7 +22,8 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// tile, the sum over input channels is a matrix product:
 ///   M_xi [Cout, tiles] = U_xi [Cout, Cin] x V_xi [Cin, tiles],   U = G g G^T,  V = B^T d B,
 /// so a convolution is: transform the weights (once per call), transform every input tile, run 36
-/// GEMMs on <see cref="Sgemm"/>, and transform the products back into 4x4 outputs. Per output that
+/// GEMMs on <see cref="Sgemm"/>, and transform the products back into 4x4 outputs
+/// (<see cref="WinogradConvolution"/> runs these steps; this class holds F(4x4, 3x3)'s transforms). Per output that
 /// is 36/16 = 2.25 multiply-adds per channel pair (direct: 9; the smaller F(2x2, 3x3), 4x4 tiles for
 /// 2x2 outputs, which this engine ran before: 4) and 2.25 transformed values per output and channel
 /// to write and read back (F(2x2, 3x3): 4). The transforms are additions and multiplies by small constants.
@@ -36,169 +37,35 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// (B^T over the tile's 6 rows) is elementwise on whole padded rows, and the column transform picks
 /// every fourth column of a row with AVX-512 permutes (tiles start 4 columns apart). Eight tiles per
 /// row fit in one 256-bit vector: output width up to 32 (<see cref="Supports"/>); the output transform
-/// is the same in reverse. Images go in groups whose tiles form their GEMMs' columns; as each column
-/// is summed on its own, results do not depend on the grouping or on the thread count.
-/// The filter gradient uses the same tiles: dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G
+/// is the same in reverse. The filter gradient uses the same tiles: dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G
 /// (<see cref="BackwardFilter"/>).
 /// </summary>
-public static class FastWinograd4x4
+internal sealed class FastWinograd4x4 : IWinogradTiling
 {
+    private FastWinograd4x4() { }
+
     private const int Lanes = 8;         // tiles per vector (Vector256)
     private const int RowStride = 48;    // floats per padded row: the 36 columns the permutes read (4 x 8 tiles + 4), rounded up to whole 512-bit vectors
     private const int Points = 36;       // values per transformed tile, and GEMMs per group
 
     /// <summary>True for the convolutions this path can compute: 3x3 kernels, output width at most 32 (8 tiles), AVX-512.</summary>
     public static bool Supports(ConvShape s) =>
-        s.K == 3 && s.Ho > 0 && s.Wo > 0 && TilesX(s) <= Lanes && s.W + s.Padding <= RowStride && Avx512F.IsSupported;
+        s.K == 3 && s.Ho > 0 && s.Wo > 0 && WinogradConvolution.TilesX(s) <= Lanes && s.W + s.Padding <= RowStride && Avx512F.IsSupported;
 
-    private static int TilesY(ConvShape s) => (s.Ho + 3) / 4;
-    private static int TilesX(ConvShape s) => (s.Wo + 3) / 4;
+    /// <summary>Rows of the zero-padded plane: tile row ty reads rows 4ty .. 4ty + 5.</summary>
+    private static int PaddedRows(int th) => 4 * th + 2;
 
-    public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
-    {
-        int th = TilesY(s), tw = TilesX(s), xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
-        var u = TransformWeights(s, w);
-        try
-        {
-            int perGroup = ImagesPerGroup(s.N, th * tw), groups = (s.N + perGroup - 1) / perGroup;
-            Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, group =>
-            {
-                int first = group * perGroup, count = Math.Min(perGroup, s.N - first);
-                int tiles = count * th * tw;
-                int columns = (tiles + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole GEMM column panels
-                int vStride = columns + Lanes;                                // a tile row's 8-lane store may run past the last tile
-                // V and M keep a channel's 36 rows together (channel-major, then xi), so that a transform
-                // reads or writes one compact block rather than 36 far-apart streams; the GEMMs read and
-                // write their matrices' rows 36 rows apart instead.
-                float[] v = ArrayPool<float>.Shared.Rent(s.Cin * Points * vStride);          // row (ci, xi) of V_xi [Cin, columns]
-                float[] m = ArrayPool<float>.Shared.Rent(s.Cout * Points * columns + Lanes);  // row (co, xi) of M_xi [Cout, columns]
-                float[] padded = ArrayPool<float>.Shared.Rent(PaddedRows(th) * RowStride);
-                var rowOffsets = new int[s.Cin];
-                try
-                {
-                    Array.Clear(padded, 0, PaddedRows(th) * RowStride);   // the border stays zero: only the interior is written
-                    for (int row = 0; row < s.Cin * Points; row++)          // columns past the tiles: finite, so the GEMM's discarded columns are too
-                        v.AsSpan(row * vStride + tiles, vStride - tiles).Clear();
-                    for (int ci = 0; ci < s.Cin; ci++)   // channel-major, so that V's block of a channel is written from its start to its end
-                        for (int n = first; n < first + count; n++)
-                            TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
-                                v.AsSpan(ci * Points * vStride + (n - first) * th * tw), vStride);
-                    for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * Points * vStride;
-                    for (int xi = 0; xi < Points; xi++)   // M_xi = U_xi x V_xi: rows (co, xi), Points * columns apart
-                        Sgemm.Multiply(u[xi], columns, v.AsSpan(xi * vStride), rowOffsets, m.AsSpan(xi * columns), Points * columns, overwrite: true);
-                    for (int co = 0; co < s.Cout; co++)   // channel-major, so that M's block of a channel is read from its start to its end
-                        for (int n = first; n < first + count; n++)
-                            TransformOutput(s, m, co * Points * columns + (n - first) * th * tw, columns, th, tw,
-                                bias.IsEmpty ? 0f : bias.Span[co], y.Span.Slice(n * ySize + co * s.Ho * s.Wo, s.Ho * s.Wo));
-                }
-                finally
-                {
-                    ArrayPool<float>.Shared.Return(v);
-                    ArrayPool<float>.Shared.Return(m);
-                    ArrayPool<float>.Shared.Return(padded);
-                }
-            });
-        }
-        finally
-        {
-            foreach (var matrix in u) matrix.Dispose();
-        }
-    }
+    public static int PaddedPlaneSize(int th) => PaddedRows(th) * RowStride;
+    static int IWinogradTiling.Points => Points;
+    static int IWinogradTiling.Taps => 9;
+    static int IWinogradTiling.Lanes => Lanes;
 
-    /// <summary>
-    /// The filter gradient by the same tiling. The forward pass is y_tile = A^T [ sum over ci of
-    /// U .* V ] A with U = G g G^T, V = B^T d B; it is linear in g, so for each (co, ci)
-    ///   dg [3, 3] = G^T [ sum over tiles of (A dy_tile A^T) .* (B^T d B) ] G
-    /// where dy_tile is the output gradient's 4x4 block of the tile (zero past the output's edge), A the
-    /// 6x4 transpose of A^T, and d the tile's 6x6 input (the forward's V, <see cref="TransformInput"/>).
-    /// Per point xi of the 6x6 transformed tile the sum over tiles is a matrix product:
-    ///   P_xi [Cin, Cout] = V_xi [Cin, tiles] x E_xi^T [tiles, Cout],   E = A dy A^T,
-    /// 36 GEMMs of depth = tiles, 36 multiply-adds per tile and channel pair where the direct filter
-    /// gradient does 9 per output, 144 per tile: 4x fewer. V_xi is read in place (rows (ci, xi),
-    /// channel-major, as in the forward); E is computed with one output channel per vector lane from dy
-    /// transposed to [Ho Wo, Cout], so E_xi^T's rows (one per tile) hold Cout contiguous channels: the
-    /// layout the GEMM packs without transposing (a transposed pack is scalar and slow). Images go
-    /// through in slabs of about <see cref="SlabTiles"/> tiles: each slab's transforms run in parallel
-    /// (input channels, images), then its 36 GEMMs (one per thread at a time) add to P, slab after
-    /// slab; at the end G^T P G gives dw. Every P_xi is summed by one GEMM at a time in slab order and
-    /// the slabs depend on N and the shape only, so results do not depend on the thread count.
-    /// P [Cin, 36, Cout] is read and written once per slab: with one slab per few images (the
-    /// 8 chunks of <see cref="FastConvolution.ForEachChunk"/>, 36 tiles each at 12 x 12) that traffic
-    /// made conv6 1.5x slower.
-    /// </summary>
-    public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)
-    {
-        int th = TilesY(s), tw = TilesX(s), perImage = th * tw, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
-        int width = (s.Cout + 15) / 16 * 16;   // Cout rounded up to whole vectors (the lanes past Cout are zeros)
-        int slabs = Math.Clamp((s.N * perImage + SlabTiles - 1) / SlabTiles, 1, s.N);
-        int mostTiles = (s.N + slabs - 1) / slabs * perImage, vStride = mostTiles + Lanes;   // a tile row's 8-lane store may run past the last tile
-        float[] v = ArrayPool<float>.Shared.Rent(s.Cin * Points * vStride);          // row (ci, xi) of V_xi [Cin, tiles]
-        float[] e = ArrayPool<float>.Shared.Rent(mostTiles * Points * width);        // row (tile, xi) of E_xi^T [tiles, width]
-        float[] products = ArrayPool<float>.Shared.Rent(s.Cin * Points * width);     // row (ci, xi) of P_xi [Cin, width]
-        float[] partial = ArrayPool<float>.Shared.Rent(s.Cin * 9 * s.Cout);          // dw^T [Cin 9, Cout]
-        var rowOffsets = new int[s.Cin];
-        for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * Points * vStride;
-        try
-        {
-            Array.Clear(products, 0, s.Cin * Points * width);   // the GEMMs add to P, slab after slab
-            for (int slab = 0; slab < slabs; slab++)
-            {
-                int first = (int)((long)slab * s.N / slabs), count = (int)((long)(slab + 1) * s.N / slabs) - first, tiles = count * perImage;
-                Parallel1D.ForEach(s.Cin, ci =>   // V: one input channel per task
-                {
-                    float[] padded = ArrayPool<float>.Shared.Rent(PaddedRows(th) * RowStride);
-                    Array.Clear(padded, 0, PaddedRows(th) * RowStride);   // the border stays zero: only the interior is written
-                    for (int n = first; n < first + count; n++)
-                        TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
-                            v.AsSpan(ci * Points * vStride + (n - first) * perImage), vStride);
-                    ArrayPool<float>.Shared.Return(padded);
-                });
-                Parallel1D.ForEach(count, image =>   // E: one image per task
-                {
-                    float[] gradient = ArrayPool<float>.Shared.Rent(s.Ho * s.Wo * width);   // dy_n transposed: [Ho Wo, width]
-                    Array.Clear(gradient, 0, s.Ho * s.Wo * width);                           // channels past Cout stay zero
-                    Transpose(dy.Span.Slice((first + image) * ySize, ySize), s.Cout, s.Ho * s.Wo, gradient, width);
-                    TransformGradient(s, gradient, width, th, tw, e, image * perImage);
-                    ArrayPool<float>.Shared.Return(gradient);
-                });
-                Parallel1D.ForEach(Points, xi =>   // P_xi += V_xi x E_xi^T: rows (ci, xi), Points * width apart
-                    Sgemm.Multiply(v.AsSpan(xi * vStride), rowOffsets, transposeB: false, width, tiles,
-                        e.AsSpan(xi * width), Points * width, products.AsSpan(xi * width), Points * width));
-            }
-            Parallel1D.ForEach(s.Cin, ci => TransformProducts(s, products, width, ci, partial));
-            FastConvolution.AddChunkSums([partial], s.Cin * 9, s.Cout, dw.Span, accumulate);
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(v);
-            ArrayPool<float>.Shared.Return(e);
-            ArrayPool<float>.Shared.Return(products);
-            ArrayPool<float>.Shared.Return(partial);
-        }
-    }
+    public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y) =>
+        WinogradConvolution.Forward<FastWinograd4x4>(s, x, w, bias, y);
 
-    /// <summary>
-    /// Tiles per slab: images go through in slabs of about this many tiles (a split fixed by N and the
-    /// shape, never by the thread count), each slab's 36 GEMMs adding to P in slab order, one GEMM
-    /// per thread at a time. Deep enough that P [Cin, 36, Cout] is read and written once per 256
-    /// tiles rather than once per few images.
-    /// </summary>
-    internal const int SlabTiles = 256;
-
-    /// <summary>
-    /// destination [columns, width] = source [rows, columns] transposed, in 16 x 16 blocks (both sides
-    /// stay in cache). Scalar: an AVX-512 transpose in registers measured no faster on the paper's
-    /// gradients, as reading them from memory is what takes the time.
-    /// </summary>
-    internal static void Transpose(ReadOnlySpan<float> source, int rows, int columns, Span<float> destination, int width)
-    {
-        const int Block = 16;
-        for (int r0 = 0; r0 < rows; r0 += Block)
-            for (int c0 = 0; c0 < columns; c0 += Block)
-                for (int r = r0; r < Math.Min(r0 + Block, rows); r++)
-                    for (int c = c0; c < Math.Min(c0 + Block, columns); c++)
-                        destination[c * width + r] = source[r * columns + c];
-    }
+    /// <summary>The filter gradient by the same tiles (<see cref="WinogradConvolution.BackwardFilter{T}"/>).</summary>
+    public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate) =>
+        WinogradConvolution.BackwardFilter<FastWinograd4x4>(s, x, dy, dw, accumulate);
 
     /// <summary>
     /// E = A dy_tile A^T [6, 6] for every tile of one image, 16 output channels per vector: dy is the
@@ -208,7 +75,7 @@ public static class FastWinograd4x4
     /// gradient transform of 48 x 48 maps 2.8x slower; on this path's smaller maps it measured the same).
     /// Outputs past the edge count as zeros.
     /// </summary>
-    private static void TransformGradient(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int at)
+    public static void TransformGradient(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int at)
     {
         Span<Vector512<float>> d = stackalloc Vector512<float>[16];   // dy_tile [4, 4]
         Span<Vector512<float>> t = stackalloc Vector512<float>[24];   // A dy_tile [6, 4]
@@ -259,7 +126,7 @@ public static class FastWinograd4x4
     /// dw^T [(ci 9 + 3 ky + kx), co] = (G^T P G)[ky, kx] for input channel ci and each co, 16 output channels per
     /// vector: P's 36 values of (ci, co) are products[(ci 36 + xi) width + co].
     /// </summary>
-    private static void TransformProducts(ConvShape s, float[] products, int width, int ci, float[] partial)
+    public static void TransformProducts(ConvShape s, float[] products, int width, int ci, float[] partial)
     {
         Span<Vector512<float>> r = stackalloc Vector512<float>[18];   // G^T P: [3, 6]
         Span<float> last = stackalloc float[16];
@@ -305,23 +172,6 @@ public static class FastWinograd4x4
                 Sixth * (sum34 - sum12) + p5);
     }
 
-    /// <summary>Rows of the zero-padded plane: tile row ty reads rows 4ty .. 4ty + 5.</summary>
-    private static int PaddedRows(int th) => 4 * th + 2;
-
-    /// <summary>
-    /// Images whose tiles share one set of GEMMs: the fewest (up to 8) whose tiles fill whole column
-    /// panels (24 x 24 maps, 36 tiles an image: 8 images, 288 tiles; 12 x 12 maps, 9 tiles an image,
-    /// fill none: 8 images, 72 tiles in 96 columns), but never so many that a thread would get no group. Each output column of a GEMM is summed alone, in the same order whatever
-    /// the grouping, so the grouping never changes a result.
-    /// </summary>
-    internal static int ImagesPerGroup(int n, int tilesPerImage)
-    {
-        int most = Math.Clamp((n + CpuFastBackend.Threads - 1) / CpuFastBackend.Threads, 1, 8);
-        for (int images = 1; images <= most; images++)
-            if (images * tilesPerImage % Sgemm.NR == 0) return images;
-        return most;
-    }
-
     /// <summary>
     /// U_xi = (G g G^T)[xi] for every (co, ci): 36 matrices [Cout, Cin], written straight into the
     /// packed form the GEMM reads (<see cref="Sgemm.PackedMatrix"/>: row panels of MR = 8 output
@@ -329,7 +179,7 @@ public static class FastWinograd4x4
     /// lane: the 8 output channels of a panel, so each result vector is one packed column. Computed in
     /// float64 and rounded once, as G's sixths and twenty-fourths are not exact in float32.
     /// </summary>
-    private static Sgemm.PackedMatrix[] TransformWeights(ConvShape s, ReadOnlyMemory<float> w)
+    public static Sgemm.PackedMatrix[] TransformWeights(ConvShape s, ReadOnlyMemory<float> w)
     {
         const int Kernels = 8;   // doubles per Vector512, and rows per packed panel (Sgemm.MR)
         if (Sgemm.MR != Kernels) throw new InvalidOperationException("A packed column must be one vector of kernels.");
@@ -391,7 +241,7 @@ public static class FastWinograd4x4
     /// v[xi * xiStride + ty * tw ..] (8 lanes written; those past the row's tiles are overwritten next,
     /// or land in the columns past the group's tiles).
     /// </summary>
-    private static void TransformInput(ConvShape s, ReadOnlySpan<float> plane, float[] padded, int th, int tw, Span<float> v, int xiStride)
+    public static void TransformInput(ConvShape s, ReadOnlySpan<float> plane, float[] padded, int th, int tw, Span<float> v, int xiStride)
     {
         if ((Points - 1) * xiStride + (th - 1) * tw + Lanes > v.Length) throw new ArgumentException("V is too short for the tiles.");
         for (int iy = 0; iy < s.H; iy++)   // padded row iy + p holds input row iy from column p on
@@ -478,7 +328,7 @@ public static class FastWinograd4x4
     /// y = A^T M A + bias for output channel co of one image: M_xi's tiles of tile row ty are at
     /// m[xi * xiStride + at + ty * tw ..]; each tile row gives output rows 4ty .. 4ty + 3.
     /// </summary>
-    private static void TransformOutput(ConvShape s, float[] m, int at, int xiStride, int th, int tw, float bias, Span<float> output)
+    public static void TransformOutput(ConvShape s, float[] m, int at, int xiStride, int th, int tw, float bias, Span<float> output)
     {
         if ((Points - 1) * xiStride + at + (th - 1) * tw + Lanes > m.Length) throw new ArgumentException("M is too short for the tiles.");
         ref float mStart = ref m[0];

@@ -23,8 +23,8 @@ namespace FerEngine.Backends.Cpu.Fast;
 ///         [0   -1     0  21/4     0 -21/4  0 1]       [  0      0     0     0     1  ]
 /// For each of the 64 points xi of a transformed tile the sum over input channels is a GEMM,
 ///   M_xi [Cout, tiles] = U_xi [Cout, Cin] x V_xi [Cin, tiles],   U = G g G^T,  V = B^T d B,
-/// exactly as in <see cref="FastWinograd4x4"/>, whose layout and grouping this follows: 4 multiply-adds
-/// per output and channel pair (direct: 25) and 4 transformed values per output and channel.
+/// run by <see cref="WinogradConvolution"/> as F(4x4, 3x3)'s are: 4 multiply-adds per output and
+/// channel pair (direct: 25) and 4 transformed values per output and channel.
 ///
 /// Rounding: eight points spread the transforms' scales further (B^T up to 21/4, A^T up to 8, G down
 /// to 1/90): measured against float64 on conv2's shape (64 channels, 48 x 48, normal data), 3.1e-6
@@ -36,8 +36,10 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// padded rows, then B over each tile's 8 columns picks every fourth column with permutes. The filter
 /// gradient is dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G (<see cref="BackwardFilter"/>).
 /// </summary>
-public static class FastWinograd5x5
+internal sealed class FastWinograd5x5 : IWinogradTiling
 {
+    private FastWinograd5x5() { }
+
     private const int Lanes = 16;        // tiles per vector (Vector512)
     private const int RowStride = 80;    // floats per padded row: the 68 columns 16 tiles read (4 x 16 + 4), rounded up to whole vectors
     private const int Tile = 8;          // input tile side
@@ -46,13 +48,15 @@ public static class FastWinograd5x5
 
     /// <summary>True for the convolutions this path can compute: 5x5 kernels, output width at most 64 (16 tiles), AVX-512.</summary>
     public static bool Supports(ConvShape s) =>
-        s.K == 5 && s.Ho > 0 && s.Wo > 0 && TilesX(s) <= Lanes && s.W + s.Padding <= RowStride && Avx512F.IsSupported;
-
-    private static int TilesY(ConvShape s) => (s.Ho + 3) / 4;
-    private static int TilesX(ConvShape s) => (s.Wo + 3) / 4;
+        s.K == 5 && s.Ho > 0 && s.Wo > 0 && WinogradConvolution.TilesX(s) <= Lanes && s.W + s.Padding <= RowStride && Avx512F.IsSupported;
 
     /// <summary>Rows of the zero-padded plane: tile row ty reads rows 4ty .. 4ty + 7.</summary>
     private static int PaddedRows(int th) => 4 * th + 4;
+
+    public static int PaddedPlaneSize(int th) => PaddedRows(th) * RowStride;
+    static int IWinogradTiling.Points => Points;
+    static int IWinogradTiling.Taps => Taps;
+    static int IWinogradTiling.Lanes => Lanes;
 
     /// <summary>G, [8, 5]: U = G g G^T (row 0 negated against Toom-Cook's, as is B^T's row 0).</summary>
     internal static readonly double[,] KernelMatrix =
@@ -89,111 +93,12 @@ public static class FastWinograd5x5
         { 0, 1, -1, 1 / 8.0, -1 / 8.0, 8, -8, 1 },
     };
 
-    public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
-    {
-        int th = TilesY(s), tw = TilesX(s), xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
-        var u = TransformWeights(s, w);
-        try
-        {
-            int perGroup = FastWinograd4x4.ImagesPerGroup(s.N, th * tw), groups = (s.N + perGroup - 1) / perGroup;
-            Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, group =>
-            {
-                int first = group * perGroup, count = Math.Min(perGroup, s.N - first);
-                int tiles = count * th * tw;
-                int columns = (tiles + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole GEMM column panels
-                int vStride = columns + Lanes;                                // a tile row's 16-lane store may run past the last tile
-                float[] v = ArrayPool<float>.Shared.Rent(s.Cin * Points * vStride);          // row (ci, xi) of V_xi [Cin, columns]
-                float[] m = ArrayPool<float>.Shared.Rent(s.Cout * Points * columns + Lanes);  // row (co, xi) of M_xi [Cout, columns]
-                float[] padded = ArrayPool<float>.Shared.Rent(PaddedRows(th) * RowStride);
-                var rowOffsets = new int[s.Cin];
-                try
-                {
-                    Array.Clear(padded, 0, PaddedRows(th) * RowStride);   // the border stays zero: only the interior is written
-                    for (int row = 0; row < s.Cin * Points; row++)          // columns past the tiles: finite, so the GEMM's discarded columns are too
-                        v.AsSpan(row * vStride + tiles, vStride - tiles).Clear();
-                    for (int ci = 0; ci < s.Cin; ci++)
-                        for (int n = first; n < first + count; n++)
-                            TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
-                                v.AsSpan(ci * Points * vStride + (n - first) * th * tw), vStride);
-                    for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * Points * vStride;
-                    for (int xi = 0; xi < Points; xi++)   // M_xi = U_xi x V_xi: rows (co, xi), Points * columns apart
-                        Sgemm.Multiply(u[xi], columns, v.AsSpan(xi * vStride), rowOffsets, m.AsSpan(xi * columns), Points * columns, overwrite: true);
-                    for (int co = 0; co < s.Cout; co++)
-                        for (int n = first; n < first + count; n++)
-                            TransformOutput(s, m, co * Points * columns + (n - first) * th * tw, columns, th, tw,
-                                bias.IsEmpty ? 0f : bias.Span[co], y.Span.Slice(n * ySize + co * s.Ho * s.Wo, s.Ho * s.Wo));
-                }
-                finally
-                {
-                    ArrayPool<float>.Shared.Return(v);
-                    ArrayPool<float>.Shared.Return(m);
-                    ArrayPool<float>.Shared.Return(padded);
-                }
-            });
-        }
-        finally
-        {
-            foreach (var matrix in u) matrix.Dispose();
-        }
-    }
+    public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y) =>
+        WinogradConvolution.Forward<FastWinograd5x5>(s, x, w, bias, y);
 
-    /// <summary>
-    /// The filter gradient by the same tiling, as <see cref="FastWinograd4x4.BackwardFilter"/> computes it:
-    ///   P_xi [Cin, Cout] = sum over slabs of V_xi [Cin, tiles] x E_xi^T [tiles, Cout],   E = A dy A^T,
-    /// then dg = G^T P G for every (co, ci). 64 multiply-adds per tile and channel pair where the direct
-    /// filter gradient does 400. Slabs depend on N and the shape only, so results do not depend on the
-    /// thread count.
-    /// </summary>
-    public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)
-    {
-        int th = TilesY(s), tw = TilesX(s), perImage = th * tw, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
-        int width = (s.Cout + 15) / 16 * 16;   // Cout rounded up to whole vectors (the lanes past Cout are zeros)
-        int slabs = Math.Clamp((s.N * perImage + FastWinograd4x4.SlabTiles - 1) / FastWinograd4x4.SlabTiles, 1, s.N);
-        int mostTiles = (s.N + slabs - 1) / slabs * perImage, vStride = mostTiles + Lanes;   // a tile row's 16-lane store may run past the last tile
-        float[] v = ArrayPool<float>.Shared.Rent(s.Cin * Points * vStride);          // row (ci, xi) of V_xi [Cin, tiles]
-        float[] e = ArrayPool<float>.Shared.Rent(mostTiles * Points * width);        // row (tile, xi) of E_xi^T [tiles, width]
-        float[] products = ArrayPool<float>.Shared.Rent(s.Cin * Points * width);     // row (ci, xi) of P_xi [Cin, width]
-        float[] partial = ArrayPool<float>.Shared.Rent(s.Cin * Taps * s.Cout);       // dw^T [Cin 25, Cout]
-        var rowOffsets = new int[s.Cin];
-        for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * Points * vStride;
-        try
-        {
-            Array.Clear(products, 0, s.Cin * Points * width);   // the GEMMs add to P, slab after slab
-            for (int slab = 0; slab < slabs; slab++)
-            {
-                int first = (int)((long)slab * s.N / slabs), count = (int)((long)(slab + 1) * s.N / slabs) - first, tiles = count * perImage;
-                Parallel1D.ForEach(s.Cin, ci =>   // V: one input channel per task
-                {
-                    float[] padded = ArrayPool<float>.Shared.Rent(PaddedRows(th) * RowStride);
-                    Array.Clear(padded, 0, PaddedRows(th) * RowStride);   // the border stays zero: only the interior is written
-                    for (int n = first; n < first + count; n++)
-                        TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
-                            v.AsSpan(ci * Points * vStride + (n - first) * perImage), vStride);
-                    ArrayPool<float>.Shared.Return(padded);
-                });
-                Parallel1D.ForEach(count, image =>   // E: one image per task
-                {
-                    float[] gradient = ArrayPool<float>.Shared.Rent(s.Ho * s.Wo * width);   // dy_n transposed: [Ho Wo, width]
-                    Array.Clear(gradient, 0, s.Ho * s.Wo * width);                           // channels past Cout stay zero
-                    FastWinograd4x4.Transpose(dy.Span.Slice((first + image) * ySize, ySize), s.Cout, s.Ho * s.Wo, gradient, width);
-                    TransformGradient(s, gradient, width, th, tw, e, image * perImage);
-                    ArrayPool<float>.Shared.Return(gradient);
-                });
-                Parallel1D.ForEach(Points, xi =>   // P_xi += V_xi x E_xi^T: rows (ci, xi), Points * width apart
-                    Sgemm.Multiply(v.AsSpan(xi * vStride), rowOffsets, transposeB: false, width, tiles,
-                        e.AsSpan(xi * width), Points * width, products.AsSpan(xi * width), Points * width));
-            }
-            Parallel1D.ForEach(s.Cin, ci => TransformProducts(s, products, width, ci, partial));
-            FastConvolution.AddChunkSums([partial], s.Cin * Taps, s.Cout, dw.Span, accumulate);
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(v);
-            ArrayPool<float>.Shared.Return(e);
-            ArrayPool<float>.Shared.Return(products);
-            ArrayPool<float>.Shared.Return(partial);
-        }
-    }
+    /// <summary>The filter gradient by the same tiles (<see cref="WinogradConvolution.BackwardFilter{T}"/>).</summary>
+    public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate) =>
+        WinogradConvolution.BackwardFilter<FastWinograd5x5>(s, x, dy, dw, accumulate);
 
     /// <summary>
     /// U_xi = (G g G^T)[xi] for every (co, ci): 64 matrices [Cout, Cin], written straight into the
@@ -201,7 +106,7 @@ public static class FastWinograd5x5
     /// vector lane (the 8 output channels of a packed panel). In float64, rounded once. This runs once
     /// per call, so plain loops over G do: 520 multiply-adds per eight kernels.
     /// </summary>
-    private static Sgemm.PackedMatrix[] TransformWeights(ConvShape s, ReadOnlyMemory<float> w)
+    public static Sgemm.PackedMatrix[] TransformWeights(ConvShape s, ReadOnlyMemory<float> w)
     {
         const int Kernels = 8;   // doubles per Vector512, and rows per packed panel (Sgemm.MR)
         if (Sgemm.MR != Kernels) throw new InvalidOperationException("A packed column must be one vector of kernels.");
@@ -251,7 +156,7 @@ public static class FastWinograd5x5
     /// v[xi * xiStride + ty * tw ..] (16 lanes written; those past the row's tiles are overwritten next,
     /// or land in the columns past the group's tiles).
     /// </summary>
-    private static void TransformInput(ConvShape s, ReadOnlySpan<float> plane, float[] padded, int th, int tw, Span<float> v, int xiStride)
+    public static void TransformInput(ConvShape s, ReadOnlySpan<float> plane, float[] padded, int th, int tw, Span<float> v, int xiStride)
     {
         if ((Points - 1) * xiStride + (th - 1) * tw + Lanes > v.Length) throw new ArgumentException("V is too short for the tiles.");
         for (int iy = 0; iy < s.H; iy++)   // padded row iy + p holds input row iy from column p on
@@ -357,7 +262,7 @@ public static class FastWinograd5x5
     /// y = A^T M A + bias for output channel co of one image: M_xi's tiles of tile row ty are at
     /// m[xi * xiStride + at + ty * tw ..]; each tile row gives output rows 4ty .. 4ty + 3.
     /// </summary>
-    private static void TransformOutput(ConvShape s, float[] m, int at, int xiStride, int th, int tw, float bias, Span<float> output)
+    public static void TransformOutput(ConvShape s, float[] m, int at, int xiStride, int th, int tw, float bias, Span<float> output)
     {
         if ((Points - 1) * xiStride + at + (th - 1) * tw + Lanes > m.Length) throw new ArgumentException("M is too short for the tiles.");
         ref float mStart = ref m[0];
@@ -432,7 +337,7 @@ public static class FastWinograd5x5
     /// (t, xi) of e, e[(t 64 + xi) width + co]: a tile's 64 rows are written together, one block of
     /// memory. Outputs past the edge count as zeros.
     /// </summary>
-    private static void TransformGradient(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int at)
+    public static void TransformGradient(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int at)
     {
         Span<Vector512<float>> d = stackalloc Vector512<float>[16];         // dy_tile [4, 4]
         Span<Vector512<float>> t = stackalloc Vector512<float>[Tile * 4];   // A dy_tile [8, 4]
@@ -488,7 +393,7 @@ public static class FastWinograd5x5
     /// channels per vector: P's 64 values of (ci, co) are products[(ci 64 + xi) width + co]. Once per
     /// call, so plain loops over G do.
     /// </summary>
-    private static void TransformProducts(ConvShape s, float[] products, int width, int ci, float[] partial)
+    public static void TransformProducts(ConvShape s, float[] products, int width, int ci, float[] partial)
     {
         Span<Vector512<float>> r = stackalloc Vector512<float>[5 * Tile];   // G^T P: [5, 8]
         Span<float> last = stackalloc float[16];

@@ -1,0 +1,225 @@
+using System.Buffers;
+
+namespace FerEngine.Backends.Cpu.Fast;
+
+/// <summary>
+/// What one Winograd tiling F(4x4, k x k) provides: its transforms, for tiles of t x t inputs
+/// (t = k + 3) 4 apart giving 4x4 outputs. <see cref="WinogradConvolution"/> runs them.
+/// Implemented by <see cref="FastWinograd4x4"/> (k = 3) and <see cref="FastWinograd5x5"/> (k = 5);
+/// static members, so the driver's calls are resolved when it is compiled for each tiling.
+/// </summary>
+internal interface IWinogradTiling
+{
+    /// <summary>Values per transformed tile, t x t: the GEMMs per group of images.</summary>
+    static abstract int Points { get; }
+
+    /// <summary>Weights per kernel, k x k.</summary>
+    static abstract int Taps { get; }
+
+    /// <summary>Tiles per vector in the input transform: its stores may run this many floats past a tile row.</summary>
+    static abstract int Lanes { get; }
+
+    /// <summary>Floats of the zero-padded plane the input transform reads, for th tile rows.</summary>
+    static abstract int PaddedPlaneSize(int th);
+
+    /// <summary>U_xi = (G g G^T)[xi], packed for the GEMM: Points matrices [Cout, Cin].</summary>
+    static abstract Sgemm.PackedMatrix[] TransformWeights(ConvShape s, ReadOnlyMemory<float> w);
+
+    /// <summary>V = B^T d B for every tile of one channel plane: point xi of tile row ty's tiles at v[xi xiStride + ty tw ..].</summary>
+    static abstract void TransformInput(ConvShape s, ReadOnlySpan<float> plane, float[] padded, int th, int tw, Span<float> v, int xiStride);
+
+    /// <summary>y = A^T M A + bias for one output plane, from M's tiles at m[xi xiStride + at ..].</summary>
+    static abstract void TransformOutput(ConvShape s, float[] m, int at, int xiStride, int th, int tw, float bias, Span<float> output);
+
+    /// <summary>E = A dy A^T for every tile of one image (dy transposed to [Ho Wo, width]): row (tile, xi) of e, tiles from at on.</summary>
+    static abstract void TransformGradient(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int at);
+
+    /// <summary>dw^T [(ci Taps + tap), co] = (G^T P G)[tap] for input channel ci, from P's rows (ci, xi).</summary>
+    static abstract void TransformProducts(ConvShape s, float[] products, int width, int ci, float[] partial);
+}
+
+/// <summary>
+/// Stride-1 convolutions by Winograd's minimal filtering (Lavin and Gray, 2015), for any tiling
+/// F(4x4, k x k) (<see cref="IWinogradTiling"/>): each 4x4 block of outputs comes from a t x t tile
+/// of input, t = k + 3, tiles 4 apart:
+///   y_tile = A^T [ sum over ci of (G g G^T) .* (B^T d B) ] A
+/// where g is the kernel of (co, ci), d the input tile of channel ci and .* elementwise. For each of the
+/// t x t points xi of a transformed tile the sum over input channels is a matrix product:
+///   M_xi [Cout, tiles] = U_xi [Cout, Cin] x V_xi [Cin, tiles],   U = G g G^T,  V = B^T d B,
+/// so a convolution is: transform the weights (once per call), transform every input tile, run t x t
+/// GEMMs on <see cref="Sgemm"/>, and transform the products back into 4x4 outputs: t^2 / 16
+/// multiply-adds per output and channel pair, where the direct convolution does k^2.
+/// The data gradient is a forward convolution (<see cref="FastConvolution.BackwardData"/>); the filter
+/// gradient uses the same tiles (<see cref="BackwardFilter{T}"/>).
+/// </summary>
+internal static class WinogradConvolution
+{
+    public static int TilesY(ConvShape s) => (s.Ho + 3) / 4;
+    public static int TilesX(ConvShape s) => (s.Wo + 3) / 4;
+
+    /// <summary>
+    /// Images go in groups whose tiles form their GEMMs' columns, one group per task. V and M keep a
+    /// channel's t x t rows together (channel-major, then xi), so that a transform reads or writes one
+    /// compact block rather than t x t far-apart streams; the GEMMs read and write their matrices' rows
+    /// t x t rows apart instead. As each GEMM column is summed on its own, results do not depend on the
+    /// grouping or on the thread count.
+    /// </summary>
+    public static void Forward<T>(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
+        where T : IWinogradTiling
+    {
+        int th = TilesY(s), tw = TilesX(s), xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo, points = T.Points;
+        var u = T.TransformWeights(s, w);
+        try
+        {
+            int perGroup = ImagesPerGroup(s.N, th * tw), groups = (s.N + perGroup - 1) / perGroup;
+            Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, group =>
+            {
+                int first = group * perGroup, count = Math.Min(perGroup, s.N - first);
+                int tiles = count * th * tw;
+                int columns = (tiles + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole GEMM column panels
+                int vStride = columns + T.Lanes;                              // a tile row's store may run past the last tile
+                float[] v = ArrayPool<float>.Shared.Rent(s.Cin * points * vStride);            // row (ci, xi) of V_xi [Cin, columns]
+                float[] m = ArrayPool<float>.Shared.Rent(s.Cout * points * columns + T.Lanes);  // row (co, xi) of M_xi [Cout, columns]
+                float[] padded = ArrayPool<float>.Shared.Rent(T.PaddedPlaneSize(th));
+                var rowOffsets = new int[s.Cin];
+                try
+                {
+                    Array.Clear(padded, 0, T.PaddedPlaneSize(th));   // the border stays zero: only the interior is written
+                    for (int row = 0; row < s.Cin * points; row++)     // columns past the tiles: finite, so the GEMM's discarded columns are too
+                        v.AsSpan(row * vStride + tiles, vStride - tiles).Clear();
+                    for (int ci = 0; ci < s.Cin; ci++)   // channel-major, so that V's block of a channel is written from its start to its end
+                        for (int n = first; n < first + count; n++)
+                            T.TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
+                                v.AsSpan(ci * points * vStride + (n - first) * th * tw), vStride);
+                    for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * points * vStride;
+                    for (int xi = 0; xi < points; xi++)   // M_xi = U_xi x V_xi: rows (co, xi), points * columns apart
+                        Sgemm.Multiply(u[xi], columns, v.AsSpan(xi * vStride), rowOffsets, m.AsSpan(xi * columns), points * columns, overwrite: true);
+                    for (int co = 0; co < s.Cout; co++)   // channel-major, so that M's block of a channel is read from its start to its end
+                        for (int n = first; n < first + count; n++)
+                            T.TransformOutput(s, m, co * points * columns + (n - first) * th * tw, columns, th, tw,
+                                bias.IsEmpty ? 0f : bias.Span[co], y.Span.Slice(n * ySize + co * s.Ho * s.Wo, s.Ho * s.Wo));
+                }
+                finally
+                {
+                    ArrayPool<float>.Shared.Return(v);
+                    ArrayPool<float>.Shared.Return(m);
+                    ArrayPool<float>.Shared.Return(padded);
+                }
+            });
+        }
+        finally
+        {
+            foreach (var matrix in u) matrix.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The filter gradient by the same tiling. The forward pass is y_tile = A^T [ sum over ci of
+    /// U .* V ] A with U = G g G^T, V = B^T d B; it is linear in g, so for each (co, ci)
+    ///   dg [k, k] = G^T [ sum over tiles of (A dy_tile A^T) .* (B^T d B) ] G
+    /// where dy_tile is the output gradient's 4x4 block of the tile (zero past the output's edge), A the
+    /// t x 4 transpose of A^T, and d the tile's input (the forward's V). Per point xi of the transformed
+    /// tile the sum over tiles is a matrix product:
+    ///   P_xi [Cin, Cout] = V_xi [Cin, tiles] x E_xi^T [tiles, Cout],   E = A dy A^T,
+    /// t x t GEMMs of depth = tiles: t^2 multiply-adds per tile and channel pair where the direct filter
+    /// gradient does 16 k^2. V_xi is read in place (rows (ci, xi), channel-major, as in the forward); E is
+    /// computed with one output channel per vector lane from dy transposed to [Ho Wo, Cout], so E_xi^T's
+    /// rows (one per tile) hold Cout contiguous channels: the layout the GEMM packs without transposing
+    /// (a transposed pack is scalar and slow). Images go through in slabs of about
+    /// <see cref="SlabTiles"/> tiles: each slab's transforms run in parallel (input channels, images),
+    /// then its GEMMs (one per thread at a time) add to P, slab after slab; at the end G^T P G gives dw.
+    /// Every P_xi is summed by one GEMM at a time in slab order and the slabs depend on N and the shape
+    /// only, so results do not depend on the thread count. P [Cin, t^2, Cout] is read and written once
+    /// per slab: with one slab per few images (the 8 chunks of <see cref="FastConvolution.ForEachChunk"/>,
+    /// 36 tiles each at 12 x 12) that traffic made conv6 1.5x slower.
+    /// </summary>
+    public static void BackwardFilter<T>(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)
+        where T : IWinogradTiling
+    {
+        int th = TilesY(s), tw = TilesX(s), perImage = th * tw, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo, points = T.Points;
+        int width = (s.Cout + 15) / 16 * 16;   // Cout rounded up to whole vectors (the lanes past Cout are zeros)
+        int slabs = Math.Clamp((s.N * perImage + SlabTiles - 1) / SlabTiles, 1, s.N);
+        int mostTiles = (s.N + slabs - 1) / slabs * perImage, vStride = mostTiles + T.Lanes;   // a tile row's store may run past the last tile
+        float[] v = ArrayPool<float>.Shared.Rent(s.Cin * points * vStride);          // row (ci, xi) of V_xi [Cin, tiles]
+        float[] e = ArrayPool<float>.Shared.Rent(mostTiles * points * width);        // row (tile, xi) of E_xi^T [tiles, width]
+        float[] products = ArrayPool<float>.Shared.Rent(s.Cin * points * width);     // row (ci, xi) of P_xi [Cin, width]
+        float[] partial = ArrayPool<float>.Shared.Rent(s.Cin * T.Taps * s.Cout);     // dw^T [Cin Taps, Cout]
+        var rowOffsets = new int[s.Cin];
+        for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * points * vStride;
+        try
+        {
+            Array.Clear(products, 0, s.Cin * points * width);   // the GEMMs add to P, slab after slab
+            for (int slab = 0; slab < slabs; slab++)
+            {
+                int first = (int)((long)slab * s.N / slabs), count = (int)((long)(slab + 1) * s.N / slabs) - first, tiles = count * perImage;
+                Parallel1D.ForEach(s.Cin, ci =>   // V: one input channel per task
+                {
+                    float[] padded = ArrayPool<float>.Shared.Rent(T.PaddedPlaneSize(th));
+                    Array.Clear(padded, 0, T.PaddedPlaneSize(th));   // the border stays zero: only the interior is written
+                    for (int n = first; n < first + count; n++)
+                        T.TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
+                            v.AsSpan(ci * points * vStride + (n - first) * perImage), vStride);
+                    ArrayPool<float>.Shared.Return(padded);
+                });
+                Parallel1D.ForEach(count, image =>   // E: one image per task
+                {
+                    float[] gradient = ArrayPool<float>.Shared.Rent(s.Ho * s.Wo * width);   // dy_n transposed: [Ho Wo, width]
+                    Array.Clear(gradient, 0, s.Ho * s.Wo * width);                           // channels past Cout stay zero
+                    Transpose(dy.Span.Slice((first + image) * ySize, ySize), s.Cout, s.Ho * s.Wo, gradient, width);
+                    T.TransformGradient(s, gradient, width, th, tw, e, image * perImage);
+                    ArrayPool<float>.Shared.Return(gradient);
+                });
+                Parallel1D.ForEach(points, xi =>   // P_xi += V_xi x E_xi^T: rows (ci, xi), points * width apart
+                    Sgemm.Multiply(v.AsSpan(xi * vStride), rowOffsets, transposeB: false, width, tiles,
+                        e.AsSpan(xi * width), points * width, products.AsSpan(xi * width), points * width));
+            }
+            Parallel1D.ForEach(s.Cin, ci => T.TransformProducts(s, products, width, ci, partial));
+            FastConvolution.AddChunkSums([partial], s.Cin * T.Taps, s.Cout, dw.Span, accumulate);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(v);
+            ArrayPool<float>.Shared.Return(e);
+            ArrayPool<float>.Shared.Return(products);
+            ArrayPool<float>.Shared.Return(partial);
+        }
+    }
+
+    /// <summary>
+    /// Tiles per slab: images go through in slabs of about this many tiles (a split fixed by N and the
+    /// shape, never by the thread count), each slab's GEMMs adding to P in slab order, one GEMM per
+    /// thread at a time. Deep enough that P [Cin, t^2, Cout] is read and written once per 256 tiles
+    /// rather than once per few images.
+    /// </summary>
+    private const int SlabTiles = 256;
+
+    /// <summary>
+    /// destination [columns, width] = source [rows, columns] transposed, in 16 x 16 blocks (both sides
+    /// stay in cache). Scalar: an AVX-512 transpose in registers measured no faster on the paper's
+    /// gradients, as reading them from memory is what takes the time.
+    /// </summary>
+    private static void Transpose(ReadOnlySpan<float> source, int rows, int columns, Span<float> destination, int width)
+    {
+        const int Block = 16;
+        for (int r0 = 0; r0 < rows; r0 += Block)
+            for (int c0 = 0; c0 < columns; c0 += Block)
+                for (int r = r0; r < Math.Min(r0 + Block, rows); r++)
+                    for (int c = c0; c < Math.Min(c0 + Block, columns); c++)
+                        destination[c * width + r] = source[r * columns + c];
+    }
+
+    /// <summary>
+    /// Images whose tiles share one set of GEMMs: the fewest (up to 8) whose tiles fill whole column
+    /// panels (24 x 24 maps, 36 tiles an image: 8 images, 288 tiles; 48 x 48, 144 tiles: 2 images;
+    /// 12 x 12 maps, 9 tiles an image, fill none: 8 images, 72 tiles in 96 columns), but never so many
+    /// that a thread would get no group. Each output column of a GEMM is summed alone, in the same
+    /// order whatever the grouping, so the grouping never changes a result.
+    /// </summary>
+    private static int ImagesPerGroup(int n, int tilesPerImage)
+    {
+        int most = Math.Clamp((n + CpuFastBackend.Threads - 1) / CpuFastBackend.Threads, 1, 8);
+        for (int images = 1; images <= most; images++)
+            if (images * tilesPerImage % Sgemm.NR == 0) return images;
+        return most;
+    }
+}
