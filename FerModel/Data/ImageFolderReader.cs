@@ -62,28 +62,39 @@ public static class ImageFolderReader
             return 0;
         }
         int read = 0;
-        foreach (var file in Directory.EnumerateFiles(folder).Where(IsImage).OrderBy(f => f, StringComparer.Ordinal))
+        var files = Directory.EnumerateFiles(folder).Where(IsImage).OrderBy(f => f, StringComparer.Ordinal).ToList();
+        var images = TryLoadAll(files, into);
+        for (int i = 0; i < files.Count; i++)
         {
-            if (TryLoad(file, into) is { } pixels)
+            if (images[i] is { } pixels)
             {
-                into[split].Add(new FaceSample(pixels, new FaceLabels(Emotion: emotion), file));
+                into[split].Add(new FaceSample(pixels, new FaceLabels(Emotion: emotion), files[i]));
                 read++;
             }
         }
         return read;
     }
 
-    /// <summary>The converted image, or null (skipped, counted and listed) when it cannot be decoded.</summary>
-    internal static byte[]? TryLoad(string file, FaceDataset into)
+    /// <summary>
+    /// Each file's converted image, in the files' order, or null where it cannot be decoded (skipped,
+    /// listed in the report in the files' order). Decoded in parallel: a 200 x 200 JPEG takes about
+    /// 1.7 ms, so UTKFace's 23,708 would take 40 s on one core. A file that cannot be read at all (an
+    /// I/O error) stops the load, the first such file in order, as a sequential load would.
+    /// </summary>
+    internal static byte[]?[] TryLoadAll(IReadOnlyList<string> files, FaceDataset into)
     {
-        try
+        var images = new byte[]?[files.Count];
+        var failures = new Exception?[files.Count];
+        Parallel.For(0, files.Count, i =>
         {
-            return ImageConversion.Load(file, into.Channels, into.Height, into.Width);
-        }
-        catch (InvalidDataException e)
+            try { images[i] = ImageConversion.Load(files[i], into.Channels, into.Height, into.Width); }
+            catch (Exception e) { failures[i] = e; }
+        });
+        for (int i = 0; i < files.Count; i++)
         {
-            into.Report.Skipped.Add((file, e.Message));
-            return null;
+            if (failures[i] is InvalidDataException corrupt) into.Report.Skipped.Add((files[i], corrupt.Message));
+            else if (failures[i] is { } other) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(other);
         }
+        return images;
     }
 }

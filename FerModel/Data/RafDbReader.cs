@@ -25,6 +25,7 @@ public static class RafDbReader
     {
         string list = Path.Combine(root, "EmoLabel", "list_patition_label.txt");
         int lineNumber = 0, read = 0;
+        var listed = new List<(string Image, string Stem, int Emotion, DataSplit Split)>();
         foreach (var line in File.ReadLines(list))
         {
             lineNumber++;
@@ -44,7 +45,13 @@ public static class RafDbReader
                 into.Report.Skipped.Add((name, $"image not found at {aligned} or {image}"));
                 continue;
             }
-            if (ImageFolderReader.TryLoad(image, into) is not { } pixels) continue;
+            listed.Add((image, stem, emotion, split));
+        }
+        var images = ImageFolderReader.TryLoadAll(listed.Select(l => l.Image).ToList(), into);
+        for (int i = 0; i < listed.Count; i++)
+        {
+            if (images[i] is not { } pixels) continue;
+            var (image, stem, emotion, split) = listed[i];
             var (gender, race, age) = ReadAttributes(Path.Combine(root, "Annotation", "manual", $"{stem}_manu_attri.txt"), into);
             var sample = new FaceSample(pixels, new FaceLabels(emotion, gender, race, age), image);
             into[split].Add(sample);

@@ -24,16 +24,21 @@ public static class UtkFaceReader
     public static void Read(string folder, FaceDataset into)
     {
         int read = 0, malformed = 0;
+        var named = new List<(string File, FaceLabels Labels)>();
         foreach (var file in Directory.EnumerateFiles(folder).Where(ImageFolderReader.IsImage).OrderBy(f => f, StringComparer.Ordinal))
         {
-            if (!TryParse(Path.GetFileName(file), out var labels))
+            if (TryParse(Path.GetFileName(file), out var labels)) named.Add((file, labels));
+            else
             {
                 malformed++;
                 into.Report.Skipped.Add((file, "not an [age]_[gender]_[race]_[datetime].jpg name"));
-                continue;
             }
-            if (ImageFolderReader.TryLoad(file, into) is not { } pixels) continue;
-            into.Train.Add(new FaceSample(pixels, labels, file));
+        }
+        var images = ImageFolderReader.TryLoadAll(named.Select(f => f.File).ToList(), into);
+        for (int i = 0; i < named.Count; i++)
+        {
+            if (images[i] is not { } pixels) continue;
+            into.Train.Add(new FaceSample(pixels, named[i].Labels, named[i].File));
             read++;
         }
         into.Report.Sources.Add($"utkface {folder}: {read} images, {malformed} malformed names skipped");

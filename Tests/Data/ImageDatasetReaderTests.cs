@@ -96,6 +96,30 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         Assert.Equal("folder", DatasetLoader.Detect(root));
     }
 
+    /// <summary>
+    /// Images are decoded in parallel, yet the samples come out in file order, each with its own
+    /// pixels (the images differ in brightness), and the corrupt ones are reported in file order.
+    /// </summary>
+    [Fact]
+    public void Many_images_load_in_file_order_and_corrupt_ones_are_reported_in_order()
+    {
+        var corrupt = new[] { 7, 30, 31, 58 };
+        for (int i = 0; i < 64; i++)
+        {
+            string path = PathOf("many", "happy", $"{i:00}.jpg");
+            if (corrupt.Contains(i)) WriteTruncatedImage(path);
+            else WriteImage(path, level: 2 * i);
+        }
+        var data = new FaceDataset(1, 48, 48);
+        ImageFolderReader.Read(PathOf("many"), data);
+        var expected = Enumerable.Range(0, 64).Where(i => !corrupt.Contains(i)).ToList();
+        Assert.Equal(expected.Select(i => $"{i:00}.jpg"), data.Train.Select(s => Path.GetFileName(s.Source)));
+        var means = data.Train.Select(s => s.Pixels.Average(p => (double)p)).ToList();
+        for (int k = 1; k < means.Count; k++)   // brighter with every file: each sample holds its own file's pixels
+            Assert.True(means[k] > means[k - 1], $"sample {k} ({expected[k]:00}.jpg) is not brighter than the one before it");
+        Assert.Equal(corrupt.Select(i => $"{i:00}.jpg"), data.Report.Skipped.Select(s => Path.GetFileName(s.Item)));
+    }
+
     [Fact]
     public void Image_folders_without_splits_get_a_seeded_validation_split()
     {
