@@ -166,7 +166,9 @@ public static class KernelCatalog
             P("accumulate", "u32", "1: add into dgamma / dbeta, 0: overwrite")]),
         PerSlice("batchnorm_backward_data_f32", [P("x", "u64", "float32 [N, C, S], 16-byte aligned"), P("dy", "u64", "float32 [N, C, S], 16-byte aligned"),
             P("gamma", "u64", "float32 [C]"), P("savedMean", "u64", "float32 [C]"), P("savedInvStd", "u64", "float32 [C]"),
-            P("sums", "u64", "float32 [C, 2] from batchnorm_backward_finalize_f32"), P("dx", "u64", "float32 [N, C, S] output, 16-byte aligned"), .. Slicing]),
+            P("sums", "u64", "float32 [C, 2] from batchnorm_backward_finalize_f32"), P("dx", "u64", "float32 [N, C, S] output, 16-byte aligned"), .. Slicing,
+            P("throughElu", "u32", "1: x is an ELU's output, dx is continued through it (times 1 where x > 0, else x + alpha); 0: plain dx"),
+            P("eluAlpha", "f32", "the ELU's alpha (read when throughElu is 1)")]),
     ];
 
     /// <summary>A kernel by name (every launch asks, so a dictionary, not a search).</summary>

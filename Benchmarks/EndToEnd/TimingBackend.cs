@@ -50,6 +50,7 @@ public sealed class TimingBackend(IBackend inner, Action? synchronize = null) : 
     public void BatchNormForwardTraining(Tensor x, Tensor g, Tensor b, Tensor rm, Tensor rv, double momentum, double eps, Tensor y, Tensor sm, Tensor si) => Time("batch-norm forward", () => inner.BatchNormForwardTraining(x, g, b, rm, rv, momentum, eps, y, sm, si));
     public void BatchNormForwardInference(Tensor x, Tensor g, Tensor b, Tensor rm, Tensor rv, double eps, Tensor y) => Time("batch-norm inference", () => inner.BatchNormForwardInference(x, g, b, rm, rv, eps, y));
     public void BatchNormBackward(Tensor x, Tensor dy, Tensor g, Tensor sm, Tensor si, Tensor dx, Tensor dg, Tensor db, bool accumulate) => Time("batch-norm backward", () => inner.BatchNormBackward(x, dy, g, sm, si, dx, dg, db, accumulate));
+    public void BatchNormEluBackward(Tensor x, Tensor dy, Tensor g, Tensor sm, Tensor si, double alpha, Tensor du, Tensor dg, Tensor db) => Time("batch-norm + elu backward", () => inner.BatchNormEluBackward(x, dy, g, sm, si, alpha, du, dg, db));
     public void MaxPool2x2Forward(Tensor x, Tensor y, Tensor argmax) => Time("max-pool forward", () => inner.MaxPool2x2Forward(x, y, argmax));
     public void MaxPool2x2Backward(Tensor dy, Tensor argmax, Tensor dx) => Time("max-pool backward", () => inner.MaxPool2x2Backward(dy, argmax, dx));
     public void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor step, Tensor y, Tensor mask) => Time("dropout forward", () => inner.DropoutForward(x, p, seed, stream, step, y, mask));

@@ -103,6 +103,7 @@ public static class PrimitiveThroughput
         cases.Add(new("batch-norm backward", actShape, 0, 3 * size, () => b.BatchNormBackward(act, dy, g, sm, si, dx2, dg, db, false)));
         cases.Add(new("elu forward", actShape, 0, 2 * size, () => b.EluForward(act, outp, 1.0)));
         cases.Add(new("elu backward", actShape, 0, 3 * size, () => b.EluBackward(outp, dy, dx2, 1.0)));
+        cases.Add(new("batch-norm + elu backward", actShape, 0, 3 * size, () => b.BatchNormEluBackward(outp, dy, g, sm, si, 1.0, dx2, dg, db)));
         var pooled = T(n, 64, 24, 24);
         var argmax = Tensor.Zeros(pooled.Shape, DType.Int32, device);
         cases.Add(new("max-pool forward", actShape, 0, 1.5 * size, () => b.MaxPool2x2Forward(act, pooled, argmax)));

@@ -70,6 +70,9 @@ results["batch-norm backward"] = median_ms(lambda: torch.ops.aten.native_batch_n
 y = F.elu(act)
 results["elu forward"] = median_ms(lambda: F.elu(act))
 results["elu backward"] = median_ms(lambda: torch.ops.aten.elu_backward(dy, 1.0, 1, 1, True, y))
+# PyTorch has no fused op: its autograd runs batch norm's backward, then ELU's, as FerEngine did before.
+results["batch-norm + elu backward"] = median_ms(lambda: torch.ops.aten.elu_backward(
+    torch.ops.aten.native_batch_norm_backward(dy, y, g, rm, rv, mean, invstd, True, 1e-3, [True, True, True])[0], 1.0, 1, 1, True, y))
 pooled, indices = F.max_pool2d(act, 2, return_indices=True)
 results["max-pool forward"] = median_ms(lambda: F.max_pool2d(act, 2, return_indices=True))
 dpooled = torch.randn_like(pooled)

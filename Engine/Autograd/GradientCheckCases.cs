@@ -53,15 +53,19 @@ public static class GradientCheckCases
         yield return new(OpNames.BatchNorm, "2-D [3,5] (BatchNorm1d)", t => BatchNormTrain(t), () => [Random(29, 3, 5), Random(30, 5), Random(31, 5)]);
         yield return new(OpNames.BatchNorm, "4-D [1,3,5,7] (BatchNorm2d)", t => BatchNormTrain(t), () => [Random(32, 1, 3, 5, 7), Random(33, 3), Random(34, 3)]);
         yield return new(OpNames.BatchNorm, "4-D [3,2,3,5] (BatchNorm2d)", t => BatchNormTrain(t), () => [Random(35, 3, 2, 3, 5), Random(36, 2), Random(37, 2)]);
+        // ELU then batch norm as one op: inputs away from ELU's kink at 0, where its derivative jumps.
+        yield return new(OpNames.EluBatchNorm, "2-D [3,5] (ELU, BatchNorm1d)", t => BatchNormTrain(t, elu: true), () => [AwayFromZero(40, 3, 5), Random(41, 5), Random(42, 5)]);
+        yield return new(OpNames.EluBatchNorm, "4-D [3,2,3,5] (ELU, BatchNorm2d)", t => BatchNormTrain(t, elu: true), () => [AwayFromZero(43, 3, 2, 3, 5), Random(44, 2), Random(45, 2)]);
         yield return new(OpNames.SoftmaxCrossEntropy, "[5,3] with labels missing (-1)", t => Functional.SoftmaxCrossEntropy(t[0], Labels(2, -1, 0, -1, 1)), () => [Random(38, 5, 3)]);
         yield return new(OpNames.SoftmaxCrossEntropy, "[3,4] with no label at all (loss 0, gradient 0)", t => Functional.SoftmaxCrossEntropy(t[0], Labels(-1, -1, -1)), () => [Random(39, 3, 4)]);
     }
 
-    private static Tensor BatchNormTrain(Tensor[] t)
+    private static Tensor BatchNormTrain(Tensor[] t, bool elu = false)
     {
         int c = t[0].Shape[1];
         var runningMean = Tensor.Zeros(new Shape(c), DType.Float64, Reference);
         var runningVar = Tensor.Ones(new Shape(c), DType.Float64, Reference);
-        return Functional.BatchNorm(t[0], t[1], t[2], runningMean, runningVar, training: true, momentum: 0.01, eps: 1e-3);
+        return elu ? Functional.EluBatchNorm(t[0], t[1], t[2], runningMean, runningVar, training: true, momentum: 0.01, eps: 1e-3)
+            : Functional.BatchNorm(t[0], t[1], t[2], runningMean, runningVar, training: true, momentum: 0.01, eps: 1e-3);
     }
 }

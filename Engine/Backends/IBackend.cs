@@ -86,6 +86,14 @@ public interface IBackend
     /// </summary>
     void BatchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor savedMean, Tensor savedInvStd,
         Tensor dx, Tensor dgamma, Tensor dbeta, bool accumulate);
+    /// <summary>
+    /// <see cref="BatchNormBackward"/> for a batch norm of x = ELU(u), continued through the ELU in the
+    /// same pass: dgamma and dbeta (overwritten) as there, and du (overwritten) = dx ELU'(u), where
+    /// ELU'(u) = 1 if x > 0, else x + alpha. Every ELU of the network feeds a batch norm; this saves
+    /// writing dx and reading it back, and the ELU backward's read of x.
+    /// </summary>
+    void BatchNormEluBackward(Tensor x, Tensor dy, Tensor gamma, Tensor savedMean, Tensor savedInvStd, double alpha,
+        Tensor du, Tensor dgamma, Tensor dbeta);
 
     // ---- pooling ------------------------------------------------------------------------------
     /// <summary>

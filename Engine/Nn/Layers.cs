@@ -74,6 +74,10 @@ public sealed class BatchNorm : Module
 
     public override Tensor Forward(Tensor x) =>
         Functional.BatchNorm(x, Gamma, Beta, RunningMean, RunningVar, IsTraining, Momentum, Eps);
+
+    /// <summary>Forward(ELU(x)), as one op whose backward runs through both (<see cref="Functional.EluBatchNorm"/>).</summary>
+    public Tensor ForwardOfElu(Tensor x, double alpha = 1.0) =>
+        Functional.EluBatchNorm(x, Gamma, Beta, RunningMean, RunningVar, IsTraining, Momentum, Eps, alpha);
 }
 
 /// <summary>2x2 max-pool, stride 2: [N, C, H, W] -> [N, C, H/2, W/2].</summary>

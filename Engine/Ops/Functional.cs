@@ -205,33 +205,53 @@ public static class Functional
     /// variance) and updates the running ones in place; evaluation mode uses the running ones.
     /// </summary>
     public static Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+        bool training, double momentum, double eps) =>
+        BatchNormOf(OpNames.BatchNorm, x, eluAlpha: null, gamma, beta, runningMean, runningVar, training, momentum, eps);
+
+    /// <summary>
+    /// BatchNorm(Elu(x, alpha), ...) as one op, as the network applies every ELU: the same values,
+    /// and a backward pass that runs through both at once (<see cref="IBackend.BatchNormEluBackward"/>)
+    /// instead of writing the gradient between them and reading it back.
+    /// </summary>
+    public static Tensor EluBatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+        bool training, double momentum, double eps, double alpha = 1.0) =>
+        BatchNormOf(OpNames.EluBatchNorm, x, alpha, gamma, beta, runningMean, runningVar, training, momentum, eps);
+
+    /// <summary>Batch norm of x, or of ELU(x) when <paramref name="eluAlpha"/> is given (see <see cref="EluBatchNorm"/>).</summary>
+    private static Tensor BatchNormOf(string op, Tensor x, double? eluAlpha, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
         bool training, double momentum, double eps)
     {
-        const string op = OpNames.BatchNorm;
         Check.SameDeviceAndDType(op, x, gamma, beta, runningMean, runningVar);
         Check.Rank(op, x, "input", 2, 4);
         var channels = new Shape(x.Shape[1]);
         foreach (var (t, role) in new[] { (gamma, "gamma"), (beta, "beta"), (runningMean, "running mean"), (runningVar, "running var") })
             Check.That(t.Shape == channels, op, $"{role} {t.Shape} must be {channels} for input {x.Shape}.");
         var backend = x.Backend;
+        var input = x;   // what the batch norm normalises: x, or ELU(x)
+        if (eluAlpha is { } alpha)
+        {
+            input = Like(x);
+            backend.EluForward(x, input, alpha);
+        }
         var y = Like(x);
         if (!training)
         {
-            backend.BatchNormForwardInference(x, gamma, beta, runningMean, runningVar, eps, y);
+            backend.BatchNormForwardInference(input, gamma, beta, runningMean, runningVar, eps, y);
             return Record(op, y, [x, gamma, beta], _ => throw new NotSupportedException(
-                "batch_norm: backward through evaluation mode is not supported; call Train() on the model before a training step."));
+                $"{op}: backward through evaluation mode is not supported; call Train() on the model before a training step."));
         }
         long perChannel = x.ElementCount / x.Shape[1];
         Check.That(perChannel > 1, op, $"training mode needs more than one value per channel; got input {x.Shape}.");
         var savedMean = Like(gamma);
         var savedInvStd = Like(gamma);
-        backend.BatchNormForwardTraining(x, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
+        backend.BatchNormForwardTraining(input, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
         return Record(op, y, [x, gamma, beta], dy =>
         {
             var dx = Like(x);
             var dgamma = Like(gamma);
             var dbeta = Like(beta);
-            backend.BatchNormBackward(x, dy, gamma, savedMean, savedInvStd, dx, dgamma, dbeta, accumulate: false);
+            if (eluAlpha is { } a) backend.BatchNormEluBackward(input, dy, gamma, savedMean, savedInvStd, a, dx, dgamma, dbeta);
+            else backend.BatchNormBackward(input, dy, gamma, savedMean, savedInvStd, dx, dgamma, dbeta, accumulate: false);
             return [dx, dgamma, dbeta];
         });
     }

@@ -17,13 +17,14 @@ public static class OpNames
     public const string Elu = "elu";
     public const string Relu = "relu";
     public const string BatchNorm = "batch_norm";
+    public const string EluBatchNorm = "elu_batch_norm";
     public const string MaxPool2x2 = "max_pool2x2";
     public const string Dropout = "dropout";
     public const string SoftmaxCrossEntropy = "softmax_cross_entropy";
 
     public static readonly IReadOnlySet<string> All = new HashSet<string>
     {
-        Add, Multiply, Scale, Sum, Mean, Reshape, Linear, Conv2d, Elu, Relu, BatchNorm, MaxPool2x2, Dropout,
+        Add, Multiply, Scale, Sum, Mean, Reshape, Linear, Conv2d, Elu, Relu, BatchNorm, EluBatchNorm, MaxPool2x2, Dropout,
         SoftmaxCrossEntropy,
     };
 }

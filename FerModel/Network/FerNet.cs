@@ -36,7 +36,6 @@ public sealed class FerNet : Module
     public static readonly int[] ClassCounts = [7, 3, 3, 5];
 
     private readonly List<(Conv2d Conv, BatchNorm Norm, Dropout? Dropout)> _blocks = [];
-    private readonly Elu _elu = new();
     private readonly MaxPool2x2 _pool = new();
 
     public FerNet(FerNetConfig config, Device device, DType dtype = DType.Float32, ulong seed = 0)
@@ -90,14 +89,14 @@ public sealed class FerNet : Module
         for (int i = 0; i < _blocks.Count; i++)
         {
             var (conv, norm, drop) = _blocks[i];
-            x = norm.Forward(_elu.Forward(conv.Forward(x)));
+            x = norm.ForwardOfElu(conv.Forward(x));   // batch norm of ELU(conv(x)), one op
             if (drop is not null)
             {
                 x = _pool.Forward(x);
                 if (!DropoutDisabled) x = drop.Forward(x);
             }
         }
-        x = BnFc.Forward(_elu.Forward(Fc.Forward(x.Flatten(1))));
+        x = BnFc.ForwardOfElu(Fc.Forward(x.Flatten(1)));
         return DropoutDisabled ? x : FcDropout.Forward(x);
     }
 

@@ -127,6 +127,12 @@ public abstract class CudaBackendTests
         R.BatchNormBackward(x.Cpu, dy.Cpu, gamma.Cpu, mean.Cpu, inv.Cpu, dx.Cpu, dg.Cpu, dbeta.Cpu, false);
         Same(dx, "batch norm backward", 1e-4);
         Same(dg, "dgamma", 1e-4);
+        var du = Zeros(DType.Float32, n, c, h, w);
+        G.BatchNormEluBackward(x.Gpu, dy.Gpu, gamma.Gpu, mean.Gpu, inv.Gpu, 1.0, du.Gpu, dg.Gpu, dbeta.Gpu);
+        R.BatchNormEluBackward(x.Cpu, dy.Cpu, gamma.Cpu, mean.Cpu, inv.Cpu, 1.0, du.Cpu, dg.Cpu, dbeta.Cpu);
+        Same(du, "batch norm + elu backward", 1e-4);
+        Same(dg, "batch norm + elu backward dgamma", 1e-4);
+        Same(dbeta, "batch norm + elu backward dbeta", 1e-4);
         G.BatchNormForwardInference(x.Gpu, gamma.Gpu, beta.Gpu, rmG, rvG, 1e-3, y.Gpu);
         R.BatchNormForwardInference(x.Cpu, gamma.Cpu, beta.Cpu, rmC, rvC, 1e-3, y.Cpu);
         Same(y, "batch norm inference");

@@ -187,6 +187,24 @@ public class FastCpuTests
         AssertClose(dgF, dgR, "batch norm backward dgamma");
         AssertClose(dbF, dbR, "batch norm backward dbeta");
 
+        // Batch norm of an ELU's output, backward through both in one pass: against the reference, and
+        // bit for bit what the fast path's two passes give.
+        var (eluF, eluR) = Empty(n, c, h, w);
+        Fast.EluForward(x.Fast, eluF, 1.0);
+        Reference.EluForward(x.Reference, eluR, 1.0);
+        Fast.BatchNormForwardTraining(eluF, gamma.Fast, beta.Fast, meanF, varF, 0.01, 1e-3, y.Fast, saveMeanF, invF);
+        Reference.BatchNormForwardTraining(eluR, gamma.Reference, beta.Reference, meanR, varR, 0.01, 1e-3, y.Reference, saveMeanR, invR);
+        var (duF, duR) = Empty(n, c, h, w);
+        Fast.BatchNormEluBackward(eluF, dy.Fast, gamma.Fast, saveMeanF, invF, 1.0, duF, dgF, dbF);
+        Reference.BatchNormEluBackward(eluR, dy.Reference, gamma.Reference, saveMeanR, invR, 1.0, duR, dgR, dbR);
+        AssertClose(duF, duR, "batch norm + elu backward du");
+        AssertClose(dgF, dgR, "batch norm + elu backward dgamma");
+        AssertClose(dbF, dbR, "batch norm + elu backward dbeta");
+        var (twoPasses, _) = Empty(n, c, h, w);
+        Fast.BatchNormBackward(eluF, dy.Fast, gamma.Fast, saveMeanF, invF, dx.Fast, dgF, dbF, false);
+        Fast.EluBackward(eluF, dx.Fast, twoPasses, 1.0);
+        Assert.Equal(twoPasses.ToArray<float>(), duF.ToArray<float>());
+
         Fast.AddBias(y.Fast, beta.Fast);
         Reference.AddBias(y.Reference, beta.Reference);
         AssertClose(y.Fast, y.Reference, "add bias");

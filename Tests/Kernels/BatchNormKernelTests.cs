@@ -45,7 +45,9 @@ public class BatchNormKernelTests
     }
 
     /// <summary>Random inputs, <paramref name="launch"/> with accumulate off and on, then dx, dgamma and dbeta against the reference.</summary>
-    private static void BackwardMatchesTheReference(int batch, int channels, int spatial, Action<EmulatedMemory, BackwardBuffers, bool> launch)
+    /// <param name="eluAlpha">given: x is an ELU's output and dx is expected through it, dx (x > 0 ? 1 : x + alpha)</param>
+    private static void BackwardMatchesTheReference(int batch, int channels, int spatial, Action<EmulatedMemory, BackwardBuffers, bool> launch,
+        float? eluAlpha = null)
     {
         int n = batch * channels * spatial;
         float[] x = RandomFloats(n, 51, -2, 5), dy = RandomFloats(n, 52), gamma = RandomFloats(channels, 53, 0.5f, 1.5f);
@@ -60,6 +62,8 @@ public class BatchNormKernelTests
 
             float[] dx = new float[n], expectedDgamma = (float[])dgamma.Clone(), expectedDbeta = (float[])dbeta.Clone();
             ReferenceLoops<float>.BatchNormBackward(batch, channels, spatial, x, dy, gamma, mean, invStd, dx, expectedDgamma, expectedDbeta, accumulate);
+            if (eluAlpha is { } alpha)
+                for (int i = 0; i < n; i++) dx[i] = x[i] > 0 ? dx[i] : dx[i] * (x[i] + alpha);
             AssertClose(dx, memory.Read<float>(buffers.Dx, n), 1e-5, 1e-4, $"dx (accumulate {accumulate})");
             AssertClose(expectedDgamma, memory.Read<float>(buffers.Dgamma, channels), 1e-4, 1e-4, $"dgamma (accumulate {accumulate})");
             AssertClose(expectedDbeta, memory.Read<float>(buffers.Dbeta, channels), 1e-4, 1e-4, $"dbeta (accumulate {accumulate})");
@@ -148,9 +152,33 @@ public class BatchNormKernelTests
             LaunchSliced(memory, "batchnorm_backward_sums_f32", slicing, blocks, b.X, b.Dy, b.SavedMean, partials);
             Launch(memory, "batchnorm_backward_finalize_f32", channels, partials, b.SavedInvStd, b.Dgamma, b.Dbeta, sums,
                 (uint)channels, (uint)slicing.Slices, accumulate ? 1u : 0u);
-            LaunchSliced(memory, "batchnorm_backward_data_f32", slicing, blocks, b.X, b.Dy, b.Gamma, b.SavedMean, b.SavedInvStd, sums, b.Dx);
+            LaunchSlicedData(memory, slicing, blocks, b, sums, throughElu: 0u, alpha: 0f);
         });
     }
+
+    /// <summary>
+    /// The data kernel with throughElu: dx continued through the ELU whose output x is (x in [-2, 5):
+    /// both sides of 0, and below -alpha), alpha 0.8 so that alpha is read, not assumed 1.
+    /// </summary>
+    [Theory, MemberData(nameof(SlicedShapes))]
+    public void Sliced_backward_through_an_elu_matches_the_reference(int batch, int channels, int spatial, int unitsPerSlice, int blocks)
+    {
+        var slicing = new BatchNormSlicing(batch, channels, spatial, unitsPerSlice);
+        BackwardMatchesTheReference(batch, channels, spatial, (memory, b, accumulate) =>
+        {
+            ulong partials = memory.Allocate(slicing.PartialFloats * 4), sums = memory.Allocate(channels * 8L);
+            LaunchSliced(memory, "batchnorm_backward_sums_f32", slicing, blocks, b.X, b.Dy, b.SavedMean, partials);
+            Launch(memory, "batchnorm_backward_finalize_f32", channels, partials, b.SavedInvStd, b.Dgamma, b.Dbeta, sums,
+                (uint)channels, (uint)slicing.Slices, accumulate ? 1u : 0u);
+            LaunchSlicedData(memory, slicing, blocks, b, sums, throughElu: 1u, alpha: 0.8f);
+        }, eluAlpha: 0.8f);
+    }
+
+    /// <summary>batchnorm_backward_data_f32: its pointers, the slicing, then throughElu and the ELU's alpha.</summary>
+    private static void LaunchSlicedData(EmulatedMemory memory, BatchNormSlicing slicing, int blocks, BackwardBuffers b, ulong sums, uint throughElu, float alpha) =>
+        PtxInterpreter.Launch(KernelCatalog.Emulated("batchnorm_backward_data_f32"),
+            blocks > 0 ? LaunchGrid.Linear(blocks, 256) : KernelCatalog.Get("batchnorm_backward_data_f32").LaunchFor(slicing.Blocks),
+            memory, [b.X, b.Dy, b.Gamma, b.SavedMean, b.SavedInvStd, sums, b.Dx, .. SlicingArguments(slicing), throughElu, alpha]);
 
     /// <summary>
     /// Chan's merge keeps the variance of data far from zero: mean 1000, spread 1e-2 (a naive

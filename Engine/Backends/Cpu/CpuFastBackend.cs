@@ -90,6 +90,15 @@ public class CpuFastBackend : CpuReferenceBackend
             savedInvStd.AsMemory<float>(), dx.AsMemory<float>(), dgamma.AsMemory<float>(), dbeta.AsMemory<float>(), accumulate);
     }
 
+    public override void BatchNormEluBackward(Tensor x, Tensor dy, Tensor gamma, Tensor savedMean, Tensor savedInvStd, double alpha,
+        Tensor du, Tensor dgamma, Tensor dbeta)
+    {
+        if (x.DType != DType.Float32) { base.BatchNormEluBackward(x, dy, gamma, savedMean, savedInvStd, alpha, du, dgamma, dbeta); return; }
+        var (n, c, s) = ChannelLayout.Of(x);
+        FastBatchNorm.Backward(n, c, s, x.AsMemory<float>(), dy.AsMemory<float>(), gamma.AsMemory<float>(), savedMean.AsMemory<float>(),
+            savedInvStd.AsMemory<float>(), du.AsMemory<float>(), dgamma.AsMemory<float>(), dbeta.AsMemory<float>(), accumulate: false, eluAlpha: (float)alpha);
+    }
+
     public override void MaxPool2x2Forward(Tensor x, Tensor y, Tensor argmax)
     {
         if (x.DType != DType.Float32) { base.MaxPool2x2Forward(x, y, argmax); return; }

@@ -252,6 +252,15 @@ public class CpuReferenceBackend : IBackend
                 savedMean.AsSpan<double>(), savedInvStd.AsSpan<double>(), dx.AsSpan<double>(), dgamma.AsSpan<double>(), dbeta.AsSpan<double>(), accumulate);
     }
 
+    /// <summary>The reference: the two backward passes one after the other, through a dx of x's shape.</summary>
+    public virtual void BatchNormEluBackward(Tensor x, Tensor dy, Tensor gamma, Tensor savedMean, Tensor savedInvStd, double alpha,
+        Tensor du, Tensor dgamma, Tensor dbeta)
+    {
+        var dx = Tensor.Empty(x.Shape, x.DType, x.Device);
+        BatchNormBackward(x, dy, gamma, savedMean, savedInvStd, dx, dgamma, dbeta, accumulate: false);
+        EluBackward(x, dx, du, alpha);
+    }
+
     // ---- pooling -----------------------------------------------------------------------------------------
 
     public virtual void MaxPool2x2Forward(Tensor x, Tensor y, Tensor argmax)

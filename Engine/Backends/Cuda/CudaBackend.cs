@@ -176,20 +176,45 @@ public sealed class CudaBackend : IBackend
         Tensor dx, Tensor dgamma, Tensor dbeta, bool accumulate)
     {
         var (n, c, s) = ChannelLayout.Of(x);
-        var gpu = Gpu(x);
-        if (Sliced(n, c, s, x, dy, dx) is not { } slicing)
-        {
-            gpu.Launch("batchnorm_backward_f32", c, Ptr(x), Ptr(dy), Ptr(gamma), Ptr(savedMean), Ptr(savedInvStd), Ptr(dx), Ptr(dgamma),
+        if (Sliced(n, c, s, x, dy, dx) is { } slicing)
+            BatchNormBackwardSliced(slicing, x, dy, gamma, savedMean, savedInvStd, eluAlpha: null, dx, dgamma, dbeta, accumulate);
+        else
+            Gpu(x).Launch("batchnorm_backward_f32", c, Ptr(x), Ptr(dy), Ptr(gamma), Ptr(savedMean), Ptr(savedInvStd), Ptr(dx), Ptr(dgamma),
                 Ptr(dbeta), (uint)n, (uint)c, (uint)s, accumulate ? 1u : 0u);
+    }
+
+    /// <summary>
+    /// Sliced: batchnorm_backward_data_f32 applies ELU's derivative as it writes (throughElu), so the
+    /// gradient between the two never goes to memory. Otherwise (BatchNorm1d's S = 1) the two backward
+    /// passes, one after the other.
+    /// </summary>
+    public void BatchNormEluBackward(Tensor x, Tensor dy, Tensor gamma, Tensor savedMean, Tensor savedInvStd, double alpha,
+        Tensor du, Tensor dgamma, Tensor dbeta)
+    {
+        var (n, c, s) = ChannelLayout.Of(x);
+        if (Sliced(n, c, s, x, dy, du) is { } slicing)
+        {
+            BatchNormBackwardSliced(slicing, x, dy, gamma, savedMean, savedInvStd, alpha, du, dgamma, dbeta, accumulate: false);
             return;
         }
+        var dx = Tensor.Empty(x.Shape, x.DType, x.Device);
+        BatchNormBackward(x, dy, gamma, savedMean, savedInvStd, dx, dgamma, dbeta, accumulate: false);
+        EluBackward(x, dx, du, alpha);
+    }
+
+    /// <summary>The three sliced backward kernels: per-slice sums, their merge (dgamma, dbeta), then dx (through an ELU with an alpha).</summary>
+    private void BatchNormBackwardSliced(BatchNormSlicing slicing, Tensor x, Tensor dy, Tensor gamma, Tensor savedMean, Tensor savedInvStd,
+        double? eluAlpha, Tensor dx, Tensor dgamma, Tensor dbeta, bool accumulate)
+    {
+        var gpu = Gpu(x);
         var partials = Tensor.Empty(new Shape(checked((int)slicing.PartialFloats)), DType.Float32, x.Device);
-        var sums = Tensor.Empty(new Shape(c, 2), DType.Float32, x.Device);
+        var sums = Tensor.Empty(new Shape(slicing.Channels, 2), DType.Float32, x.Device);
         var shape = SlicingArguments(slicing);
         gpu.Launch("batchnorm_backward_sums_f32", slicing.Blocks, [Ptr(x), Ptr(dy), Ptr(savedMean), Ptr(partials), .. shape]);
-        gpu.Launch("batchnorm_backward_finalize_f32", c, Ptr(partials), Ptr(savedInvStd), Ptr(dgamma), Ptr(dbeta), Ptr(sums),
-            (uint)c, (uint)slicing.Slices, accumulate ? 1u : 0u);
-        gpu.Launch("batchnorm_backward_data_f32", slicing.Blocks, [Ptr(x), Ptr(dy), Ptr(gamma), Ptr(savedMean), Ptr(savedInvStd), Ptr(sums), Ptr(dx), .. shape]);
+        gpu.Launch("batchnorm_backward_finalize_f32", slicing.Channels, Ptr(partials), Ptr(savedInvStd), Ptr(dgamma), Ptr(dbeta), Ptr(sums),
+            (uint)slicing.Channels, (uint)slicing.Slices, accumulate ? 1u : 0u);
+        gpu.Launch("batchnorm_backward_data_f32", slicing.Blocks, [Ptr(x), Ptr(dy), Ptr(gamma), Ptr(savedMean), Ptr(savedInvStd), Ptr(sums), Ptr(dx),
+            .. shape, eluAlpha is null ? 0u : 1u, (float)(eluAlpha ?? 0)]);
     }
 
     public void MaxPool2x2Forward(Tensor x, Tensor y, Tensor argmax) =>

@@ -38,9 +38,14 @@ public static class FastBatchNorm
         });
     }
 
-    /// <summary>dbeta = sum dy; dgamma = sum dy xhat; dx = gamma invStd / M (M dy - dbeta - xhat dgamma).</summary>
+    /// <summary>
+    /// dbeta = sum dy; dgamma = sum dy xhat; dx = gamma invStd / M (M dy - dbeta - xhat dgamma). With
+    /// <paramref name="eluAlpha"/>, x is an ELU's output and dx continues through it: dx ELU'(u) = dx
+    /// where x > 0, dx (x + alpha) elsewhere (<see cref="IBackend.BatchNormEluBackward"/>).
+    /// </summary>
     public static void Backward(int n, int c, int spatial, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, ReadOnlyMemory<float> gamma,
-        ReadOnlyMemory<float> savedMean, ReadOnlyMemory<float> savedInvStd, Memory<float> dx, Memory<float> dgamma, Memory<float> dbeta, bool accumulate)
+        ReadOnlyMemory<float> savedMean, ReadOnlyMemory<float> savedInvStd, Memory<float> dx, Memory<float> dgamma, Memory<float> dbeta, bool accumulate,
+        float? eluAlpha = null)
     {
         long count = (long)n * spatial;
         Parallel1D.ForEach(c, ch =>
@@ -65,7 +70,7 @@ public static class FastBatchNorm
             for (int i = 0; i < n; i++)
             {
                 int at = (i * c + ch) * spatial;
-                InputGradient(gradient.Slice(at, spatial), input.Slice(at, spatial), mean, a, b, d, destination.Slice(at, spatial));
+                InputGradient(gradient.Slice(at, spatial), input.Slice(at, spatial), mean, a, b, d, eluAlpha, destination.Slice(at, spatial));
             }
             dgamma.Span[ch] = (float)(accumulate ? dgamma.Span[ch] + sumDyXhat : sumDyXhat);
             dbeta.Span[ch] = (float)(accumulate ? dbeta.Span[ch] + sumDy : sumDy);
@@ -113,15 +118,26 @@ public static class FastBatchNorm
         for (; p < v.Length; p++) o[p] = v[p] * scale + shift;
     }
 
-    /// <summary>o = a g + b (v - mean) + d over one run.</summary>
-    private static void InputGradient(ReadOnlySpan<float> g, ReadOnlySpan<float> v, float mean, float a, float b, float d, Span<float> o)
+    /// <summary>
+    /// o = a g + b (v - mean) + d over one run; with an ELU's alpha, times ELU'(u) (1 where v > 0,
+    /// v + alpha elsewhere), as <see cref="FastElementwise.EluBackward"/> would multiply it.
+    /// </summary>
+    private static void InputGradient(ReadOnlySpan<float> g, ReadOnlySpan<float> v, float mean, float a, float b, float d, float? eluAlpha, Span<float> o)
     {
         int p = 0;
+        bool elu = eluAlpha.HasValue;
+        float alpha = eluAlpha ?? 0f;
         for (; p <= v.Length - 16; p += 16)
         {
-            var centred = Vector512.Create<float>(v.Slice(p, 16)) - Vector512.Create(mean);
-            (Vector512.Create(a) * Vector512.Create<float>(g.Slice(p, 16)) + Vector512.Create(b) * centred + Vector512.Create(d)).CopyTo(o[p..]);
+            var values = Vector512.Create<float>(v.Slice(p, 16));
+            var gradient = Vector512.Create(a) * Vector512.Create<float>(g.Slice(p, 16)) + Vector512.Create(b) * (values - Vector512.Create(mean)) + Vector512.Create(d);
+            if (elu) gradient = Vector512.ConditionalSelect(Vector512.GreaterThan(values, Vector512<float>.Zero), gradient, gradient * (values + Vector512.Create(alpha)));
+            gradient.CopyTo(o[p..]);
         }
-        for (; p < v.Length; p++) o[p] = a * g[p] + b * (v[p] - mean) + d;
+        for (; p < v.Length; p++)
+        {
+            float gradient = a * g[p] + b * (v[p] - mean) + d;
+            o[p] = !elu || v[p] > 0 ? gradient : gradient * (v[p] + alpha);
+        }
     }
 }
