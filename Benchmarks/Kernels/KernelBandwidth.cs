@@ -100,6 +100,9 @@ public static class KernelBandwidth
             backend.BatchNormBackward(x, dy, gamma, mean, invStd, dx, dgamma, dbeta, accumulate: false))));
         yield return ("batch norm backward: batchnorm_backward_f32", 5 * bytes, Time(gpu, () =>
             gpu.Launch("batchnorm_backward_f32", c, P(x), P(dy), P(gamma), P(mean), P(invStd), P(dx), P(dgamma), P(dbeta), (uint)n, (uint)c, (uint)s, 0u)));
+        // The network's backward: through the ELU whose output x is, in the same 5 passes (separately: 8).
+        yield return ("batch norm + elu backward: BatchNormSliced.ptx", 5 * bytes, Time(gpu, InStep(() =>
+            backend.BatchNormEluBackward(x, dy, gamma, mean, invStd, 1.0, dx, dgamma, dbeta))));
     }
 
     /// <summary>Milliseconds per call, by CUDA events around <see cref="Repeats"/> calls after one warm-up call.</summary>
