@@ -164,7 +164,7 @@ internal static class WinogradConvolution
                 Parallel1D.ForEach(count, image =>   // E: one image per task
                 {
                     float[] gradient = ArrayPool<float>.Shared.Rent(s.Ho * s.Wo * width);   // dy_n transposed: [Ho Wo, width]
-                    Array.Clear(gradient, 0, s.Ho * s.Wo * width);                           // channels past Cout stay zero
+                    if (width > s.Cout) Array.Clear(gradient, 0, s.Ho * s.Wo * width);      // channels past Cout stay zero (the transpose writes the rest)
                     Transpose(dy.Span.Slice((first + image) * ySize, ySize), s.Cout, s.Ho * s.Wo, gradient, width);
                     T.TransformGradient(s, gradient, width, th, tw, e, image * perImage);
                     ArrayPool<float>.Shared.Return(gradient);
