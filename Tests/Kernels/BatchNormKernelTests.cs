@@ -143,25 +143,19 @@ public class BatchNormKernelTests
     }
 
     [Theory, MemberData(nameof(SlicedShapes))]
-    public void Sliced_backward_matches_the_reference(int batch, int channels, int spatial, int unitsPerSlice, int blocks)
-    {
-        var slicing = new BatchNormSlicing(batch, channels, spatial, unitsPerSlice);
-        BackwardMatchesTheReference(batch, channels, spatial, (memory, b, accumulate) =>
-        {
-            ulong partials = memory.Allocate(slicing.PartialFloats * 4), sums = memory.Allocate(channels * 8L);
-            LaunchSliced(memory, "batchnorm_backward_sums_f32", slicing, blocks, b.X, b.Dy, b.SavedMean, partials);
-            Launch(memory, "batchnorm_backward_finalize_f32", channels, partials, b.SavedInvStd, b.Dgamma, b.Dbeta, sums,
-                (uint)channels, (uint)slicing.Slices, accumulate ? 1u : 0u);
-            LaunchSlicedData(memory, slicing, blocks, b, sums, throughElu: 0u, alpha: 0f);
-        });
-    }
+    public void Sliced_backward_matches_the_reference(int batch, int channels, int spatial, int unitsPerSlice, int blocks) =>
+        SlicedBackwardMatchesTheReference(batch, channels, spatial, unitsPerSlice, blocks, eluAlpha: null);
 
     /// <summary>
     /// The data kernel with throughElu: dx continued through the ELU whose output x is (x in [-2, 5):
     /// both sides of 0, and below -alpha), alpha 0.8 so that alpha is read, not assumed 1.
     /// </summary>
     [Theory, MemberData(nameof(SlicedShapes))]
-    public void Sliced_backward_through_an_elu_matches_the_reference(int batch, int channels, int spatial, int unitsPerSlice, int blocks)
+    public void Sliced_backward_through_an_elu_matches_the_reference(int batch, int channels, int spatial, int unitsPerSlice, int blocks) =>
+        SlicedBackwardMatchesTheReference(batch, channels, spatial, unitsPerSlice, blocks, eluAlpha: 0.8f);
+
+    /// <summary>The three sliced backward kernels; batchnorm_backward_data_f32 through an ELU when <paramref name="eluAlpha"/> is given.</summary>
+    private static void SlicedBackwardMatchesTheReference(int batch, int channels, int spatial, int unitsPerSlice, int blocks, float? eluAlpha)
     {
         var slicing = new BatchNormSlicing(batch, channels, spatial, unitsPerSlice);
         BackwardMatchesTheReference(batch, channels, spatial, (memory, b, accumulate) =>
@@ -170,15 +164,11 @@ public class BatchNormKernelTests
             LaunchSliced(memory, "batchnorm_backward_sums_f32", slicing, blocks, b.X, b.Dy, b.SavedMean, partials);
             Launch(memory, "batchnorm_backward_finalize_f32", channels, partials, b.SavedInvStd, b.Dgamma, b.Dbeta, sums,
                 (uint)channels, (uint)slicing.Slices, accumulate ? 1u : 0u);
-            LaunchSlicedData(memory, slicing, blocks, b, sums, throughElu: 1u, alpha: 0.8f);
-        }, eluAlpha: 0.8f);
+            const string data = "batchnorm_backward_data_f32";   // its pointers, the slicing, then throughElu and the ELU's alpha
+            PtxInterpreter.Launch(KernelCatalog.Emulated(data), blocks > 0 ? LaunchGrid.Linear(blocks, 256) : KernelCatalog.Get(data).LaunchFor(slicing.Blocks),
+                memory, [b.X, b.Dy, b.Gamma, b.SavedMean, b.SavedInvStd, sums, b.Dx, .. SlicingArguments(slicing), eluAlpha is null ? 0u : 1u, eluAlpha ?? 0f]);
+        }, eluAlpha);
     }
-
-    /// <summary>batchnorm_backward_data_f32: its pointers, the slicing, then throughElu and the ELU's alpha.</summary>
-    private static void LaunchSlicedData(EmulatedMemory memory, BatchNormSlicing slicing, int blocks, BackwardBuffers b, ulong sums, uint throughElu, float alpha) =>
-        PtxInterpreter.Launch(KernelCatalog.Emulated("batchnorm_backward_data_f32"),
-            blocks > 0 ? LaunchGrid.Linear(blocks, 256) : KernelCatalog.Get("batchnorm_backward_data_f32").LaunchFor(slicing.Blocks),
-            memory, [b.X, b.Dy, b.Gamma, b.SavedMean, b.SavedInvStd, sums, b.Dx, .. SlicingArguments(slicing), throughElu, alpha]);
 
     /// <summary>
     /// Chan's merge keeps the variance of data far from zero: mean 1000, spread 1e-2 (a naive

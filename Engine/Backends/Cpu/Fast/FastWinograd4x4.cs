@@ -68,45 +68,26 @@ internal sealed class FastWinograd4x4 : IWinogradTiling
         WinogradConvolution.BackwardFilter<FastWinograd4x4>(s, x, dy, dw, accumulate);
 
     /// <summary>
-    /// E = A dy_tile A^T [6, 6] for every tile of one image, 16 output channels per vector: dy is the
-    /// image's gradient transposed, [Ho Wo, width]; tile t of the slab (at + ty tw + tx) goes to row
-    /// (t, xi) of e, e[(t 36 + xi) width + co]: a tile's 36 rows are written together, one block of
-    /// memory, rather than scattered over 36 rows far apart (which made <see cref="FastWinograd5x5"/>'s
-    /// gradient transform of 48 x 48 maps 2.8x slower; on this path's smaller maps it measured the same).
-    /// Outputs past the edge count as zeros.
+    /// E = A dy_tile A^T [6, 6] of one tile, 16 output channels per vector: dy_tile [4, 4] row-major
+    /// in, point xi out to e[xi width ..] (<see cref="WinogradConvolution"/> walks the tiles).
     /// </summary>
-    public static void TransformGradient(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int at)
+    [SkipLocalsInit]   // t is written before it is read: no zeroing per tile
+    public static void TransformGradientTile(ReadOnlySpan<Vector512<float>> d, ref float e, int width)
     {
-        Span<Vector512<float>> d = stackalloc Vector512<float>[16];   // dy_tile [4, 4]
         Span<Vector512<float>> t = stackalloc Vector512<float>[24];   // A dy_tile [6, 4]
-        ref float dyStart = ref dy[0];
-        ref float eStart = ref e[0];
-        for (int ty = 0; ty < th; ty++)
-            for (int tx = 0; tx < tw; tx++)
-            {
-                int tile = at + ty * tw + tx;
-                for (int c0 = 0; c0 < width; c0 += 16)
-                {
-                    for (int i = 0; i < 4; i++)
-                        for (int j = 0; j < 4; j++)
-                        {
-                            int oy = 4 * ty + i, ox = 4 * tx + j;
-                            d[4 * i + j] = oy < s.Ho && ox < s.Wo ? Vector512.LoadUnsafe(ref dyStart, (nuint)((oy * s.Wo + ox) * width + c0)) : Vector512<float>.Zero;
-                        }
-                    for (int j = 0; j < 4; j++)   // A over each column of dy_tile
-                        (t[j], t[4 + j], t[8 + j], t[12 + j], t[16 + j], t[20 + j]) = GradientCombinations(d[j], d[4 + j], d[8 + j], d[12 + j]);
-                    for (int a = 0; a < 6; a++)   // (A dy_tile) A^T: A over each row
-                    {
-                        var (e0, e1, e2, e3, e4, e5) = GradientCombinations(t[4 * a], t[4 * a + 1], t[4 * a + 2], t[4 * a + 3]);
-                        e0.StoreUnsafe(ref eStart, (nuint)((tile * Points + 6 * a + 0) * width + c0));
-                        e1.StoreUnsafe(ref eStart, (nuint)((tile * Points + 6 * a + 1) * width + c0));
-                        e2.StoreUnsafe(ref eStart, (nuint)((tile * Points + 6 * a + 2) * width + c0));
-                        e3.StoreUnsafe(ref eStart, (nuint)((tile * Points + 6 * a + 3) * width + c0));
-                        e4.StoreUnsafe(ref eStart, (nuint)((tile * Points + 6 * a + 4) * width + c0));
-                        e5.StoreUnsafe(ref eStart, (nuint)((tile * Points + 6 * a + 5) * width + c0));
-                    }
-                }
-            }
+        for (int j = 0; j < 4; j++)   // A over each column of dy_tile
+            (t[j], t[4 + j], t[8 + j], t[12 + j], t[16 + j], t[20 + j]) = GradientCombinations(d[j], d[4 + j], d[8 + j], d[12 + j]);
+        for (int a = 0; a < 6; a++)   // (A dy_tile) A^T: A over each row, points 6a .. 6a + 5
+        {
+            var (e0, e1, e2, e3, e4, e5) = GradientCombinations(t[4 * a], t[4 * a + 1], t[4 * a + 2], t[4 * a + 3]);
+            ref float row = ref Unsafe.Add(ref e, 6 * a * width);
+            e0.StoreUnsafe(ref row);
+            e1.StoreUnsafe(ref row, (nuint)width);
+            e2.StoreUnsafe(ref row, (nuint)(2 * width));
+            e3.StoreUnsafe(ref row, (nuint)(3 * width));
+            e4.StoreUnsafe(ref row, (nuint)(4 * width));
+            e5.StoreUnsafe(ref row, (nuint)(5 * width));
+        }
     }
 
     /// <summary>
@@ -280,8 +261,8 @@ internal sealed class FastWinograd4x4 : IWinogradTiling
                 var (low, high, third) = (Vector512.LoadUnsafe(ref row), Vector512.LoadUnsafe(ref row, 16), Vector512.LoadUnsafe(ref row, 32));
                 // Columns 4 .. 35 by shifting in registers (valignd): loading them from row + 4 would
                 // straddle the whole-vector stores just made, which the CPU cannot forward to a load.
-                var nextLow = ShiftByFour(low, high);
-                var nextHigh = ShiftByFour(high, third);
+                var nextLow = Permutes.ShiftByFour(low, high);
+                var nextHigh = Permutes.ShiftByFour(high, third);
                 var (v0, v1, v2, v3, v4, v5) = InputCombinations(
                     Avx512F.PermuteVar16x32x2(low, Permutes.EveryFourthColumn0, high),
                     Avx512F.PermuteVar16x32x2(low, Permutes.EveryFourthColumn1, high),
@@ -298,11 +279,6 @@ internal sealed class FastWinograd4x4 : IWinogradTiling
             }
         }
     }
-
-    /// <summary>Floats 4 .. 19 of the 32 in (first, second): lanes 4 .. 15 of first, then lanes 0 .. 3 of second.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> ShiftByFour(Vector512<float> first, Vector512<float> second) =>
-        Avx512F.AlignRight32(second.AsInt32(), first.AsInt32(), 4).AsSingle();
 
     /// <summary>
     /// B^T [d0 .. d5], lane by lane (the rows of B^T, with their shared sums):

@@ -202,7 +202,7 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
                 var f4 = Vector512.LoadUnsafe(ref row, 64);
                 // Columns 4 .. 67 by shifting in registers (valignd): loading them from row + 4 would
                 // straddle the whole-vector stores just made, which the CPU cannot forward to a load.
-                var (s0, s1, s2, s3) = (ShiftByFour(f0, f1), ShiftByFour(f1, f2), ShiftByFour(f2, f3), ShiftByFour(f3, f4));
+                var (s0, s1, s2, s3) = (Permutes.ShiftByFour(f0, f1), Permutes.ShiftByFour(f1, f2), Permutes.ShiftByFour(f2, f3), Permutes.ShiftByFour(f3, f4));
                 var (v0, v1, v2, v3, v4, v5, v6, v7) = InputCombinations(
                     EveryFourthColumn(f0, f1, f2, f3, Permutes.EveryFourthColumn0),
                     EveryFourthColumn(f0, f1, f2, f3, Permutes.EveryFourthColumn1),
@@ -228,11 +228,6 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> EveryFourthColumn(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, Vector512<int> columnK) =>
         Vector512.Create(Avx512F.PermuteVar16x32x2(a, columnK, b).GetLower(), Avx512F.PermuteVar16x32x2(c, columnK, d).GetLower());
-
-    /// <summary>Floats 4 .. 19 of the 32 in (first, second).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> ShiftByFour(Vector512<float> first, Vector512<float> second) =>
-        Avx512F.AlignRight32(second.AsInt32(), first.AsInt32(), 4).AsSingle();
 
     /// <summary>
     /// B^T [d0 .. d7], lane by lane, with the rows' shared sums: the rows for 1 and -1 are a sum and a
@@ -332,46 +327,28 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
     }
 
     /// <summary>
-    /// E = A dy_tile A^T [8, 8] for every tile of one image, 16 output channels per vector: dy is the
-    /// image's gradient transposed, [Ho Wo, width]; tile t of the slab (at + ty tw + tx) goes to rows
-    /// (t, xi) of e, e[(t 64 + xi) width + co]: a tile's 64 rows are written together, one block of
-    /// memory. Outputs past the edge count as zeros.
+    /// E = A dy_tile A^T [8, 8] of one tile, 16 output channels per vector: dy_tile [4, 4] row-major
+    /// in, point xi out to e[xi width ..] (<see cref="WinogradConvolution"/> walks the tiles).
     /// </summary>
-    public static void TransformGradient(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int at)
+    [SkipLocalsInit]   // t is written before it is read: no zeroing per tile
+    public static void TransformGradientTile(ReadOnlySpan<Vector512<float>> d, ref float e, int width)
     {
-        Span<Vector512<float>> d = stackalloc Vector512<float>[16];         // dy_tile [4, 4]
         Span<Vector512<float>> t = stackalloc Vector512<float>[Tile * 4];   // A dy_tile [8, 4]
-        ref float dyStart = ref dy[0];
-        ref float eStart = ref e[0];
-        for (int ty = 0; ty < th; ty++)
-            for (int tx = 0; tx < tw; tx++)
-            {
-                int tile = at + ty * tw + tx;
-                for (int c0 = 0; c0 < width; c0 += 16)
-                {
-                    for (int i = 0; i < 4; i++)
-                        for (int j = 0; j < 4; j++)
-                        {
-                            int oy = 4 * ty + i, ox = 4 * tx + j;
-                            d[4 * i + j] = oy < s.Ho && ox < s.Wo ? Vector512.LoadUnsafe(ref dyStart, (nuint)((oy * s.Wo + ox) * width + c0)) : Vector512<float>.Zero;
-                        }
-                    for (int j = 0; j < 4; j++)   // A over each column of dy_tile
-                        (t[j], t[4 + j], t[8 + j], t[12 + j], t[16 + j], t[20 + j], t[24 + j], t[28 + j]) = GradientCombinations(d[j], d[4 + j], d[8 + j], d[12 + j]);
-                    for (int a = 0; a < Tile; a++)   // (A dy_tile) A^T: A over each row
-                    {
-                        var (e0, e1, e2, e3, e4, e5, e6, e7) = GradientCombinations(t[4 * a], t[4 * a + 1], t[4 * a + 2], t[4 * a + 3]);
-                        ref float point = ref Unsafe.Add(ref eStart, (tile * Points + Tile * a) * width + c0);   // xi = 8a + b: rows width apart
-                        e0.StoreUnsafe(ref point, 0);
-                        e1.StoreUnsafe(ref point, (nuint)(1 * width));
-                        e2.StoreUnsafe(ref point, (nuint)(2 * width));
-                        e3.StoreUnsafe(ref point, (nuint)(3 * width));
-                        e4.StoreUnsafe(ref point, (nuint)(4 * width));
-                        e5.StoreUnsafe(ref point, (nuint)(5 * width));
-                        e6.StoreUnsafe(ref point, (nuint)(6 * width));
-                        e7.StoreUnsafe(ref point, (nuint)(7 * width));
-                    }
-                }
-            }
+        for (int j = 0; j < 4; j++)   // A over each column of dy_tile
+            (t[j], t[4 + j], t[8 + j], t[12 + j], t[16 + j], t[20 + j], t[24 + j], t[28 + j]) = GradientCombinations(d[j], d[4 + j], d[8 + j], d[12 + j]);
+        for (int a = 0; a < Tile; a++)   // (A dy_tile) A^T: A over each row, points 8a .. 8a + 7
+        {
+            var (e0, e1, e2, e3, e4, e5, e6, e7) = GradientCombinations(t[4 * a], t[4 * a + 1], t[4 * a + 2], t[4 * a + 3]);
+            ref float row = ref Unsafe.Add(ref e, Tile * a * width);
+            e0.StoreUnsafe(ref row);
+            e1.StoreUnsafe(ref row, (nuint)width);
+            e2.StoreUnsafe(ref row, (nuint)(2 * width));
+            e3.StoreUnsafe(ref row, (nuint)(3 * width));
+            e4.StoreUnsafe(ref row, (nuint)(4 * width));
+            e5.StoreUnsafe(ref row, (nuint)(5 * width));
+            e6.StoreUnsafe(ref row, (nuint)(6 * width));
+            e7.StoreUnsafe(ref row, (nuint)(7 * width));
+        }
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace FerEngine.Backends.Cpu.Fast;
 
@@ -40,4 +41,13 @@ internal static class Permutes
     public static Vector512<long> InterleavePairsLow { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(0L, 8, 1, 9, 2, 10, 3, 11); }
     /// <summary>The second halves, pair by pair: a4 b4 ... a7 b7.</summary>
     public static Vector512<long> InterleavePairsHigh { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(4L, 12, 5, 13, 6, 14, 7, 15); }
+
+    /// <summary>
+    /// Floats 4 .. 19 of the 32 in (first, second): lanes 4 .. 15 of first, then lanes 0 .. 3 of second
+    /// (valignd, no index vector). The Winograd input transforms use it for the columns 4 on from a
+    /// row they hold in registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ShiftByFour(Vector512<float> first, Vector512<float> second) =>
+        Avx512F.AlignRight32(second.AsInt32(), first.AsInt32(), 4).AsSingle();
 }
