@@ -23,8 +23,8 @@ namespace FerEngine.Backends.Cpu.Fast;
 ///   M_xi [Cout, tiles] = U_xi [Cout, Cin] x V_xi [Cin, tiles],   U = G g G^T,  V = B^T d B,
 /// so a convolution is: transform the weights (once per call), transform every input tile, run 36
 /// GEMMs on <see cref="Sgemm"/>, and transform the products back into 4x4 outputs
-/// (<see cref="WinogradConvolution"/> runs these steps; this class holds F(4x4, 3x3)'s transforms). Per output that
-/// is 36/16 = 2.25 multiply-adds per channel pair (direct: 9; the smaller F(2x2, 3x3), 4x4 tiles for
+/// (<see cref="WinogradConvolution"/> runs these steps; this class holds F(4x4, 3x3)'s transforms).
+/// Per output that is 36/16 = 2.25 multiply-adds per channel pair (direct: 9; the smaller F(2x2, 3x3), 4x4 tiles for
 /// 2x2 outputs, which this engine ran before: 4) and 2.25 transformed values per output and channel
 /// to write and read back (F(2x2, 3x3): 4). The transforms are additions and multiplies by small constants.
 ///
@@ -37,8 +37,8 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// (B^T over the tile's 6 rows) is elementwise on whole padded rows, and the column transform picks
 /// every fourth column of a row with AVX-512 permutes (tiles start 4 columns apart). Eight tiles per
 /// row fit in one 256-bit vector: output width up to 32 (<see cref="Supports"/>); the output transform
-/// is the same in reverse. The filter gradient uses the same tiles: dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G
-/// (<see cref="BackwardFilter"/>).
+/// is the same in reverse. The filter gradient uses the same tiles:
+/// dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G (<see cref="BackwardFilter"/>).
 /// </summary>
 internal sealed class FastWinograd4x4 : IWinogradTiling
 {
