@@ -186,6 +186,13 @@ public class FastCpuTests
         AssertClose(dx.Fast, dx.Reference, "batch norm backward dx");
         AssertClose(dgF, dgR, "batch norm backward dgamma");
         AssertClose(dbF, dbR, "batch norm backward dbeta");
+        var runningMean = Pair(16, c);   // running statistics far from 0 and 1, so that each of them matters
+        var runningVar = (Fast: Tensor.FromDoubles(runningMean.Reference.ToDoubles().Select(v => 0.5 + v * v).ToArray(), gamma.Fast.Shape, DType.Float32, Device.Cpu),
+            Reference: Tensor.FromDoubles(runningMean.Reference.ToDoubles().Select(v => 0.5 + v * v).ToArray(), gamma.Reference.Shape, DType.Float64, Device.CpuReference));
+        Fast.BatchNormForwardInference(x.Fast, gamma.Fast, beta.Fast, runningMean.Fast, runningVar.Fast, 1e-3, y.Fast);
+        Reference.BatchNormForwardInference(x.Reference, gamma.Reference, beta.Reference, runningMean.Reference, runningVar.Reference, 1e-3, y.Reference);
+        AssertClose(y.Fast, y.Reference, "batch norm inference");
+        AssertElementsClose(y.Fast, y.Reference, "batch norm inference");
 
         // Batch norm of an ELU's output, backward through both in one pass: against the reference, and
         // bit for bit what the fast path's two passes give.

@@ -81,6 +81,14 @@ public class CpuFastBackend : CpuReferenceBackend
             runningVar.AsMemory<float>(), momentum, eps, y.AsMemory<float>(), savedMean.AsMemory<float>(), savedInvStd.AsMemory<float>());
     }
 
+    public override void BatchNormForwardInference(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar, double eps, Tensor y)
+    {
+        if (x.DType != DType.Float32) { base.BatchNormForwardInference(x, gamma, beta, runningMean, runningVar, eps, y); return; }
+        var (n, c, s) = ChannelLayout.Of(x);
+        FastBatchNorm.ForwardInference(n, c, s, x.AsMemory<float>(), gamma.AsMemory<float>(), beta.AsMemory<float>(), runningMean.AsMemory<float>(),
+            runningVar.AsMemory<float>(), eps, y.AsMemory<float>());
+    }
+
     public override void BatchNormBackward(Tensor x, Tensor dy, Tensor gamma, Tensor savedMean, Tensor savedInvStd,
         Tensor dx, Tensor dgamma, Tensor dbeta, bool accumulate)
     {

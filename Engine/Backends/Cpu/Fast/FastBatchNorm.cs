@@ -39,6 +39,26 @@ public static class FastBatchNorm
     }
 
     /// <summary>
+    /// Evaluation mode: y = x scale + shift per channel, scale = gamma / sqrt(runningVar + eps) and
+    /// shift = beta - runningMean scale, computed in double once per channel (the reference computes
+    /// gamma (x - mean) invStd + beta per element in double: the same value, rounded differently).
+    /// </summary>
+    public static void ForwardInference(int n, int c, int spatial, ReadOnlyMemory<float> x, ReadOnlyMemory<float> gamma, ReadOnlyMemory<float> beta,
+        ReadOnlyMemory<float> runningMean, ReadOnlyMemory<float> runningVar, double eps, Memory<float> y) =>
+        Parallel1D.ForEach(c, ch =>
+        {
+            double invStd = 1.0 / Math.Sqrt(runningVar.Span[ch] + eps);
+            float scale = (float)(gamma.Span[ch] * invStd), shift = (float)(beta.Span[ch] - runningMean.Span[ch] * gamma.Span[ch] * invStd);
+            var source = x.Span;
+            var destination = y.Span;
+            for (int i = 0; i < n; i++)
+            {
+                int at = (i * c + ch) * spatial;
+                ScaleAndShift(source.Slice(at, spatial), scale, shift, destination.Slice(at, spatial));
+            }
+        });
+
+    /// <summary>
     /// dbeta = sum dy; dgamma = sum dy xhat; dx = gamma invStd / M (M dy - dbeta - xhat dgamma). With
     /// <paramref name="eluAlpha"/>, x is an ELU's output and dx continues through it: dx ELU'(u) = dx
     /// where x > 0, dx (x + alpha) elsewhere (<see cref="IBackend.BatchNormEluBackward"/>).
