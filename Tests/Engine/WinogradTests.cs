@@ -20,14 +20,14 @@ public class WinogradTests
 
     private static void Forward(ConvShape s, float[] x, float[] w, ReadOnlyMemory<float> bias, float[] y)
     {
-        if (s.K == 3) FastWinograd4x4.Forward(s, x, w, bias, y);
-        else FastWinograd5x5.Forward(s, x, w, bias, y);
+        if (s.K == 3) WinogradConvolution.Forward<FastWinograd4x4>(s, x, w, bias, y);
+        else WinogradConvolution.Forward<FastWinograd5x5>(s, x, w, bias, y);
     }
 
     private static void BackwardFilter(ConvShape s, float[] x, float[] dy, float[] dw, bool accumulate)
     {
-        if (s.K == 3) FastWinograd4x4.BackwardFilter(s, x, dy, dw, accumulate);
-        else FastWinograd5x5.BackwardFilter(s, x, dy, dw, accumulate);
+        if (s.K == 3) WinogradConvolution.BackwardFilter<FastWinograd4x4>(s, x, dy, dw, accumulate);
+        else WinogradConvolution.BackwardFilter<FastWinograd5x5>(s, x, dy, dw, accumulate);
     }
 
     private static Tensor AsTensor(float[] values, Shape shape) =>

@@ -27,8 +27,8 @@ public static class FastConvolution
 {
     public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
     {
-        if (FastWinograd4x4.Supports(s)) { FastWinograd4x4.Forward(s, x, w, bias, y); return; }   // 3x3: 4x fewer multiply-adds
-        if (TakesWinograd5x5(s)) { FastWinograd5x5.Forward(s, x, w, bias, y); return; }   // 5x5: 6.25x fewer
+        if (FastWinograd4x4.Supports(s)) { WinogradConvolution.Forward<FastWinograd4x4>(s, x, w, bias, y); return; }   // 3x3: 4x fewer multiply-adds
+        if (TakesWinograd5x5(s)) { WinogradConvolution.Forward<FastWinograd5x5>(s, x, w, bias, y); return; }   // 5x5: 6.25x fewer
         var layout = new PaddedLayout(s);
         int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
         int positions = (layout.Positions + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole column panels
@@ -88,8 +88,8 @@ public static class FastConvolution
         // 3x3: Winograd, 4x fewer multiply-adds. Measured on the paper's 3x3 layers (conv3-conv6): 2.0-2.4x
         // faster at width 1 and batches 8, 32 and 256, 1.2-2.6x at batch 1; at width 0.25 (batch 32)
         // on par for conv3 (16 -> 32 channels) and 1.4-2x faster for the others. So every 3x3 shape takes it.
-        if (FastWinograd4x4.Supports(s)) { FastWinograd4x4.BackwardFilter(s, x, dy, dw, accumulate); return; }
-        if (TakesWinograd5x5(s)) { FastWinograd5x5.BackwardFilter(s, x, dy, dw, accumulate); return; }
+        if (FastWinograd4x4.Supports(s)) { WinogradConvolution.BackwardFilter<FastWinograd4x4>(s, x, dy, dw, accumulate); return; }
+        if (TakesWinograd5x5(s)) { WinogradConvolution.BackwardFilter<FastWinograd5x5>(s, x, dy, dw, accumulate); return; }
         var layout = new PaddedLayout(s);
         int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo, positions = layout.Positions;
         int size = cinkk * s.Cout;

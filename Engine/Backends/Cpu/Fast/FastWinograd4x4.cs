@@ -38,7 +38,7 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// every fourth column of a row with AVX-512 permutes (tiles start 4 columns apart). Eight tiles per
 /// row fit in one 256-bit vector: output width up to 32 (<see cref="Supports"/>); the output transform
 /// is the same in reverse. The filter gradient uses the same tiles:
-/// dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G (<see cref="BackwardFilter"/>).
+/// dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G (<see cref="WinogradConvolution.BackwardFilter{T}"/>).
 /// </summary>
 internal sealed class FastWinograd4x4 : IWinogradTiling
 {
@@ -59,13 +59,6 @@ internal sealed class FastWinograd4x4 : IWinogradTiling
     static int IWinogradTiling.Points => Points;
     static int IWinogradTiling.Taps => 9;
     static int IWinogradTiling.Lanes => Lanes;
-
-    public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y) =>
-        WinogradConvolution.Forward<FastWinograd4x4>(s, x, w, bias, y);
-
-    /// <summary>The filter gradient by the same tiles (<see cref="WinogradConvolution.BackwardFilter{T}"/>).</summary>
-    public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate) =>
-        WinogradConvolution.BackwardFilter<FastWinograd4x4>(s, x, dy, dw, accumulate);
 
     /// <summary>
     /// E = A dy_tile A^T [6, 6] of one tile, 16 output channels per vector: dy_tile [4, 4] row-major

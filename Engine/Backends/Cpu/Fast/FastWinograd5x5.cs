@@ -34,7 +34,7 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// The input transform works on a tile row at a time with one 512-bit vector lane per tile (16 tiles:
 /// output width up to 64, <see cref="Supports"/>): B^T over the tile's 8 rows is elementwise on whole
 /// padded rows, then B over each tile's 8 columns picks every fourth column with permutes. The filter
-/// gradient is dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G (<see cref="BackwardFilter"/>).
+/// gradient is dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G (<see cref="WinogradConvolution.BackwardFilter{T}"/>).
 /// </summary>
 internal sealed class FastWinograd5x5 : IWinogradTiling
 {
@@ -92,13 +92,6 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
         { 0, 1, 1, 1 / 4.0, 1 / 4.0, 4, 4, 0 },
         { 0, 1, -1, 1 / 8.0, -1 / 8.0, 8, -8, 1 },
     };
-
-    public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y) =>
-        WinogradConvolution.Forward<FastWinograd5x5>(s, x, w, bias, y);
-
-    /// <summary>The filter gradient by the same tiles (<see cref="WinogradConvolution.BackwardFilter{T}"/>).</summary>
-    public static void BackwardFilter(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate) =>
-        WinogradConvolution.BackwardFilter<FastWinograd5x5>(s, x, dy, dw, accumulate);
 
     /// <summary>
     /// U_xi = (G g G^T)[xi] for every (co, ci): 64 matrices [Cout, Cin], written straight into the
