@@ -16,7 +16,7 @@ public class WinogradTests
 {
     private static IBackend Reference => Device.CpuReference.Backend;
 
-    private static bool Supports(ConvShape s) => s.K == 3 ? FastWinograd4x4.Supports(s) : FastWinograd5x5.Supports(s);
+    private static bool Supports(ConvShape s) => s.K == 3 ? WinogradConvolution.Supports<FastWinograd4x4>(s) : WinogradConvolution.Supports<FastWinograd5x5>(s);
 
     private static void Forward(ConvShape s, float[] x, float[] w, ReadOnlyMemory<float> bias, float[] y)
     {

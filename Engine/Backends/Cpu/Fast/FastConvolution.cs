@@ -27,7 +27,7 @@ public static class FastConvolution
 {
     public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
     {
-        if (FastWinograd4x4.Supports(s)) { WinogradConvolution.Forward<FastWinograd4x4>(s, x, w, bias, y); return; }   // 3x3: 4x fewer multiply-adds
+        if (WinogradConvolution.Supports<FastWinograd4x4>(s)) { WinogradConvolution.Forward<FastWinograd4x4>(s, x, w, bias, y); return; }   // 3x3: 4x fewer multiply-adds
         if (TakesWinograd5x5(s)) { WinogradConvolution.Forward<FastWinograd5x5>(s, x, w, bias, y); return; }   // 5x5: 6.25x fewer
         var layout = new PaddedLayout(s);
         int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
@@ -88,7 +88,7 @@ public static class FastConvolution
         // 3x3: Winograd, 4x fewer multiply-adds. Measured on the paper's 3x3 layers (conv3-conv6): 2.0-2.4x
         // faster at width 1 and batches 8, 32 and 256, 1.2-2.6x at batch 1; at width 0.25 (batch 32)
         // on par for conv3 (16 -> 32 channels) and 1.4-2x faster for the others. So every 3x3 shape takes it.
-        if (FastWinograd4x4.Supports(s)) { WinogradConvolution.BackwardFilter<FastWinograd4x4>(s, x, dy, dw, accumulate); return; }
+        if (WinogradConvolution.Supports<FastWinograd4x4>(s)) { WinogradConvolution.BackwardFilter<FastWinograd4x4>(s, x, dy, dw, accumulate); return; }
         if (TakesWinograd5x5(s)) { WinogradConvolution.BackwardFilter<FastWinograd5x5>(s, x, dy, dw, accumulate); return; }
         var layout = new PaddedLayout(s);
         int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo, positions = layout.Positions;
@@ -141,7 +141,7 @@ public static class FastConvolution
     /// rounding (3e-6 against direct float32's 1e-7) moved the golden step's gender loss 1.2e-5 from
     /// PyTorch's, past that test's 1e-5.
     /// </summary>
-    private static bool TakesWinograd5x5(ConvShape s) => FastWinograd5x5.Supports(s) && s.Cin >= 32;
+    private static bool TakesWinograd5x5(ConvShape s) => WinogradConvolution.Supports<FastWinograd5x5>(s) && s.Cin >= 32;
 
     /// <summary>
     /// dw [Cout, CinKK] (+)= the sum of the chunks' dw^T [CinKK, Cout]: summed in chunk order (fixed:

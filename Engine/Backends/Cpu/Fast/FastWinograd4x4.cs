@@ -36,8 +36,8 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// The input transform works on a tile row at a time with one vector lane per tile: the row transform
 /// (B^T over the tile's 6 rows) is elementwise on whole padded rows, and the column transform picks
 /// every fourth column of a row with AVX-512 permutes (tiles start 4 columns apart). Eight tiles per
-/// row fit in one 256-bit vector: output width up to 32 (<see cref="Supports"/>); the output transform
-/// is the same in reverse. The filter gradient uses the same tiles:
+/// row fit in one 256-bit vector: output width up to 32 (<see cref="WinogradConvolution.Supports{T}"/>);
+/// the output transform is the same in reverse. The filter gradient uses the same tiles:
 /// dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G (<see cref="WinogradConvolution.BackwardFilter{T}"/>).
 /// </summary>
 internal sealed class FastWinograd4x4 : IWinogradTiling
@@ -48,17 +48,9 @@ internal sealed class FastWinograd4x4 : IWinogradTiling
     private const int RowStride = 48;    // floats per padded row: the 36 columns the permutes read (4 x 8 tiles + 4), rounded up to whole 512-bit vectors
     private const int Points = 36;       // values per transformed tile, and GEMMs per group
 
-    /// <summary>True for the convolutions this path can compute: 3x3 kernels, output width at most 32 (8 tiles), AVX-512.</summary>
-    public static bool Supports(ConvShape s) =>
-        s.K == 3 && s.Ho > 0 && s.Wo > 0 && WinogradConvolution.TilesX(s) <= Lanes && s.W + s.Padding <= RowStride && Avx512F.IsSupported;
-
-    /// <summary>Rows of the zero-padded plane: tile row ty reads rows 4ty .. 4ty + 5.</summary>
-    private static int PaddedRows(int th) => 4 * th + 2;
-
-    public static int PaddedPlaneSize(int th) => PaddedRows(th) * RowStride;
-    static int IWinogradTiling.Points => Points;
-    static int IWinogradTiling.Taps => 9;
+    static int IWinogradTiling.KernelSize => 3;
     static int IWinogradTiling.Lanes => Lanes;
+    static int IWinogradTiling.RowStride => RowStride;
 
     /// <summary>
     /// E = A dy_tile A^T [6, 6] of one tile, 16 output channels per vector: dy_tile [4, 4] row-major

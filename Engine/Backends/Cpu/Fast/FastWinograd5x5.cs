@@ -32,7 +32,7 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// inside the fast path's 1e-4 (direct float32: about 2e-7). The weights are transformed in float64.
 ///
 /// The input transform works on a tile row at a time with one 512-bit vector lane per tile (16 tiles:
-/// output width up to 64, <see cref="Supports"/>): B^T over the tile's 8 rows is elementwise on whole
+/// output width up to 64, <see cref="WinogradConvolution.Supports{T}"/>): B^T over the tile's 8 rows is elementwise on whole
 /// padded rows, then B over each tile's 8 columns picks every fourth column with permutes. The filter
 /// gradient is dg = G^T [ sum over tiles of (A dy A^T) .* (B^T d B) ] G (<see cref="WinogradConvolution.BackwardFilter{T}"/>).
 /// </summary>
@@ -46,17 +46,9 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
     private const int Points = Tile * Tile;   // values per transformed tile, and GEMMs per group
     private const int Taps = 25;         // a 5x5 kernel's weights
 
-    /// <summary>True for the convolutions this path can compute: 5x5 kernels, output width at most 64 (16 tiles), AVX-512.</summary>
-    public static bool Supports(ConvShape s) =>
-        s.K == 5 && s.Ho > 0 && s.Wo > 0 && WinogradConvolution.TilesX(s) <= Lanes && s.W + s.Padding <= RowStride && Avx512F.IsSupported;
-
-    /// <summary>Rows of the zero-padded plane: tile row ty reads rows 4ty .. 4ty + 7.</summary>
-    private static int PaddedRows(int th) => 4 * th + 4;
-
-    public static int PaddedPlaneSize(int th) => PaddedRows(th) * RowStride;
-    static int IWinogradTiling.Points => Points;
-    static int IWinogradTiling.Taps => Taps;
+    static int IWinogradTiling.KernelSize => 5;
     static int IWinogradTiling.Lanes => Lanes;
+    static int IWinogradTiling.RowStride => RowStride;
 
     /// <summary>G, [8, 5]: U = G g G^T (row 0 negated against Toom-Cook's, as is B^T's row 0).</summary>
     internal static readonly double[,] KernelMatrix =

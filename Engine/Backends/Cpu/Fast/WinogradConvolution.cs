@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace FerEngine.Backends.Cpu.Fast;
 
@@ -12,17 +13,14 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// </summary>
 internal interface IWinogradTiling
 {
-    /// <summary>Values per transformed tile, t x t: the GEMMs per group of images.</summary>
-    static abstract int Points { get; }
-
-    /// <summary>Weights per kernel, k x k.</summary>
-    static abstract int Taps { get; }
+    /// <summary>The kernel side k (tiles are k + 3 inputs wide).</summary>
+    static abstract int KernelSize { get; }
 
     /// <summary>Tiles per vector in the input transform: its stores may run this many floats past a tile row.</summary>
     static abstract int Lanes { get; }
 
-    /// <summary>Floats of the zero-padded plane the input transform reads, for th tile rows.</summary>
-    static abstract int PaddedPlaneSize(int th);
+    /// <summary>Floats per row of the zero-padded plane the input transform reads: the input's W + p must fit.</summary>
+    static abstract int RowStride { get; }
 
     /// <summary>U_xi = (G g G^T)[xi], packed for the GEMM: Points matrices [Cout, Cin].</summary>
     static abstract Sgemm.PackedMatrix[] TransformWeights(ConvShape s, ReadOnlyMemory<float> w);
@@ -59,6 +57,16 @@ internal static class WinogradConvolution
     public static int TilesY(ConvShape s) => (s.Ho + 3) / 4;
     public static int TilesX(ConvShape s) => (s.Wo + 3) / 4;
 
+    /// <summary>True for the convolutions tiling T can compute: its kernel size, rows of at most Lanes tiles that fit its padded rows, AVX-512.</summary>
+    public static bool Supports<T>(ConvShape s) where T : IWinogradTiling =>
+        s.K == T.KernelSize && s.Ho > 0 && s.Wo > 0 && TilesX(s) <= T.Lanes && s.W + s.Padding <= T.RowStride && Avx512F.IsSupported;
+
+    /// <summary>Values per transformed tile, t x t with t = k + 3: the GEMMs per group of images.</summary>
+    private static int Points<T>() where T : IWinogradTiling => (T.KernelSize + 3) * (T.KernelSize + 3);
+
+    /// <summary>Floats of the zero-padded plane for th tile rows: tile row ty reads rows 4ty .. 4ty + k + 2.</summary>
+    private static int PaddedPlaneSize<T>(int th) where T : IWinogradTiling => (4 * th + T.KernelSize - 1) * T.RowStride;
+
     /// <summary>
     /// Images go in groups whose tiles form their GEMMs' columns, one group per task. V and M keep a
     /// channel's t x t rows together (channel-major, then xi), so that a transform reads or writes one
@@ -69,7 +77,7 @@ internal static class WinogradConvolution
     public static void Forward<T>(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
         where T : IWinogradTiling
     {
-        int th = TilesY(s), tw = TilesX(s), xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo, points = T.Points;
+        int th = TilesY(s), tw = TilesX(s), xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo, points = Points<T>();
         var u = T.TransformWeights(s, w);
         try
         {
@@ -82,11 +90,11 @@ internal static class WinogradConvolution
                 int vStride = columns + T.Lanes;                              // a tile row's store may run past the last tile
                 float[] v = ArrayPool<float>.Shared.Rent(s.Cin * points * vStride);            // row (ci, xi) of V_xi [Cin, columns]
                 float[] m = ArrayPool<float>.Shared.Rent(s.Cout * points * columns + T.Lanes);  // row (co, xi) of M_xi [Cout, columns]
-                float[] padded = ArrayPool<float>.Shared.Rent(T.PaddedPlaneSize(th));
+                float[] padded = ArrayPool<float>.Shared.Rent(PaddedPlaneSize<T>(th));
                 var rowOffsets = new int[s.Cin];
                 try
                 {
-                    Array.Clear(padded, 0, T.PaddedPlaneSize(th));   // the border stays zero: only the interior is written
+                    Array.Clear(padded, 0, PaddedPlaneSize<T>(th));   // the border stays zero: only the interior is written
                     for (int row = 0; row < s.Cin * points; row++)     // columns past the tiles: finite, so the GEMM's discarded columns are too
                         v.AsSpan(row * vStride + tiles, vStride - tiles).Clear();
                     for (int ci = 0; ci < s.Cin; ci++)   // channel-major, so that V's block of a channel is written from its start to its end
@@ -138,14 +146,14 @@ internal static class WinogradConvolution
     public static void BackwardFilter<T>(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> dy, Memory<float> dw, bool accumulate)
         where T : IWinogradTiling
     {
-        int th = TilesY(s), tw = TilesX(s), perImage = th * tw, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo, points = T.Points;
+        int th = TilesY(s), tw = TilesX(s), perImage = th * tw, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo, points = Points<T>();
         int width = (s.Cout + 15) / 16 * 16;   // Cout rounded up to whole vectors (the lanes past Cout are zeros)
         int slabs = Math.Clamp((s.N * perImage + SlabTiles - 1) / SlabTiles, 1, s.N);
         int mostTiles = (s.N + slabs - 1) / slabs * perImage, vStride = mostTiles + T.Lanes;   // a tile row's store may run past the last tile
         float[] v = ArrayPool<float>.Shared.Rent(s.Cin * points * vStride);          // row (ci, xi) of V_xi [Cin, tiles]
         float[] e = ArrayPool<float>.Shared.Rent(mostTiles * points * width);        // row (tile, xi) of E_xi^T [tiles, width]
         float[] products = ArrayPool<float>.Shared.Rent(s.Cin * points * width);     // row (ci, xi) of P_xi [Cin, width]
-        float[] partial = ArrayPool<float>.Shared.Rent(s.Cin * T.Taps * s.Cout);     // dw^T [Cin Taps, Cout]
+        float[] partial = ArrayPool<float>.Shared.Rent(s.Cin * s.K * s.K * s.Cout);     // dw^T [Cin Taps, Cout]
         var rowOffsets = new int[s.Cin];
         for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * points * vStride;
         try
@@ -156,8 +164,8 @@ internal static class WinogradConvolution
                 int first = (int)((long)slab * s.N / slabs), count = (int)((long)(slab + 1) * s.N / slabs) - first, tiles = count * perImage;
                 Parallel1D.ForEach(s.Cin, ci =>   // V: one input channel per task
                 {
-                    float[] padded = ArrayPool<float>.Shared.Rent(T.PaddedPlaneSize(th));
-                    Array.Clear(padded, 0, T.PaddedPlaneSize(th));   // the border stays zero: only the interior is written
+                    float[] padded = ArrayPool<float>.Shared.Rent(PaddedPlaneSize<T>(th));
+                    Array.Clear(padded, 0, PaddedPlaneSize<T>(th));   // the border stays zero: only the interior is written
                     for (int n = first; n < first + count; n++)
                         T.TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
                             v.AsSpan(ci * points * vStride + (n - first) * perImage), vStride);
@@ -176,7 +184,7 @@ internal static class WinogradConvolution
                         e.AsSpan(xi * width), points * width, products.AsSpan(xi * width), points * width));
             }
             Parallel1D.ForEach(s.Cin, ci => T.TransformProducts(s, products, width, ci, partial));
-            FastConvolution.AddChunkSums([partial], s.Cin * T.Taps, s.Cout, dw.Span, accumulate);
+            FastConvolution.AddChunkSums([partial], s.Cin * s.K * s.K, s.Cout, dw.Span, accumulate);
         }
         finally
         {
@@ -211,7 +219,7 @@ internal static class WinogradConvolution
                             int oy = 4 * ty + i, ox = 4 * tx + j;
                             d[4 * i + j] = oy < s.Ho && ox < s.Wo ? Vector512.LoadUnsafe(ref dyStart, (nuint)((oy * s.Wo + ox) * width + c0)) : Vector512<float>.Zero;
                         }
-                    T.TransformGradientTile(d, ref Unsafe.Add(ref eStart, tile * T.Points * width + c0), width);
+                    T.TransformGradientTile(d, ref Unsafe.Add(ref eStart, tile * Points<T>() * width + c0), width);
                 }
             }
     }
