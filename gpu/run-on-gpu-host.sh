@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Runs on a lent GPU host (no .NET, no network; PyTorch and the CUDA 13 pip libraries present), from the
 # repository root, with gpu/bundle carried along. Writes logs and tables to $OUT (default ./gpu-out).
-#   bash gpu/bundle/run-on-gpu-host.sh [all | tests | bench]     (default all; each part fits one device call: its timeouts add up to 570 s)
-# tests:
-#   info.txt           fer info: driver, devices, cuBLAS / cuDNN found (or why not)
-#   real-gpu.txt       the real-GPU tests alone, first (quick to read if the full suite has failures)
-#   tests.txt          the whole test suite with FERENGINE_REQUIRE_GPU=1 (GPU tests must run, not skip)
-#   train-cuda.txt     a short `fer train --device cuda` run on synthetic data (captures a CUDA graph)
-# bench:
+#   bash gpu/bundle/run-on-gpu-host.sh [all | tests | bench] [seconds]
+# A session has about 15 minutes of device time, the machine's start included, and one call runs at most 10
+# minutes, so `all` (the default) is meant to be the one call: it gives itself 540 seconds (or the second argument)
+# and runs its parts in order of importance, each cut short where the time left is less than its own limit.
+# The device tool returns at most 8 files from $OUT; this writes 7:
+#   gpu-tests.txt      nvidia-smi, `fer info` (driver, devices, cuBLAS / cuDNN found, or why not),
+#                      then the real-GPU tests alone (quick to read if the full suite has failures)
 #   gpu-train-step.md  the GPU training-step benchmark against the host's PyTorch (eager, strict fp32, CUDA graph)
 #                      and our memory-bound kernels' bandwidth against the device-to-device copy
-#   primitives-32.md, primitives-256.md   every primitive vs PyTorch on the GPU, against measured limits
+#   gpu-train-step.log its console output (each batch's row as soon as it is measured)
+#   tests.txt          the whole test suite with FERENGINE_REQUIRE_GPU=1 (GPU tests must run, not skip)
+#   train-cuda.txt     a short `fer train --device cuda` run on synthetic data (captures a CUDA graph)
+#   primitives.md      every primitive vs PyTorch on the GPU at batch 32 and 256, against measured limits
 #   breakdown.md       where one GPU training step's time goes, per primitive
 set -uo pipefail
 part=${1:-all}
+budget=${2:-540}
+deadline=$((SECONDS + budget))
 bundle=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
@@ -22,6 +27,7 @@ mkdir -p "$DOTNET_ROOT" && tar -C "$DOTNET_ROOT" -xJf "$bundle/dotnet-runtime.ta
 dotnet="$DOTNET_ROOT/dotnet"
 app=/tmp/ferengine-app
 mkdir -p "$app" && tar -C "$app" -xJf "$bundle/app.tar.xz"
+tests="$app/app/Tests/FerEngine.Tests.dll" fer="$app/app/Trainer/fer.dll" bench="$app/app/Benchmarks/FerEngine.Benchmarks.dll"
 # The pip-installed NVIDIA libraries of the host's PyTorch (GPU_HOST.md), ahead of everything else.
 nvidia=$(python3 -c "import nvidia, os; print(os.pathsep.join(nvidia.__path__))" 2>/dev/null | cut -d: -f1)
 if [ -n "$nvidia" ]; then
@@ -33,27 +39,39 @@ for candidate in /usr/local/cuda/bin/ptxas "$(command -v ptxas)"; do
 done
 python=$(command -v python3)
 
-if [ "$part" = all ] || [ "$part" = tests ]; then
-  { nvidia-smi || true; echo; "$dotnet" "$app/app/Trainer/fer.dll" info; } > "$OUT/info.txt" 2>&1
-  FERENGINE_REQUIRE_GPU=1 timeout 180 "$dotnet" "$app/app/Tests/FerEngine.Tests.dll" -class FerEngine.Tests.Cuda.RealGpuTests > "$OUT/real-gpu.txt" 2>&1
-  echo "real-GPU tests exit code: $?" >> "$OUT/real-gpu.txt"
-  FERENGINE_REQUIRE_GPU=1 timeout 300 "$dotnet" "$app/app/Tests/FerEngine.Tests.dll" > "$OUT/tests.txt" 2>&1
-  echo "tests exit code: $?" >> "$OUT/tests.txt"
-  timeout 90 "$dotnet" "$app/app/Trainer/fer.dll" train --device cuda --epochs 3 --out /tmp/ferengine-run > "$OUT/train-cuda.txt" 2>&1
-  echo "train exit code: $?" >> "$OUT/train-cuda.txt"
-  tail -n 3 "$OUT/real-gpu.txt" "$OUT/tests.txt" "$OUT/train-cuda.txt"
-fi
+# step LOG LIMIT COMMAND...: appends COMMAND's output to $OUT/LOG, killed after LIMIT seconds or at the deadline,
+# whichever comes first; a step with under 15 seconds left is not started. The exit code goes in the log (124: cut).
+step() {
+  local log="$OUT/$1" limit=$2; shift 2
+  local left=$((deadline - SECONDS))
+  [ "$left" -lt "$limit" ] && limit=$left
+  if [ "$limit" -lt 15 ]; then
+    echo "not run: the call's $budget seconds were spent ($*)" >> "$log"
+    return
+  fi
+  echo "\$ $* (limit ${limit} s)" >> "$log"
+  local start=$SECONDS
+  timeout "$limit" "$@" >> "$log" 2>&1
+  echo "exit code: $? after $((SECONDS - start)) s" >> "$log"
+}
 
-if [ "$part" = all ] || [ "$part" = bench ]; then
-  timeout 300 "$dotnet" "$app/app/Benchmarks/FerEngine.Benchmarks.dll" gpu-train-step --batches 32,256,1024 --seconds 5 \
-    --python "$python" --out "$OUT/gpu-train-step.md" > "$OUT/gpu-train-step.log" 2>&1
-  echo "gpu-train-step exit code: $?" >> "$OUT/gpu-train-step.log"
-  for batch in 32 256; do
-    timeout 90 "$dotnet" "$app/app/Benchmarks/FerEngine.Benchmarks.dll" primitives --device cuda --batch "$batch" --repeats 20 \
-      --python "$python" > "$OUT/primitives-$batch.md" 2>&1
-    echo "primitives exit code: $?" >> "$OUT/primitives-$batch.md"
-  done
-  timeout 90 "$dotnet" "$app/app/Benchmarks/FerEngine.Benchmarks.dll" breakdown --device cuda --batch 32 --steps 20 > "$OUT/breakdown.md" 2>&1
-  echo "breakdown exit code: $?" >> "$OUT/breakdown.md"
-  tail -n 12 "$OUT/gpu-train-step.md"
+if [ "$part" = all ] || [ "$part" = tests ]; then
+  { nvidia-smi || true; echo; } > "$OUT/gpu-tests.txt" 2>&1
+  step gpu-tests.txt 30 "$dotnet" "$fer" info
+  FERENGINE_REQUIRE_GPU=1 step gpu-tests.txt 120 "$dotnet" "$tests" -noColor -class FerEngine.Tests.Cuda.RealGpuTests
 fi
+if [ "$part" = all ] || [ "$part" = bench ]; then
+  step gpu-train-step.log 200 "$dotnet" "$bench" gpu-train-step --batches 32,256,1024 --seconds 3 \
+    --python "$python" --out "$OUT/gpu-train-step.md"
+fi
+if [ "$part" = all ] || [ "$part" = tests ]; then
+  FERENGINE_REQUIRE_GPU=1 step tests.txt 240 "$dotnet" "$tests" -noColor
+  step train-cuda.txt 60 "$dotnet" "$fer" train --device cuda --epochs 3 --out /tmp/ferengine-run
+fi
+if [ "$part" = all ] || [ "$part" = bench ]; then
+  for batch in 32 256; do
+    step primitives.md 60 "$dotnet" "$bench" primitives --device cuda --batch "$batch" --repeats 20 --python "$python"
+  done
+  step breakdown.md 45 "$dotnet" "$bench" breakdown --device cuda --batch 32 --steps 20
+fi
+cd "$OUT" && tail -n 4 ./*
