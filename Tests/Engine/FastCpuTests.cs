@@ -70,7 +70,10 @@ public class FastCpuTests
     [InlineData(5, 3, 9, 9, 7, 1, 0)]
     [InlineData(19, 5, 6, 6, 4, 3, 0)]       // small images: a whole chunk of them in one GEMM
     [InlineData(24, 3, 16, 16, 5, 3, 1)]     // two images per GEMM, then one left over in each chunk of three
-    [InlineData(2, 1, 48, 48, 64, 5, 2)]     // conv1
+    [InlineData(2, 1, 48, 48, 64, 5, 2)]     // conv1 (its filter gradient by dot products: FastFilterGradientFewChannels)
+    [InlineData(2, 3, 48, 48, 16, 5, 2)]     // conv1 on colour images
+    [InlineData(3, 1, 40, 37, 6, 5, 0)]      // conv1's filter gradient with dy rows of 33, not a whole number of vectors
+    [InlineData(2, 2, 9, 21, 3, 5, 1)]       // and of 19, padding 1
     [InlineData(1, 64, 48, 48, 64, 5, 2)]    // conv2
     [InlineData(2, 128, 24, 24, 128, 3, 1)]  // conv4
     [InlineData(1, 256, 12, 12, 256, 3, 1)]  // conv6
@@ -103,11 +106,13 @@ public class FastCpuTests
         }
     }
 
-    [Fact]
-    public void Convolution_results_do_not_depend_on_the_thread_count()
+    [Theory]
+    [InlineData(3, 3)]
+    [InlineData(1, 5)]   // conv1's filter gradient by dot products
+    public void Convolution_results_do_not_depend_on_the_thread_count(int cin, int k)
     {
-        var x = Pair(9, 5, 3, 9, 9).Fast;
-        var w = Pair(10, 4, 3, 3, 3).Fast;
+        var x = Pair(9, 5, cin, 9, 9).Fast;
+        var w = Pair(10, 4, cin, k, k).Fast;
         var dy = Pair(11, 5, 4, 9, 9).Fast;
         float[] AllThree(int threads)   // y, dx and dw, one after the other
         {
@@ -116,11 +121,11 @@ public class FastCpuTests
             try
             {
                 var y = Tensor.Zeros(new Shape(5, 4, 9, 9), DType.Float32, Device.Cpu);
-                var dx = Tensor.Zeros(new Shape(5, 3, 9, 9), DType.Float32, Device.Cpu);
-                var dw = Tensor.Zeros(new Shape(4, 3, 3, 3), DType.Float32, Device.Cpu);
-                Fast.ConvolutionForward(x, w, null, y, 1);
-                Fast.ConvolutionBackwardData(dy, w, dx, 1);
-                Fast.ConvolutionBackwardFilter(x, dy, dw, 1, accumulate: false);
+                var dx = Tensor.Zeros(new Shape(5, cin, 9, 9), DType.Float32, Device.Cpu);
+                var dw = Tensor.Zeros(new Shape(4, cin, k, k), DType.Float32, Device.Cpu);
+                Fast.ConvolutionForward(x, w, null, y, k / 2);
+                Fast.ConvolutionBackwardData(dy, w, dx, k / 2);
+                Fast.ConvolutionBackwardFilter(x, dy, dw, k / 2, accumulate: false);
                 return [.. y.ToArray<float>(), .. dx.ToArray<float>(), .. dw.ToArray<float>()];
             }
             finally { FerEngine.Backends.Cpu.CpuFastBackend.Threads = saved; }

@@ -17,7 +17,9 @@ namespace FerEngine.Backends.Cpu.Fast;
 ///   backward-filter: dw^T [CinKK, Cout] (+)= sum_n col(x_n) [CinKK, Ho Wp] x dy_n^T [Ho Wp, Cout] (dy zero-extended)
 /// 3x3 kernels take <see cref="FastWinograd4x4"/> instead for the forward pass and so for the data
 /// gradient, and for the filter gradient (4x fewer multiplies each), and 5x5 kernels with 32 input
-/// channels or more take <see cref="FastWinograd5x5"/> (6.25x fewer); only other convolutions run here.
+/// channels or more take <see cref="FastWinograd5x5"/> (6.25x fewer). The filter gradient of 5x5 kernels on
+/// at most 3 input channels (the first layer) takes <see cref="FastFilterGradientFewChannels"/>. Only other
+/// convolutions run here.
 /// Images are split into fixed contiguous chunks that run in parallel on
 /// <see cref="CpuFastBackend.Threads"/> threads. The split depends only on N (never on the thread
 /// count) and partial filter gradients are reduced in chunk order, so results are bitwise
@@ -90,6 +92,7 @@ public static class FastConvolution
         // on par for conv3 (16 -> 32 channels) and 1.4-2x faster for the others. So every 3x3 shape takes it.
         if (WinogradConvolution.Supports<FastWinograd4x4>(s)) { WinogradConvolution.BackwardFilter<FastWinograd4x4>(s, x, dy, dw, accumulate); return; }
         if (TakesWinograd5x5(s)) { WinogradConvolution.BackwardFilter<FastWinograd5x5>(s, x, dy, dw, accumulate); return; }
+        if (FastFilterGradientFewChannels.Supports(s)) { FastFilterGradientFewChannels.BackwardFilter(s, x, dy, dw, accumulate); return; }   // conv1: dot products, no packing
         var layout = new PaddedLayout(s);
         int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo, positions = layout.Positions;
         int size = cinkk * s.Cout;
