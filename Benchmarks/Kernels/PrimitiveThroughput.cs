@@ -11,7 +11,8 @@ namespace FerEngine.Benchmarks.Kernels;
 /// Every primitive of the paper network at its real shapes, on the fast CPU path or a GPU, next to
 /// the same operation in PyTorch on the same device (Peers/primitives_peer.py, same invocation) and
 /// to the machine's limit measured in this run:
-///   dotnet run --project Benchmarks -c Release -- primitives [--batch 32] [--threads 2] [--repeats 5] [--device cpu|cuda|emulated] [--python python3]
+///   dotnet run --project Benchmarks -c Release -- primitives [--batch 32] [--threads 2] [--repeats 5] [--device cpu|cuda|emulated] [--python python3] [--only TEXT]
+/// --only runs the cases whose name contains TEXT ("conv2", "backward-filter", "adam"), here and in the peer.
 /// FLOP-bound rows: GFLOP/s = 2 x multiply-adds / time, against threads x the single-core FMA peak
 /// (CPU) or a large cuBLAS SGEMM in the device's math mode (GPU, TF32 as PyTorch's convolutions).
 /// A convolution's multiply-adds are the direct algorithm's, so a rate is effective: an algorithm
@@ -31,6 +32,7 @@ public static class PrimitiveThroughput
         int threads = int.Parse(Arguments.Option(args, "--threads", "2"));
         int repeats = int.Parse(Arguments.Option(args, "--repeats", "5"));
         string deviceName = Arguments.Option(args, "--device", "cpu");
+        string only = Arguments.Option(args, "--only", "");
         CpuFastBackend.Threads = threads;
         Device device = deviceName switch
         {
@@ -43,9 +45,11 @@ public static class PrimitiveThroughput
         // Scratch memory (batch norm's partial sums, the loss's row losses) comes from an arena, as in a
         // training step, so that no timed call allocates device memory.
         using var arena = device.CreateArena("primitives");
-        var cases = Cases(batch, device).ConvertAll(c => c with { Run = () => { using (device.BeginStep(arena)) c.Run(); } });
+        var all = Cases(batch, device);
+        var cases = all.FindAll(c => c.Name.Contains(only)).ConvertAll(c => c with { Run = () => { using (device.BeginStep(arena)) c.Run(); } });
+        if (cases.Count == 0) throw new FormatException($"--only {only}: no case's name contains it. The cases: {string.Join(", ", all.Select(c => c.Name))}.");
         var ours = cases.ToDictionary(c => c.Name, c => gpu is null ? MedianMs(c.Run, repeats) : MedianGpuMs(gpu, c.Run, repeats));
-        var theirs = deviceName == "emulated" ? new Dictionary<string, double>() : PyTorch(Arguments.Option(args, "--python", "/usr/bin/python3"), deviceName, batch, threads, repeats);
+        var theirs = deviceName == "emulated" ? new Dictionary<string, double>() : PyTorch(Arguments.Option(args, "--python", "/usr/bin/python3"), deviceName, batch, threads, repeats, only);
         double peak = gpu is null ? GemmThroughput.PeakGflops() * threads : GpuGemmGflops(gpu);
         double copy = gpu is null ? CopyBandwidth(threads) : GpuCopyBandwidth(gpu);
 
@@ -191,10 +195,10 @@ public static class PrimitiveThroughput
         return 2.0 * bytes / (ms / 1e3) / 1e9;
     }
 
-    private static Dictionary<string, double> PyTorch(string python, string device, int batch, int threads, int repeats)
+    private static Dictionary<string, double> PyTorch(string python, string device, int batch, int threads, int repeats, string only)
     {
         string script = Path.Combine(CpuTrainStepBenchmark.PeersFolder(), "primitives_peer.py");
-        var info = new ProcessStartInfo(python, $"\"{script}\" --device {device} --batch {batch} --threads {threads} --repeats {repeats}")
+        var info = new ProcessStartInfo(python, $"\"{script}\" --device {device} --batch {batch} --threads {threads} --repeats {repeats} --only \"{only}\"")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

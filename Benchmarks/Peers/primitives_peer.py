@@ -1,7 +1,7 @@
 """PyTorch's side of the per-primitive benchmark (run by FerEngine.Benchmarks `primitives`).
 
-usage: python3 primitives_peer.py [--device cpu|cuda] --batch 32 --threads 2 --repeats 5
-Prints one JSON object: {case name: milliseconds (median)}. The cases and shapes are the same as
+usage: python3 primitives_peer.py [--device cpu|cuda] --batch 32 --threads 2 --repeats 5 [--only TEXT]
+Prints one JSON object: {case name: milliseconds (median)}, for every case or those whose name contains TEXT. The cases and shapes are the same as
 Benchmarks/Kernels/PrimitiveThroughput.cs: the paper network's layers at the given batch.
 On cuda each call is timed by CUDA events, with PyTorch's default math (TF32 convolutions).
 """
@@ -14,6 +14,7 @@ p.add_argument("--batch", type=int, default=32)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--repeats", type=int, default=5)
 p.add_argument("--device", default="cpu")
+p.add_argument("--only", default="")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
@@ -46,42 +47,49 @@ def median_ms(fn):
 
 
 results = {}
+
+
+def bench(name, fn):
+    if a.only in name:
+        results[name] = median_ms(fn)
+
+
 convs = {"conv1": (1, 64, 48, 5), "conv2": (64, 64, 48, 5), "conv3": (64, 128, 24, 3),
          "conv4": (128, 128, 24, 3), "conv5": (128, 256, 12, 3), "conv6": (256, 256, 12, 3)}
 for name, (cin, cout, hw, k) in convs.items():
     x, w, b = torch.randn(N, cin, hw, hw), torch.randn(cout, cin, k, k), torch.randn(cout)
     dy = torch.randn(N, cout, hw, hw)
-    results[f"{name} forward"] = median_ms(lambda: F.conv2d(x, w, b, padding=k // 2))
-    results[f"{name} backward-data"] = median_ms(lambda: torch.nn.grad.conv2d_input(x.shape, w, dy, padding=k // 2))
-    results[f"{name} backward-filter"] = median_ms(lambda: torch.nn.grad.conv2d_weight(x, w.shape, dy, padding=k // 2))
+    bench(f"{name} forward", lambda: F.conv2d(x, w, b, padding=k // 2))
+    bench(f"{name} backward-data", lambda: torch.nn.grad.conv2d_input(x.shape, w, dy, padding=k // 2))
+    bench(f"{name} backward-filter", lambda: torch.nn.grad.conv2d_weight(x, w.shape, dy, padding=k // 2))
 x, w = torch.randn(N, 9216), torch.randn(128, 9216)
 dy_fc = torch.randn(N, 128)
-results["fc gemm"] = median_ms(lambda: F.linear(x, w))
-results["fc backward-data gemm"] = median_ms(lambda: dy_fc @ w)
-results["fc backward-weight gemm"] = median_ms(lambda: dy_fc.t() @ x)
+bench("fc gemm", lambda: F.linear(x, w))
+bench("fc backward-data gemm", lambda: dy_fc @ w)
+bench("fc backward-weight gemm", lambda: dy_fc.t() @ x)
 hx, hw7 = torch.randn(N, 128), torch.randn(7, 128)
-results["emotion head gemm"] = median_ms(lambda: F.linear(hx, hw7))
+bench("emotion head gemm", lambda: F.linear(hx, hw7))
 act = torch.randn(N, 64, 48, 48)
 dy = torch.randn_like(act)
 g, beta, rm, rv = torch.ones(64), torch.zeros(64), torch.zeros(64), torch.ones(64)
-results["batch-norm forward"] = median_ms(lambda: torch.ops.aten.native_batch_norm(act, g, beta, rm, rv, True, 0.01, 1e-3))
+bench("batch-norm forward", lambda: torch.ops.aten.native_batch_norm(act, g, beta, rm, rv, True, 0.01, 1e-3))
 _, mean, invstd = torch.ops.aten.native_batch_norm(act, g, beta, rm, rv, True, 0.01, 1e-3)
-results["batch-norm inference"] = median_ms(lambda: torch.ops.aten.native_batch_norm(act, g, beta, rm, rv, False, 0.01, 1e-3))
-results["batch-norm backward"] = median_ms(lambda: torch.ops.aten.native_batch_norm_backward(dy, act, g, rm, rv, mean, invstd, True, 1e-3, [True, True, True]))
+bench("batch-norm inference", lambda: torch.ops.aten.native_batch_norm(act, g, beta, rm, rv, False, 0.01, 1e-3))
+bench("batch-norm backward", lambda: torch.ops.aten.native_batch_norm_backward(dy, act, g, rm, rv, mean, invstd, True, 1e-3, [True, True, True]))
 y = F.elu(act)
-results["elu forward"] = median_ms(lambda: F.elu(act))
-results["elu backward"] = median_ms(lambda: torch.ops.aten.elu_backward(dy, 1.0, 1, 1, True, y))
+bench("elu forward", lambda: F.elu(act))
+bench("elu backward", lambda: torch.ops.aten.elu_backward(dy, 1.0, 1, 1, True, y))
 # PyTorch has no fused op: its autograd runs batch norm's backward, then ELU's, as FerEngine did before.
-results["batch-norm + elu backward"] = median_ms(lambda: torch.ops.aten.elu_backward(
+bench("batch-norm + elu backward", lambda: torch.ops.aten.elu_backward(
     torch.ops.aten.native_batch_norm_backward(dy, y, g, rm, rv, mean, invstd, True, 1e-3, [True, True, True])[0], 1.0, 1, 1, True, y))
 pooled, indices = F.max_pool2d(act, 2, return_indices=True)
-results["max-pool forward"] = median_ms(lambda: F.max_pool2d(act, 2, return_indices=True))
+bench("max-pool forward", lambda: F.max_pool2d(act, 2, return_indices=True))
 dpooled = torch.randn_like(pooled)
-results["max-pool backward"] = median_ms(lambda: torch.ops.aten.max_pool2d_with_indices_backward(dpooled, act, [2, 2], [2, 2], [0, 0], [1, 1], False, indices))
+bench("max-pool backward", lambda: torch.ops.aten.max_pool2d_with_indices_backward(dpooled, act, [2, 2], [2, 2], [0, 0], [1, 1], False, indices))
 small = torch.randn(N, 64, 24, 24)
-results["dropout forward"] = median_ms(lambda: F.dropout(small, 0.6, True))
+bench("dropout forward", lambda: F.dropout(small, 0.6, True))
 mask = (torch.rand_like(small) > 0.6).to(torch.uint8)
-results["dropout backward"] = median_ms(lambda: torch.ops.aten.native_dropout_backward(small, mask.bool(), 1 / 0.4))
+bench("dropout backward", lambda: torch.ops.aten.native_dropout_backward(small, mask.bool(), 1 / 0.4))
 
 
 def image_batch(pixels):
@@ -98,11 +106,11 @@ def image_batch(pixels):
 
 
 pixels = torch.randint(0, 256, (N, 1, 48, 48), dtype=torch.uint8, device=D)
-results["image batch (crop + flip)"] = median_ms(lambda: image_batch(pixels))
+bench("image batch (crop + flip)", lambda: image_batch(pixels))
 logits, labels = torch.randn(N, 7), torch.randint(0, 7, (N,), device=D)
-results["softmax cross-entropy"] = median_ms(lambda: F.cross_entropy(logits, labels))
+bench("softmax cross-entropy", lambda: F.cross_entropy(logits, labels))
 params = torch.nn.Parameter(torch.randn(2_394_962))
 params.grad = torch.randn_like(params)
 opt = torch.optim.Adam([params], lr=3e-4)
-results["adam (2.39 M parameters)"] = median_ms(opt.step)
+bench("adam (2.39 M parameters)", opt.step)
 print(json.dumps(results))
