@@ -48,8 +48,13 @@ public static class PrimitiveThroughput
         var all = Cases(batch, device);
         var cases = all.FindAll(c => c.Name.Contains(only)).ConvertAll(c => c with { Run = () => { using (device.BeginStep(arena)) c.Run(); } });
         if (cases.Count == 0) throw new FormatException($"--only {only}: no case's name contains it. The cases: {string.Join(", ", all.Select(c => c.Name))}.");
-        var ours = cases.ToDictionary(c => c.Name, c => gpu is null ? MedianMs(c.Run, repeats) : MedianGpuMs(gpu, c.Run, repeats));
-        var theirs = deviceName == "emulated" ? new Dictionary<string, double>() : PyTorch(Arguments.Option(args, "--python", "/usr/bin/python3"), deviceName, batch, threads, repeats, only);
+        // A case or the peer that fails is reported and left out of the table, not the end of the run: on a
+        // GPU lent for minutes, one failure should not cost every other number.
+        var ours = cases.ToDictionary(c => c.Name, c => OrNaN(c.Name, () => gpu is null ? MedianMs(c.Run, repeats) : MedianGpuMs(gpu, c.Run, repeats)));
+        var theirs = new Dictionary<string, double>();
+        if (deviceName != "emulated")
+            try { theirs = PyTorch(Arguments.Option(args, "--python", "/usr/bin/python3"), deviceName, batch, threads, repeats, only); }
+            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception) { Console.Error.WriteLine($"no PyTorch column: {e.Message}"); }
         double peak = gpu is null ? GemmThroughput.PeakGflops() * threads : GpuGemmGflops(gpu);
         double copy = gpu is null ? CopyBandwidth(threads) : GpuCopyBandwidth(gpu);
 
@@ -63,6 +68,7 @@ public static class PrimitiveThroughput
         foreach (var c in cases)
         {
             double ms = ours[c.Name], seconds = ms / 1e3;
+            if (double.IsNaN(ms)) { Console.WriteLine($"| {c.Name} | {c.Shape} | failed | - | - | - | - |"); continue; }
             string rate = c.Flops > 0 ? $"{c.Flops / seconds / 1e9:F1} GFLOP/s" : $"{c.Bytes / seconds / 1e9:F1} GB/s";
             double share = c.Flops > 0 ? c.Flops / seconds / 1e9 / peak : c.Bytes / seconds / 1e9 / copy;
             string pytorch = theirs.TryGetValue(c.Name, out double t) ? $"{t:F2}" : "-";
@@ -70,6 +76,17 @@ public static class PrimitiveThroughput
             Console.WriteLine($"| {c.Name} | {c.Shape} | {ms:F2} | {pytorch} | {ratio} | {rate} | {share:P0} |");
         }
         return 0;
+    }
+
+    /// <summary>run's result, or NaN after writing why it failed to the error stream.</summary>
+    private static double OrNaN(string name, Func<double> run)
+    {
+        try { return run(); }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"{name} failed: {e}");
+            return double.NaN;
+        }
     }
 
     internal static List<Case> Cases(int n, Device device)
