@@ -156,12 +156,14 @@ public static class FastConvolution
         int size = cinkk * cout;
         var total = partials[0].AsSpan(0, size);
         for (int c = 1; c < partials.Length; c++) TensorPrimitives.Add(total, partials[c].AsSpan(0, size), total);
-        if (!accumulate) dw.Clear();
-        for (int co = 0; co < cout; co++)
+        if (!accumulate) { FastTranspose.Transpose(total, cinkk, cout, dw, cinkk); return; }
+        float[] transposed = ArrayPool<float>.Shared.Rent(size);
+        try
         {
-            var row = dw.Slice(co * cinkk, cinkk);
-            for (int r = 0; r < cinkk; r++) row[r] += total[r * cout + co];
+            FastTranspose.Transpose(total, cinkk, cout, transposed, cinkk);
+            TensorPrimitives.Add(dw[..size], transposed.AsSpan(0, size), dw[..size]);
         }
+        finally { ArrayPool<float>.Shared.Return(transposed); }
     }
 
     /// <summary>

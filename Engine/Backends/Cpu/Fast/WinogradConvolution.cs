@@ -175,7 +175,7 @@ internal static class WinogradConvolution
                 {
                     float[] gradient = ArrayPool<float>.Shared.Rent(s.Ho * s.Wo * width);   // dy_n transposed: [Ho Wo, width]
                     if (width > s.Cout) Array.Clear(gradient, 0, s.Ho * s.Wo * width);      // channels past Cout stay zero (the transpose writes the rest)
-                    Transpose(dy.Span.Slice((first + image) * ySize, ySize), s.Cout, s.Ho * s.Wo, gradient, width);
+                    FastTranspose.Transpose(dy.Span.Slice((first + image) * ySize, ySize), s.Cout, s.Ho * s.Wo, gradient, width);
                     TransformGradient<T>(s, gradient, width, th, tw, e, image * perImage);
                     ArrayPool<float>.Shared.Return(gradient);
                 });
@@ -231,21 +231,6 @@ internal static class WinogradConvolution
     /// rather than once per few images.
     /// </summary>
     private const int SlabTiles = 256;
-
-    /// <summary>
-    /// destination [columns, width] = source [rows, columns] transposed, in 16 x 16 blocks (both sides
-    /// stay in cache). Scalar: an AVX-512 transpose in registers measured no faster on the paper's
-    /// gradients, as reading them from memory is what takes the time.
-    /// </summary>
-    private static void Transpose(ReadOnlySpan<float> source, int rows, int columns, Span<float> destination, int width)
-    {
-        const int Block = 16;
-        for (int r0 = 0; r0 < rows; r0 += Block)
-            for (int c0 = 0; c0 < columns; c0 += Block)
-                for (int r = r0; r < Math.Min(r0 + Block, rows); r++)
-                    for (int c = c0; c < Math.Min(c0 + Block, columns); c++)
-                        destination[c * width + r] = source[r * columns + c];
-    }
 
     /// <summary>
     /// Images whose tiles share one set of GEMMs: the fewest (up to 8) whose tiles fill whole column
