@@ -135,18 +135,19 @@ public class FastCpuTests
     }
 
     [Theory]
-    [InlineData(16, 16, 16)]     // one block
-    [InlineData(37, 50, 40)]     // whole blocks, a right edge and a bottom edge; destination rows wider than the source's row count
-    [InlineData(5, 7, 5)]        // no whole block
-    [InlineData(64, 2304, 64)]   // conv2's dy of one image, [Cout, Ho Wo]
-    public void Transpose_moves_every_float_and_leaves_the_rest_of_each_row_alone(int rows, int columns, int width)
+    [InlineData(16, 16, 16, 16)]      // one block
+    [InlineData(37, 50, 50, 40)]      // whole blocks, a right edge and a bottom edge; destination rows wider than the source's row count
+    [InlineData(5, 7, 7, 5)]          // no whole block
+    [InlineData(64, 2304, 2304, 64)]  // conv2's dy of one image, [Cout, Ho Wo]
+    [InlineData(20, 256, 9216, 32)]   // a GEMM panel of a transposed B: 20 of its rows, a slice of 256 columns
+    public void Transpose_moves_every_float_and_leaves_the_rest_of_each_row_alone(int rows, int columns, int sourceStride, int width)
     {
-        var source = Enumerable.Range(0, rows * columns).Select(i => (float)i).ToArray();
+        var source = Enumerable.Range(0, rows * sourceStride).Select(i => (float)i).ToArray();
         var destination = Enumerable.Repeat(-1f, columns * width).ToArray();
-        FerEngine.Backends.Cpu.Fast.FastTranspose.Transpose(source, rows, columns, destination, width);
+        FerEngine.Backends.Cpu.Fast.FastTranspose.Transpose(source, rows, columns, sourceStride, destination, width);
         for (int c = 0; c < columns; c++)
             for (int r = 0; r < width; r++)
-                Assert.Equal(r < rows ? source[r * columns + c] : -1f, destination[c * width + r]);
+                Assert.Equal(r < rows ? source[r * sourceStride + c] : -1f, destination[c * width + r]);
     }
 
     [Fact]

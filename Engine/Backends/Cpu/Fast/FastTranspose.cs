@@ -6,8 +6,8 @@ using System.Runtime.Intrinsics.X86;
 namespace FerEngine.Backends.Cpu.Fast;
 
 /// <summary>
-/// Matrix transposes: destination [columns, width] = source [rows, columns] transposed (width >= rows;
-/// the floats of a destination row past rows are left alone). Blocks of 16 x 16 go through AVX-512
+/// Matrix transposes: destination [columns, width] = source [rows, columns] transposed, the source's rows
+/// sourceStride floats apart (width >= rows; the floats of a destination row past rows are left alone). Blocks of 16 x 16 go through AVX-512
 /// registers, 64 shuffles per block; the edges that do not fill a block are copied one float at a time.
 /// A float at a time throughout, the Winograd filter gradients' transposes of dy took 7 cycles per
 /// float: 8-10 of conv2's 58-64 ms on one thread.
@@ -16,17 +16,21 @@ internal static class FastTranspose
 {
     private const int Block = 16;
 
-    public static void Transpose(ReadOnlySpan<float> source, int rows, int columns, Span<float> destination, int width)
+    public static void Transpose(ReadOnlySpan<float> source, int rows, int columns, Span<float> destination, int width) =>
+        Transpose(source, rows, columns, columns, destination, width);
+
+    public static void Transpose(ReadOnlySpan<float> source, int rows, int columns, int sourceStride, Span<float> destination, int width)
     {
-        if (rows > width || (long)rows * columns > source.Length || (columns - 1L) * width + rows > destination.Length)
-            throw new ArgumentException($"A [{rows}, {columns}] transpose does not fit a source of {source.Length} or a destination of {destination.Length} floats in rows of {width}.");
+        if (rows == 0 || columns == 0) return;
+        if (rows > width || columns > sourceStride || (rows - 1L) * sourceStride + columns > source.Length || (columns - 1L) * width + rows > destination.Length)
+            throw new ArgumentException($"A [{rows}, {columns}] transpose does not fit a source of {source.Length} floats in rows of {sourceStride} or a destination of {destination.Length} in rows of {width}.");
         int wholeRows = Avx512F.IsSupported ? rows / Block * Block : 0, wholeColumns = Avx512F.IsSupported ? columns / Block * Block : 0;
         for (int r0 = 0; r0 < wholeRows; r0 += Block)
             for (int c0 = 0; c0 < wholeColumns; c0 += Block)
-                TransposeBlock(ref Unsafe.AsRef(in source[r0 * columns + c0]), columns, ref destination[c0 * width + r0], width);
+                TransposeBlock(ref Unsafe.AsRef(in source[r0 * sourceStride + c0]), sourceStride, ref destination[c0 * width + r0], width);
         for (int r = 0; r < rows; r++)   // the right edge (columns past the last whole block), and the bottom edge
             for (int c = r < wholeRows ? wholeColumns : 0; c < columns; c++)
-                destination[c * width + r] = source[r * columns + c];
+                destination[c * width + r] = source[r * sourceStride + c];
     }
 
     /// <summary>

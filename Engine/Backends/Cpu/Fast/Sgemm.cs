@@ -240,15 +240,9 @@ public static class Sgemm
                 }
             else
             {
-                // op(B) column q is row j0 + q of B as stored. Eight of those rows at a time are read
-                // side by side along p: eight sequential streams, and contiguous writes of eight.
+                // op(B) column q is row j0 + q of B as stored: the panel is B's rows j0 .. j0 + cols, columns pc .. pc + kc, transposed.
                 if (cols < nr) destination.Clear();
-                for (int q0 = 0; q0 < cols; q0 += 8)
-                {
-                    int width = Math.Min(8, cols - q0);
-                    for (int p = 0; p < kc; p++)
-                        for (int q = q0; q < q0 + width; q++) destination[p * nr + q] = b[(j0 + q) * ldb + pc + p];
-                }
+                FastTranspose.Transpose(b[(j0 * ldb + pc)..], cols, kc, ldb, destination, nr);
             }
         }
     }
