@@ -209,10 +209,15 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
         }
     }
 
-    /// <summary>Column 4t + k of the 64 floats (a, b, c, d) in lane t: lanes 0-7 from (a, b), lanes 8-15 from (c, d).</summary>
+    /// <summary>
+    /// Column 4t + k of the 64 floats (a, b, c, d) in lane t: lanes 0-7 from (a, b), lanes 8-15 from (c, d),
+    /// each permute's result kept in its own half by a blend. (Joining the two halves with
+    /// Vector512.Create(lower, upper) had the JIT insert them into a vector kept on the stack, a load and a
+    /// store per call.)
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> EveryFourthColumn(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d, Vector512<int> columnK) =>
-        Vector512.Create(Avx512F.PermuteVar16x32x2(a, columnK, b).GetLower(), Avx512F.PermuteVar16x32x2(c, columnK, d).GetLower());
+        Vector512.ConditionalSelect(Permutes.UpperHalf, Avx512F.PermuteVar16x32x2(c, columnK, d), Avx512F.PermuteVar16x32x2(a, columnK, b));
 
     /// <summary>
     /// B^T [d0 .. d7], lane by lane, with the rows' shared sums: the rows for 1 and -1 are a sum and a

@@ -27,6 +27,8 @@ internal static class Permutes
     public static Vector512<int> EveryFourthColumn1 { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(1, 5, 9, 13, 17, 21, 25, 29, 1, 5, 9, 13, 17, 21, 25, 29); }
     public static Vector512<int> EveryFourthColumn2 { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(2, 6, 10, 14, 18, 22, 26, 30, 2, 6, 10, 14, 18, 22, 26, 30); }
     public static Vector512<int> EveryFourthColumn3 { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(3, 7, 11, 15, 19, 23, 27, 31, 3, 7, 11, 15, 19, 23, 27, 31); }
+    /// <summary>A blend mask: all bits set in lanes 8-15, none in lanes 0-7 (ConditionalSelect takes the upper half from its first vector).</summary>
+    public static Vector512<float> UpperHalf { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1).AsSingle(); }
     /// <summary>
     /// Four 8-lane vectors a, b (lanes 0-7 and 8-15 of the first) and c, d (of the second)
     /// interleaved, first their lanes 0-3: a0 b0 c0 d0 a1 b1 c1 d1 ... a3 b3 c3 d3 (the inverse of EveryFourthColumn).
