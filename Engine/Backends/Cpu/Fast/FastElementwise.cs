@@ -91,21 +91,18 @@ public static class FastElementwise
             long block = firstBlock, end = firstBlock + blockCount;
             if (Vector512.IsHardwareAccelerated)
             {
-                Span<uint> words = stackalloc uint[32];
                 for (; block + 8 <= end && (block + 8) * 4 <= source.Length; block += 8)
                 {
-                    // words[4 b + k] = word k of block + b: element order
+                    // Word k of block + b is lane b of wk (in its low 32 bits). Element order is word 4b + k:
+                    // the low words of (w0, w1) and of (w2, w3) interleaved, then those pairs interleaved.
                     var (w0, w1, w2, w3) = Philox.Blocks8(seed, stream, (ulong)block);
-                    for (int b = 0; b < 8; b++)
-                        (words[4 * b], words[4 * b + 1], words[4 * b + 2], words[4 * b + 3]) = ((uint)w0[b], (uint)w1[b], (uint)w2[b], (uint)w3[b]);
-                    for (int half = 0; half < 32; half += 16)
-                    {
-                        int at = (int)(block * 4) + half;
-                        var kept = Vector512.GreaterThanOrEqual(Vector512.Create<uint>(words.Slice(half, 16)) >> 8, Vector512.Create(threshold));
-                        var value = Vector512.Create<float>(source.Slice(at, 16)) * Vector512.Create(scale);
-                        Vector512.ConditionalSelect(kept.AsSingle(), value, Vector512<float>.Zero).CopyTo(destination[at..]);
-                        for (int k = 0; k < 16; k++) keep[at + k] = (byte)(kept[k] & 1);
-                    }
+                    var words01 = Avx512F.PermuteVar16x32x2(w0.AsUInt32(), Permutes.EvenLanesInterleaved.AsUInt32(), w1.AsUInt32()).AsUInt64();
+                    var words23 = Avx512F.PermuteVar16x32x2(w2.AsUInt32(), Permutes.EvenLanesInterleaved.AsUInt32(), w3.AsUInt32()).AsUInt64();
+                    int at = (int)(block * 4);
+                    KeepOrDrop16(Avx512F.PermuteVar8x64x2(words01, Permutes.InterleavePairsLow.AsUInt64(), words23).AsUInt32(), threshold, scale,
+                        source[at..], destination[at..], keep[at..]);   // blocks 0-3
+                    KeepOrDrop16(Avx512F.PermuteVar8x64x2(words01, Permutes.InterleavePairsHigh.AsUInt64(), words23).AsUInt32(), threshold, scale,
+                        source[(at + 16)..], destination[(at + 16)..], keep[(at + 16)..]);   // blocks 4-7
                 }
             }
             for (; block < end; block++)
@@ -122,6 +119,15 @@ public static class FastElementwise
                 }
             }
         });
+    }
+
+    /// <summary>16 elements by their 16 random words: kept (scaled, mask 1) when a word's top 24 bits reach the threshold, else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void KeepOrDrop16(Vector512<uint> words, uint threshold, float scale, ReadOnlySpan<float> x, Span<float> y, Span<byte> mask)
+    {
+        var kept = Vector512.GreaterThanOrEqual(words >> 8, Vector512.Create(threshold));
+        Vector512.ConditionalSelect(kept.AsSingle(), Vector512.Create<float>(x[..16]) * Vector512.Create(scale), Vector512<float>.Zero).CopyTo(y);
+        Avx512F.ConvertToVector128Byte(kept & Vector512<uint>.One).CopyTo(mask);   // 0 or 1 per element (vpmovdb)
     }
 
     /// <summary>dx = dy * mask / (1 - p).</summary>

@@ -15,6 +15,8 @@ internal static class Permutes
     public static Vector512<int> EvenColumns { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30); }
     /// <summary>The odd-indexed of 32 floats.</summary>
     public static Vector512<int> OddColumns { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); }
+    /// <summary>The even-indexed lanes of two vectors, interleaved: a0 b0 a2 b2 ... a14 b14 (the low words of 64-bit lanes).</summary>
+    public static Vector512<int> EvenLanesInterleaved { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30); }
     /// <summary>The first halves of two vectors, interleaved: a0 b0 a1 b1 ... a7 b7.</summary>
     public static Vector512<int> InterleaveLow { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23); }
     /// <summary>The second halves of two vectors, interleaved: a8 b8 ... a15 b15.</summary>
