@@ -29,9 +29,9 @@ public static class GpuTrainStepBenchmark
         report.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (int batch in batches)
         {
-            double ours = Measure($"FerEngine TF32 eager, batch {batch}", () => TrainStepTiming.FerEngine(new CudaDevice(tf32), 1.0, batch, seconds, warmup: 3, minimumSteps: 5));
-            double oursGraph = Measure($"FerEngine TF32 graph, batch {batch}", () => TrainStepTiming.FerEngine(new CudaDevice(tf32), 1.0, batch, seconds, warmup: 3, minimumSteps: 5, graph: true));
-            double oursStrict = Measure($"FerEngine strict fp32, batch {batch}", () => TrainStepTiming.FerEngine(new CudaDevice(strict), 1.0, batch, seconds, warmup: 3, minimumSteps: 5));
+            double ours = Measured.OrNaN($"FerEngine TF32 eager, batch {batch}", () => TrainStepTiming.FerEngine(new CudaDevice(tf32), 1.0, batch, seconds, warmup: 3, minimumSteps: 5));
+            double oursGraph = Measured.OrNaN($"FerEngine TF32 graph, batch {batch}", () => TrainStepTiming.FerEngine(new CudaDevice(tf32), 1.0, batch, seconds, warmup: 3, minimumSteps: 5, graph: true));
+            double oursStrict = Measured.OrNaN($"FerEngine strict fp32, batch {batch}", () => TrainStepTiming.FerEngine(new CudaDevice(strict), 1.0, batch, seconds, warmup: 3, minimumSteps: 5));
             double eager = Peer(python, batch, seconds, "eager"), strictPeer = Peer(python, batch, seconds, "strict"), graph = Peer(python, batch, seconds, "graph");
             string row = $"| {batch} | {Cell(ours)} | {Cell(oursGraph)} | {Cell(oursStrict)} | {Cell(eager)} | {Cell(strictPeer)} | {Cell(graph)} | " +
                          $"{Ratio(ours, eager)} | {Ratio(oursGraph, eager)} | {Ratio(oursGraph, graph)} |";
@@ -47,24 +47,10 @@ public static class GpuTrainStepBenchmark
         return 0;
     }
 
-    /// <summary>
-    /// img/s, or NaN when the run fails: the error goes to the log and the table goes on, so that one
-    /// failure on a GPU lent for minutes does not cost every other number.
-    /// </summary>
-    private static double Measure(string what, Func<double> run)
-    {
-        try { return run(); }
-        catch (Exception e)
-        {
-            Console.Error.WriteLine($"{what} failed: {e}");
-            return double.NaN;
-        }
-    }
-
     private static string Cell(double imagesPerSecond) => double.IsNaN(imagesPerSecond) ? "failed" : $"{imagesPerSecond:F0}";
 
     private static string Ratio(double ours, double theirs) => double.IsNaN(ours) || double.IsNaN(theirs) ? "-" : $"{ours / theirs:F2}x";
 
     private static double Peer(string python, int batch, double seconds, string mode) =>
-        Measure($"PyTorch {mode}, batch {batch}", () => TrainStepTiming.PyTorch(python, $"--device cuda --mode {mode} --width 1 --batch {batch} --seconds {seconds}"));
+        Measured.OrNaN($"PyTorch {mode}, batch {batch}", () => TrainStepTiming.PyTorch(python, $"--device cuda --mode {mode} --width 1 --batch {batch} --seconds {seconds}"));
 }

@@ -50,7 +50,7 @@ public static class PrimitiveThroughput
         if (cases.Count == 0) throw new FormatException($"--only {only}: no case's name contains it. The cases: {string.Join(", ", all.Select(c => c.Name))}.");
         // A case or the peer that fails is reported and left out of the table, not the end of the run: on a
         // GPU lent for minutes, one failure should not cost every other number.
-        var ours = cases.ToDictionary(c => c.Name, c => OrNaN(c.Name, () => gpu is null ? MedianMs(c.Run, repeats) : MedianGpuMs(gpu, c.Run, repeats)));
+        var ours = cases.ToDictionary(c => c.Name, c => Measured.OrNaN(c.Name, () => gpu is null ? MedianMs(c.Run, repeats) : MedianGpuMs(gpu, c.Run, repeats)));
         var theirs = new Dictionary<string, double>();
         if (deviceName != "emulated")
             try { theirs = PyTorch(Arguments.Option(args, "--python", "/usr/bin/python3"), deviceName, batch, threads, repeats, only); }
@@ -76,17 +76,6 @@ public static class PrimitiveThroughput
             Console.WriteLine($"| {c.Name} | {c.Shape} | {ms:F2} | {pytorch} | {ratio} | {rate} | {share:P0} |");
         }
         return 0;
-    }
-
-    /// <summary>run's result, or NaN after writing why it failed to the error stream.</summary>
-    private static double OrNaN(string name, Func<double> run)
-    {
-        try { return run(); }
-        catch (Exception e)
-        {
-            Console.Error.WriteLine($"{name} failed: {e}");
-            return double.NaN;
-        }
     }
 
     internal static List<Case> Cases(int n, Device device)
