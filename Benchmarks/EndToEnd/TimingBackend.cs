@@ -61,6 +61,6 @@ public sealed class TimingBackend(IBackend inner, Action? synchronize = null) : 
     public void Max(Tensor x, Tensor y) => Time("max", () => inner.Max(x, y));
     public void Argmax(Tensor x, Tensor indices) => Time("argmax", () => inner.Argmax(x, indices));
     public void CountCorrect(Tensor p, Tensor l, Tensor c, Tensor n) => Time("count-correct", () => inner.CountCorrect(p, l, c, n));
-    public void AdamUpdate(Tensor p, Tensor g, Tensor m, Tensor v, AdamHyperparameters h, Tensor stepScalars) => Time("adam", () => inner.AdamUpdate(p, g, m, v, h, stepScalars));
+    public void AdamUpdate(IReadOnlyList<AdamTensors> tensors, AdamHyperparameters h, Tensor stepScalars) => Time("adam", () => inner.AdamUpdate(tensors, h, stepScalars));
     public void SgdUpdate(Tensor p, Tensor g, Tensor buffer, double lr, double momentum, double wd, int step) => Time("sgd", () => inner.SgdUpdate(p, g, buffer, lr, momentum, wd, step));
 }

@@ -38,7 +38,7 @@ public static class KernelBandwidth
             ("elu_backward_f32", 3 * n4, Time(gpu, () => backend.EluBackward(a, b, c, 1.0))),
             ("dropout_forward_f32", 2 * n4 + Elements, Time(gpu, () => backend.DropoutForward(a, 0.4, 1, 2, step, b, mask))),
             ("dropout_backward_f32", 2 * n4 + Elements, Time(gpu, () => backend.DropoutBackward(a, mask, 0.4, b))),
-            ("adam_f32", 7 * n4, Time(gpu, () => backend.AdamUpdate(a, b, c, d, adam, stepScalars))),
+            ("adam_f32", 7 * n4, Time(gpu, () => backend.AdamUpdate([new(a, b, c, d)], adam, stepScalars))),
             ("sum_f32", n4, Time(gpu, () => backend.Sum(a, sum))),
         };
         rows.AddRange(MaxPoolRows(gpu, device, a, b));

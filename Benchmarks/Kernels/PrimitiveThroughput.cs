@@ -133,7 +133,7 @@ public static class PrimitiveThroughput
         var (p, pg, m, v) = (T(2_394_962), T(2_394_962), T(2_394_962), T(2_394_962));
         var adam = new AdamHyperparameters(3e-4);
         var stepScalars = adam.StepScalarsTensor(2, DType.Float32, device);
-        cases.Add(new("adam (2.39 M parameters)", "[2394962]", 0, 7 * 4.0 * p.ElementCount, () => b.AdamUpdate(p, pg, m, v, adam, stepScalars)));
+        cases.Add(new("adam (2.39 M parameters)", "[2394962]", 0, 7 * 4.0 * p.ElementCount, () => b.AdamUpdate([new(p, pg, m, v)], adam, stepScalars)));
         return cases;
     }
 

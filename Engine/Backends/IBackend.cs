@@ -145,14 +145,16 @@ public interface IBackend
 
     // ---- optimisers (fused, in place) -------------------------------------------------------------
     /// <summary>
-    /// One Adam step of PyTorch semantics (L2 weight decay added to the gradient), step t >= 1:
+    /// One Adam step of PyTorch semantics (L2 weight decay added to the gradient), step t >= 1, of
+    /// every tensor in <paramref name="tensors"/> (all of one dtype, in one call so that a GPU
+    /// updates them all in one launch):
     /// g = grad + wd * p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
     /// p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
     /// The learning rate and the step enter only through <paramref name="stepScalars"/> (the
-    /// parameter's dtype, [2] = <see cref="AdamHyperparameters.StepScalars"/>: -lr / (1 - b1^t),
+    /// parameters' dtype, [2] = <see cref="AdamHyperparameters.StepScalars"/>: -lr / (1 - b1^t),
     /// sqrt(1 - b2^t)), read from device memory so that a captured CUDA graph replays each step's values.
     /// </summary>
-    void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, Tensor stepScalars);
+    void AdamUpdate(IReadOnlyList<AdamTensors> tensors, AdamHyperparameters h, Tensor stepScalars);
     /// <summary>
     /// SGD with momentum (PyTorch semantics): g = grad + wd * p;
     /// buf = step == 1 ? g : momentum * buf + g; p -= lr * buf.
@@ -160,6 +162,9 @@ public interface IBackend
     void SgdUpdate(Tensor parameter, Tensor gradient, Tensor momentumBuffer, double lr, double momentum,
         double weightDecay, int step);
 }
+
+/// <summary>One parameter's tensors for <see cref="IBackend.AdamUpdate"/>: the parameter, its gradient and its two moments, all of one shape (updated: all but the gradient).</summary>
+public readonly record struct AdamTensors(Tensor Parameter, Tensor Gradient, Tensor M, Tensor V);
 
 /// <summary>Adam's settings; defaults are PyTorch's.</summary>
 public readonly record struct AdamHyperparameters(

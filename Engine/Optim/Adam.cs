@@ -4,8 +4,8 @@ namespace FerEngine.Optim;
 
 /// <summary>
 /// Adam (Kingma and Ba) with PyTorch's semantics and defaults: betas (0.9, 0.999), eps 1e-8,
-/// bias correction, optional L2 weight decay added to the gradient. The whole update of one tensor
-/// is one fused primitive (<see cref="IBackend.AdamUpdate"/>).
+/// bias correction, optional L2 weight decay added to the gradient. The whole update of all the
+/// tensors is one fused primitive (<see cref="IBackend.AdamUpdate"/>; one launch on a GPU).
 /// </summary>
 public sealed class Adam : Optimizer
 {
@@ -43,10 +43,11 @@ public sealed class Adam : Optimizer
         Hyperparameters.WriteStepScalars(StepCount, _stepScalars);
     }
 
-    protected override void Update(string name, Tensor parameter, Tensor gradient)
+    /// <summary>Every parameter that has a gradient in one call: the GPU updates them all in one launch.</summary>
+    public override void ApplyUpdates()
     {
-        var (m, v) = _moments[name];
-        parameter.Backend.AdamUpdate(parameter, gradient, m, v, Hyperparameters, _stepScalars!);
+        var tensors = WithGradients().Select(p => new AdamTensors(p.Parameter, p.Gradient, _moments[p.Name].M, _moments[p.Name].V)).ToList();
+        if (tensors.Count > 0) tensors[0].Parameter.Backend.AdamUpdate(tensors, Hyperparameters, _stepScalars!);
     }
 
     public override IReadOnlyDictionary<string, Tensor> State =>

@@ -36,15 +36,12 @@ public abstract class Optimizer
         WriteStepScalars();
     }
 
-    /// <summary>The device's part of a step: one fused update per parameter that has a gradient.</summary>
-    public void ApplyUpdates()
-    {
-        foreach (var (name, p) in Parameters)
-        {
-            if (p.Grad is null) continue; // no gradient reached it (like PyTorch, skip)
-            Update(name, p, p.Grad);
-        }
-    }
+    /// <summary>The device's part of a step: the fused updates of every parameter that has a gradient.</summary>
+    public abstract void ApplyUpdates();
+
+    /// <summary>The parameters a gradient reached, with it (like PyTorch, the others are skipped).</summary>
+    protected IEnumerable<(string Name, Tensor Parameter, Tensor Gradient)> WithGradients() =>
+        Parameters.Where(p => p.Tensor.Grad is not null).Select(p => (p.Name, p.Tensor, p.Tensor.Grad!));
 
     /// <summary>Why <see cref="ApplyUpdates"/> cannot be captured in a CUDA graph and replayed (it passes per-step values as launch arguments), or null.</summary>
     public virtual string? NotCapturable => null;
@@ -56,8 +53,6 @@ public abstract class Optimizer
     {
         foreach (var (_, p) in Parameters) p.Grad = null;
     }
-
-    protected abstract void Update(string name, Tensor parameter, Tensor gradient);
 
     /// <summary>The optimiser's state tensors by name, for checkpoints.</summary>
     public abstract IReadOnlyDictionary<string, Tensor> State { get; }

@@ -18,8 +18,12 @@ public sealed class Sgd : Optimizer
 
     public override string? NotCapturable => "SGD passes its learning rate and first-step flag as kernel launch arguments";
 
-    protected override void Update(string name, Tensor parameter, Tensor gradient) =>
-        parameter.Backend.SgdUpdate(parameter, gradient, _momentum[name], LearningRate, Momentum, WeightDecay, StepCount);
+    /// <summary>One fused update per parameter that has a gradient.</summary>
+    public override void ApplyUpdates()
+    {
+        foreach (var (name, parameter, gradient) in WithGradients())
+            parameter.Backend.SgdUpdate(parameter, gradient, _momentum[name], LearningRate, Momentum, WeightDecay, StepCount);
+    }
 
     public override IReadOnlyDictionary<string, Tensor> State =>
         _momentum.ToDictionary(kv => kv.Key + ".momentum_buffer", kv => kv.Value);

@@ -22,7 +22,8 @@ public static class PtxInterpreter
 {
     /// <summary>
     /// Launches <paramref name="kernel"/>. Arguments, in .param order: ulong/long for .u64/.s64
-    /// (device addresses), uint/int for 32-bit, float, double.
+    /// (device addresses), uint/int for 32-bit, float, double, and byte[] of the exact size for a
+    /// .b8 array parameter.
     /// </summary>
     public static void Launch(PtxKernel kernel, LaunchGrid grid, EmulatedMemory memory, object[] arguments, KernelTrace? trace = null)
     {
@@ -54,6 +55,7 @@ public static class PtxInterpreter
                 ulong v => BitConverter.GetBytes(v), long v => BitConverter.GetBytes(v),
                 uint v => BitConverter.GetBytes(v), int v => BitConverter.GetBytes(v),
                 float v => BitConverter.GetBytes(v), double v => BitConverter.GetBytes(v),
+                byte[] v => v,   // a parameter passed by value as bytes (.b8 name[N]: a table)
                 _ => throw new PtxEmulatorException($"{kernel.Name}: argument {i} ({p.Name}) has the unsupported type {arguments[i]?.GetType().Name}."),
             };
             bool floatMismatch = p.Type.StartsWith('f') != arguments[i] is float or double;

@@ -490,6 +490,8 @@ public static class PtxParser
             if (registers.ContainsKey(operand) || operand.StartsWith('%')) return Register(operand);
             if (symbols.TryGetValue(operand, out var symbol))
                 return Constant((ulong)symbol.Offset); // the address in the symbol's own state space
+            if (parameters.TryGetValue(operand, out var parameter))
+                return Constant((ulong)parameter.Offset); // a kernel parameter's address, for ld.param [%rd+offset]
             if (operand.StartsWith("0f", StringComparison.OrdinalIgnoreCase) && operand.Length == 10)
             {
                 uint bits = uint.Parse(operand[2..], NumberStyles.HexNumber);

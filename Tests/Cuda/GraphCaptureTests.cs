@@ -66,10 +66,13 @@ public class GraphCaptureTests
     {
         public double LastGradient;
         public override IReadOnlyDictionary<string, Tensor> State => new Dictionary<string, Tensor>();
-        protected override void Update(string name, Tensor parameter, Tensor gradient)
+        public override void ApplyUpdates()
         {
-            if (name == "fc.bias") LastGradient = gradient.ToDoubles()[0];
-            parameter.Backend.Axpy(-LearningRate, gradient, parameter);
+            foreach (var (name, parameter, gradient) in WithGradients())
+            {
+                if (name == "fc.bias") LastGradient = gradient.ToDoubles()[0];
+                parameter.Backend.Axpy(-LearningRate, gradient, parameter);
+            }
         }
     }
 

@@ -313,7 +313,7 @@ public class FastCpuTests
         for (int step = 1; step <= 3; step++)
         {
             var scalars = adam.StepScalarsTensor(step, DType.Float32, Device.Cpu);
-            Fast.AdamUpdate(fastP, fastG, fastM, fastV, adam, scalars);
+            Fast.AdamUpdate([new(fastP, fastG, fastM, fastV)], adam, scalars);
             FerEngine.Backends.Cpu.ReferenceLoops<float>.AdamUpdate(p, g, m, v, adam, scalars.ToArray<float>());
         }
         Assert.Equal(v, fastV.ToArray<float>());
@@ -370,8 +370,8 @@ public class FastCpuTests
         var adam = new AdamHyperparameters(3e-4, WeightDecay: 0.01);
         for (int step = 1; step <= 3; step++)
         {
-            Fast.AdamUpdate(p.Fast, g.Fast, m.Fast, v.Fast, adam, adam.StepScalarsTensor(step, DType.Float32, Device.Cpu));
-            Reference.AdamUpdate(p.Reference, g.Reference, m.Reference, v.Reference, adam, adam.StepScalarsTensor(step, DType.Float64, Device.CpuReference));
+            Fast.AdamUpdate([new(p.Fast, g.Fast, m.Fast, v.Fast)], adam, adam.StepScalarsTensor(step, DType.Float32, Device.Cpu));
+            Reference.AdamUpdate([new(p.Reference, g.Reference, m.Reference, v.Reference)], adam, adam.StepScalarsTensor(step, DType.Float64, Device.CpuReference));
         }
         AssertClose(p.Fast, p.Reference, "adam");
     }

@@ -1,5 +1,6 @@
 using FerEngine.Backends;
 using FerEngine.Backends.Cpu;
+using FerEngine.Kernels;
 using FerEngine.Kernels.Emulator;
 using FerEngine.Random;
 using static FerEngine.Tests.Kernels.KernelHarness;
@@ -11,30 +12,56 @@ public class AdamReduceDropoutKernelTests
 {
     public static TheoryData<int> Sizes => [1, 31, 33, 1001, 4099];
 
-    /// <summary>Bit for bit: the kernel does the reference's float32 operations in the same order with .rn.</summary>
+    /// <summary>
+    /// Bit for bit: the kernel does the reference's float32 operations in the same order with .rn.
+    /// One launch updates every tensor of the table; the sizes cover a lone tail element, float4
+    /// vectors with and without a tail, a whole chunk, a chunk and a tail, and several chunks.
+    /// </summary>
     [Theory]
-    [InlineData(1, 1, 0.0)]
-    [InlineData(31, 3, 0.01)]
-    [InlineData(33, 10, 0.0)]
-    [InlineData(1001, 2, 0.05)]
-    [InlineData(4099, 7, 0.0)]
-    public void Adam_matches_the_reference_bit_for_bit(int n, int step, double weightDecay)
+    [InlineData(1, 0.0, new[] { 1 })]
+    [InlineData(3, 0.01, new[] { 31, 33, 8 })]
+    [InlineData(10, 0.0, new[] { 8192, 3, 8195 })]
+    [InlineData(2, 0.05, new[] { 1001, 20_001, 2, 4099 })]
+    public void Adam_matches_the_reference_bit_for_bit(int step, double weightDecay, int[] sizes)
     {
         var h = new AdamHyperparameters(LearningRate: 3e-3, WeightDecay: weightDecay);
-        float[] p = RandomFloats(n, 21), g = RandomFloats(n, 22, -0.1f, 0.1f), m = RandomFloats(n, 23, -0.01f, 0.01f), v = RandomFloats(n, 24, 0, 0.001f);
         var memory = new EmulatedMemory();
-        ulong pp = memory.Upload<float>(p), pg = memory.Upload<float>(g), pm = memory.Upload<float>(m), pv = memory.Upload<float>(v);
+        var tensors = sizes.Select((n, i) =>
+        {
+            ulong stream = 21 + 4 * (ulong)i;
+            float[] p = RandomFloats(n, stream), g = RandomFloats(n, stream + 1, -0.1f, 0.1f), m = RandomFloats(n, stream + 2, -0.01f, 0.01f), v = RandomFloats(n, stream + 3, 0, 0.001f);
+            var entry = new AdamTableEntry(memory.Upload<float>(p), memory.Upload<float>(g), memory.Upload<float>(m), memory.Upload<float>(v), n);
+            return (P: p, G: g, M: m, V: v, Entry: entry);
+        }).ToList();
+        var table = new AdamTable(tensors.Select(t => t.Entry).ToList());
+        Assert.Equal(sizes.Sum(n => (n + AdamTable.ChunkElements - 1) / AdamTable.ChunkElements), table.Chunks);
 
-        float beta1 = (float)h.Beta1, beta2 = (float)h.Beta2;
         float[] stepScalars = h.StepScalars(step).Select(s => (float)s).ToArray();
         ulong pscalars = memory.Upload<float>(stepScalars);
-        Launch(memory, "adam_f32", n, pp, pg, pm, pv, (uint)n, beta1, beta2, (float)(1 - h.Beta1), (float)(1 - h.Beta2), (float)h.Epsilon,
-            (float)h.WeightDecay, pscalars);
-        ReferenceLoops<float>.AdamUpdate(p, g, m, v, h, stepScalars);
+        Launch(memory, "adam_f32", table.Chunks, table.Parameter, (uint)table.TensorCount, (float)h.Beta1, (float)h.Beta2,
+            (float)(1 - h.Beta1), (float)(1 - h.Beta2), (float)h.Epsilon, (float)h.WeightDecay, pscalars);
 
-        Assert.Equal(p, memory.Read<float>(pp, n));
-        Assert.Equal(m, memory.Read<float>(pm, n));
-        Assert.Equal(v, memory.Read<float>(pv, n));
+        foreach (var t in tensors)
+        {
+            ReferenceLoops<float>.AdamUpdate(t.P, t.G, t.M, t.V, h, stepScalars);
+            Assert.Equal(t.P, memory.Read<float>(t.Entry.Parameter, t.P.Length));
+            Assert.Equal(t.M, memory.Read<float>(t.Entry.M, t.P.Length));
+            Assert.Equal(t.V, memory.Read<float>(t.Entry.V, t.P.Length));
+            Assert.Equal(t.G, memory.Read<float>(t.Entry.Gradient, t.P.Length));   // read, never written
+        }
+    }
+
+    [Fact]
+    public void An_adam_table_refuses_too_many_or_empty_tensors_and_batches_a_long_list()
+    {
+        var entry = new AdamTableEntry(16, 32, 48, 64, 5);
+        Assert.Contains("1 to 64 tensors", Assert.Throws<ArgumentException>(() => new AdamTable(Enumerable.Repeat(entry, 65).ToList())).Message);
+        Assert.Contains("0 elements", Assert.Throws<ArgumentException>(() => new AdamTable([entry with { Count = 0 }])).Message);
+        var batches = AdamTable.Batches([.. Enumerable.Repeat(entry, 130), entry with { Count = 0 }]).ToList();
+        Assert.Equal([64, 64, 2], batches.Select(b => b.TensorCount));
+        Assert.Equal(40 * 64, batches[0].Parameter.Length);
+        Assert.Equal((5u, 1u), (BitConverter.ToUInt32(batches[2].Parameter, 40 + 32), BitConverter.ToUInt32(batches[2].Parameter, 40 + 36)));   // entry 1: n, firstChunk
+        Assert.Equal(2, batches[2].Chunks);
     }
 
     /// <summary>Tolerance: 1e-6 of the sum of |x| (float32 partial sums, atomics in any order).</summary>

@@ -46,7 +46,7 @@ public class CudaBindingTests
     public void Launch_arguments_are_packed_by_the_catalogues_types()
     {
         var axpy = KernelCatalog.Get("axpy_f32");   // (x .u64, y .u64, n .u32, alpha .f32)
-        byte[] packed = KernelArguments.Pack(axpy, [0x1122334455667788UL, 42UL, 7u, -0.5f]);
+        byte[] packed = KernelArguments.Pack(axpy, [0x1122334455667788UL, 42UL, 7u, -0.5f]).Values;
         Assert.Equal(4 * KernelArguments.SlotBytes, packed.Length);
         Assert.Equal(0x1122334455667788UL, BitConverter.ToUInt64(packed, 0));
         Assert.Equal(42UL, BitConverter.ToUInt64(packed, 8));
@@ -56,6 +56,13 @@ public class CudaBindingTests
         var wrongType = Assert.Throws<ArgumentException>(() => KernelArguments.Pack(axpy, [1UL, 2UL, 7, -0.5f]));   // int, not uint
         Assert.Contains("axpy_f32: parameter 2 (n) is .u32", wrongType.Message);
         Assert.Contains("takes 4 arguments", Assert.Throws<ArgumentException>(() => KernelArguments.Pack(axpy, [1UL])).Message);
+
+        // A table passed by value (.b8 [2560]) takes its whole length; the next value starts after it.
+        var table = new AdamTable([new AdamTableEntry(0x10, 0x20, 0x30, 0x40, 5)]);
+        var adam = KernelArguments.Pack(KernelCatalog.Get("adam_f32"), [table.Parameter, 1u, 0.9f, 0.999f, 0.1f, 0.001f, 1e-8f, 0f, 0x50UL]);
+        Assert.Equal([0, AdamTable.Bytes, AdamTable.Bytes + 8], adam.Offsets[..3]);
+        Assert.Equal(table.Parameter, adam.Values[..AdamTable.Bytes]);
+        Assert.Equal(0x50UL, BitConverter.ToUInt64(adam.Values, adam.Offsets[8]));
     }
 
     [Fact]

@@ -62,7 +62,7 @@ public sealed record KernelRecipe(string Kernel, string Primitive, Func<int, Ten
 
         new("adam_f32", "AdamUpdate(p, grad, m, v, lr 1e-3, step scalars of step 3)",
             n => [Floats(1, n), Floats(2, n), Floats(3, n), Positive(4, n), TraceAdam.StepScalarsTensor(3, DType.Float32, Cpu)],
-            (b, t) => b.AdamUpdate(t[0], t[1], t[2], t[3], TraceAdam, t[4]), [0, 2, 3]),
+            (b, t) => b.AdamUpdate([new(t[0], t[1], t[2], t[3])], TraceAdam, t[4]), [0, 2, 3]),
         new("sgd_f32", "SgdUpdate(p, grad, buf, lr 0.1, momentum 0.9, weight decay 1e-4, step 2)", n => [Floats(1, n), Floats(2, n), Floats(3, n)],
             (b, t) => b.SgdUpdate(t[0], t[1], t[2], 0.1, 0.9, 1e-4, 2), [0, 2]),
 

@@ -131,10 +131,11 @@ public class CpuFastBackend : CpuReferenceBackend
         FastElementwise.DropoutBackward(dy.AsMemory<float>(), mask.AsMemory<byte>(), (float)p, dx.AsMemory<float>());
     }
 
-    public override void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, Tensor stepScalars)
+    public override void AdamUpdate(IReadOnlyList<AdamTensors> tensors, AdamHyperparameters h, Tensor stepScalars)
     {
-        if (parameter.DType != DType.Float32) { base.AdamUpdate(parameter, gradient, m, v, h, stepScalars); return; }
-        FastAdam.Update(parameter.AsMemory<float>(), gradient.AsMemory<float>(), m.AsMemory<float>(), v.AsMemory<float>(), h, stepScalars.AsSpan<float>());
+        if (stepScalars.DType != DType.Float32) { base.AdamUpdate(tensors, h, stepScalars); return; }
+        foreach (var (p, g, m, v) in tensors)
+            FastAdam.Update(p.AsMemory<float>(), g.AsMemory<float>(), m.AsMemory<float>(), v.AsMemory<float>(), h, stepScalars.AsSpan<float>());
     }
 
     public override void BiasBackward(Tensor dy, Tensor dbias, bool accumulate)

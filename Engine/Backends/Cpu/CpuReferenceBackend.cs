@@ -364,12 +364,15 @@ public class CpuReferenceBackend : IBackend
 
     // ---- optimisers ------------------------------------------------------------------------------------------------
 
-    public virtual void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, Tensor stepScalars)
+    public virtual void AdamUpdate(IReadOnlyList<AdamTensors> tensors, AdamHyperparameters h, Tensor stepScalars)
     {
-        if (parameter.DType == DType.Float32)
-            ReferenceLoops<float>.AdamUpdate(parameter.AsSpan<float>(), gradient.AsSpan<float>(), m.AsSpan<float>(), v.AsSpan<float>(), h, stepScalars.AsSpan<float>());
-        else
-            ReferenceLoops<double>.AdamUpdate(parameter.AsSpan<double>(), gradient.AsSpan<double>(), m.AsSpan<double>(), v.AsSpan<double>(), h, stepScalars.AsSpan<double>());
+        foreach (var (p, g, m, v) in tensors)
+        {
+            if (p.DType == DType.Float32)
+                ReferenceLoops<float>.AdamUpdate(p.AsSpan<float>(), g.AsSpan<float>(), m.AsSpan<float>(), v.AsSpan<float>(), h, stepScalars.AsSpan<float>());
+            else
+                ReferenceLoops<double>.AdamUpdate(p.AsSpan<double>(), g.AsSpan<double>(), m.AsSpan<double>(), v.AsSpan<double>(), h, stepScalars.AsSpan<double>());
+        }
     }
 
     public virtual void SgdUpdate(Tensor parameter, Tensor gradient, Tensor momentumBuffer, double lr, double momentum, double weightDecay, int step)

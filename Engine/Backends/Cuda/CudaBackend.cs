@@ -280,12 +280,26 @@ public sealed class CudaBackend : IBackend
 
     // ---- optimisers --------------------------------------------------------------------------------
 
-    /// <summary>The fused Adam kernel; constants rounded on the host exactly as the reference does, the step's two scalars read from device memory.</summary>
-    public void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamHyperparameters h, Tensor stepScalars)
+    /// <summary>
+    /// The fused Adam kernel over up to 64 tensors per launch (their addresses passed by value in an
+    /// <see cref="AdamTable"/>); constants rounded on the host exactly as the reference does, the
+    /// step's two scalars read from device memory.
+    /// </summary>
+    public void AdamUpdate(IReadOnlyList<AdamTensors> tensors, AdamHyperparameters h, Tensor stepScalars)
     {
-        RequireFloat32("adam", parameter);
-        Gpu(parameter).Launch("adam_f32", parameter.ElementCount, Ptr(parameter), Ptr(gradient), Ptr(m), Ptr(v), (uint)parameter.ElementCount,
-            (float)h.Beta1, (float)h.Beta2, (float)(1 - h.Beta1), (float)(1 - h.Beta2), (float)h.Epsilon, (float)h.WeightDecay, Ptr(stepScalars));
+        RequireFloat32("adam", stepScalars);
+        var entries = new List<AdamTableEntry>(tensors.Count);
+        foreach (var (p, g, m, v) in tensors)
+        {
+            RequireFloat32("adam", p);
+            ulong[] addresses = [Ptr(p), Ptr(g), Ptr(m), Ptr(v)];
+            if (addresses.Any(a => a % 16 != 0))
+                throw new ArgumentException($"adam: the kernel loads float4 vectors, so a parameter, its gradient and moments must start 16-byte aligned; {p.Shape} does not (a view at an odd offset?).");
+            entries.Add(new(addresses[0], addresses[1], addresses[2], addresses[3], checked((int)p.ElementCount)));
+        }
+        foreach (var table in AdamTable.Batches(entries))
+            Gpu(stepScalars).Launch("adam_f32", table.Chunks, table.Parameter, (uint)table.TensorCount,
+                (float)h.Beta1, (float)h.Beta2, (float)(1 - h.Beta1), (float)(1 - h.Beta2), (float)h.Epsilon, (float)h.WeightDecay, Ptr(stepScalars));
     }
 
     /// <summary>The fused SGD kernel; -lr, momentum and weight decay rounded to float as the reference does.</summary>

@@ -171,13 +171,13 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
     }
 
     /// <summary>Queues a kernel on the stream; <paramref name="arguments"/> is packed by <see cref="KernelArguments.Pack"/>.</summary>
-    public void Launch(IntPtr function, string kernel, (uint X, uint Y, uint Z) grid, (uint X, uint Y, uint Z) block, byte[] arguments)
+    internal void Launch(IntPtr function, string kernel, (uint X, uint Y, uint Z) grid, (uint X, uint Y, uint Z) block, KernelArguments.Packed arguments)
     {
-        int count = arguments.Length / KernelArguments.SlotBytes;
-        fixed (byte* values = arguments)
+        int count = arguments.Offsets.Length;
+        fixed (byte* values = arguments.Values)
         {
             void** parameters = stackalloc void*[Math.Max(count, 1)];
-            for (int i = 0; i < count; i++) parameters[i] = values + i * KernelArguments.SlotBytes;
+            for (int i = 0; i < count; i++) parameters[i] = values + arguments.Offsets[i];
             _api.Check(_api.cuLaunchKernel(function, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, 0, Stream, parameters, null),
                 $"cuLaunchKernel({kernel}, grid {grid}, block {block})");
         }
