@@ -152,8 +152,11 @@ public static class KernelCatalog
             P("dgamma", "u64", "float32 [C]"), P("dbeta", "u64", "float32 [C]"), P("batch", "u32", "N"), P("channels", "u32", "C (the launch count)"),
             P("spatial", "u32", "S"), P("accumulate", "u32", "1: add into dgamma / dbeta, 0: overwrite")),
 
-        PerSlice("batchnorm_statistics_f32", [P("x", "u64", "float32 [N, C, S], 16-byte aligned"),
-            P("partials", "u64", "float32 [C, K, 2] output: slice mean, slice M2"), .. Slicing]),
+        PerSlice("batchnorm_statistics_f32", [P("u", "u64", "float32 [N, C, S], 16-byte aligned: the pre-activation (throughElu), else x"),
+            P("bias", "u64", "float32 [C] added to u (throughElu), or 0 for none"),
+            P("x", "u64", "float32 [N, C, S], 16-byte aligned: what is normalised; written when throughElu"),
+            P("partials", "u64", "float32 [C, K, 2] output: slice mean, slice M2"), .. Slicing,
+            P("throughElu", "u32", "1: x = ELU(u + bias) is made and written; 0: x is read"), P("eluAlpha", "f32", "ELU alpha")]),
         PerChannel("batchnorm_finalize_statistics_f32", "BatchNormSliced.ptx", [P("partials", "u64", "float32 [C, K, 2] from batchnorm_statistics_f32"),
             P("runningMean", "u64", "float32 [C], updated"), P("runningVar", "u64", "float32 [C], updated"),
             P("savedMean", "u64", "float32 [C] output"), P("savedInvStd", "u64", "float32 [C] output"), .. Slicing,

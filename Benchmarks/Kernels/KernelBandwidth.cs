@@ -34,7 +34,7 @@ public static class KernelBandwidth
             ("scale_f32", 2 * n4, Time(gpu, () => backend.Scale(a, 0.5, b))),
             ("add_f32", 3 * n4, Time(gpu, () => backend.Add(a, b, c))),
             ("axpy_f32", 3 * n4, Time(gpu, () => backend.Axpy(0.5, a, b))),
-            ("elu_forward_f32", 2 * n4, Time(gpu, () => backend.EluForward(a, b, 1.0))),
+            ("elu_forward_f32", 2 * n4, Time(gpu, () => backend.EluForward(a, null, b, 1.0))),
             ("elu_backward_f32", 3 * n4, Time(gpu, () => backend.EluBackward(a, b, c, 1.0))),
             ("dropout_forward_f32", 2 * n4 + Elements, Time(gpu, () => backend.DropoutForward(a, 0.4, 1, 2, step, b, mask))),
             ("dropout_backward_f32", 2 * n4 + Elements, Time(gpu, () => backend.DropoutBackward(a, mask, 0.4, b))),

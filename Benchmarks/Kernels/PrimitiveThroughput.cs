@@ -112,7 +112,7 @@ public static class PrimitiveThroughput
         cases.Add(new("batch-norm forward", actShape, 0, 2 * size, () => b.BatchNormForwardTraining(act, g, beta, rm, rv, 0.01, 1e-3, outp, sm, si)));
         cases.Add(new("batch-norm backward", actShape, 0, 3 * size, () => b.BatchNormBackward(act, dy, g, sm, si, dx2, dg, db, false)));
         cases.Add(new("batch-norm inference", actShape, 0, 2 * size, () => b.BatchNormForwardInference(act, g, beta, rm, rv, 1e-3, outp)));
-        cases.Add(new("elu forward", actShape, 0, 2 * size, () => b.EluForward(act, outp, 1.0)));
+        cases.Add(new("elu forward", actShape, 0, 2 * size, () => b.EluForward(act, null, outp, 1.0)));
         cases.Add(new("elu backward", actShape, 0, 3 * size, () => b.EluBackward(outp, dy, dx2, 1.0)));
         cases.Add(new("batch-norm + elu backward", actShape, 0, 3 * size, () => b.BatchNormEluBackward(outp, dy, g, sm, si, 1.0, dx2, dg, db)));
         var pooled = T(n, 64, 24, 24);

@@ -56,16 +56,24 @@ public static class GradientCheckCases
         // ELU then batch norm as one op: inputs away from ELU's kink at 0, where its derivative jumps.
         yield return new(OpNames.EluBatchNorm, "2-D [3,5] (ELU, BatchNorm1d)", t => BatchNormTrain(t, elu: true), () => [AwayFromZero(40, 3, 5), Random(41, 5), Random(42, 5)]);
         yield return new(OpNames.EluBatchNorm, "4-D [3,2,3,5] (ELU, BatchNorm2d)", t => BatchNormTrain(t, elu: true), () => [AwayFromZero(43, 3, 2, 3, 5), Random(44, 2), Random(45, 2)]);
+        // ... of x + bias, as the network uses it: biases under 0.05, so x + bias stays 0.05 away from the kink.
+        yield return new(OpNames.EluBatchNorm, "2-D [3,5] + bias (ELU, BatchNorm1d)", t => BatchNormTrain(t, elu: true),
+            () => [AwayFromZero(46, 3, 5), Random(47, 5), Random(48, 5), Small(0.03, -0.04, 0.01, 0.045, -0.02)]);
+        yield return new(OpNames.EluBatchNorm, "4-D [3,2,3,5] + bias (ELU, BatchNorm2d)", t => BatchNormTrain(t, elu: true),
+            () => [AwayFromZero(49, 3, 2, 3, 5), Random(50, 2), Random(51, 2), Small(-0.035, 0.02)]);
         yield return new(OpNames.SoftmaxCrossEntropy, "[5,3] with labels missing (-1)", t => Functional.SoftmaxCrossEntropy(t[0], Labels(2, -1, 0, -1, 1)), () => [Random(38, 5, 3)]);
         yield return new(OpNames.SoftmaxCrossEntropy, "[3,4] with no label at all (loss 0, gradient 0)", t => Functional.SoftmaxCrossEntropy(t[0], Labels(-1, -1, -1)), () => [Random(39, 3, 4)]);
     }
 
+    private static Tensor Small(params double[] values) => Tensor.FromArray(values, new Shape(values.Length), Reference);
+
+    /// <summary>t = [x, gamma, beta] or, for ELU with a bias, [x, gamma, beta, bias].</summary>
     private static Tensor BatchNormTrain(Tensor[] t, bool elu = false)
     {
         int c = t[0].Shape[1];
         var runningMean = Tensor.Zeros(new Shape(c), DType.Float64, Reference);
         var runningVar = Tensor.Ones(new Shape(c), DType.Float64, Reference);
-        return elu ? Functional.EluBatchNorm(t[0], t[1], t[2], runningMean, runningVar, training: true, momentum: 0.01, eps: 1e-3)
+        return elu ? Functional.EluBatchNorm(t[0], t.Length > 3 ? t[3] : null, t[1], t[2], runningMean, runningVar, training: true, momentum: 0.01, eps: 1e-3)
             : Functional.BatchNorm(t[0], t[1], t[2], runningMean, runningVar, training: true, momentum: 0.01, eps: 1e-3);
     }
 }

@@ -59,8 +59,11 @@ public interface IBackend
     void ConvolutionBackwardFilter(Tensor x, Tensor dy, Tensor dw, int padding, bool accumulate);
 
     // ---- activations -------------------------------------------------------------------------
-    /// <summary>y = x > 0 ? x : alpha * (exp(x) - 1).</summary>
-    void EluForward(Tensor x, Tensor y, double alpha);
+    /// <summary>
+    /// y = v > 0 ? v : alpha * (exp(v) - 1) with v = x, or v = x + bias[c] when a bias [C] is given
+    /// (x [N, C] or [N, C, H, W]): a layer's bias added as its activation reads it, in the same pass.
+    /// </summary>
+    void EluForward(Tensor x, Tensor? bias, Tensor y, double alpha);
     /// <summary>dx = dy * (y > 0 ? 1 : y + alpha), from the forward OUTPUT y (x is not kept).</summary>
     void EluBackward(Tensor y, Tensor dy, Tensor dx, double alpha);
     /// <summary>y = max(x, 0).</summary>
@@ -77,6 +80,14 @@ public interface IBackend
     /// </summary>
     void BatchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
         double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd);
+    /// <summary>
+    /// <see cref="BatchNormForwardTraining"/> of x = ELU(u + bias) (<see cref="EluForward"/>; bias
+    /// [C] or null), as the network applies every ELU: x is written, since the backward
+    /// (<see cref="BatchNormEluBackward"/>) reads it, and normalised into y. A GPU makes x inside
+    /// the statistics pass, so the bias and the activation cost no pass over memory of their own.
+    /// </summary>
+    void EluBatchNormForwardTraining(Tensor u, Tensor? bias, double alpha, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean,
+        Tensor runningVar, double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd);
     /// <summary>Evaluation mode: y = gamma * (x - runningMean) / sqrt(runningVar + eps) + beta.</summary>
     void BatchNormForwardInference(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
         double eps, Tensor y);

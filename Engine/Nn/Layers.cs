@@ -17,6 +17,9 @@ public sealed class Conv2d : Module
     public Tensor? Bias { get; }    // [Cout]
 
     public override Tensor Forward(Tensor x) => Functional.Conv2d(x, Weight, Bias, Padding);
+
+    /// <summary>The convolution alone, for a next op that adds <see cref="Bias"/> itself (<see cref="BatchNorm.ForwardOfElu"/>).</summary>
+    public Tensor ForwardWithoutBias(Tensor x) => Functional.Conv2d(x, Weight, null, Padding);
 }
 
 /// <summary>Fully connected: [N, In] -> [N, Out], y = x W^T + b.</summary>
@@ -32,6 +35,9 @@ public sealed class Linear : Module
     public Tensor? Bias { get; }    // [Out]
 
     public override Tensor Forward(Tensor x) => Functional.Linear(x, Weight, Bias);
+
+    /// <summary>x W^T alone, for a next op that adds <see cref="Bias"/> itself (<see cref="BatchNorm.ForwardOfElu"/>).</summary>
+    public Tensor ForwardWithoutBias(Tensor x) => Functional.Linear(x, Weight, null);
 }
 
 /// <summary>ELU with the given alpha (default 1). Any shape.</summary>
@@ -75,9 +81,13 @@ public sealed class BatchNorm : Module
     public override Tensor Forward(Tensor x) =>
         Functional.BatchNorm(x, Gamma, Beta, RunningMean, RunningVar, IsTraining, Momentum, Eps);
 
-    /// <summary>Forward(ELU(x)), as one op whose backward runs through both (<see cref="Functional.EluBatchNorm"/>).</summary>
-    public Tensor ForwardOfElu(Tensor x, double alpha = 1.0) =>
-        Functional.EluBatchNorm(x, Gamma, Beta, RunningMean, RunningVar, IsTraining, Momentum, Eps, alpha);
+    /// <summary>
+    /// Forward(ELU(x + bias)), bias [C] the preceding layer's (or null), as one op whose bias and
+    /// activation cost no pass over memory of their own and whose backward runs through all three
+    /// (<see cref="Functional.EluBatchNorm"/>).
+    /// </summary>
+    public Tensor ForwardOfElu(Tensor x, Tensor? bias = null, double alpha = 1.0) =>
+        Functional.EluBatchNorm(x, bias, Gamma, Beta, RunningMean, RunningVar, IsTraining, Momentum, Eps, alpha);
 }
 
 /// <summary>2x2 max-pool, stride 2: [N, C, H, W] -> [N, C, H/2, W/2].</summary>

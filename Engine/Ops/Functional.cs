@@ -176,7 +176,7 @@ public static class Functional
     {
         Check.FloatingPoint(OpNames.Elu, x);
         var y = Like(x);
-        x.Backend.EluForward(x, y, alpha);
+        x.Backend.EluForward(x, bias: null, y, alpha);
         return Record(OpNames.Elu, y, [x], dy =>
         {
             var dx = Like(x);
@@ -206,53 +206,59 @@ public static class Functional
     /// </summary>
     public static Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
         bool training, double momentum, double eps) =>
-        BatchNormOf(OpNames.BatchNorm, x, eluAlpha: null, gamma, beta, runningMean, runningVar, training, momentum, eps);
+        BatchNormOf(OpNames.BatchNorm, x, bias: null, eluAlpha: null, gamma, beta, runningMean, runningVar, training, momentum, eps);
 
     /// <summary>
-    /// BatchNorm(Elu(x, alpha), ...) as one op, as the network applies every ELU: the same values,
+    /// BatchNorm(Elu(x + bias, alpha), ...) as one op, as the network applies every ELU, with the
+    /// preceding layer's bias [C] (over axis 1) or none: the same values, computed without a pass
+    /// over memory for the bias or the activation (<see cref="IBackend.EluBatchNormForwardTraining"/>),
     /// and a backward pass that runs through both at once (<see cref="IBackend.BatchNormEluBackward"/>)
     /// instead of writing the gradient between them and reading it back.
     /// </summary>
-    public static Tensor EluBatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
+    public static Tensor EluBatchNorm(Tensor x, Tensor? bias, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
         bool training, double momentum, double eps, double alpha = 1.0) =>
-        BatchNormOf(OpNames.EluBatchNorm, x, alpha, gamma, beta, runningMean, runningVar, training, momentum, eps);
+        BatchNormOf(OpNames.EluBatchNorm, x, bias, alpha, gamma, beta, runningMean, runningVar, training, momentum, eps);
 
-    /// <summary>Batch norm of x, or of ELU(x) when <paramref name="eluAlpha"/> is given (see <see cref="EluBatchNorm"/>).</summary>
-    private static Tensor BatchNormOf(string op, Tensor x, double? eluAlpha, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
-        bool training, double momentum, double eps)
+    /// <summary>Batch norm of x, or of ELU(x + bias) when <paramref name="eluAlpha"/> is given (see <see cref="EluBatchNorm"/>).</summary>
+    private static Tensor BatchNormOf(string op, Tensor x, Tensor? bias, double? eluAlpha, Tensor gamma, Tensor beta, Tensor runningMean,
+        Tensor runningVar, bool training, double momentum, double eps)
     {
         Check.SameDeviceAndDType(op, x, gamma, beta, runningMean, runningVar);
         Check.Rank(op, x, "input", 2, 4);
         var channels = new Shape(x.Shape[1]);
-        foreach (var (t, role) in new[] { (gamma, "gamma"), (beta, "beta"), (runningMean, "running mean"), (runningVar, "running var") })
-            Check.That(t.Shape == channels, op, $"{role} {t.Shape} must be {channels} for input {x.Shape}.");
+        foreach (var (t, role) in new[] { (gamma, "gamma"), (beta, "beta"), (runningMean, "running mean"), (runningVar, "running var"), (bias, "bias") })
+            if (t is not null) Check.That(t.Shape == channels, op, $"{role} {t.Shape} must be {channels} for input {x.Shape}.");
+        if (bias is not null) Check.SameDeviceAndDType(op, x, bias);
         var backend = x.Backend;
-        var input = x;   // what the batch norm normalises: x, or ELU(x)
-        if (eluAlpha is { } alpha)
-        {
-            input = Like(x);
-            backend.EluForward(x, input, alpha);
-        }
+        var input = eluAlpha is null ? x : Like(x);   // what the batch norm normalises: x, or ELU(x + bias)
         var y = Like(x);
+        Tensor[] inputs = bias is null ? [x, gamma, beta] : [x, bias, gamma, beta];
         if (!training)
         {
+            if (eluAlpha is { } alpha) backend.EluForward(x, bias, input, alpha);
             backend.BatchNormForwardInference(input, gamma, beta, runningMean, runningVar, eps, y);
-            return Record(op, y, [x, gamma, beta], _ => throw new NotSupportedException(
+            return Record(op, y, inputs, _ => throw new NotSupportedException(
                 $"{op}: backward through evaluation mode is not supported; call Train() on the model before a training step."));
         }
         long perChannel = x.ElementCount / x.Shape[1];
         Check.That(perChannel > 1, op, $"training mode needs more than one value per channel; got input {x.Shape}.");
         var savedMean = Like(gamma);
         var savedInvStd = Like(gamma);
-        backend.BatchNormForwardTraining(input, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
-        return Record(op, y, [x, gamma, beta], dy =>
+        if (eluAlpha is { } a)
+            backend.EluBatchNormForwardTraining(x, bias, a, input, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
+        else
+            backend.BatchNormForwardTraining(x, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
+        return Record(op, y, inputs, dy =>
         {
             var dx = Like(x);
             var dgamma = Like(gamma);
             var dbeta = Like(beta);
-            if (eluAlpha is { } a) backend.BatchNormEluBackward(input, dy, gamma, savedMean, savedInvStd, a, dx, dgamma, dbeta);
-            else backend.BatchNormBackward(input, dy, gamma, savedMean, savedInvStd, dx, dgamma, dbeta, accumulate: false);
-            return [dx, dgamma, dbeta];
+            if (eluAlpha is not { } a) backend.BatchNormBackward(input, dy, gamma, savedMean, savedInvStd, dx, dgamma, dbeta, accumulate: false);
+            else backend.BatchNormEluBackward(input, dy, gamma, savedMean, savedInvStd, a, dx, dgamma, dbeta);
+            if (bias is null) return [dx, dgamma, dbeta];
+            var dbias = Like(bias);   // d(x + bias) / d bias: the gradient of x summed over all but axis 1
+            backend.BiasBackward(dx, dbias, accumulate: false);
+            return [dx, dbias, dgamma, dbeta];
         });
     }
 

@@ -89,14 +89,14 @@ public sealed class FerNet : Module
         for (int i = 0; i < _blocks.Count; i++)
         {
             var (conv, norm, drop) = _blocks[i];
-            x = norm.ForwardOfElu(conv.Forward(x));   // batch norm of ELU(conv(x)), one op
+            x = norm.ForwardOfElu(conv.ForwardWithoutBias(x), conv.Bias);   // batch norm of ELU(conv(x) + bias), one op
             if (drop is not null)
             {
                 x = _pool.Forward(x);
                 if (!DropoutDisabled) x = drop.Forward(x);
             }
         }
-        x = BnFc.ForwardOfElu(Fc.Forward(x.Flatten(1)));
+        x = BnFc.ForwardOfElu(Fc.ForwardWithoutBias(x.Flatten(1)), Fc.Bias);
         return DropoutDisabled ? x : FcDropout.Forward(x);
     }
 

@@ -103,7 +103,7 @@ public abstract class CudaBackendTests
         var x = Pair(10, n, c, h, w);
         var dy = Pair(11, n, c, h, w);
         var y = Zeros(DType.Float32, n, c, h, w);
-        G.EluForward(x.Gpu, y.Gpu, 1.0); R.EluForward(x.Cpu, y.Cpu, 1.0); Same(y, "elu forward", 1e-6);
+        G.EluForward(x.Gpu, null, y.Gpu, 1.0); R.EluForward(x.Cpu, null, y.Cpu, 1.0); Same(y, "elu forward", 1e-6);
         var dx = Zeros(DType.Float32, n, c, h, w);
         G.EluBackward(y.Gpu, dy.Gpu, dx.Gpu, 1.0); R.EluBackward(y.Cpu, dy.Cpu, dx.Cpu, 1.0); Same(dx, "elu backward (from the forward outputs above)", 1e-6);
         G.ReluForward(x.Gpu, y.Gpu); R.ReluForward(x.Cpu, y.Cpu); Same(y, "relu", 0);

@@ -184,8 +184,8 @@ public class FastCpuTests
         var dy = Pair(15, n, c, h, w);
 
         var y = Empty(n, c, h, w);
-        Fast.EluForward(x.Fast, y.Fast, 1.0);
-        Reference.EluForward(x.Reference, y.Reference, 1.0);
+        Fast.EluForward(x.Fast, null, y.Fast, 1.0);
+        Reference.EluForward(x.Reference, null, y.Reference, 1.0);
         AssertClose(y.Fast, y.Reference, "elu forward");
         var dx = Empty(n, c, h, w);
         Fast.EluBackward(y.Fast, dy.Fast, dx.Fast, 1.0);
@@ -218,8 +218,8 @@ public class FastCpuTests
         // Batch norm of an ELU's output, backward through both in one pass: against the reference, and
         // bit for bit what the fast path's two passes give.
         var (eluF, eluR) = Empty(n, c, h, w);
-        Fast.EluForward(x.Fast, eluF, 1.0);
-        Reference.EluForward(x.Reference, eluR, 1.0);
+        Fast.EluForward(x.Fast, null, eluF, 1.0);
+        Reference.EluForward(x.Reference, null, eluR, 1.0);
         Fast.BatchNormForwardTraining(eluF, gamma.Fast, beta.Fast, meanF, varF, 0.01, 1e-3, y.Fast, saveMeanF, invF);
         Reference.BatchNormForwardTraining(eluR, gamma.Reference, beta.Reference, meanR, varR, 0.01, 1e-3, y.Reference, saveMeanR, invR);
         var (duF, duR) = Empty(n, c, h, w);
@@ -382,7 +382,7 @@ public class FastCpuTests
         // The fast path's own vectorised exp: every x from -100 to 100 in steps of 1/1024, elementwise.
         float[] x = Enumerable.Range(-102_400, 204_801).Select(i => i / 1024f).ToArray();
         var y = Tensor.Zeros(new Shape(x.Length), DType.Float32, Device.Cpu);
-        Fast.EluForward(Tensor.FromArray(x, new Shape(x.Length), Device.Cpu), y, 1.5);
+        Fast.EluForward(Tensor.FromArray(x, new Shape(x.Length), Device.Cpu), null, y, 1.5);
         float[] ours = y.ToArray<float>();
         for (int i = 0; i < x.Length; i++)
         {

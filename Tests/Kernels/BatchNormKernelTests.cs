@@ -120,12 +120,17 @@ public class BatchNormKernelTests
 
     private static object[] SlicingArguments(BatchNormSlicing s) => [(uint)s.Batch, (uint)s.Channels, (uint)s.Spatial4, (uint)s.Slices, (uint)s.UnitsPerSlice];
 
-    /// <summary>The statistics of x into the running and saved statistics: the sliced forward's first two kernels.</summary>
+    /// <summary>
+    /// The statistics of x into the running and saved statistics: the sliced forward's first two
+    /// kernels. With <paramref name="elu"/>, x = ELU(u + bias) is made from u first and written.
+    /// </summary>
     private static void SlicedStatistics(EmulatedMemory memory, BatchNormSlicing slicing, int blocks, ulong x, ulong runningMean, ulong runningVar,
-        ulong savedMean, ulong savedInvStd, float momentum, float eps)
+        ulong savedMean, ulong savedInvStd, float momentum, float eps, (ulong U, ulong Bias, float Alpha)? elu = null)
     {
         ulong partials = memory.Allocate(slicing.PartialFloats * 4);
-        LaunchSliced(memory, "batchnorm_statistics_f32", slicing, blocks, x, partials);
+        const string statistics = "batchnorm_statistics_f32";   // its pointers, the slicing, then throughElu and the ELU's alpha
+        PtxInterpreter.Launch(KernelCatalog.Emulated(statistics), blocks > 0 ? LaunchGrid.Linear(blocks, 256) : KernelCatalog.Get(statistics).LaunchFor(slicing.Blocks),
+            memory, [elu?.U ?? x, elu?.Bias ?? 0UL, x, partials, .. SlicingArguments(slicing), elu is null ? 0u : 1u, elu?.Alpha ?? 0f]);
         Launch(memory, "batchnorm_finalize_statistics_f32", slicing.Channels,
             [partials, runningMean, runningVar, savedMean, savedInvStd, .. SlicingArguments(slicing), momentum, eps]);
     }
@@ -140,6 +145,39 @@ public class BatchNormKernelTests
             SlicedStatistics(memory, slicing, blocks, b.X, b.RunningMean, b.RunningVar, b.SavedMean, b.SavedInvStd, 0.1f, 1e-5f);
             LaunchSliced(memory, "batchnorm_normalize_f32", slicing, blocks, b.X, b.Gamma, b.Beta, b.SavedMean, b.SavedInvStd, b.Y);
         });
+    }
+
+    /// <summary>
+    /// The statistics kernel with throughElu: x = ELU(u + bias) made from the pre-activation u (in
+    /// [-3, 4): both sides of 0 after the bias), written, and normalised; alpha 0.8 so that alpha is
+    /// read, not assumed 1. Then without a bias (bias pointer 0).
+    /// </summary>
+    [Theory, MemberData(nameof(SlicedShapes))]
+    public void Sliced_training_forward_of_an_elu_of_a_biased_input_matches_the_reference(int batch, int channels, int spatial, int unitsPerSlice, int blocks)
+    {
+        var slicing = new BatchNormSlicing(batch, channels, spatial, unitsPerSlice);
+        int n = batch * channels * spatial;
+        float[] u = RandomFloats(n, 61, -3, 4), bias = RandomFloats(channels, 62, -0.5f, 0.5f), gamma = RandomFloats(channels, 63, 0.5f, 1.5f), beta = RandomFloats(channels, 64, -1, 1);
+        foreach (bool withBias in new[] { true, false })
+        {
+            var memory = new EmulatedMemory();
+            ulong pu = memory.Upload<float>(u), pbias = withBias ? memory.Upload<float>(bias) : 0UL, px = memory.Allocate(n * 4L), py = memory.Allocate(n * 4L);
+            ulong prm = memory.Allocate(channels * 4L), prv = memory.Upload<float>(new float[channels]), psm = memory.Allocate(channels * 4L), psi = memory.Allocate(channels * 4L);
+            ulong pgamma = memory.Upload<float>(gamma), pbeta = memory.Upload<float>(beta);
+            SlicedStatistics(memory, slicing, blocks, px, prm, prv, psm, psi, 0.1f, 1e-5f, (pu, pbias, 0.8f));
+            LaunchSliced(memory, "batchnorm_normalize_f32", slicing, blocks, px, pgamma, pbeta, psm, psi, py);
+
+            var reference = Device.CpuReference.Backend;
+            Tensor T(float[] values, params int[] dims) => Tensor.FromArray((float[])values.Clone(), new Shape(dims), Device.CpuReference);
+            var (x, y) = (T(new float[n], batch, channels, spatial, 1), T(new float[n], batch, channels, spatial, 1));
+            var (savedMean, savedInvStd, runningMean, runningVar) = (T(new float[channels], channels), T(new float[channels], channels), T(new float[channels], channels), T(new float[channels], channels));
+            reference.EluBatchNormForwardTraining(T(u, batch, channels, spatial, 1), withBias ? T(bias, channels) : null, 0.8, x, T(gamma, channels), T(beta, channels),
+                runningMean, runningVar, 0.1, 1e-5, y, savedMean, savedInvStd);
+            AssertClose(x.ToArray<float>(), memory.Read<float>(px, n), 1e-6, 1e-5, $"x = ELU(u + bias) (bias {withBias})");
+            AssertClose(y.ToArray<float>(), memory.Read<float>(py, n), 1e-5, 1e-4, $"y (bias {withBias})");
+            AssertClose(savedMean.ToArray<float>(), memory.Read<float>(psm, channels), 1e-5, 1e-5, $"savedMean (bias {withBias})");
+            AssertClose(savedInvStd.ToArray<float>(), memory.Read<float>(psi, channels), 1e-5, 1e-4, $"savedInvStd (bias {withBias})");
+        }
     }
 
     [Theory, MemberData(nameof(SlicedShapes))]

@@ -85,7 +85,7 @@ public class ElementwiseKernelTests
         float[] y = memory.Read<float>(py, n);
 
         var expected = T(new float[n]);
-        Reference.Backend.EluForward(T(x), expected, alpha);
+        Reference.Backend.EluForward(T(x), null, expected, alpha);
         AssertClose(expected.ToArray<float>(), y, 1e-6, 1e-5, "elu_forward_f32");
         Assert.Equal(Bits(Array.ConvertAll(x, v => EluAsTheKernel(v, alpha))), Bits(y));
         return y;

@@ -48,7 +48,7 @@ public sealed record KernelRecipe(string Kernel, string Primitive, Func<int, Ten
         new("scale_by_f32", "MultiplyByScalar(x, s, y)", n => [Floats(1, n), Floats(2, 1), Zeros(DType.Float32, n)],
             (b, t) => b.MultiplyByScalar(t[0], t[1], t[2]), [2]),
         new("axpy_f32", "Axpy(0.5, x, y)", n => [Floats(1, n), Floats(2, n)], (b, t) => b.Axpy(0.5, t[0], t[1]), [1]),
-        new("elu_forward_f32", "EluForward(x, y, alpha 1)", n => [Floats(1, n), Zeros(DType.Float32, n)], (b, t) => b.EluForward(t[0], t[1], 1.0), [1],
+        new("elu_forward_f32", "EluForward(x, y, alpha 1)", n => [Floats(1, n), Zeros(DType.Float32, n)], (b, t) => b.EluForward(t[0], null, t[1], 1.0), [1],
             Tolerance: 1e-6),   // ex2.approx: a few ulp from the CPU's exp on a GPU
         new("elu_backward_f32", "EluBackward(y, dy, dx, alpha 1)", n => [Floats(1, n), Floats(2, n), Zeros(DType.Float32, n)],
             (b, t) => b.EluBackward(t[0], t[1], t[2], 1.0), [2]),
@@ -96,11 +96,12 @@ public sealed record KernelRecipe(string Kernel, string Primitive, Func<int, Ten
             n => [Floats(1, 4, n, 3, 3), Floats(2, 4, n, 3, 3), Positive(3, n), Floats(4, n), Positive(5, n), Zeros(DType.Float32, 4, n, 3, 3), Zeros(DType.Float32, n), Zeros(DType.Float32, n)],
             (b, t) => b.BatchNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], accumulate: false), [5, 6, 7], Tolerance: 1e-5),
 
-        // S = 16: the sliced kernels (BatchNormSliced.ptx), three launches per primitive call.
+        // S = 16: the sliced kernels (BatchNormSliced.ptx), three launches per primitive call, x = ELU(u + bias) made in the first.
         .. new[] { "batchnorm_statistics_f32", "batchnorm_finalize_statistics_f32", "batchnorm_normalize_f32" }.Select(kernel =>
-            new KernelRecipe(kernel, "BatchNormForwardTraining(x [4, n, 4, 4], ...)",
-                n => [Floats(1, 4, n, 4, 4), Positive(2, n), Floats(3, n), Floats(4, n), Positive(5, n), Zeros(DType.Float32, 4, n, 4, 4), Zeros(DType.Float32, n), Zeros(DType.Float32, n)],
-                (b, t) => b.BatchNormForwardTraining(t[0], t[1], t[2], t[3], t[4], 0.1, 1e-5, t[5], t[6], t[7]), [3, 4, 5, 6, 7], Tolerance: 1e-5)),
+            new KernelRecipe(kernel, "EluBatchNormForwardTraining(u [4, n, 4, 4], bias, alpha 1, x, ...)",
+                n => [Floats(1, 4, n, 4, 4), Floats(6, n), Zeros(DType.Float32, 4, n, 4, 4), Positive(2, n), Floats(3, n), Floats(4, n), Positive(5, n),
+                    Zeros(DType.Float32, 4, n, 4, 4), Zeros(DType.Float32, n), Zeros(DType.Float32, n)],
+                (b, t) => b.EluBatchNormForwardTraining(t[0], t[1], 1.0, t[2], t[3], t[4], t[5], t[6], 0.1, 1e-5, t[7], t[8], t[9]), [2, 5, 6, 7, 8, 9], Tolerance: 1e-5)),
         .. new[] { "batchnorm_backward_sums_f32", "batchnorm_backward_finalize_f32", "batchnorm_backward_data_f32" }.Select(kernel =>
             new KernelRecipe(kernel, "BatchNormBackward(x [4, n, 4, 4], dy, ...)",
                 n => [Floats(1, 4, n, 4, 4), Floats(2, 4, n, 4, 4), Positive(3, n), Floats(4, n), Positive(5, n), Zeros(DType.Float32, 4, n, 4, 4), Zeros(DType.Float32, n), Zeros(DType.Float32, n)],

@@ -60,10 +60,12 @@ public class CpuFastBackend : CpuReferenceBackend
         FastConvolution.BackwardFilter(ConvShape.Of(x, dw, padding), x.AsMemory<float>(), dy.AsMemory<float>(), dw.AsMemory<float>(), accumulate);
     }
 
-    public override void EluForward(Tensor x, Tensor y, double alpha)
+    public override void EluForward(Tensor x, Tensor? bias, Tensor y, double alpha)
     {
-        if (x.DType != DType.Float32) { base.EluForward(x, y, alpha); return; }
-        FastElementwise.EluForward(x.AsMemory<float>(), y.AsMemory<float>(), (float)alpha);
+        if (x.DType != DType.Float32) { base.EluForward(x, bias, y, alpha); return; }
+        if (bias is null) { FastElementwise.EluForward(x.AsMemory<float>(), y.AsMemory<float>(), (float)alpha); return; }
+        var (_, channels, spatial) = ChannelLayout.Of(x);
+        FastElementwise.BiasEluForward(x.AsMemory<float>(), bias.AsMemory<float>(), y.AsMemory<float>(), channels, spatial, (float)alpha);
     }
 
     public override void EluBackward(Tensor y, Tensor dy, Tensor dx, double alpha)

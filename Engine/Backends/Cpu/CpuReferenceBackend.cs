@@ -169,16 +169,22 @@ public class CpuReferenceBackend : IBackend
 
     // ---- activations -----------------------------------------------------------------------------------
 
-    public virtual void EluForward(Tensor x, Tensor y, double alpha)
+    public virtual void EluForward(Tensor x, Tensor? bias, Tensor y, double alpha)
     {
-        if (x.DType == DType.Float32) EluForward<float>(x, y, alpha); else EluForward<double>(x, y, alpha);
+        if (x.DType == DType.Float32) EluForward<float>(x, bias, y, alpha); else EluForward<double>(x, bias, y, alpha);
     }
 
-    private static void EluForward<T>(Tensor x, Tensor y, double alpha) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void EluForward<T>(Tensor x, Tensor? bias, Tensor y, double alpha) where T : unmanaged, IFloatingPointIeee754<T>
     {
         Span<T> sx = x.AsSpan<T>(), sy = y.AsSpan<T>();
+        ReadOnlySpan<T> b = bias is null ? default : bias.AsSpan<T>();
+        var (_, channels, spatial) = bias is null ? (1, 1, 1) : ChannelLayout.Of(x);
         T a = T.CreateChecked(alpha);
-        for (int i = 0; i < sy.Length; i++) sy[i] = sx[i] > T.Zero ? sx[i] : a * (T.Exp(sx[i]) - T.One);
+        for (int i = 0; i < sy.Length; i++)
+        {
+            T v = bias is null ? sx[i] : sx[i] + b[i / spatial % channels];
+            sy[i] = v > T.Zero ? v : a * (T.Exp(v) - T.One);
+        }
     }
 
     public virtual void EluBackward(Tensor y, Tensor dy, Tensor dx, double alpha)
@@ -216,6 +222,14 @@ public class CpuReferenceBackend : IBackend
     }
 
     // ---- batch norm ------------------------------------------------------------------------------------
+
+    /// <summary>The two primitives one after the other (each the fast one on the fast backend).</summary>
+    public void EluBatchNormForwardTraining(Tensor u, Tensor? bias, double alpha, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean,
+        Tensor runningVar, double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd)
+    {
+        EluForward(u, bias, x, alpha);
+        BatchNormForwardTraining(x, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
+    }
 
     public virtual void BatchNormForwardTraining(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
         double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd)

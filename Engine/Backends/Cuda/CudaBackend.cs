@@ -119,9 +119,20 @@ public sealed class CudaBackend : IBackend
 
     // ---- activations ------------------------------------------------------------------------------
 
-    public void EluForward(Tensor x, Tensor y, double alpha)
+    /// <summary>
+    /// The elu_forward_f32 kernel; with a bias, y = x + bias first (a copy, then cuDNN's bias add)
+    /// and the activation in place. A training step meets a bias here only in the fully connected
+    /// layer: the convolutions' biases go through <see cref="EluBatchNormForwardTraining"/>.
+    /// </summary>
+    public void EluForward(Tensor x, Tensor? bias, Tensor y, double alpha)
     {
         RequireFloat32("elu", x);
+        if (bias is not null)
+        {
+            Copy(x, y);
+            AddBias(y, bias);
+            x = y;
+        }
         Gpu(x).Launch("elu_forward_f32", y.ElementCount, Ptr(x), Ptr(y), (uint)y.ElementCount, (float)alpha);
     }
 
@@ -150,18 +161,44 @@ public sealed class CudaBackend : IBackend
     {
         RequireFloat32("batch norm", x);
         var (n, c, s) = ChannelLayout.Of(x);
-        var gpu = Gpu(x);
-        if (Sliced(n, c, s, x, y) is not { } slicing)
-        {
-            gpu.Launch("batchnorm_forward_training_f32", c, Ptr(x), Ptr(gamma), Ptr(beta), Ptr(runningMean), Ptr(runningVar), Ptr(y),
+        if (Sliced(n, c, s, x, y) is { } slicing)
+            BatchNormForwardSliced(slicing, x, bias: null, eluAlpha: null, x, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
+        else
+            Gpu(x).Launch("batchnorm_forward_training_f32", c, Ptr(x), Ptr(gamma), Ptr(beta), Ptr(runningMean), Ptr(runningVar), Ptr(y),
                 Ptr(savedMean), Ptr(savedInvStd), (uint)n, (uint)c, (uint)s, (float)momentum, (float)eps);
+    }
+
+    /// <summary>
+    /// Sliced: the statistics kernel makes x = ELU(u + bias) as it reads u (throughElu) and writes
+    /// it, so a convolution's output is read twice and written once before it is normalised, where a
+    /// bias pass, an ELU pass and the statistics pass would read it three times and write it twice.
+    /// Otherwise (BatchNorm1d's S = 1) the two primitives one after the other.
+    /// </summary>
+    public void EluBatchNormForwardTraining(Tensor u, Tensor? bias, double alpha, Tensor x, Tensor gamma, Tensor beta, Tensor runningMean,
+        Tensor runningVar, double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd)
+    {
+        RequireFloat32("batch norm", u);
+        var (n, c, s) = ChannelLayout.Of(u);
+        if (Sliced(n, c, s, u, x, y) is { } slicing)
+        {
+            BatchNormForwardSliced(slicing, u, bias, alpha, x, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
             return;
         }
+        EluForward(u, bias, x, alpha);
+        BatchNormForwardTraining(x, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
+    }
+
+    /// <summary>The three sliced forward kernels: per-slice statistics (of x, or of x = ELU(u + bias) made on the way), their merge, then y.</summary>
+    private void BatchNormForwardSliced(BatchNormSlicing slicing, Tensor u, Tensor? bias, double? eluAlpha, Tensor x, Tensor gamma, Tensor beta,
+        Tensor runningMean, Tensor runningVar, double momentum, double eps, Tensor y, Tensor savedMean, Tensor savedInvStd)
+    {
+        var gpu = Gpu(x);
         var partials = Tensor.Empty(new Shape(checked((int)slicing.PartialFloats)), DType.Float32, x.Device);
         var shape = SlicingArguments(slicing);
-        gpu.Launch("batchnorm_statistics_f32", slicing.Blocks, [Ptr(x), Ptr(partials), .. shape]);
-        gpu.Launch("batchnorm_finalize_statistics_f32", c, [Ptr(partials), Ptr(runningMean), Ptr(runningVar), Ptr(savedMean), Ptr(savedInvStd),
-            .. shape, (float)momentum, (float)eps]);
+        gpu.Launch("batchnorm_statistics_f32", slicing.Blocks, [Ptr(u), bias is null ? 0UL : Ptr(bias), Ptr(x), Ptr(partials), .. shape,
+            eluAlpha is null ? 0u : 1u, (float)(eluAlpha ?? 0)]);
+        gpu.Launch("batchnorm_finalize_statistics_f32", slicing.Channels, [Ptr(partials), Ptr(runningMean), Ptr(runningVar), Ptr(savedMean),
+            Ptr(savedInvStd), .. shape, (float)momentum, (float)eps]);
         gpu.Launch("batchnorm_normalize_f32", slicing.Blocks, [Ptr(x), Ptr(gamma), Ptr(beta), Ptr(savedMean), Ptr(savedInvStd), Ptr(y), .. shape]);
     }
 

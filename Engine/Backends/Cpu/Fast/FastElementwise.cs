@@ -11,23 +11,49 @@ public static class FastElementwise
 {
     /// <summary>y = x > 0 ? x : alpha (e^x - 1), 16 lanes at a time.</summary>
     public static void EluForward(ReadOnlyMemory<float> x, Memory<float> y, float alpha) =>
-        Parallel1D.For(x.Length, (first, count) =>
+        Parallel1D.For(x.Length, (first, count) => EluRow(x.Span.Slice(first, count), 0f, y.Span.Slice(first, count), alpha));
+
+    /// <summary>
+    /// y = ELU(x + bias[c]) for x [N, C, S], bias [C]: the bias added as each (n, c) row is activated,
+    /// in the same pass. For [N, C] (S = 1, the fully connected layer: small) the bias is added
+    /// sample by sample, then the activation runs in place.
+    /// </summary>
+    public static void BiasEluForward(ReadOnlyMemory<float> x, ReadOnlyMemory<float> bias, Memory<float> y, int channels, int spatial, float alpha)
+    {
+        if (spatial == 1)
         {
-            var source = x.Span.Slice(first, count);
-            var destination = y.Span.Slice(first, count);
-            int i = 0;
-            if (Vector512.IsHardwareAccelerated)
+            for (int row = 0; row < x.Length / channels; row++)
+                System.Numerics.Tensors.TensorPrimitives.Add(x.Span.Slice(row * channels, channels), bias.Span, y.Span.Slice(row * channels, channels));
+            EluForward(y, y, alpha);
+            return;
+        }
+        Parallel1D.For(x.Length / spatial, (firstRow, rows) =>
+        {
+            for (int row = firstRow; row < firstRow + rows; row++)
+                EluRow(x.Span.Slice(row * spatial, spatial), bias.Span[row % channels], y.Span.Slice(row * spatial, spatial), alpha);
+        }, itemSize: spatial);
+    }
+
+    /// <summary>destination = ELU(source + bias), 16 lanes at a time.</summary>
+    private static void EluRow(ReadOnlySpan<float> source, float bias, Span<float> destination, float alpha)
+    {
+        int i = 0, count = source.Length;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var (a, b) = (Vector512.Create(alpha), Vector512.Create(bias));
+            for (; i <= count - 16; i += 16)
             {
-                var a = Vector512.Create(alpha);
-                for (; i <= count - 16; i += 16)
-                {
-                    var v = Vector512.Create<float>(source.Slice(i, 16));
-                    var negative = a * (ExpOfNonPositive(Vector512.Min(v, Vector512<float>.Zero)) - Vector512<float>.One);
-                    Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, negative).CopyTo(destination.Slice(i, 16));
-                }
+                var v = Vector512.Create<float>(source.Slice(i, 16)) + b;
+                var negative = a * (ExpOfNonPositive(Vector512.Min(v, Vector512<float>.Zero)) - Vector512<float>.One);
+                Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, negative).CopyTo(destination.Slice(i, 16));
             }
-            for (; i < count; i++) destination[i] = source[i] > 0 ? source[i] : alpha * (MathF.Exp(source[i]) - 1);
-        });
+        }
+        for (; i < count; i++)
+        {
+            float v = source[i] + bias;
+            destination[i] = v > 0 ? v : alpha * (MathF.Exp(v) - 1);
+        }
+    }
 
     /// <summary>
     /// e^x for x &lt;= 0, 16 lanes at a time, within about 2 ulp (Cephes' expf): x = n ln 2 + r with
