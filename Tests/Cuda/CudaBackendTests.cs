@@ -137,6 +137,16 @@ public abstract class CudaBackendTests
         R.BatchNormForwardInference(x.Cpu, gamma.Cpu, beta.Cpu, rmC, rvC, 1e-3, y.Cpu);
         Same(y, "batch norm inference");
 
+        // ELU of x + bias, alone and made inside the batch norm's statistics pass (sliced: S = 4 and 144).
+        var bias = Pair(14, c);
+        var elu = Zeros(DType.Float32, n, c, h, w);
+        G.EluForward(x.Gpu, bias.Gpu, elu.Gpu, 0.8); R.EluForward(x.Cpu, bias.Cpu, elu.Cpu, 0.8); Same(elu, "elu of x + bias", 1e-6);
+        G.EluBatchNormForwardTraining(x.Gpu, bias.Gpu, 0.8, elu.Gpu, gamma.Gpu, beta.Gpu, rmG, rvG, 0.01, 1e-3, y.Gpu, mean.Gpu, inv.Gpu);
+        R.EluBatchNormForwardTraining(x.Cpu, bias.Cpu, 0.8, elu.Cpu, gamma.Cpu, beta.Cpu, rmC, rvC, 0.01, 1e-3, y.Cpu, mean.Cpu, inv.Cpu);
+        Same(elu, "elu of x + bias, made by the batch norm", 1e-6);
+        Same(y, "batch norm of elu of x + bias");
+        Same(inv, "batch norm of elu of x + bias: 1 / std");
+
         var p = Zeros(DType.Float32, n, c, h / 2, w / 2);
         var arg = Zeros(DType.Int32, n, c, h / 2, w / 2);
         G.MaxPool2x2Forward(x.Gpu, p.Gpu, arg.Gpu); R.MaxPool2x2Forward(x.Cpu, p.Cpu, arg.Cpu);
