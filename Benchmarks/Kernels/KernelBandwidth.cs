@@ -93,6 +93,10 @@ public static class KernelBandwidth
 
         yield return ("batch norm forward: BatchNormSliced.ptx", 3 * bytes, Time(gpu, InStep(() =>
             backend.BatchNormForwardTraining(x, gamma, beta, runningMean, runningVar, 0.01, 1e-3, y, mean, invStd))));
+        // The network's forward: x = ELU(u + bias) made and written by the statistics pass (read u, write x, then as above).
+        Tensor bias = PerChannel(), activated = Tensor.Zeros(shape, DType.Float32, device);
+        yield return ("bias + elu + batch norm forward: BatchNormSliced.ptx", 4 * bytes, Time(gpu, InStep(() =>
+            backend.EluBatchNormForwardTraining(x, bias, 1.0, activated, gamma, beta, runningMean, runningVar, 0.01, 1e-3, y, mean, invStd))));
         yield return ("batch norm forward: batchnorm_forward_training_f32", 3 * bytes, Time(gpu, () =>
             gpu.Launch("batchnorm_forward_training_f32", c, P(x), P(gamma), P(beta), P(runningMean), P(runningVar), P(y), P(mean), P(invStd),
                 (uint)n, (uint)c, (uint)s, 0.01f, 1e-3f)));

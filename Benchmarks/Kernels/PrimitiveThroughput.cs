@@ -113,6 +113,9 @@ public static class PrimitiveThroughput
         cases.Add(new("batch-norm backward", actShape, 0, 3 * size, () => b.BatchNormBackward(act, dy, g, sm, si, dx2, dg, db, false)));
         cases.Add(new("batch-norm inference", actShape, 0, 2 * size, () => b.BatchNormForwardInference(act, g, beta, rm, rv, 1e-3, outp)));
         cases.Add(new("elu forward", actShape, 0, 2 * size, () => b.EluForward(act, null, outp, 1.0)));
+        var (channelBias, elu) = (T(64), T(n, 64, 48, 48));   // bytes: read u, write x, then batch norm's read x, write y
+        cases.Add(new("bias + elu + batch-norm forward", actShape, 0, 4 * size,
+            () => b.EluBatchNormForwardTraining(act, channelBias, 1.0, elu, g, beta, rm, rv, 0.01, 1e-3, outp, sm, si)));
         cases.Add(new("elu backward", actShape, 0, 3 * size, () => b.EluBackward(outp, dy, dx2, 1.0)));
         cases.Add(new("batch-norm + elu backward", actShape, 0, 3 * size, () => b.BatchNormEluBackward(outp, dy, g, sm, si, 1.0, dx2, dg, db)));
         var pooled = T(n, 64, 24, 24);

@@ -78,6 +78,9 @@ bench("batch-norm inference", lambda: torch.ops.aten.native_batch_norm(act, g, b
 bench("batch-norm backward", lambda: torch.ops.aten.native_batch_norm_backward(dy, act, g, rm, rv, mean, invstd, True, 1e-3, [True, True, True]))
 y = F.elu(act)
 bench("elu forward", lambda: F.elu(act))
+# The network's forward after each convolution: the bias (PyTorch adds it in its conv call), ELU, batch norm.
+bias = torch.randn(64).view(1, 64, 1, 1)
+bench("bias + elu + batch-norm forward", lambda: torch.ops.aten.native_batch_norm(F.elu(act + bias), g, beta, rm, rv, True, 0.01, 1e-3))
 bench("elu backward", lambda: torch.ops.aten.elu_backward(dy, 1.0, 1, 1, True, y))
 # PyTorch has no fused op: its autograd runs batch norm's backward, then ELU's, as FerEngine did before.
 bench("batch-norm + elu backward", lambda: torch.ops.aten.elu_backward(
