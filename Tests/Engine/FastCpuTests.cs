@@ -233,6 +233,22 @@ public class FastCpuTests
         Fast.EluBackward(eluF, dx.Fast, twoPasses, 1.0);
         Assert.Equal(twoPasses.ToArray<float>(), duF.ToArray<float>());
 
+        // ELU of x + bias (alpha 0.8: read, not assumed 1), alone and under a batch norm, against the
+        // reference; the fused primitive gives bit for bit what the fast path's two primitives give.
+        var bias = Pair(17, c);
+        Fast.EluForward(x.Fast, bias.Fast, eluF, 0.8);
+        Reference.EluForward(x.Reference, bias.Reference, eluR, 0.8);
+        AssertClose(eluF, eluR, "elu of x + bias");
+        var (twoPrimitives, _) = Empty(n, c, h, w);
+        Fast.BatchNormForwardTraining(eluF, gamma.Fast, beta.Fast, meanF, varF, 0.01, 1e-3, twoPrimitives, saveMeanF, invF);
+        var (fusedElu, _) = Empty(n, c, h, w);
+        Fast.EluBatchNormForwardTraining(x.Fast, bias.Fast, 0.8, fusedElu, gamma.Fast, beta.Fast, meanF, varF, 0.01, 1e-3, y.Fast, saveMeanF, invF);
+        Reference.EluBatchNormForwardTraining(x.Reference, bias.Reference, 0.8, eluR, gamma.Reference, beta.Reference, meanR, varR, 0.01, 1e-3, y.Reference, saveMeanR, invR);
+        AssertClose(fusedElu, eluR, "elu of x + bias, made by the batch norm");
+        AssertClose(y.Fast, y.Reference, "batch norm of elu of x + bias");
+        Assert.Equal(eluF.ToArray<float>(), fusedElu.ToArray<float>());
+        Assert.Equal(twoPrimitives.ToArray<float>(), y.Fast.ToArray<float>());
+
         Fast.AddBias(y.Fast, beta.Fast);
         Reference.AddBias(y.Reference, beta.Reference);
         AssertClose(y.Fast, y.Reference, "add bias");
