@@ -63,6 +63,9 @@ public class CudaBindingTests
         Assert.Equal([0, AdamTable.Bytes, AdamTable.Bytes + 8], adam.Offsets[..3]);
         Assert.Equal(table.Parameter, adam.Values[..AdamTable.Bytes]);
         Assert.Equal(0x50UL, BitConverter.ToUInt64(adam.Values, adam.Offsets[8]));
+        var shortTable = Assert.Throws<ArgumentException>(() =>
+            KernelArguments.Pack(KernelCatalog.Get("adam_f32"), [new byte[40], 1u, 0.9f, 0.999f, 0.1f, 0.001f, 1e-8f, 0f, 0x50UL]));
+        Assert.Contains("is 2560 bytes, but the launcher passed 40", shortTable.Message);
     }
 
     [Fact]

@@ -45,6 +45,9 @@ internal static class KernelArguments
             if (!written)
                 throw new ArgumentException($"{kernel.Name}: parameter {i} ({parameter.Name}) is .{parameter.Type}, " +
                     $"but the launcher passed {arguments[i]?.GetType().Name ?? "null"} {arguments[i]}.");
+            // The driver copies as many bytes as the .ptx declares: a shorter array would pass whatever follows it.
+            if (arguments[i] is byte[] array && KernelCatalog.Emulated(kernel.Name).Parameters[i].Size is var declared && array.Length != declared)
+                throw new ArgumentException($"{kernel.Name}: parameter {i} ({parameter.Name}) is {declared} bytes, but the launcher passed {array.Length}.");
         }
         return new Packed(buffer, offsets);
     }
