@@ -32,6 +32,8 @@ tests="$app/app/Tests/FerEngine.Tests.dll" fer="$app/app/Trainer/fer.dll" bench=
 nvidia=$(python3 -c "import nvidia, os; print(os.pathsep.join(nvidia.__path__))" 2>/dev/null | cut -d: -f1)
 if [ -n "$nvidia" ]; then
   export FERENGINE_CUDA_LIBS=$(ls -d "$nvidia"/*/lib 2>/dev/null | paste -sd:)
+  # cuDNN loads its sub-libraries and libnvrtc (runtime-compiled engines) by bare name: let the loader find them.
+  export LD_LIBRARY_PATH="$FERENGINE_CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 # The host's own ptxas (CUDA 13) for the PTX assembly checks.
 for candidate in /usr/local/cuda/bin/ptxas "$(command -v ptxas)"; do

@@ -91,8 +91,9 @@ public static class LibraryResolver
 
     /// <summary>
     /// What <paramref name="path"/> loads by bare name at run time, from its own folder, in load order:
-    /// libcublasLt.so.N beside libcublas.so.N; beside libcudnn.so.9 every libcudnn_*.so.9, libcudnn_graph
-    /// first (the others depend on it).
+    /// libcublasLt.so.N beside libcublas.so.N; beside libcudnn.so.9 every libcudnn_*.so.9, each after
+    /// what it links against: graph (all depend on it), ops, cnn (on ops), adv (on ops and cnn), then
+    /// the engines and the heuristic in name order.
     /// </summary>
     public static IReadOnlyList<string> Companions(string path)
     {
@@ -101,8 +102,14 @@ public static class LibraryResolver
             return [.. new[] { Path.Combine(folder, "libcublasLt.so." + name["libcublas.so.".Length..]) }.Where(File.Exists)];
         if (name == "libcudnn.so.9")
             return [.. Directory.GetFiles(folder, "libcudnn_*.so.9")
-                .OrderBy(file => Path.GetFileName(file) == "libcudnn_graph.so.9" ? 0 : 1).ThenBy(file => file, StringComparer.Ordinal)];
+                .OrderBy(file => CudnnLoadOrder(Path.GetFileName(file))).ThenBy(file => file, StringComparer.Ordinal)];
         return [];
+    }
+
+    private static int CudnnLoadOrder(string name)
+    {
+        int index = Array.IndexOf(["libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn_adv.so.9"], name);
+        return index < 0 ? 4 : index;
     }
 
     public static string NotFoundMessage(NativeLibrarySpec library, IReadOnlyList<string> folders)

@@ -53,12 +53,13 @@ public sealed class LibraryResolverTests : IDisposable
     }
 
     [Fact]
-    public void Cudnn_and_cublas_companions_come_from_their_own_folder_graph_first()
+    public void Cudnn_and_cublas_companions_come_from_their_own_folder_each_after_what_it_links_against()
     {
         string lib = Folder("cudnn");
-        foreach (var file in new[] { "libcudnn.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn_graph.so.9", "libcublas.so.13", "libcublasLt.so.13" })
+        foreach (var file in new[] { "libcudnn.so.9", "libcudnn_adv.so.9", "libcudnn_engines_precompiled.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9",
+                                     "libcudnn_heuristic.so.9", "libcudnn_graph.so.9", "libcublas.so.13", "libcublasLt.so.13" })
             Touch(lib, file);
-        Assert.Equal(["libcudnn_graph.so.9", "libcudnn_cnn.so.9", "libcudnn_ops.so.9"],
+        Assert.Equal(["libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn_adv.so.9", "libcudnn_engines_precompiled.so.9", "libcudnn_heuristic.so.9"],
             LibraryResolver.Companions(Path.Combine(lib, "libcudnn.so.9")).Select(Path.GetFileName));
         Assert.Equal([Path.Combine(lib, "libcublasLt.so.13")], LibraryResolver.Companions(Path.Combine(lib, "libcublas.so.13")));
         Assert.Empty(LibraryResolver.Companions(Path.Combine(lib, "libcublas.so.12")));   // no Lt of that version here

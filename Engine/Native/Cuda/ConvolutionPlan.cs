@@ -5,11 +5,12 @@ namespace FerEngine.Native.Cuda;
 /// <summary>
 /// Everything cuDNN needs for one convolution shape, made once: the x / y tensor descriptors, the
 /// filter descriptor, and for each direction a convolution descriptor (stride 1, zero padding,
-/// cross-correlation, float32) with an algorithm chosen by cuDNN's heuristics (cudnnGet*Algorithm_v7
-/// asked with math type FMA for strict float32, tensor ops for TF32: the first result whose status
-/// is success, and in strict float32 whose math type is FMA) and its workspace size. An algorithm
-/// goes with the math type it was offered with, so each direction's descriptor is then set to that
-/// math type (as PyTorch does): one descriptor per direction, so no call changes another's.
+/// cross-correlation, float32) with the algorithms cuDNN's heuristics offer (cudnnGet*Algorithm_v7
+/// asked with math type FMA for strict float32, tensor ops for TF32), best first, keeping those whose
+/// status is success and, in strict float32, whose math type is FMA. The first is used; if running it
+/// fails (cuDNN 9 may offer an engine that then refuses the call), the next one is tried, as PyTorch
+/// does. An algorithm goes with the math type it was offered with, so each direction's descriptor is
+/// set to that math type: one descriptor per direction, so no call changes another's.
 /// </summary>
 internal sealed unsafe class ConvolutionPlan
 {
@@ -17,8 +18,17 @@ internal sealed unsafe class ConvolutionPlan
 
     private readonly CudaDnn _dnn;
     private readonly IntPtr _x, _y, _w;
-    private readonly (IntPtr Convolution, int Algorithm, long Workspace) _forward, _backwardData, _backwardFilter;
+    private readonly Direction _forward, _backwardData, _backwardFilter;
     private readonly string _name;
+
+    /// <summary>One direction's descriptor, its usable algorithms (best first) and which one is in use.</summary>
+    private sealed class Direction(IntPtr convolution, (int Algorithm, int MathType, long Workspace)[] usable)
+    {
+        public IntPtr Convolution { get; } = convolution;
+        public (int Algorithm, int MathType, long Workspace)[] Usable { get; } = usable;
+        public int InUse { get; set; }
+        public (int Algorithm, int MathType, long Workspace) Current => Usable[InUse];
+    }
 
     public ConvolutionPlan(CudaDnn dnn, ConvShape s)
     {
@@ -53,45 +63,57 @@ internal sealed unsafe class ConvolutionPlan
         return convolution;
     }
 
-    /// <summary>The first usable algorithm; <paramref name="convolution"/> is set to the math type it was offered with.</summary>
-    private (IntPtr, int, long) Choose(IntPtr convolution, ConvolutionAlgorithmPerformance* results, int returned, string direction)
+    /// <summary>The usable algorithms among the heuristics' results; <paramref name="convolution"/> is set to the first one's math type.</summary>
+    private Direction Choose(IntPtr convolution, ConvolutionAlgorithmPerformance* results, int returned, string direction)
     {
-        var (algorithm, mathType, workspace) = First(results, returned, direction);
-        _dnn.Check(_dnn.cudnnSetConvolutionMathType(convolution, mathType), "cudnnSetConvolutionMathType");
-        return (convolution, algorithm, workspace);
+        var usable = Enumerable.Range(0, returned)
+            .Where(i => results[i].Status == 0 && (_dnn.Tf32 || results[i].MathType == CudaDnn.FmaMath))
+            .Select(i => (results[i].Algorithm, results[i].MathType, (long)results[i].Memory)).ToArray();
+        if (usable.Length == 0)
+        {
+            var offered = Enumerable.Range(0, returned).Select(i => $"algo {results[i].Algorithm} (status {results[i].Status}, math {results[i].MathType})");
+            throw new CudaException($"cudnnGetConvolution*Algorithm_v7 ({direction}, {_name})",
+                $"no usable algorithm{(_dnn.Tf32 ? "" : " with FMA (strict float32) math")}; cuDNN offered {string.Join(", ", offered)}");
+        }
+        _dnn.Check(_dnn.cudnnSetConvolutionMathType(convolution, usable[0].MathType), "cudnnSetConvolutionMathType");
+        return new Direction(convolution, usable);
     }
 
-    private (int Algorithm, int MathType, long Workspace) First(ConvolutionAlgorithmPerformance* results, int returned, string direction)
+    /// <summary>
+    /// Runs <paramref name="call"/> (algorithm, workspace, its bytes) -> cudnnStatus_t with the algorithm in use;
+    /// on a failure, outside a graph capture, moves to the next usable algorithm and tries again.
+    /// </summary>
+    private void Run(Direction direction, string call, Func<int, ulong, nuint, int> run)
     {
-        for (int i = 0; i < returned; i++)
-            if (results[i].Status == 0 && (_dnn.Tf32 || results[i].MathType == CudaDnn.FmaMath))
-                return (results[i].Algorithm, results[i].MathType, (long)results[i].Memory);
-        var offered = Enumerable.Range(0, returned).Select(i => $"algo {results[i].Algorithm} (status {results[i].Status}, math {results[i].MathType})");
-        throw new CudaException($"cudnnGetConvolution*Algorithm_v7 ({direction}, {_name})",
-            $"no usable algorithm{(_dnn.Tf32 ? "" : " with FMA (strict float32) math")}; cuDNN offered {string.Join(", ", offered)}");
+        while (true)
+        {
+            var (algorithm, _, workspaceBytes) = direction.Current;
+            var (workspace, bytes) = _dnn.Workspace(workspaceBytes);
+            int status = run(algorithm, workspace, bytes);
+            if (status == 0) return;
+            bool another = direction.InUse + 1 < direction.Usable.Length && !_dnn.IsCapturing;
+            if (!another) _dnn.Check(status, $"{call}({_name}, algo {algorithm})");
+            direction.InUse++;
+            _dnn.Check(_dnn.cudnnSetConvolutionMathType(direction.Convolution, direction.Current.MathType), "cudnnSetConvolutionMathType");
+            Console.Error.WriteLine($"cuDNN: {call}({_name}) failed with algo {algorithm} ({_dnn.StatusName(status)}); trying algo {direction.Current.Algorithm}");
+        }
     }
 
-    public void Forward(ulong x, ulong w, ulong y)
+    public void Forward(ulong x, ulong w, ulong y) => Run(_forward, "cudnnConvolutionForward", (algorithm, workspace, bytes) =>
     {
         float one = 1f, zero = 0f;
-        var (workspace, bytes) = _dnn.Workspace(_forward.Workspace);
-        _dnn.Check(_dnn.cudnnConvolutionForward(_dnn.Handle, &one, _x, x, _w, w, _forward.Convolution, _forward.Algorithm, workspace, bytes, &zero, _y, y),
-            $"cudnnConvolutionForward({_name})");
-    }
+        return _dnn.cudnnConvolutionForward(_dnn.Handle, &one, _x, x, _w, w, _forward.Convolution, algorithm, workspace, bytes, &zero, _y, y);
+    });
 
-    public void BackwardData(ulong dy, ulong w, ulong dx)
+    public void BackwardData(ulong dy, ulong w, ulong dx) => Run(_backwardData, "cudnnConvolutionBackwardData", (algorithm, workspace, bytes) =>
     {
         float one = 1f, zero = 0f;
-        var (workspace, bytes) = _dnn.Workspace(_backwardData.Workspace);
-        _dnn.Check(_dnn.cudnnConvolutionBackwardData(_dnn.Handle, &one, _w, w, _y, dy, _backwardData.Convolution, _backwardData.Algorithm, workspace, bytes, &zero, _x, dx),
-            $"cudnnConvolutionBackwardData({_name})");
-    }
+        return _dnn.cudnnConvolutionBackwardData(_dnn.Handle, &one, _w, w, _y, dy, _backwardData.Convolution, algorithm, workspace, bytes, &zero, _x, dx);
+    });
 
-    public void BackwardFilter(ulong x, ulong dy, ulong dw, bool accumulate)
+    public void BackwardFilter(ulong x, ulong dy, ulong dw, bool accumulate) => Run(_backwardFilter, "cudnnConvolutionBackwardFilter", (algorithm, workspace, bytes) =>
     {
         float one = 1f, beta = accumulate ? 1f : 0f;
-        var (workspace, bytes) = _dnn.Workspace(_backwardFilter.Workspace);
-        _dnn.Check(_dnn.cudnnConvolutionBackwardFilter(_dnn.Handle, &one, _x, x, _y, dy, _backwardFilter.Convolution, _backwardFilter.Algorithm, workspace, bytes, &beta, _w, dw),
-            $"cudnnConvolutionBackwardFilter({_name})");
-    }
+        return _dnn.cudnnConvolutionBackwardFilter(_dnn.Handle, &one, _x, x, _y, dy, _backwardFilter.Convolution, algorithm, workspace, bytes, &beta, _w, dw);
+    });
 }

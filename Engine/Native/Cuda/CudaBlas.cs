@@ -4,8 +4,9 @@ namespace FerEngine.Native.Cuda;
 /// cuBLAS (ManagedCuda's CudaBlas): one handle on the context's stream, SGEMM on row-major
 /// matrices, and the math mode (strict float32 or TF32 tensor cores). Signatures and enum values
 /// from cublas_api.h (CUDA 12.6): cublasCreate_v2, cublasDestroy_v2, cublasSetStream_v2,
-/// cublasSetMathMode, cublasSgemm_v2; CUBLAS_OP_N = 0, CUBLAS_OP_T = 1; CUBLAS_DEFAULT_MATH = 0,
-/// CUBLAS_PEDANTIC_MATH = 2, CUBLAS_TF32_TENSOR_OP_MATH = 3. Scalars are passed by host pointer
+/// cublasSetMathMode, cublasSgemm_v2; CUBLAS_OP_N = 0, CUBLAS_OP_T = 1; CUBLAS_DEFAULT_MATH = 0
+/// (float32 SGEMM without TF32, as PyTorch's allow_tf32=False; CUBLAS_PEDANTIC_MATH = 2 is a slower
+/// debugging mode), CUBLAS_TF32_TENSOR_OP_MATH = 3. Scalars are passed by host pointer
 /// (CUBLAS_POINTER_MODE_HOST, the default). cuBLAS gets a fixed workspace of its own
 /// (cublasSetWorkspace_v2(handle, void*, size_t)) so that it never allocates while a CUDA graph is
 /// being captured; 32 MiB is what NVIDIA recommends for Hopper.
@@ -13,7 +14,7 @@ namespace FerEngine.Native.Cuda;
 public sealed unsafe class CudaBlas : IDisposable
 {
     private const int OpN = 0, OpT = 1;
-    private const int PedanticMath = 2, Tf32TensorOpMath = 3;
+    private const int DefaultMath = 0, Tf32TensorOpMath = 3;
     private const long WorkspaceBytes = 32L << 20;
 
     private readonly delegate* unmanaged<IntPtr*, int> _create;
@@ -40,7 +41,7 @@ public sealed unsafe class CudaBlas : IDisposable
         Check(_create(&handle), "cublasCreate");
         _handle = handle;
         Check(_setStream(_handle, context.Stream), "cublasSetStream");
-        Check(_setMathMode(_handle, tf32 ? Tf32TensorOpMath : PedanticMath), "cublasSetMathMode");
+        Check(_setMathMode(_handle, tf32 ? Tf32TensorOpMath : DefaultMath), "cublasSetMathMode");
         _context = context;
         _workspace = context.Allocate(WorkspaceBytes);
         Check(_setWorkspace(_handle, _workspace, (nuint)WorkspaceBytes), "cublasSetWorkspace");

@@ -115,11 +115,18 @@ public sealed unsafe class CudaDnn : IDisposable
     internal IntPtr Handle => _handle;
     internal bool Tf32 => _tf32;
 
+    internal bool IsCapturing => _context.IsCapturing;
+
     internal void Check(int status, string call)
     {
-        if (status == 0) return;
+        if (status != 0) throw new CudaException(call, StatusName(status));
+    }
+
+    /// <summary>cuDNN's name for a cudnnStatus_t (cudnnGetErrorString).</summary>
+    internal string StatusName(int status)
+    {
         byte* text = cudnnGetErrorString(status);
-        throw new CudaException(call, text == null ? $"cudnnStatus_t {status}" : Marshal.PtrToStringAnsi((IntPtr)text)!);
+        return text == null ? $"cudnnStatus_t {status}" : Marshal.PtrToStringAnsi((IntPtr)text)!;
     }
 
     /// <summary>A 4-D NCHW float tensor descriptor (created once per use site and cached by the caller).</summary>
