@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using FerEngine.Backends.Cpu;
 using FerEngine.Kernels;
 using FerEngine.Kernels.Emulator;
+using FerEngine.Native.Cuda;
 
 namespace FerEngine.Backends.Cuda;
 
@@ -117,7 +118,13 @@ public sealed class EmulatedGpu : IGpuDevice
     /// <summary>When set, every launch of <c>Kernel</c> prints the chosen thread's instructions (`fer trace`).</summary>
     public (string Kernel, KernelTrace Trace)? Tracing { get; set; }
 
-    public void Launch(string kernel, long count, params object[] arguments) => Queue(() => LaunchNow(kernel, count, arguments));
+    public void Launch(string kernel, long count, params object[] arguments)
+    {
+        // The real device's rules first: an argument cuLaunchKernel would refuse (an int for a .u32, say)
+        // fails here too, not only on a GPU.
+        KernelArguments.Pack(KernelCatalog.Get(kernel), arguments);
+        Queue(() => LaunchNow(kernel, count, arguments));
+    }
 
     private void LaunchNow(string kernel, long count, object[] arguments)
     {
