@@ -23,7 +23,14 @@ public static class BatchBuilder
         {
             var sample = samples[indices[i]];
             sample.Pixels.CopyTo(pixels.AsSpan(i * size, size));
-            foreach (var task in Enum.GetValues<FaceTask>()) labels[(int)task][i] = sample.Labels[task];
+            foreach (var task in Enum.GetValues<FaceTask>())
+            {
+                int label = sample.Labels[task], classes = FerNet.ClassCounts[(int)task];
+                // Checked here, on the host: a GPU kernel cannot refuse a label, it would read past the row.
+                if (label < Labels.Missing || label >= classes)
+                    throw new InvalidDataException($"{sample.Source}: {task} label {label} is outside 0..{classes - 1} (or -1 for none).");
+                labels[(int)task][i] = label;
+            }
         }
         var shape = new Shape(n, dataset.Channels, dataset.Height, dataset.Width);
         var x = Tensor.Empty(shape, DType.Float32, device);

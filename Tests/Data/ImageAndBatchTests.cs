@@ -85,4 +85,13 @@ public class ImageAndBatchTests
         Assert.Equal([3L, -1L], labels[3].ToArray<long>());
         Assert.Equal(DType.Int64, labels[2].DType);
     }
+
+    [Fact]
+    public void A_label_outside_its_task_is_refused_when_the_batch_is_built_naming_the_sample()
+    {
+        var data = new FaceDataset(1, 2, 2);
+        data.Train.Add(new FaceSample([0, 0, 0, 0], new FaceLabels(Emotion: 6, Race: 3), "faces/odd.png"));
+        var error = Assert.Throws<InvalidDataException>(() => BatchBuilder.Build(data, data.Train, [0], Device.Cpu));
+        Assert.Equal("faces/odd.png: Race label 3 is outside 0..2 (or -1 for none).", error.Message);
+    }
 }
