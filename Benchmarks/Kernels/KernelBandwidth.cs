@@ -117,6 +117,9 @@ public static class KernelBandwidth
         gpu.Context.Record(start);
         for (int i = 0; i < Repeats; i++) call();
         gpu.Context.Record(end);
-        return gpu.Context.ElapsedMilliseconds(start, end) / Repeats;
+        double ms = gpu.Context.ElapsedMilliseconds(start, end) / Repeats;
+        gpu.Context.DestroyEvent(start);
+        gpu.Context.DestroyEvent(end);
+        return ms;
     }
 }

@@ -173,13 +173,16 @@ public static class PrimitiveThroughput
     {
         var context = gpu.Context;
         IntPtr start = context.CreateEvent(), end = context.CreateEvent();
-        return Median(run, repeats, call =>
+        double median = Median(run, repeats, call =>
         {
             context.Record(start);
             call();
             context.Record(end);
             return context.ElapsedMilliseconds(start, end);
         });
+        context.DestroyEvent(start);
+        context.DestroyEvent(end);
+        return median;
     }
 
     /// <summary>GFLOP/s of an 8192^3 cuBLAS SGEMM in the device's math mode: the FLOP limit of the GPU rows.</summary>

@@ -194,6 +194,8 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
 
     public void Record(IntPtr cudaEvent) => _api.Check(_api.cuEventRecord(cudaEvent, Stream), "cuEventRecord");
 
+    public void DestroyEvent(IntPtr cudaEvent) => _api.Check(_api.cuEventDestroy_v2(cudaEvent), "cuEventDestroy");
+
     /// <summary>Milliseconds between two recorded events (waits for the later one).</summary>
     public float ElapsedMilliseconds(IntPtr start, IntPtr end)
     {
@@ -248,6 +250,7 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
         if (_uploads.Memory != null) _api.cuMemFreeHost(_uploads.Memory);
         foreach (var fence in _uploadFences)
             if (fence != IntPtr.Zero) _api.cuEventDestroy_v2(fence);
+        _api.cuStreamDestroy_v2(Stream);
         _api.cuDevicePrimaryCtxRelease_v2(_device);
         _context = IntPtr.Zero;
     }

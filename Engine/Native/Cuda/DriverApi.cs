@@ -6,7 +6,7 @@ namespace FerEngine.Native.Cuda;
 /// The CUDA driver API calls we make, as unmanaged function pointers into libcuda.so.1.
 /// Signatures and constants are from cuda.h (CUDA 12.6); the export names are the versioned
 /// ones the header's #defines select (cuMemAlloc -> cuMemAlloc_v2, cuStreamBeginCapture ->
-/// cuStreamBeginCapture_v2, cuEventDestroy -> cuEventDestroy_v2, in CUDA 13 cuEventElapsedTime ->
+/// cuStreamBeginCapture_v2, cuStreamDestroy -> cuStreamDestroy_v2, cuEventDestroy -> cuEventDestroy_v2, in CUDA 13 cuEventElapsedTime ->
 /// cuEventElapsedTime_v2 (older drivers: the plain name), cuGraphInstantiate ->
 /// cuGraphInstantiateWithFlags; cuMemHostAlloc and cuMemFreeHost have no versions), all exported by
 /// the CUDA 13 driver on the GPU hosts (../shared/GPU_HOST.md). Handles (CUcontext, CUmodule,
@@ -42,6 +42,7 @@ internal sealed unsafe class DriverApi
     public readonly delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, void**, void**, int> cuLaunchKernel;
     public readonly delegate* unmanaged<IntPtr*, uint, int> cuStreamCreate;                // (CUstream*, flags)
     public readonly delegate* unmanaged<IntPtr, int> cuStreamSynchronize;
+    public readonly delegate* unmanaged<IntPtr, int> cuStreamDestroy_v2;                   // (CUstream)
     public readonly delegate* unmanaged<IntPtr*, uint, int> cuEventCreate;                 // (CUevent*, flags)
     public readonly delegate* unmanaged<IntPtr, IntPtr, int> cuEventRecord;                // (CUevent, CUstream)
     public readonly delegate* unmanaged<IntPtr, int> cuEventSynchronize;
@@ -78,6 +79,7 @@ internal sealed unsafe class DriverApi
         cuLaunchKernel = (delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, void**, void**, int>)F("cuLaunchKernel");
         cuStreamCreate = (delegate* unmanaged<IntPtr*, uint, int>)F("cuStreamCreate");
         cuStreamSynchronize = (delegate* unmanaged<IntPtr, int>)F("cuStreamSynchronize");
+        cuStreamDestroy_v2 = (delegate* unmanaged<IntPtr, int>)F("cuStreamDestroy_v2");
         cuEventCreate = (delegate* unmanaged<IntPtr*, uint, int>)F("cuEventCreate");
         cuEventRecord = (delegate* unmanaged<IntPtr, IntPtr, int>)F("cuEventRecord");
         cuEventSynchronize = (delegate* unmanaged<IntPtr, int>)F("cuEventSynchronize");
