@@ -7,7 +7,9 @@ namespace FerEngine.Native.Cuda;
 /// filter descriptor, and for each direction a convolution descriptor (stride 1, zero padding,
 /// cross-correlation, float32) with the algorithms cuDNN's heuristics offer (cudnnGet*Algorithm_v7
 /// asked with math type FMA for strict float32, tensor ops for TF32), best first, keeping those whose
-/// status is success and, in strict float32, whose math type is FMA. The first is used; if running it
+/// status is success and, in strict float32, whose math type is FMA. Strict float32 is the checking
+/// mode, so there the deterministic ones (no atomics: the same inputs give the same bits) come first.
+/// The first is used; if running it
 /// fails (cuDNN 9 may offer an engine that then refuses the call), the next one is tried, as PyTorch
 /// does. An algorithm goes with the math type it was offered with, so each direction's descriptor is
 /// set to that math type: one descriptor per direction, so no call changes another's.
@@ -68,6 +70,7 @@ internal sealed unsafe class ConvolutionPlan
     {
         var usable = Enumerable.Range(0, returned)
             .Where(i => results[i].Status == 0 && (_dnn.Tf32 || results[i].MathType == CudaDnn.FmaMath))
+            .OrderBy(i => !_dnn.Tf32 && results[i].Determinism != CudaDnn.Deterministic)   // a stable sort: the heuristics' order otherwise
             .Select(i => (results[i].Algorithm, results[i].MathType, (long)results[i].Memory)).ToArray();
         if (usable.Length == 0)
         {

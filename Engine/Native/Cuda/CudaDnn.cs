@@ -33,6 +33,7 @@ public sealed unsafe class CudaDnn : IDisposable
 {
     internal const int NchwFormat = 0, FloatType = 0, CrossCorrelation = 1;
     internal const int TensorOpMath = 1, FmaMath = 3, NotPropagateNan = 0, PropagateNan = 1;
+    internal const int Deterministic = 1;   // cudnnDeterminism_t: CUDNN_NON_DETERMINISTIC = 0, CUDNN_DETERMINISTIC = 1
     private const int OpTensorMul = 1, ActivationRelu = 1;
 
     private readonly CudaContext _context;
