@@ -30,6 +30,7 @@ public sealed class TimingBackend(IBackend inner, Action? synchronize = null) : 
 
     public void CopyFromHost<T>(ReadOnlySpan<T> source, Tensor destination) where T : unmanaged => inner.CopyFromHost(source, destination);
     public void CopyToHost<T>(Tensor source, Span<T> destination) where T : unmanaged => inner.CopyToHost(source, destination);
+    public PendingRead<T> BeginCopyToHost<T>(Tensor source) where T : unmanaged => inner.BeginCopyToHost<T>(source);
     public void Copy(Tensor source, Tensor destination) => Time("copy", () => inner.Copy(source, destination));
     public void Fill(Tensor destination, double value) => Time("fill", () => inner.Fill(destination, value));
     public void Add(Tensor a, Tensor b, Tensor y) => Time("add", () => inner.Add(a, b, y));

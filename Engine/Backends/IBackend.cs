@@ -22,6 +22,12 @@ public interface IBackend
     // ---- memory -----------------------------------------------------------------------------
     void CopyFromHost<T>(ReadOnlySpan<T> source, Tensor destination) where T : unmanaged;
     void CopyToHost<T>(Tensor source, Span<T> destination) where T : unmanaged;
+    /// <summary>
+    /// Starts copying <paramref name="source"/> to the host behind the work queued so far and returns
+    /// at once; the read's Wait gives the values (on a GPU it waits for that work only, not for work
+    /// queued after this call).
+    /// </summary>
+    PendingRead<T> BeginCopyToHost<T>(Tensor source) where T : unmanaged;
     /// <summary>destination = source (same shape and dtype).</summary>
     void Copy(Tensor source, Tensor destination);
     /// <summary>Every element = value (rounded to the dtype).</summary>

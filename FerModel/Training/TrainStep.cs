@@ -128,16 +128,33 @@ public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights wei
 
     private Tensor? _lossesToRead; // [5], outside the arena: the five losses gathered on the device
 
+    /// <summary>The step's five losses on the host (waits for the step).</summary>
+    public StepLosses ReadLosses(JointLossResult loss) => ReadLossesLater(loss)();
+
     /// <summary>
-    /// The step's five losses on the host. They are gathered on the device first and read back in one
-    /// copy: on a GPU that is one wait for the step instead of five.
+    /// Starts reading the step's five losses back and returns at once; calling the result waits for
+    /// them. The losses are gathered on the device and copied in one piece (one wait instead of five),
+    /// and on a GPU the host may queue the next step before it waits, so the GPU does not idle while
+    /// the host builds the next batch.
     /// </summary>
-    public StepLosses ReadLosses(JointLossResult loss)
+    public Func<StepLosses> ReadLossesLater(JointLossResult loss)
     {
         Tensor[] parts = [loss.Total, loss.Emotion, loss.Gender, loss.Race, loss.Age];
+        var backend = loss.Total.Backend;
         _lossesToRead ??= Tensor.Empty(new Shape(parts.Length), loss.Total.DType, loss.Total.Device);
-        for (int i = 0; i < parts.Length; i++) loss.Total.Backend.Copy(parts[i], _lossesToRead.Slice(i, 1).View(parts[i].Shape));
-        double[] values = _lossesToRead.ToDoubles();
-        return new(values[0], values[1], values[2], values[3], values[4]);
+        for (int i = 0; i < parts.Length; i++) backend.Copy(parts[i], _lossesToRead.Slice(i, 1).View(parts[i].Shape));
+        Func<double[]> values;
+        if (_lossesToRead.DType == DType.Float64)
+            values = backend.BeginCopyToHost<double>(_lossesToRead).Wait;
+        else
+        {
+            var read = backend.BeginCopyToHost<float>(_lossesToRead);
+            values = () => Array.ConvertAll(read.Wait(), v => (double)v);
+        }
+        return () =>
+        {
+            double[] v = values();
+            return new(v[0], v[1], v[2], v[3], v[4]);
+        };
     }
 }

@@ -28,6 +28,7 @@ public class GraphCaptureTests
         Assert.Contains("allocating", Assert.Throws<InvalidOperationException>(() => gpu.Allocate(4)).Message);
         Assert.Contains("freeing", Assert.Throws<InvalidOperationException>(() => gpu.Free(a)).Message);
         Assert.Contains("copy to the host", Assert.Throws<InvalidOperationException>(() => gpu.CopyToHost<byte>(a, new byte[16])).Message);
+        Assert.Contains("copy to the host", Assert.Throws<InvalidOperationException>(() => gpu.BeginCopyToHost<byte>(a, 16)).Message);
         Assert.Contains("copy from the host", Assert.Throws<InvalidOperationException>(() => gpu.CopyToDevice<byte>(new byte[16], a)).Message);
         using var graph = gpu.EndCapture();
         Assert.False(gpu.IsCapturing);
@@ -110,6 +111,36 @@ public class GraphCaptureTests
                 (read.Total, read.Emotion, read.Gender, read.Race, read.Age));
         }
         Assert.Equal((1, 2L), (step.Captures, step.Replays));
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("emulated")]
+    public void Losses_read_after_the_next_step_is_queued_are_still_their_own_steps(string where)
+    {
+        // The trainer reads step k's losses after queueing step k + 1 (on a GPU the host is then not idle
+        // while the GPU runs): step k + 1 reuses the arena and the gather buffer, so the read must hold
+        // step k's values from the moment it was made.
+        Device device = where == "cpu" ? Device.Cpu : CudaDevice.Emulated();
+        var model = new FerNet(Tiny, device, seed: 2);
+        using var step = new TrainStep(model, new Adam(model.NamedParameters(), 1e-2), new TaskWeights(), captureGraph: where != "cpu");
+        var (x, labels) = Batch(device, 4);
+        Func<StepLosses>? previous = null;
+        double previousTotal = double.NaN;
+        for (int s = 0; s < 5; s++)
+        {
+            var loss = step.Run(x, labels, (ulong)s);
+            var read = step.ReadLossesLater(loss);
+            if (previous is not null)
+            {
+                var values = previous();
+                Assert.Equal(previousTotal, values.Total);
+                Assert.NotEqual(loss.Total.Item(), values.Total);   // Adam moved the weights: each step has its own loss
+            }
+            previous = read;
+            previousTotal = loss.Total.Item();
+        }
+        Assert.Equal(previousTotal, previous!().Total);
     }
 
     [Fact]

@@ -52,4 +52,19 @@ public class RealGpuTests : CudaBackendTests
         Assert.True(double.IsFinite(loss), $"loss after 2,000 steps is {loss}");
         Assert.True(step.GraphUnavailable is null && step.Replays == 1999, $"replays: {step.Replays} of 1,999 ({step.GraphUnavailable})");
     }
+
+    [Fact]
+    public void A_read_begun_before_more_work_is_queued_returns_the_values_of_that_moment()
+    {
+        // The trainer reads a step's losses after queueing the next step, which overwrites them.
+        var device = RequireGpu();
+        float[] original = [.. Enumerable.Range(0, 4096).Select(i => (float)i)];
+        var t = Tensor.FromArray(original, new Shape(original.Length), device);
+        var before = device.Backend.BeginCopyToHost<float>(t);
+        device.Backend.Fill(t, 9);
+        var after = device.Backend.BeginCopyToHost<float>(t);
+        Assert.Equal(original, before.Wait());
+        Assert.All(after.Wait(), v => Assert.Equal(9f, v));
+        Assert.Same(before.Wait(), before.Wait());   // waited once, the same values after
+    }
 }

@@ -63,23 +63,36 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             int firstBatch = epoch == state.Epoch ? state.BatchInEpoch : 0;
             int[] order = data.EpochOrder(options.Seed, epoch);
             progress.BeginEpoch(epoch + 1, options.Epochs, batchesPerEpoch - firstBatch);
+            // A step's losses are read after the next step is queued: on a GPU the host then builds
+            // and queues batch b + 1 while the GPU still runs batch b (on the CPU nothing changes).
+            (Func<StepLosses> Read, int Images)? unread = null;
+            void Account()
+            {
+                if (unread is not { } pending) return;
+                var loss = pending.Read();
+                losses.Add(loss);
+                images += pending.Images;
+                progress.Step(loss, pending.Images);
+                unread = null;
+            }
             for (int b = firstBatch; b < batchesPerEpoch; b++)
             {
                 if (cancel.IsCancellationRequested)
                 {
+                    Account();
                     state = Snapshot(state, epoch, b, optimizer, scheduler, stopper);
                     folder.SaveCheckpoint(model, optimizer, state);
                     progress.Info($"interrupted: saved epoch {epoch + 1}, batch {b} to {folder.Path}; continue with --resume");
                     return new(RunOutcome.Interrupted, epoch, stopper.Best, stopper.BestEpoch, folder.Path);
                 }
                 var (x, labels) = data.TrainBatch(order, b, options.Batch, epoch, options.Augment, options.Seed);
-                var loss = step.ReadLosses(step.Run(x, labels, (ulong)state.GlobalStep));
+                var readLosses = step.ReadLossesLater(step.Run(x, labels, (ulong)state.GlobalStep));
                 ReportGraph(step, progress);
-                losses.Add(loss);
-                images += x.Shape[0];
                 state = state with { GlobalStep = state.GlobalStep + 1 };
-                progress.Step(loss, x.Shape[0]);
+                Account();
+                unread = (readLosses, x.Shape[0]);
             }
+            Account();
             var validation = Evaluator.Evaluate(model, data.ValidationCount, options.Batch, data.ValidationBatch);
             double metric = validation.SelectionMetric;
             scheduler.Step(metric);

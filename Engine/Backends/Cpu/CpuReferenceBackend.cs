@@ -29,6 +29,8 @@ public class CpuReferenceBackend : IBackend
         source.AsSpan<T>().CopyTo(destination);
     }
 
+    public PendingRead<T> BeginCopyToHost<T>(Tensor source) where T : unmanaged => PendingRead<T>.Done(source.AsSpan<T>().ToArray());
+
     public void Copy(Tensor source, Tensor destination)
     {
         RequireSameShape("copy", source, destination);

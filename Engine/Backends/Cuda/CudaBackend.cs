@@ -30,6 +30,7 @@ public sealed class CudaBackend : IBackend
 
     public void CopyFromHost<T>(ReadOnlySpan<T> source, Tensor destination) where T : unmanaged => Gpu(destination).CopyToDevice(source, Ptr(destination));
     public void CopyToHost<T>(Tensor source, Span<T> destination) where T : unmanaged => Gpu(source).CopyToHost(Ptr(source), destination);
+    public PendingRead<T> BeginCopyToHost<T>(Tensor source) where T : unmanaged => Gpu(source).BeginCopyToHost<T>(Ptr(source), checked((int)source.ElementCount));
 
     /// <summary>float32 with 16-byte aligned ends: the copy_f32 kernel (float4 loads); anything else: a device-to-device memcpy.</summary>
     public void Copy(Tensor source, Tensor destination)

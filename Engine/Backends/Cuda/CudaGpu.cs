@@ -74,6 +74,12 @@ public sealed class CudaGpu : IGpuDevice, IDisposable
         _context.CopyToHost(source, destination);
     }
 
+    public PendingRead<T> BeginCopyToHost<T>(ulong source, int count) where T : unmanaged
+    {
+        _context.EnsureCurrent();
+        return _context.BeginCopyToHost<T>(source, count);
+    }
+
     public void CopyDeviceToDevice(ulong source, ulong destination, long bytes)
     {
         Queue();

@@ -71,6 +71,14 @@ public sealed class EmulatedGpu : IGpuDevice
         Bytes(source, destination.Length * Marshal.SizeOf<T>()).CopyTo(MemoryMarshal.AsBytes(destination));
     }
 
+    /// <summary>The emulator runs every operation when it is queued, so the values are read now.</summary>
+    public PendingRead<T> BeginCopyToHost<T>(ulong source, int count) where T : unmanaged
+    {
+        var values = new T[count];
+        CopyToHost(source, values.AsSpan());
+        return PendingRead<T>.Done(values);
+    }
+
     public void CopyDeviceToDevice(ulong source, ulong destination, long bytes) => Queue(() => Bytes(source, bytes).CopyTo(Bytes(destination, bytes)));
 
     public void Memset(ulong destination, byte value, long bytes) => Queue(() => Bytes(destination, bytes).Fill(value));

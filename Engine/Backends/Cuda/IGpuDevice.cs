@@ -17,6 +17,8 @@ public interface IGpuDevice
     void Free(ulong address);
     void CopyToDevice<T>(ReadOnlySpan<T> source, ulong destination) where T : unmanaged;
     void CopyToHost<T>(ulong source, Span<T> destination) where T : unmanaged;
+    /// <summary>Queues a copy of <paramref name="count"/> values to the host without waiting (see <see cref="IBackend.BeginCopyToHost"/>).</summary>
+    PendingRead<T> BeginCopyToHost<T>(ulong source, int count) where T : unmanaged;
     void CopyDeviceToDevice(ulong source, ulong destination, long bytes);
     void Memset(ulong destination, byte value, long bytes);
 

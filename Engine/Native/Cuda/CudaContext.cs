@@ -18,6 +18,8 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
     private IntPtr _context;
     private readonly UploadRing _uploads;
     private readonly IntPtr[] _uploadFences = new IntPtr[2];
+    private readonly List<Readback> _readbacks = [];              // every readback buffer made, for Dispose
+    private readonly Stack<Readback> _idleReadbacks = new();      // those no pending read holds
 
     /// <summary>Loads libcuda, initialises the driver and retains the primary context of GPU <paramref name="ordinal"/>.</summary>
     public CudaContext(int ordinal = 0)
@@ -129,6 +131,39 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
             _api.Check(_api.cuMemcpyDtoHAsync_v2(host, source, (nuint)(destination.Length * sizeof(T)), Stream), "cuMemcpyDtoHAsync");
             Synchronize();
         }
+    }
+
+    /// <summary>Pinned memory a queued copy to the host lands in, and the event recorded behind that copy.</summary>
+    private sealed record Readback(IntPtr Memory, int Bytes, IntPtr Copied);
+
+    /// <summary>
+    /// Queues a copy of <paramref name="count"/> values to pinned memory and an event behind it, and
+    /// returns at once; the read's Wait waits for that event only (the work queued before the copy),
+    /// so the host may queue more work first.
+    /// </summary>
+    public PendingRead<T> BeginCopyToHost<T>(ulong source, int count) where T : unmanaged
+    {
+        RefuseWhileCapturing("cuMemcpyDtoHAsync (a value read back inside the step)");
+        int bytes = count * sizeof(T);
+        var readback = TakeReadback(bytes);
+        _api.Check(_api.cuMemcpyDtoHAsync_v2((void*)readback.Memory, source, (nuint)bytes, Stream), "cuMemcpyDtoHAsync");
+        Record(readback.Copied);
+        return new PendingRead<T>(() =>
+        {
+            _api.Check(_api.cuEventSynchronize(readback.Copied), "cuEventSynchronize (a value read back)");
+            var values = new ReadOnlySpan<T>((void*)readback.Memory, count).ToArray();
+            _idleReadbacks.Push(readback);
+            return values;
+        });
+    }
+
+    private Readback TakeReadback(int bytes)
+    {
+        if (_idleReadbacks.TryPop(out var idle) && idle.Bytes >= bytes) return idle;
+        if (idle is not null) _idleReadbacks.Push(idle);
+        var made = new Readback((IntPtr)((IUploadStream)this).AllocatePinned(Math.Max(bytes, 256)), Math.Max(bytes, 256), CreateEvent());
+        _readbacks.Add(made);
+        return made;
     }
 
     public void CopyDeviceToDevice(ulong source, ulong destination, long bytes) =>
@@ -248,6 +283,11 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
         EnsureCurrent();
         _api.cuStreamSynchronize(Stream);   // queued copies may still read the staging memory
         if (_uploads.Memory != null) _api.cuMemFreeHost(_uploads.Memory);
+        foreach (var readback in _readbacks)
+        {
+            _api.cuMemFreeHost((void*)readback.Memory);
+            _api.cuEventDestroy_v2(readback.Copied);
+        }
         foreach (var fence in _uploadFences)
             if (fence != IntPtr.Zero) _api.cuEventDestroy_v2(fence);
         _api.cuStreamDestroy_v2(Stream);
