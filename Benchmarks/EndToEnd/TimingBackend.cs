@@ -59,6 +59,10 @@ public sealed class TimingBackend(IBackend inner, Action? synchronize = null) : 
     public void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx) => Time("dropout backward", () => inner.DropoutBackward(dy, mask, p, dx));
     public void ImageBatch(Tensor pixels, Tensor x, FerEngine.Random.ImageAugmentation? augmentation) => Time("image batch", () => inner.ImageBatch(pixels, x, augmentation));
     public void SoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits) => Time("softmax cross-entropy", () => inner.SoftmaxCrossEntropy(logits, labels, loss, dlogits));
+    public void JointSoftmaxCrossEntropy(IReadOnlyList<Tensor> logits, IReadOnlyList<Tensor> labels, IReadOnlyList<double> weights, Tensor losses, Tensor dlogits) =>
+        Time("joint softmax cross-entropy", () => inner.JointSoftmaxCrossEntropy(logits, labels, weights, losses, dlogits));
+    public void ScaleSegments(Tensor x, IReadOnlyList<long> segmentLengths, IReadOnlyList<double> weights, Tensor s, Tensor y) =>
+        Time("joint softmax cross-entropy backward", () => inner.ScaleSegments(x, segmentLengths, weights, s, y));
     public void Sum(Tensor x, Tensor y) => Time("sum", () => inner.Sum(x, y));
     public void Max(Tensor x, Tensor y) => Time("max", () => inner.Max(x, y));
     public void Argmax(Tensor x, Tensor indices) => Time("argmax", () => inner.Argmax(x, indices));

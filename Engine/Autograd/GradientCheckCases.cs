@@ -48,6 +48,9 @@ public static class GradientCheckCases
             yield return new(OpNames.MaxPool2x2, $"max-pool [{n},3,7,5] (odd sizes: last row/column dropped)", t => Functional.MaxPool2x2(t[0]), () => [Random(26, n, 3, 7, 5)]);
             yield return new(OpNames.Dropout, $"p 0.4, [{n},5,7]", t => Functional.Dropout(t[0], 0.4, training: true, seed: 3, stream: 9), () => [Random(27, n, 5, 7)]);
             yield return new(OpNames.SoftmaxCrossEntropy, $"[{n},7], all labelled", t => Functional.SoftmaxCrossEntropy(t[0], Labels([.. Enumerable.Range(0, n).Select(i => (long)(i * 3 % 7))])), () => [Random(28, n, 7)]);
+            yield return new(OpNames.JointSoftmaxCrossEntropy, $"four tasks [{n},7], [{n},3], [{n},3], [{n},5], weights 2, 0.1, 1.5, 4, all labelled",
+                t => Functional.JointSoftmaxCrossEntropy(t, [.. new[] { 7, 3, 3, 5 }.Select(k => Labels([.. Enumerable.Range(0, n).Select(i => (long)((i * 2 + 1) % k))]))], [2, 0.1, 1.5, 4]).Total,
+                () => [Random(52, n, 7), Random(53, n, 3), Random(54, n, 3), Random(55, n, 5)]);
         }
         // Batch norm needs more than one value per channel; batch 1 is checked with a spatial input.
         yield return new(OpNames.BatchNorm, "2-D [3,5] (BatchNorm1d)", t => BatchNormTrain(t), () => [Random(29, 3, 5), Random(30, 5), Random(31, 5)]);
@@ -63,6 +66,8 @@ public static class GradientCheckCases
             () => [AwayFromZero(49, 3, 2, 3, 5), Random(50, 2), Random(51, 2), Small(-0.035, 0.02)]);
         yield return new(OpNames.SoftmaxCrossEntropy, "[5,3] with labels missing (-1)", t => Functional.SoftmaxCrossEntropy(t[0], Labels(2, -1, 0, -1, 1)), () => [Random(38, 5, 3)]);
         yield return new(OpNames.SoftmaxCrossEntropy, "[3,4] with no label at all (loss 0, gradient 0)", t => Functional.SoftmaxCrossEntropy(t[0], Labels(-1, -1, -1)), () => [Random(39, 3, 4)]);
+        yield return new(OpNames.JointSoftmaxCrossEntropy, "two tasks [4,3], [4,2], one without any label (it adds 0, gets no gradient)",
+            t => Functional.JointSoftmaxCrossEntropy(t, [Labels(2, -1, 0, 1), Labels(-1, -1, -1, -1)], [0.7, 3]).Total, () => [Random(56, 4, 3), Random(57, 4, 2)]);
     }
 
     private static Tensor Small(params double[] values) => Tensor.FromArray(values, new Shape(values.Length), Reference);

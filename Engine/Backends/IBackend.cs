@@ -146,6 +146,23 @@ public interface IBackend
     /// labelled row the loss and dlogits are exactly 0. Returns nothing; the count is implicit.
     /// </summary>
     void SoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits);
+    /// <summary>
+    /// The weighted loss of several classification tasks (1 to <see cref="JointLossTasks"/>), each a
+    /// <see cref="SoftmaxCrossEntropy"/>: for task t, losses[1 + t] = its loss and dlogits' segment t
+    /// (the tasks' [N, K_t] gradients one after the other, flat) its gradient; losses[0] =
+    /// sum over t of weights[t] * losses[1 + t], added in task order (each product rounded, then each
+    /// sum, as <see cref="Scale"/> and <see cref="Add"/> would). A GPU does the four losses' means and
+    /// the weighted total in one launch.
+    /// </summary>
+    void JointSoftmaxCrossEntropy(IReadOnlyList<Tensor> logits, IReadOnlyList<Tensor> labels, IReadOnlyList<double> weights, Tensor losses, Tensor dlogits);
+    /// <summary>
+    /// The joint loss's backward: y = x * (weights[t] * s[0]) on x's segment t (segment lengths in
+    /// elements, one after the other; s a one-element tensor on the device). The scale of a segment is
+    /// rounded before the product, as <see cref="Scale"/> then <see cref="MultiplyByScalar"/> would.
+    /// </summary>
+    void ScaleSegments(Tensor x, IReadOnlyList<long> segmentLengths, IReadOnlyList<double> weights, Tensor s, Tensor y);
+    /// <summary>Most tasks <see cref="JointSoftmaxCrossEntropy"/> takes (the network has four).</summary>
+    const int JointLossTasks = 4;
 
     // ---- reductions -----------------------------------------------------------------------------
     /// <summary>y (one element) = sum of all elements of x.</summary>

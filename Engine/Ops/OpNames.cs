@@ -21,10 +21,11 @@ public static class OpNames
     public const string MaxPool2x2 = "max_pool2x2";
     public const string Dropout = "dropout";
     public const string SoftmaxCrossEntropy = "softmax_cross_entropy";
+    public const string JointSoftmaxCrossEntropy = "joint_softmax_cross_entropy";
 
     public static readonly IReadOnlySet<string> All = new HashSet<string>
     {
         Add, Multiply, Scale, Sum, Mean, Reshape, Linear, Conv2d, Elu, Relu, BatchNorm, EluBatchNorm, MaxPool2x2, Dropout,
-        SoftmaxCrossEntropy,
+        SoftmaxCrossEntropy, JointSoftmaxCrossEntropy,
     };
 }

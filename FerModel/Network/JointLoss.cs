@@ -14,16 +14,20 @@ public sealed record TaskWeights(double Emotion = 2.0, double Gender = 0.1, doub
     };
 }
 
-/// <summary>The losses of one batch: the weighted total (differentiable) and each task's mean CE.</summary>
-public sealed record JointLossResult(Tensor Total, Tensor Emotion, Tensor Gender, Tensor Race, Tensor Age)
+/// <summary>
+/// The losses of one batch: the weighted total (differentiable) and each task's mean CE, one-element
+/// views of <see cref="All"/> = [total, emotion, gender, race, age] (one copy reads the five).
+/// </summary>
+public sealed record JointLossResult(Tensor Total, Tensor All)
 {
-    public Tensor this[FaceTask task] => task switch
-    {
-        FaceTask.Emotion => Emotion,
-        FaceTask.Gender => Gender,
-        FaceTask.Race => Race,
-        _ => Age,
-    };
+    public Tensor Emotion => Task(FaceTask.Emotion);
+    public Tensor Gender => Task(FaceTask.Gender);
+    public Tensor Race => Task(FaceTask.Race);
+    public Tensor Age => Task(FaceTask.Age);
+
+    private Tensor Task(FaceTask task) => All.Slice(1 + (int)task, 1).View(Shape.Scalar);
+
+    public Tensor this[FaceTask task] => Task(task);
 }
 
 /// <summary>
@@ -36,14 +40,8 @@ public static class JointLoss
     /// <summary>labels: one Int64 tensor [N] per task, in <see cref="FaceTask"/> order.</summary>
     public static JointLossResult Compute(MultiTaskLogits logits, IReadOnlyList<Tensor> labels, TaskWeights weights)
     {
-        var perTask = new Tensor[4];
-        Tensor? total = null;
-        foreach (var task in Enum.GetValues<FaceTask>())
-        {
-            perTask[(int)task] = Functional.SoftmaxCrossEntropy(logits[task], labels[(int)task]);
-            var weighted = Functional.Scale(perTask[(int)task], weights[task]);
-            total = total is null ? weighted : Functional.Add(total, weighted);
-        }
-        return new(total!, perTask[0], perTask[1], perTask[2], perTask[3]);
+        var tasks = Enum.GetValues<FaceTask>();
+        var (total, all) = Functional.JointSoftmaxCrossEntropy([.. tasks.Select(t => logits[t])], labels, [.. tasks.Select(t => weights[t])]);
+        return new(total, all);
     }
 }

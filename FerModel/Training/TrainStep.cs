@@ -123,32 +123,26 @@ public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights wei
     {
         _graph?.Dispose();
         Arena.Dispose();
-        _lossesToRead?.Storage.Release();
     }
-
-    private Tensor? _lossesToRead; // [5], outside the arena: the five losses gathered on the device
 
     /// <summary>The step's five losses on the host (waits for the step).</summary>
     public StepLosses ReadLosses(JointLossResult loss) => ReadLossesLater(loss)();
 
     /// <summary>
     /// Starts reading the step's five losses back and returns at once; calling the result waits for
-    /// them. The losses are gathered on the device and copied in one piece (one wait instead of five),
+    /// them. The five share memory (<see cref="JointLossResult.All"/>), so they come back in one copy,
     /// and on a GPU the host may queue the next step before it waits, so the GPU does not idle while
     /// the host builds the next batch.
     /// </summary>
     public Func<StepLosses> ReadLossesLater(JointLossResult loss)
     {
-        Tensor[] parts = [loss.Total, loss.Emotion, loss.Gender, loss.Race, loss.Age];
-        var backend = loss.Total.Backend;
-        _lossesToRead ??= Tensor.Empty(new Shape(parts.Length), loss.Total.DType, loss.Total.Device);
-        for (int i = 0; i < parts.Length; i++) backend.Copy(parts[i], _lossesToRead.Slice(i, 1).View(parts[i].Shape));
+        var backend = loss.All.Backend;
         Func<double[]> values;
-        if (_lossesToRead.DType == DType.Float64)
-            values = backend.BeginCopyToHost<double>(_lossesToRead).Wait;
+        if (loss.All.DType == DType.Float64)
+            values = backend.BeginCopyToHost<double>(loss.All).Wait;
         else
         {
-            var read = backend.BeginCopyToHost<float>(_lossesToRead);
+            var read = backend.BeginCopyToHost<float>(loss.All);
             values = () => Array.ConvertAll(read.Wait(), v => (double)v);
         }
         return () =>

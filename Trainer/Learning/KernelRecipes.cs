@@ -38,6 +38,8 @@ public sealed record KernelRecipe(string Kernel, string Primitive, Func<int, Ten
     }
 
     private const int Classes = 7;
+    private static readonly int[] JointClasses = [7, 3, 3, 5];          // the network's four tasks
+    private static readonly double[] JointWeights = [2, 0.1, 1.5, 4];   // and their loss weights
 
     public static IReadOnlyList<KernelRecipe> All { get; } =
     [
@@ -59,6 +61,13 @@ public sealed record KernelRecipe(string Kernel, string Primitive, Func<int, Ten
         new("softmax_cross_entropy_mean_f32", $"SoftmaxCrossEntropy(logits [n, {Classes}], labels, loss, dlogits)",
             n => [Floats(1, n, Classes), Integers(2, n, Classes, DType.Int64, missing: true), Zeros(DType.Float32, 1), Zeros(DType.Float32, n, Classes)],
             (b, t) => b.SoftmaxCrossEntropy(t[0], t[1], t[2], t[3]), [2, 3], Tolerance: 1e-6),
+        new("joint_loss_f32", "JointSoftmaxCrossEntropy(logits of 7, 3, 3, 5 classes, labels, weights 2, 0.1, 1.5, 4, losses, dlogits)",
+            n => [.. JointClasses.Select((k, t) => Floats(10 + (ulong)t, n, k)), .. JointClasses.Select((k, t) => Integers(20 + (ulong)t, n, k, DType.Int64, missing: true)),
+                  Zeros(DType.Float32, 1 + JointClasses.Length), Zeros(DType.Float32, n * JointClasses.Sum())],
+            (b, t) => b.JointSoftmaxCrossEntropy(t[..4], t[4..8], JointWeights, t[8], t[9]), [8, 9], Tolerance: 1e-6),
+        new("joint_loss_backward_f32", "ScaleSegments(dlogits of 7, 3, 3, 5 classes, weights 2, 0.1, 1.5, 4, g, dx)",
+            n => [Floats(1, n * JointClasses.Sum()), Floats(2, 1), Zeros(DType.Float32, n * JointClasses.Sum())],
+            (b, t) => b.ScaleSegments(t[0], [.. JointClasses.Select(k => (long)(k * t[0].ElementCount / JointClasses.Sum()))], JointWeights, t[1], t[2]), [2]),
 
         new("adam_f32", "AdamUpdate(p, grad, m, v, lr 1e-3, step scalars of step 3)",
             n => [Floats(1, n), Floats(2, n), Floats(3, n), Positive(4, n), TraceAdam.StepScalarsTensor(3, DType.Float32, Cpu)],

@@ -333,6 +333,35 @@ public class CpuReferenceBackend : IBackend
             loss.AsSpan<double>()[0] = ReferenceLoops<double>.SoftmaxCrossEntropy(rows, classes, logits.AsSpan<double>(), labels.AsSpan<long>(), dlogits.AsSpan<double>());
     }
 
+    /// <summary>Each task's <see cref="SoftmaxCrossEntropy"/>, then the total by <see cref="Scale"/> and <see cref="Add"/>, in task order.</summary>
+    public void JointSoftmaxCrossEntropy(IReadOnlyList<Tensor> logits, IReadOnlyList<Tensor> labels, IReadOnlyList<double> weights, Tensor losses, Tensor dlogits)
+    {
+        long offset = 0;
+        var weighted = Tensor.Empty(Shape.Scalar, losses.DType, losses.Device);
+        var total = losses.Slice(0, 1).View(Shape.Scalar);
+        for (int t = 0; t < logits.Count; t++)
+        {
+            var loss = losses.Slice(1 + t, 1).View(Shape.Scalar);
+            SoftmaxCrossEntropy(logits[t], labels[t], loss, dlogits.Slice((int)offset, (int)logits[t].ElementCount).View(logits[t].Shape));
+            offset += logits[t].ElementCount;
+            Scale(loss, weights[t], t == 0 ? total : weighted);
+            if (t > 0) Add(total, weighted, total);
+        }
+    }
+
+    /// <summary>Per segment: the scale by <see cref="Scale"/>, then <see cref="MultiplyByScalar"/>.</summary>
+    public void ScaleSegments(Tensor x, IReadOnlyList<long> segmentLengths, IReadOnlyList<double> weights, Tensor s, Tensor y)
+    {
+        long offset = 0;
+        var scale = Tensor.Empty(Shape.Scalar, s.DType, s.Device);
+        for (int t = 0; t < segmentLengths.Count; t++)
+        {
+            Scale(s, weights[t], scale);
+            MultiplyByScalar(x.Slice((int)offset, (int)segmentLengths[t]), scale, y.Slice((int)offset, (int)segmentLengths[t]));
+            offset += segmentLengths[t];
+        }
+    }
+
     // ---- reductions ----------------------------------------------------------------------------------------------
 
     public virtual void Sum(Tensor x, Tensor y)

@@ -280,6 +280,39 @@ public sealed class CudaBackend : IBackend
         gpu.Launch("softmax_cross_entropy_mean_f32", rows, Ptr(rowLoss), Ptr(labels), Ptr(loss), (uint)rows);
     }
 
+    /// <summary>One softmax_cross_entropy_f32 per task (rows of loss side by side), then one joint_loss_f32 for all the means and the total.</summary>
+    public void JointSoftmaxCrossEntropy(IReadOnlyList<Tensor> logits, IReadOnlyList<Tensor> labels, IReadOnlyList<double> weights, Tensor losses, Tensor dlogits)
+    {
+        RequireFloat32("joint softmax cross-entropy", logits[0]);
+        int tasks = logits.Count, rows = logits[0].Shape[0];
+        if (tasks is < 1 or > IBackend.JointLossTasks || logits.Any(l => l.Shape[0] != rows))
+            throw new ArgumentException($"joint softmax cross-entropy: 1 to {IBackend.JointLossTasks} tasks of the same row count; got {string.Join(", ", logits.Select(l => l.Shape))}.");
+        var rowLoss = Tensor.Empty(new Shape(tasks, rows), DType.Float32, losses.Device);
+        var gpu = Gpu(losses);
+        long offset = 0;
+        for (int t = 0; t < tasks; t++)
+        {
+            int classes = logits[t].Shape[1];
+            gpu.Launch("softmax_cross_entropy_f32", rows, Ptr(logits[t]), Ptr(labels[t]), Ptr(rowLoss.Slice(t, 1)), Ptr(dlogits) + 4 * (ulong)offset, (uint)rows, (uint)classes);
+            offset += logits[t].ElementCount;
+        }
+        ulong LabelsOf(int t) => t < tasks ? Ptr(labels[t]) : 0UL;
+        float WeightOf(int t) => t < tasks ? (float)weights[t] : 0f;
+        gpu.Launch("joint_loss_f32", rows, Ptr(rowLoss), LabelsOf(0), LabelsOf(1), LabelsOf(2), LabelsOf(3), Ptr(losses), (uint)rows, (uint)tasks,
+            WeightOf(0), WeightOf(1), WeightOf(2), WeightOf(3));
+    }
+
+    public void ScaleSegments(Tensor x, IReadOnlyList<long> segmentLengths, IReadOnlyList<double> weights, Tensor s, Tensor y)
+    {
+        RequireFloat32("scale segments", x);
+        if (segmentLengths.Count is < 1 or > IBackend.JointLossTasks)
+            throw new ArgumentException($"scale segments: 1 to {IBackend.JointLossTasks} segments; got {segmentLengths.Count}.");
+        uint LengthOf(int t) => t < segmentLengths.Count ? checked((uint)segmentLengths[t]) : 0u;
+        float WeightOf(int t) => t < segmentLengths.Count ? (float)weights[t] : 0f;
+        Gpu(x).Launch("joint_loss_backward_f32", y.ElementCount, Ptr(x), Ptr(y), Ptr(s), LengthOf(0), LengthOf(1), LengthOf(2), LengthOf(3),
+            WeightOf(0), WeightOf(1), WeightOf(2), WeightOf(3));
+    }
+
     public void Sum(Tensor x, Tensor y)
     {
         Fill(y, 0);
