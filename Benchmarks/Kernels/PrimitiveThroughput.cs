@@ -133,6 +133,11 @@ public static class PrimitiveThroughput
         var (logits, d, loss) = (T(n, 7), T(n, 7), T(1));
         var labels = Tensor.FromArray(Enumerable.Range(0, n).Select(i => (long)(i % 7)).ToArray(), new Shape(n), device);
         cases.Add(new("softmax cross-entropy", $"[{n},7]", 0, 2 * logits.ElementCount * 4, () => b.SoftmaxCrossEntropy(logits, labels, loss.View(Shape.Scalar), d)));
+        // The network's joint loss: four heads (7, 3, 3, 5 classes), weighted, with their gradients.
+        Tensor[] heads = [logits, T(n, 3), T(n, 3), T(n, 5)];
+        Tensor[] headLabels = [.. heads.Select(h => Tensor.FromArray(Enumerable.Range(0, n).Select(i => (long)(i % h.Shape[1])).ToArray(), new Shape(n), device))];
+        var (losses, dHeads) = (T(5), T(n * 18));
+        cases.Add(new("joint loss (4 heads)", $"[{n},7+3+3+5]", 0, 2 * 18.0 * n * 4, () => b.JointSoftmaxCrossEntropy(heads, headLabels, [2, 0.1, 1.5, 4], losses, dHeads)));
         var (p, pg, m, v) = (T(2_394_962), T(2_394_962), T(2_394_962), T(2_394_962));
         var adam = new AdamHyperparameters(3e-4);
         var stepScalars = adam.StepScalarsTensor(2, DType.Float32, device);

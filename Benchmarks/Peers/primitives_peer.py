@@ -112,6 +112,9 @@ pixels = torch.randint(0, 256, (N, 1, 48, 48), dtype=torch.uint8, device=D)
 bench("image batch (crop + flip)", lambda: image_batch(pixels))
 logits, labels = torch.randn(N, 7), torch.randint(0, 7, (N,), device=D)
 bench("softmax cross-entropy", lambda: F.cross_entropy(logits, labels))
+heads = [torch.randn(N, k) for k in (7, 3, 3, 5)]
+head_labels = [torch.randint(0, k, (N,), device=D) for k in (7, 3, 3, 5)]
+bench("joint loss (4 heads)", lambda: sum(w * F.cross_entropy(h, y, ignore_index=-1) for w, h, y in zip((2.0, 0.1, 1.5, 4.0), heads, head_labels)))
 params = torch.nn.Parameter(torch.randn(2_394_962))
 params.grad = torch.randn_like(params)
 opt = torch.optim.Adam([params], lr=3e-4)
