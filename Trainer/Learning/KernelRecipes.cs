@@ -67,7 +67,7 @@ public sealed record KernelRecipe(string Kernel, string Primitive, Func<int, Ten
             (b, t) => b.JointSoftmaxCrossEntropy(t[..4], t[4..8], JointWeights, t[8], t[9]), [8, 9], Tolerance: 1e-6),
         new("joint_loss_backward_f32", "ScaleSegments(dlogits of 7, 3, 3, 5 classes, weights 2, 0.1, 1.5, 4, g, dx)",
             n => [Floats(1, n * JointClasses.Sum()), Floats(2, 1), Zeros(DType.Float32, n * JointClasses.Sum())],
-            (b, t) => b.ScaleSegments(t[0], [.. JointClasses.Select(k => (long)(k * t[0].ElementCount / JointClasses.Sum()))], JointWeights, t[1], t[2]), [2]),
+            (b, t) => b.ScaleSegments(t[0], [.. JointClasses.Select(k => k * (t[0].ElementCount / JointClasses.Sum()))], JointWeights, t[1], t[2]), [2]),
 
         new("adam_f32", "AdamUpdate(p, grad, m, v, lr 1e-3, step scalars of step 3)",
             n => [Floats(1, n), Floats(2, n), Floats(3, n), Positive(4, n), TraceAdam.StepScalarsTensor(3, DType.Float32, Cpu)],

@@ -9,10 +9,10 @@ namespace FerEngine.Native.Cuda;
 /// asked with math type FMA for strict float32, tensor ops for TF32), best first, keeping those whose
 /// status is success and, in strict float32, whose math type is FMA. Strict float32 is the checking
 /// mode, so there the deterministic ones (no atomics: the same inputs give the same bits) come first.
-/// The first is used; if running it
-/// fails (cuDNN 9 may offer an engine that then refuses the call), the next one is tried, as PyTorch
-/// does. An algorithm goes with the math type it was offered with, so each direction's descriptor is
-/// set to that math type: one descriptor per direction, so no call changes another's.
+/// The first is used; if running it fails (cuDNN 9 may offer an engine that then refuses the call),
+/// the next one is tried, as PyTorch does. An algorithm goes with the math type it was offered with,
+/// so each direction's descriptor is set to that math type: one descriptor per direction, so no call
+/// changes another's.
 /// </summary>
 internal sealed unsafe class ConvolutionPlan
 {
@@ -23,13 +23,16 @@ internal sealed unsafe class ConvolutionPlan
     private readonly Direction _forward, _backwardData, _backwardFilter;
     private readonly string _name;
 
+    /// <summary>An algorithm cuDNN offered, the math type it goes with, and the workspace it needs.</summary>
+    private sealed record Candidate(int Algorithm, int MathType, long Workspace);
+
     /// <summary>One direction's descriptor, its usable algorithms (best first) and which one is in use.</summary>
-    private sealed class Direction(IntPtr convolution, (int Algorithm, int MathType, long Workspace)[] usable)
+    private sealed class Direction(IntPtr convolution, Candidate[] usable)
     {
         public IntPtr Convolution { get; } = convolution;
-        public (int Algorithm, int MathType, long Workspace)[] Usable { get; } = usable;
+        public Candidate[] Usable { get; } = usable;
         public int InUse { get; set; }
-        public (int Algorithm, int MathType, long Workspace) Current => Usable[InUse];
+        public Candidate Current => Usable[InUse];
     }
 
     public ConvolutionPlan(CudaDnn dnn, ConvShape s)
@@ -71,7 +74,7 @@ internal sealed unsafe class ConvolutionPlan
         var usable = Enumerable.Range(0, returned)
             .Where(i => results[i].Status == 0 && (_dnn.Tf32 || results[i].MathType == CudaDnn.FmaMath))
             .OrderBy(i => !_dnn.Tf32 && results[i].Determinism != CudaDnn.Deterministic)   // a stable sort: the heuristics' order otherwise
-            .Select(i => (results[i].Algorithm, results[i].MathType, (long)results[i].Memory)).ToArray();
+            .Select(i => new Candidate(results[i].Algorithm, results[i].MathType, (long)results[i].Memory)).ToArray();
         if (usable.Length == 0)
         {
             var offered = Enumerable.Range(0, returned).Select(i => $"algo {results[i].Algorithm} (status {results[i].Status}, math {results[i].MathType})");
@@ -90,8 +93,8 @@ internal sealed unsafe class ConvolutionPlan
     {
         while (true)
         {
-            var (algorithm, _, workspaceBytes) = direction.Current;
-            var (workspace, bytes) = _dnn.Workspace(workspaceBytes);
+            int algorithm = direction.Current.Algorithm;
+            var (workspace, bytes) = _dnn.Workspace(direction.Current.Workspace);
             int status = run(algorithm, workspace, bytes);
             if (status == 0) return;
             bool another = direction.InUse + 1 < direction.Usable.Length && !_dnn.IsCapturing;

@@ -101,7 +101,10 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
         _uploads.Upload(MemoryMarshal.AsBytes(source), destination);
     }
 
-    byte* IUploadStream.AllocatePinned(long bytes)
+    byte* IUploadStream.AllocatePinned(long bytes) => AllocatePinned(bytes);
+
+    /// <summary>Page-locked host memory (cuMemHostAlloc): the GPU copies to and from it without the host waiting.</summary>
+    private byte* AllocatePinned(long bytes)
     {
         void* memory;
         _api.Check(_api.cuMemHostAlloc(&memory, (nuint)bytes, 0), $"cuMemHostAlloc({bytes:N0} bytes)",
@@ -161,7 +164,8 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
     {
         if (_idleReadbacks.TryPop(out var idle) && idle.Bytes >= bytes) return idle;
         if (idle is not null) _idleReadbacks.Push(idle);
-        var made = new Readback((IntPtr)((IUploadStream)this).AllocatePinned(Math.Max(bytes, 256)), Math.Max(bytes, 256), CreateEvent());
+        int size = Math.Max(bytes, 256);
+        var made = new Readback((IntPtr)AllocatePinned(size), size, CreateEvent());
         _readbacks.Add(made);
         return made;
     }
