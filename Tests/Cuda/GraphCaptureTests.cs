@@ -119,8 +119,8 @@ public class GraphCaptureTests
     public void Losses_read_after_the_next_step_is_queued_are_still_their_own_steps(string where)
     {
         // The trainer reads step k's losses after queueing step k + 1 (on a GPU the host is then not idle
-        // while the GPU runs): step k + 1 reuses the arena and the gather buffer, so the read must hold
-        // step k's values from the moment it was made.
+        // while the GPU runs): step k + 1 reuses the arena slots step k's losses live in, so the read must
+        // hold step k's values from the moment it was made.
         Device device = where == "cpu" ? Device.Cpu : CudaDevice.Emulated();
         var model = new FerNet(Tiny, device, seed: 2);
         using var step = new TrainStep(model, new Adam(model.NamedParameters(), 1e-2), new TaskWeights(), captureGraph: where != "cpu");
