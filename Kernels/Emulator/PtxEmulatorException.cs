@@ -3,6 +3,7 @@ namespace FerEngine.Kernels.Emulator;
 /// <summary>
 /// A PTX program the emulator cannot run: a parse error or unsupported instruction (the message
 /// names file:line), an out-of-bounds or misaligned access (kernel, block, thread, address), a
-/// barrier or shuffle that not every live thread reaches.
+/// barrier or shuffle that not every live thread reaches, a read of an unwritten register or of
+/// unwritten shared memory, or a shared-memory access another thread's races with.
 /// </summary>
 public sealed class PtxEmulatorException(string message) : Exception(message);

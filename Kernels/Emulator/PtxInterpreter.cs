@@ -12,6 +12,11 @@ namespace FerEngine.Kernels.Emulator;
 /// up). Threads waiting at different barriers, or a shuffle that part of its warp never reaches, are
 /// errors. shfl.sync's member mask is not checked; reading a lane that has exited is an error.
 ///
+/// What the emulator would get right by luck and a GPU need not is an error as well: a thread reading a
+/// register it has not written (registers start at zero here, with leftovers on a GPU), and the
+/// shared-memory hazards <see cref="SharedMemoryChecker"/> finds (a read of shared memory nothing has
+/// written; two threads' accesses to one byte, one of them a write, with no barrier between).
+///
 /// Numerics: IEEE float32/float64 as .NET computes them (round to nearest even). The .approx
 /// functions are computed exactly rounded (ex2 with float.Exp2, lg2 with MathF.Log2, rcp/div as
 /// 1/x and x/y, rsqrt as 1/MathF.Sqrt): a GPU's answers differ by a few ulp, so kernel tests use
@@ -80,6 +85,9 @@ public static class PtxInterpreter
         private readonly KernelTrace? trace;
         private readonly int threads, slots;
         private readonly ulong[] registers;
+        private readonly bool[] written;              // per thread and slot: the thread has written the register
+        private readonly bool[] writtenAtStart;       // per slot: special registers and constants, set before a thread runs
+        private readonly SharedMemoryChecker sharedChecker;
         private readonly int[] pcs;
         private readonly ThreadState[] states;
         private readonly byte[] shared, local;
@@ -93,6 +101,11 @@ public static class PtxInterpreter
             this.allocations = allocations; this.trace = trace;
             threads = (int)grid.Block.Count; slots = kernel.RegisterCount;
             registers = new ulong[threads * slots];
+            written = new bool[threads * slots];
+            writtenAtStart = new bool[slots];
+            for (int slot = 0; slot < PtxKernel.SpecialCount; slot++) writtenAtStart[slot] = true;
+            foreach (var (slot, _) in kernel.Constants) writtenAtStart[slot] = true;
+            sharedChecker = new SharedMemoryChecker(kernel.SharedBytes, grid.Block, ThreadName);
             pcs = new int[threads];
             states = new ThreadState[threads];
             shared = new byte[kernel.SharedBytes];
@@ -105,6 +118,7 @@ public static class PtxInterpreter
             tracedThread = trace is not null && trace.Block == block
                 ? trace.Thread.X + grid.Block.X * (trace.Thread.Y + grid.Block.Y * trace.Thread.Z) : -1;
             Array.Clear(registers); Array.Clear(pcs); Array.Clear(states); Array.Clear(shared); Array.Clear(local);
+            sharedChecker.Reset();
             for (int t = 0; t < threads; t++)
             {
                 var r = registers.AsSpan(t * slots, slots);
@@ -115,6 +129,7 @@ public static class PtxInterpreter
                 r[PtxKernel.NctaidX] = (uint)grid.Grid.X; r[PtxKernel.NctaidY] = (uint)grid.Grid.Y; r[PtxKernel.NctaidZ] = (uint)grid.Grid.Z;
                 r[PtxKernel.LaneId] = (uint)(t % 32); r[PtxKernel.WarpId] = (uint)(t / 32);
                 foreach (var (slot, value) in kernel.Constants) r[slot] = value;
+                writtenAtStart.CopyTo(written, t * slots);
             }
             while (true)
             {
@@ -139,12 +154,18 @@ public static class PtxInterpreter
             {
                 if ((uint)pc >= (uint)code.Length) { states[t] = ThreadState.Exited; return; }
                 var ins = code[pc];
-                if (ins.Predicate >= 0 && (r[ins.Predicate] != 0) == ins.PredicateNegated)
+                if (ins.Predicate >= 0)
                 {
-                    if (tracing) trace!.Record(kernel, ins, r, executed: false);
-                    pc++;
-                    continue;
+                    RequireWritten(ins, t, ins.Predicate);
+                    if ((r[ins.Predicate] != 0) == ins.PredicateNegated)
+                    {
+                        if (tracing) trace!.Record(kernel, ins, r, executed: false);
+                        pc++;
+                        continue;
+                    }
                 }
+                foreach (int source in ins.Sources) RequireWritten(ins, t, source);
+                if (ins.AddressBase >= 0) RequireWritten(ins, t, ins.AddressBase);
                 switch (ins.Op)
                 {
                     case PtxOp.Bra:
@@ -163,11 +184,25 @@ public static class PtxInterpreter
                         return;
                     default:
                         Execute(ins, r, t);
+                        foreach (int d in ins.Destinations) written[t * slots + d] = true;
                         if (tracing) trace!.Record(kernel, ins, r, executed: true);
                         pc++;
                         continue;
                 }
             }
+        }
+
+        /// <summary>
+        /// A register that <paramref name="ins"/> reads (its guard, or, when it runs, a source or its
+        /// address) has been written by thread t, or is a special register or a constant. The emulator's
+        /// registers start at zero and a GPU's hold whatever was left in them, so a kernel that forgot to
+        /// set an accumulator would pass here and fail there. (A shfl.sync's sources are checked here too,
+        /// before its thread stops to wait for the warp.)
+        /// </summary>
+        private void RequireWritten(PtxInstruction ins, int t, int slot)
+        {
+            if (!written[t * slots + slot])
+                throw new PtxEmulatorException($"{ThreadName(t)}: {ins.Location} '{ins.Text}' reads {kernel.SlotNames[slot]}, which this thread has not written: a GPU's registers hold whatever was left in them.");
         }
 
         /// <summary>Executes the shuffle of a warp whose live lanes all wait at it.</summary>
@@ -216,6 +251,7 @@ public static class PtxInterpreter
                     throw new PtxEmulatorException($"{ThreadName(t)}: {ins.Location} '{ins.Text}' reads lane {j}, which has exited or does not exist.");
                 r[ins.Destinations[0]] = values[j];
                 if (ins.Destinations.Length > 1) r[ins.Destinations[1]] = inRange ? 1UL : 0UL;
+                foreach (int d in ins.Destinations) written[t * slots + d] = true;
                 if (t == tracedThread) trace!.Record(kernel, ins, r, executed: true);
                 pcs[t]++;
                 states[t] = ThreadState.Running;
@@ -242,6 +278,7 @@ public static class PtxInterpreter
                 }
             }
             if (waiting == 0) return false;
+            sharedChecker.Barrier();
             for (int t = 0; t < threads; t++)
                 if (states[t] == ThreadState.AtBarrier)
                 {
@@ -523,7 +560,13 @@ public static class PtxInterpreter
                     }
                     return ref allocation.Bytes[(long)(address - allocation.Address)];
                 }
-                case PtxSpace.Shared: return ref Bounded(shared, 0, shared.Length, address, length, ins, t, write);
+                case PtxSpace.Shared:
+                {
+                    ref byte at = ref Bounded(shared, 0, shared.Length, address, length, ins, t, write);
+                    if (!write) sharedChecker.Read(t, (int)address, length, ins);
+                    else sharedChecker.Write(t, (int)address, length, ins, atomic: ins.Op is PtxOp.Atom or PtxOp.Red);
+                    return ref at;
+                }
                 case PtxSpace.Local: return ref Bounded(local, t * kernel.LocalBytes, kernel.LocalBytes, address, length, ins, t, write);
                 default:
                     if (write) throw new PtxEmulatorException($"{ins.Location}: st.param is not supported");

@@ -218,9 +218,11 @@ public class EmulatorInstructionTests
             red.global.add.f32 [%rd1+4], 0f3F800000;
             sub.s32 %r5, %r3, 10000;                // values -10000 .. 6383
             red.global.max.s32 [%rd1+8], %r5;
+            setp.ne.u32 %p1, %r1, 0;
+            @!%p1 st.shared.u32 [counter], 0;       // shared memory starts with whatever was left there
+            bar.sync 0;
             red.shared.add.u32 [counter], 1;
             bar.sync 0;
-            setp.ne.u32 %p1, %r1, 0;
             @%p1 bra DONE;
             ld.shared.u32 %r6, [counter];           // 256 in every block
             mul.wide.u32 %rd2, %r2, 4;
@@ -325,6 +327,101 @@ public class EmulatorInstructionTests
         Assert.Contains($"0x{output + 160:x}", error.Message);
         Assert.Contains("past its end", error.Message);
         Assert.Contains("test.ptx:", error.Message);
+    }
+
+    [Fact]
+    public void Reading_a_register_the_thread_has_not_written_is_an_error_unless_the_read_is_guarded_off()
+    {
+        // A GPU's registers start with whatever was left in them: an accumulator never set to zero.
+        var error = Assert.Throws<PtxEmulatorException>(() => RunWithOutput(Prologue + """
+            add.f32 %f1, %f1, 0f3F800000;
+            st.global.f32 [%rd1], %f1;
+            ret;
+            """, 1));
+        Assert.Contains("test.ptx:", error.Message);
+        Assert.Contains("reads %f1, which this thread has not written", error.Message);
+
+        var guard = Assert.Throws<PtxEmulatorException>(() => RunWithOutput(Prologue + """
+            @%p1 mov.u32 %r1, 1;
+            ret;
+            """, 1));
+        Assert.Contains("reads %p1", guard.Message);
+
+        // A guarded-off instruction reads nothing: %r2 is written only where it is used.
+        var r = RunWithOutput(Prologue + """
+            mov.u32 %r1, %tid.x;
+            setp.eq.u32 %p1, %r1, 1;
+            mov.u32 %r3, 7;
+            @%p1 mov.u32 %r2, 40;
+            @%p1 add.u32 %r3, %r2, 2;
+            mul.wide.u32 %rd2, %r1, 8;
+            add.s64 %rd2, %rd1, %rd2;
+            cvt.u64.u32 %rd3, %r3;
+            st.global.u64 [%rd2], %rd3;
+            ret;
+            """, 2, LaunchGrid.Linear(1, 2));
+        Assert.Equal([7UL, 42UL], r);
+    }
+
+    /// <summary>A block of 64 threads with 64 u32 slots of shared memory; %r1 = tid, %r3 = &amp;slots[tid].</summary>
+    private const string SharedPrologue = """
+        .reg .pred %p<4>;
+        .reg .b32 %r<16>;
+        .reg .b64 %rd<8>;
+        .shared .align 4 .b8 slots[256];
+        ld.param.u64 %rd1, [test_out];
+        mov.u32 %r1, %tid.x;
+        mov.u32 %r2, slots;
+        mad.lo.u32 %r3, %r1, 4, %r2;
+        """;
+
+    [Fact]
+    public void Reading_shared_memory_no_thread_of_the_block_has_written_is_an_error()
+    {
+        var error = Assert.Throws<PtxEmulatorException>(() => RunWithOutput(SharedPrologue + """
+            ld.shared.u32 %r4, [%r3];
+            ret;
+            """, 1, LaunchGrid.Linear(1, 64)));
+        Assert.Contains("reads shared byte 0, which no thread of this block has written", error.Message);
+    }
+
+    [Fact]
+    public void Two_threads_touching_one_shared_byte_with_no_barrier_between_is_an_error()
+    {
+        // Every thread writes its own slot first. %r4 = &slots[tid - 1] (thread 0: its own), %r5 = &slots[tid + 1 mod 64].
+        const string Neighbours = """
+            st.shared.u32 [%r3], %r1;
+            setp.eq.u32 %p1, %r1, 0;
+            selp.u32 %r6, 0, 4, %p1;
+            sub.u32 %r4, %r3, %r6;
+            add.u32 %r7, %r1, 1;
+            and.b32 %r7, %r7, 63;
+            mad.lo.u32 %r5, %r7, 4, %r2;
+            """;
+        string Error(string accesses) => Assert.Throws<PtxEmulatorException>(() =>
+            RunWithOutput(SharedPrologue + Neighbours + accesses + "\nret;", 1, LaunchGrid.Linear(1, 64))).Message;
+
+        // Thread tid reads what thread tid - 1 wrote: with the emulator's order it would see the write, a GPU need not.
+        Assert.Contains("reads shared byte 0, which thread (0,0,0) wrote at test.ptx:", Error("ld.shared.u32 %r8, [%r4];"));
+        // Thread tid writes over what thread tid - 1 wrote.
+        Assert.Contains("also wrote at", Error("st.shared.u32 [%r4], %r1;"));
+        // After a barrier, thread tid reads slot tid + 1 and writes its own: thread 1 overwrites what thread 0 read.
+        Assert.Contains("writes shared byte 4, which thread (0,0,0) read at", Error("bar.sync 0;\nld.shared.u32 %r8, [%r5];\nst.shared.u32 [%r3], %r8;"));
+        Assert.All(new[] { Error("ld.shared.u32 %r8, [%r4];"), Error("st.shared.u32 [%r4], %r1;") }, m => Assert.Contains("with no bar.sync between", m));
+
+        // With bar.sync between each write and the other threads' accesses, the same kernels run.
+        var r = RunWithOutput(SharedPrologue + Neighbours + """
+            bar.sync 0;
+            ld.shared.u32 %r8, [%r5];
+            bar.sync 0;
+            st.shared.u32 [%r3], %r8;
+            mul.wide.u32 %rd2, %r1, 8;
+            add.s64 %rd2, %rd1, %rd2;
+            cvt.u64.u32 %rd3, %r8;
+            st.global.u64 [%rd2], %rd3;
+            ret;
+            """, 64, LaunchGrid.Linear(1, 64));
+        for (int t = 0; t < 64; t++) Assert.Equal((ulong)((t + 1) % 64), r[t]);
     }
 
     [Fact]
