@@ -23,4 +23,20 @@ public class EmulatedDeviceTests : CudaBackendTests
         Assert.Contains($"use of 0x{a:x} after it was freed", Assert.Throws<InvalidOperationException>(() => gpu.Memset(a, 0, 4)).Message);
         Assert.Contains("never allocated", Assert.Throws<InvalidOperationException>(() => gpu.Free(12345)).Message);
     }
+
+    [Fact]
+    public void A_new_allocation_holds_leftovers_not_zeros()
+    {
+        // As cuMemAlloc: memory read before anything writes it shows NaNs as floats and huge numbers as integers, not zeros.
+        var gpu = new EmulatedGpu();
+        ulong a = gpu.Allocate(16);
+        var floats = new float[4];
+        gpu.CopyToHost<float>(a, floats);
+        Assert.All(floats, f => Assert.True(float.IsNaN(f)));
+        var longs = new long[2];
+        gpu.CopyToHost<long>(a, longs);
+        Assert.All(longs, v => Assert.True(v > int.MaxValue, $"{v}"));
+        // A tensor's storage is cleared when it is made (CudaStorage), on the emulated GPU as on a real one.
+        Assert.All(Tensor.Empty(new Shape(3), DType.Int64, new CudaDevice(gpu)).ToArray<long>(), v => Assert.Equal(0, v));
+    }
 }

@@ -29,10 +29,18 @@ public sealed class EmulatedGpu : IGpuDevice
         get { lock (_live) return new Dictionary<ulong, long>(_live); }
     }
 
+    /// <summary>
+    /// What a new allocation holds: cuMemAlloc does not clear memory, so code that reads what it never
+    /// wrote must not get the zeros a host array would give. As float32 this is a NaN, as int32 and
+    /// int64 a huge positive number (an index far out of bounds, never the -1 of "no label").
+    /// </summary>
+    public const uint Leftover = 0x7FC0DEAD;
+
     public ulong Allocate(long bytes)
     {
         RefuseWhileCapturing($"allocating {bytes:N0} bytes");
         ulong address = _memory.Allocate(Math.Max(bytes, 4));
+        MemoryMarshal.Cast<byte, uint>(_memory.Span(address, Math.Max(bytes, 4) & ~3L)).Fill(Leftover);
         lock (_live)
         {
             _live[address] = bytes;
