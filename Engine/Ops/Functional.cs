@@ -336,8 +336,8 @@ public static class Functional
     /// of its logits [N, K_t] and labels [N]: Total = sum over t of weights[t] * CE_t, added in task
     /// order, differentiable; Losses [1 + tasks] = the total, then each task's CE (to report; they
     /// share memory, so one copy reads them all). The same values as <see cref="SoftmaxCrossEntropy"/>,
-    /// <see cref="Scale"/> and <see cref="Add"/> per task, in two GPU launches forward (plus one per
-    /// task) and one backward instead of about five per task.
+    /// <see cref="Scale"/> and <see cref="Add"/> per task, in one GPU launch per task and one more
+    /// forward, and one backward, instead of about five per task.
     /// </summary>
     public static (Tensor Total, Tensor Losses) JointSoftmaxCrossEntropy(IReadOnlyList<Tensor> logits, IReadOnlyList<Tensor> labels, IReadOnlyList<double> weights)
     {
