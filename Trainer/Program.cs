@@ -6,11 +6,12 @@ namespace FerEngine.Trainer;
 
 /// <summary>
 /// The `fer` command line. Each sub-command lives in its own file under Commands/.
-/// Exit codes: 0 success, 1 failure (bad data, I/O, numerical trouble), 2 usage error.
+/// Exit codes: 0 success, 1 failure (bad data, I/O, numerical trouble), 2 usage error,
+/// 130 interrupted (Ctrl-C or SIGTERM; `fer train` saved first, and --resume continues).
 /// </summary>
 public static class Program
 {
-    public const int Success = 0, Failure = 1, UsageError = 2;
+    public const int Success = 0, Failure = 1, UsageError = 2, Interrupted = 130;
 
     public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
 

@@ -89,7 +89,7 @@ public static class SafetensorsFile
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(file);
         if (headerLength > MaxHeaderBytes) throw Bad(path, $"header length {headerLength} is larger than {MaxHeaderBytes} bytes; this is not a safetensors file (or it is corrupt).");
         if (8 + (long)headerLength > file.Length) throw Bad(path, $"header length {headerLength} runs past the end of the {file.Length}-byte file (truncated?).");
-        long dataStart = 8 + (long)headerLength, dataLength = file.Length - dataStart;
+        long dataStart = 8 + (long)headerLength;
 
         JsonObject header;
         try { header = JsonNode.Parse(file.AsSpan(8, (int)headerLength))?.AsObject() ?? throw new JsonException("empty header"); }
@@ -98,6 +98,48 @@ public static class SafetensorsFile
         var metadata = new Dictionary<string, string>();
         var tensors = new Dictionary<string, Tensor>();
         var ranges = new List<(long Begin, long End, string Name)>();
+        try
+        {
+            ReadEntries(path, header, file.AsSpan((int)dataStart), device, metadata, tensors, ranges);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException)
+        {
+            throw Bad(path, $"an entry of the header has the wrong JSON type ({e.Message})");   // e.g. a number where a string belongs
+        }
+        ranges.Sort((a, b) => a.Begin.CompareTo(b.Begin));
+        for (int i = 1; i < ranges.Count; i++)
+            if (ranges[i].Begin < ranges[i - 1].End)
+                throw Bad(path, $"tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap in the data area.");
+        return new SafetensorsContent(path, tensors, metadata);
+    }
+
+    /// <summary>Only the __metadata__ of a file (what a run's state says about it), without reading its tensors.</summary>
+    public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
+    {
+        using var stream = File.OpenRead(path);
+        Span<byte> length = stackalloc byte[8];
+        if (stream.ReadAtLeast(length, 8, throwOnEndOfStream: false) < 8) throw Bad(path, $"the file has {stream.Length} bytes; a safetensors file starts with an 8-byte header length.");
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(length);
+        if (headerLength > MaxHeaderBytes || 8 + (long)headerLength > stream.Length)
+            throw Bad(path, $"header length {headerLength} does not fit the {stream.Length}-byte file (truncated, or not a safetensors file).");
+        var json = new byte[headerLength];
+        stream.ReadExactly(json);
+        var metadata = new Dictionary<string, string>();
+        try
+        {
+            var header = JsonNode.Parse(json)?.AsObject() ?? throw new JsonException("empty header");
+            foreach (var (key, value) in header["__metadata__"]?.AsObject() ?? [])
+                metadata[key] = value is JsonValue v && v.TryGetValue(out string? s) ? s : throw Bad(path, $"__metadata__ value of '{key}' is not a string.");
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { throw Bad(path, $"the header is not a JSON object with a __metadata__ object: {e.Message}"); }
+        return metadata;
+    }
+
+    /// <summary>The header's metadata and tensors (data: the bytes after the header), each entry checked.</summary>
+    private static void ReadEntries(string path, JsonObject header, ReadOnlySpan<byte> data, Device device, Dictionary<string, string> metadata,
+        Dictionary<string, Tensor> tensors, List<(long Begin, long End, string Name)> ranges)
+    {
+        long dataLength = data.Length;
         foreach (var (name, node) in header)
         {
             if (name == "__metadata__")
@@ -121,13 +163,8 @@ public static class SafetensorsFile
             if (offsets[1] - offsets[0] != expected)
                 throw Bad(path, $"'{name}' ({dtypeName} {shape}) needs {expected} bytes but data_offsets span {offsets[1] - offsets[0]}.");
             ranges.Add((offsets[0], offsets[1], name));
-            tensors[name] = FromBytes(file.AsSpan((int)(dataStart + offsets[0]), (int)expected), dtype, shape, device);
+            tensors[name] = FromBytes(data.Slice((int)offsets[0], (int)expected), dtype, shape, device);
         }
-        ranges.Sort((a, b) => a.Begin.CompareTo(b.Begin));
-        for (int i = 1; i < ranges.Count; i++)
-            if (ranges[i].Begin < ranges[i - 1].End)
-                throw Bad(path, $"tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap in the data area.");
-        return new SafetensorsContent(path, tensors, metadata);
     }
 
     private static InvalidDataException Bad(string path, string problem) => new($"{path}: not a valid safetensors file: {problem}");

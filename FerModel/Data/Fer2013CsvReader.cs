@@ -19,7 +19,7 @@ public static class Fer2013CsvReader
         var columns = header?.Trim().Split(',').Select(c => c.Trim().ToLowerInvariant()).ToArray() ?? [];
         int emotionColumn = Array.IndexOf(columns, "emotion"), pixelsColumn = Array.IndexOf(columns, "pixels"), usageColumn = Array.IndexOf(columns, "usage");
         if (emotionColumn < 0 || pixelsColumn < 0)
-            throw new InvalidDataException($"{path}:1: expected the FER2013 header `emotion,pixels,Usage`, found `{header}`.");
+            throw new InvalidDataException($"{path}:1: expected the FER2013 header `emotion,pixels,Usage`, found `{Shortened(header)}`.");
 
         int lineNumber = 1, read = 0;
         var perSplit = new int[3];
@@ -38,11 +38,15 @@ public static class Fer2013CsvReader
             catch (InvalidDataException e)
             {
                 if (!skipBad) throw new InvalidDataException($"{e.Message} Fix the row, or pass --skip-bad to skip and count malformed rows.", e);
-                into.Report.Skipped.Add(($"{path}:{lineNumber}", e.Message));
+                string where = $"{path}:{lineNumber}";
+                into.Report.Skipped.Add((where, e.Message.StartsWith(where + ": ") ? e.Message[(where.Length + 2)..] : e.Message));   // the location once
             }
         }
         into.Report.Sources.Add($"fer2013 {path}: {read} rows ({perSplit[0]} Training, {perSplit[1]} PublicTest, {perSplit[2]} PrivateTest)");
     }
+
+    /// <summary>A line as an error message quotes it: at most 80 characters (a row of pixels has thousands).</summary>
+    private static string? Shortened(string? line) => line is { Length: > 80 } ? line[..80] + " ..." : line;
 
     private static (FaceSample, DataSplit) ParseRow(string line, int emotionColumn, int pixelsColumn, int usageColumn, string path, int lineNumber, FaceDataset into)
     {

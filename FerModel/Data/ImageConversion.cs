@@ -19,7 +19,8 @@ public static class ImageConversion
         }
         catch (Exception e) when (e is not IOException and not UnauthorizedAccessException)
         {
-            throw new InvalidDataException($"{path}: cannot decode the image ({e.Message}).");
+            string reason = new(e.Message.Where(c => !char.IsControl(c)).ToArray());   // the decoder's messages may hold NUL bytes
+            throw new InvalidDataException($"{path}: cannot decode the image ({reason}).");
         }
         if (image.Width <= 0 || image.Height <= 0 || image.Data.Length < image.Width * image.Height * 3)
             throw new InvalidDataException($"{path}: the image is empty or truncated.");

@@ -35,7 +35,17 @@ public static class ModelFile
             content.Metadata.GetValueOrDefault(ArchitectureKey) != FerNetConfig.Architecture)
             throw new InvalidDataException(
                 $"{path}: not a FerEngine model file (its __metadata__ lacks \"{ArchitectureKey}\": \"{FerNetConfig.Architecture}\" and \"{ConfigKey}\"). Pass the model.safetensors that `fer train` wrote.");
-        var model = new FerNet(FerNetConfig.FromJson(configJson), device);
+        FerNetConfig config;
+        try
+        {
+            config = FerNetConfig.FromJson(configJson);
+            config.Validate();
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException)
+        {
+            throw new InvalidDataException($"{path}: its \"{ConfigKey}\" metadata does not describe a network ({e.Message}). Pass the model.safetensors that `fer train` wrote.");
+        }
+        var model = new FerNet(config, device);
         content.RequireNames(model.StateDict().Select(p => (p.Name, p.Tensor.Shape)));
         model.LoadStateDict(content.Tensors.Where(t => !t.Key.StartsWith("__")).ToDictionary(t => t.Key, t => t.Value));
         return model;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using FerEngine.Checkpoint;
 using FerEngine.Trainer;
+using FerEngine.Trainer.Training;
 
 using static FerEngine.Tests.Trainer.FerCli;
 
@@ -64,6 +65,96 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Resume_runs_with_the_saved_options_and_refuses_different_ones()
+    {
+        Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("r")]).Exit);
+
+        // Only --epochs given: the run's width, data and batch come from its state, not from the defaults.
+        var resumed = Fer("train", "--resume", "--out", Run("r"), "--epochs", "2");
+        Assert.True(resumed.Exit == 0, resumed.Error);
+        Assert.Contains("resuming", resumed.Output);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(Run("r"), "metrics.csv")).Length);   // header + 2 epochs
+
+        var different = Fer("train", "--resume", "--out", Run("r"), "--epochs", "3", "--width", "0.25", "--batch", "16");
+        Assert.Equal(2, different.Exit);
+        Assert.Contains("--width 0.25 (the run has 0.125)", different.Error);
+        Assert.DoesNotContain("--batch", different.Error);   // the same as the run's: no conflict
+    }
+
+    [Fact]
+    public void A_new_run_never_writes_over_an_earlier_one_unless_told_to()
+    {
+        Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("o")]).Exit);
+        string model = Path.Combine(Run("o"), "model.safetensors");
+        byte[] before = File.ReadAllBytes(model);
+
+        var again = Fer(["train", .. Tiny, "--epochs", "1", "--seed", "5", "--out", Run("o")]);
+        Assert.Equal(2, again.Exit);
+        Assert.Contains("holds an earlier run", again.Error);
+        Assert.Equal(before, File.ReadAllBytes(model));
+
+        File.WriteAllBytes(Path.Combine(Run("o"), "confusion_stale.png"), [1]);   // a plot the new run would not write
+        var replaced = Fer(["train", .. Tiny, "--epochs", "1", "--seed", "5", "--out", Run("o"), "--overwrite"]);
+        Assert.True(replaced.Exit == 0, replaced.Error);
+        Assert.NotEqual(before, File.ReadAllBytes(model));
+        Assert.False(File.Exists(Path.Combine(Run("o"), "confusion_stale.png")));
+
+        // Where a run goes when --out is not given: the first folder of the name that holds no run.
+        Assert.Equal(Run("o") + "-2", RunFolder.FirstFree(Run("o")));
+        Assert.Equal(Run("fresh"), RunFolder.FirstFree(Run("fresh")));
+    }
+
+    [Theory]
+    [InlineData("--lr", "nan")]
+    [InlineData("--lr", "0")]
+    [InlineData("--width", "nan")]
+    [InlineData("--patience", "0")]
+    [InlineData("--image-size", "-8")]
+    [InlineData("--synthetic-train", "0")]
+    [InlineData("--batch", "1")]
+    [InlineData("--channels", "2")]
+    public void Out_of_range_training_options_are_usage_errors(string option, string value)
+    {
+        var (exit, _, error) = Fer("train", option, value, "--out", Run("bad"));
+        Assert.Equal(2, exit);
+        Assert.Contains($"{option} {value}", error, StringComparison.OrdinalIgnoreCase);
+        Assert.False(Directory.Exists(Run("bad")));
+    }
+
+    [Fact]
+    public void Corrupt_run_files_and_too_little_data_fail_with_the_file_named()
+    {
+        Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("c")]).Exit);
+        string model = Path.Combine(Run("c"), "model.safetensors"), state = Path.Combine(Run("c"), "state.safetensors");
+        void Rewrite(string path, string key, string value)
+        {
+            var content = SafetensorsFile.Load(path, Device.Cpu);
+            var metadata = new Dictionary<string, string>(content.Metadata) { [key] = value };
+            SafetensorsFile.Save(path, content.Tensors.Select(t => (t.Key, t.Value)), metadata);
+        }
+        Rewrite(model, "config", "{not json");
+        var predict = Fer("eval", "--model", model);
+        Assert.Equal(1, predict.Exit);
+        Assert.Contains(model, predict.Error);
+        Assert.Contains("does not describe a network", predict.Error);
+
+        Rewrite(state, "training_state", "[1, 2]");
+        var resume = Fer("train", "--resume", "--out", Run("c"), "--epochs", "2");
+        Assert.Equal(1, resume.Exit);
+        Assert.Contains(state, resume.Error);
+
+        var evalBatch = Fer("eval", "--model", Path.Combine(Run("c"), "last.safetensors"), "--batch", "0");
+        Assert.Equal(2, evalBatch.Exit);
+
+        string csv = Path.Combine(_folder, "two_rows.csv");
+        string pixels = string.Join(' ', Enumerable.Repeat("7", 2304));
+        File.WriteAllLines(csv, ["emotion,pixels,Usage", $"1,{pixels},Training", $"2,{pixels},PublicTest"]);
+        var tiny = Fer("train", "--data", csv, "--width", "0.125", "--epochs", "1", "--out", Run("tiny"));
+        Assert.Equal(1, tiny.Exit);
+        Assert.Contains("1 training image(s): a training batch needs at least 2", tiny.Error);
+    }
+
+    [Fact]
     public void Usage_errors_exit_with_2_and_a_message()
     {
         var unknown = Fer("train", "--no-such-option");
@@ -93,6 +184,8 @@ public sealed class CliTests : IDisposable
         var skipped = Fer("train", "--data", csv, "--width", "0.125", "--epochs", "1", "--batch", "8", "--skip-bad", "--out", Run("csv"));
         Assert.True(skipped.Exit == 0, skipped.Error);
         Assert.Contains("skipped 1 item", skipped.Output);
+        Assert.Contains($"{csv}:6: ", skipped.Output);
+        Assert.DoesNotContain($"{csv}:6: {csv}:6", skipped.Output);   // the location once
     }
 
     [Fact]

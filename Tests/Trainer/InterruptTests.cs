@@ -33,6 +33,7 @@ public sealed class InterruptTests : IDisposable
         using var cancel = new CancellationTokenSource();
         var interrupted = new TrainingRun(Options("interrupted"), new CancelAfter(2, cancel)).Run(false, cancel.Token);
         Assert.Equal(RunOutcome.Interrupted, interrupted.Outcome);
+        Assert.Equal(0, interrupted.BestEpoch);   // no epoch ended: no best one
         var state = SafetensorsFile.Load(Path.Combine(_folder, "interrupted", "state.safetensors"), Device.Cpu);
         // Step 2's losses are reported once step 3 is queued (the host reads a step late), so the
         // cancellation is seen before batch 4: three batches done.

@@ -12,8 +12,19 @@ internal static class CommonOptions
     public static Option<string[]> Data() => new("--data") { Description = "Dataset path(s), as for `fer train`.", AllowMultipleArgumentsPerToken = true };
     public static Option<string?> Format() => new("--format") { Description = "fer2013 | rafdb | utkface | folder | synthetic (default: detected)." };
     public static Option<string> Device() => new("--device") { Description = "auto | cpu | cpu-reference | cuda | emulated", DefaultValueFactory = _ => "auto" };
-    public static Option<int> Batch() => new("--batch") { DefaultValueFactory = _ => 32 };
+    public static Option<int> Batch() => new Option<int>("--batch") { DefaultValueFactory = _ => 32 }.Require(b => b >= 1, "must be at least 1.");
     public static Option<bool> Json() => new("--json") { Description = "Machine-readable output on stdout." };
+
+    /// <summary>Refuses a value that <paramref name="valid"/> rejects, with the usage error "--option value: what".</summary>
+    public static Option<T> Require<T>(this Option<T> option, Func<T, bool> valid, string what)
+    {
+        option.Validators.Add(result =>
+        {
+            var value = result.GetValueOrDefault<T>();
+            if (!valid(value)) result.AddError($"{option.Name} {value}: {what}");
+        });
+        return option;
+    }
 
     public static FerNet LoadModel(string path, string device)
     {

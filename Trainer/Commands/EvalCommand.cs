@@ -22,6 +22,8 @@ public static class EvalCommand
         command.SetAction(parse =>
         {
             var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
+            if (parse.GetValue(data) is not { Length: > 0 })
+                Console.Error.WriteLine("fer eval: no --data given; evaluating on the built-in synthetic faces.");
             var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config);
             var (name, samples) = ChooseSplit(dataset, parse.GetValue(split)!);
             var device0 = net.Fc.Weight.Device;

@@ -77,9 +77,14 @@ public static class PredictCommand
 
     private static List<string> Expand(string[] paths) =>
         paths.SelectMany<string, string>(p => Directory.Exists(p)
-                ? Directory.EnumerateFiles(p, "*", SearchOption.AllDirectories).Where(ImageFolderReader.IsImage).Order(StringComparer.Ordinal)
+                ? ImagesUnder(p).Order(StringComparer.Ordinal)
                 : File.Exists(p) ? [p] : throw new Training.UsageException($"{p}: no such file or folder."))
             .ToList();
+
+    /// <summary>The images in a folder and its subfolders; a subfolder that is a link is not followed (a link to a folder above would loop).</summary>
+    private static IEnumerable<string> ImagesUnder(string folder) =>
+        Directory.EnumerateFiles(folder).Where(ImageFolderReader.IsImage)
+            .Concat(Directory.EnumerateDirectories(folder).Where(d => new DirectoryInfo(d).LinkTarget is null).SelectMany(ImagesUnder));
 
     private static int Best(double[] p) => Array.IndexOf(p, p.Max());
 

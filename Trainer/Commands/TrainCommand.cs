@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using FerEngine.Trainer.Reporting;
 using FerEngine.Trainer.Training;
 
@@ -12,34 +13,44 @@ public static class TrainCommand
         var data = new Option<string[]>("--data") { Description = "Dataset path(s): FER2013 .csv, RAF-DB folder, UTKFace folder, image folder. Several mix with partial labels. Omitted: built-in synthetic faces.", AllowMultipleArgumentsPerToken = true };
         var format = new Option<string?>("--format") { Description = "fer2013 | rafdb | utkface | folder | synthetic (default: detected from the path)." };
         var device = new Option<string>("--device") { Description = "auto | cpu | cpu-reference | cuda | emulated", DefaultValueFactory = _ => "auto" };
-        var width = new Option<double>("--width") { Description = "Width multiplier of the network (0.25 for quick CPU runs).", DefaultValueFactory = _ => 1.0 };
-        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 50 };
-        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 32 };
-        var lr = new Option<double>("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 3e-4 };
+        var width = new Option<double>("--width") { Description = "Width multiplier of the network (0.25 for quick CPU runs).", DefaultValueFactory = _ => 1.0 }
+            .Require(w => w > 0 && w <= 8, "must be a number in (0, 8].");
+        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 50 }.Require(e => e >= 1, "must be at least 1.");
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 32 }.Require(b => b >= 2, "must be at least 2 (batch norm needs two samples).");
+        var lr = new Option<double>("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 3e-4 }
+            .Require(r => r > 0 && double.IsFinite(r), "must be a positive number.");
         var augment = new Option<bool>("--augment") { Description = "Random crop (4-pixel replicate padding) and horizontal flip." };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0UL };
-        var outDir = new Option<string>("--out") { Description = "Run folder.", DefaultValueFactory = _ => "runs/fer" };
-        var resume = new Option<bool>("--resume") { Description = "Continue the run saved in --out exactly where it stopped." };
+        var outDir = new Option<string>("--out") { Description = "Run folder (default runs/fer; runs/fer-2, -3, ... when it holds an earlier run).", DefaultValueFactory = _ => "runs/fer" }
+            .Require(o => !string.IsNullOrWhiteSpace(o), "must name a folder.");
+        var resume = new Option<bool>("--resume") { Description = "Continue the run saved in --out exactly where it stopped, with the options it was started with." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace the earlier run in --out (otherwise a new run refuses to write over one)." };
         var skipBad = new Option<bool>("--skip-bad") { Description = "Skip and count malformed CSV rows instead of stopping." };
-        var threads = new Option<int>("--threads") { Description = "CPU threads.", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var size = new Option<int>("--image-size") { Description = "Input height and width (a multiple of 8).", DefaultValueFactory = _ => 48 };
-        var channels = new Option<int>("--channels") { Description = "1 = grey, 3 = colour.", DefaultValueFactory = _ => 1 };
-        var syntheticTrain = new Option<int?>("--synthetic-train") { Description = "Synthetic training images (default 2000)." };
-        var syntheticValidation = new Option<int?>("--synthetic-validation") { Description = "Synthetic validation images (default 400)." };
+        var threads = new Option<int>("--threads") { Description = "CPU threads.", DefaultValueFactory = _ => Environment.ProcessorCount }
+            .Require(t => t >= 1, "must be at least 1.");
+        var size = new Option<int>("--image-size") { Description = "Input height and width (a multiple of 8).", DefaultValueFactory = _ => 48 }
+            .Require(s => s >= 8 && s <= 1024 && s % 8 == 0, "must be a multiple of 8 from 8 to 1024 (three 2x2 poolings).");
+        var channels = new Option<int>("--channels") { Description = "1 = grey, 3 = colour.", DefaultValueFactory = _ => 1 }
+            .Require(c => c is 1 or 3, "must be 1 (grey) or 3 (colour).");
+        var syntheticTrain = new Option<int?>("--synthetic-train") { Description = "Synthetic training images (default 2000)." }
+            .Require(n => n >= 2, "must be at least 2 (one batch of two).");
+        var syntheticValidation = new Option<int?>("--synthetic-validation") { Description = "Synthetic validation images (default 400)." }
+            .Require(n => n >= 1, "must be at least 1.");
         var noGraph = new Option<bool>("--no-graph") { Description = "On a GPU, run every training step eagerly (default: capture the step as a CUDA graph after two warm-up steps and replay it)." };
         var strict = new Option<bool>("--strict-float32") { Description = "On a GPU, compute convolutions and GEMMs in strict float32 (default: TF32 tensor cores, as PyTorch)." };
-        var patience = new Option<int>("--patience") { Description = "Early-stopping patience in epochs.", DefaultValueFactory = _ => 10 };
+        var patience = new Option<int>("--patience") { Description = "Early-stopping patience in epochs.", DefaultValueFactory = _ => 10 }
+            .Require(p => p >= 1, "must be at least 1.");
 
         var command = new Command("train", "Train the multi-task network (emotion, gender, race, age) with the paper's defaults.")
         {
-            data, format, device, width, epochs, batch, lr, augment, seed, outDir, resume, skipBad, threads, size, channels,
+            data, format, device, width, epochs, batch, lr, augment, seed, outDir, resume, overwrite, skipBad, threads, size, channels,
             syntheticTrain, syntheticValidation, patience, strict, noGraph,
         };
         command.SetAction(parse =>
         {
             var options = new TrainOptions
             {
-                Data = parse.GetValue(data) ?? [],
+                Data = [.. (parse.GetValue(data) ?? []).Select(Path.GetFullPath)],   // a resumed run may start from another folder
                 Format = parse.GetValue(format),
                 Device = parse.GetValue(device)!,
                 Width = parse.GetValue(width),
@@ -49,6 +60,7 @@ public static class TrainCommand
                 Augment = parse.GetValue(augment),
                 Seed = parse.GetValue(seed),
                 Out = parse.GetValue(outDir)!,
+                Overwrite = parse.GetValue(overwrite),
                 SkipBad = parse.GetValue(skipBad),
                 Threads = parse.GetValue(threads),
                 Height = parse.GetValue(size),
@@ -60,21 +72,38 @@ public static class TrainCommand
                 StrictFloat32 = parse.GetValue(strict),
                 NoGraph = parse.GetValue(noGraph),
             };
-            if (options.Epochs < 1 || options.Batch < 2)
-                throw new UsageException("--epochs must be at least 1 and --batch at least 2 (batch norm needs two samples).");
+            bool resuming = parse.GetValue(resume);
+            if (resuming && options.Overwrite) throw new UsageException("--resume continues the run in --out and --overwrite replaces it: choose one.");
+            var givenNames = command.Options.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet();
+            if (resuming)
+                options = ResumeOptions.Merge(new RunFolder(options.Out).ReadState().Options, options, givenNames);
+            else if (!givenNames.Contains(outDir.Name) && RunFolder.FirstFree(options.Out) is var free && free != options.Out)
+            {
+                output.WriteLine($"{options.Out} holds an earlier run; this one goes to {free} (--resume continues the earlier one).");
+                options = options with { Out = free };
+            }
+
+            // Ctrl-C or a SIGTERM: finish the current step, save, exit cleanly (--resume continues).
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) =>
             {
-                e.Cancel = true; // finish the current step, save, exit cleanly
+                e.Cancel = true;
                 cancel.Cancel();
             };
             Console.CancelKeyPress += onCancel;
+            using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+            {
+                context.Cancel = true;
+                cancel.Cancel();
+            });
             try
             {
                 var progress = ReferenceEquals(output, Console.Out) ? ConsoleProgress.ForConsole() : new ConsoleProgress(output, TimeSpan.FromSeconds(10));
-                var result = new TrainingRun(options, progress).Run(parse.GetValue(resume), cancel.Token);
-                output.WriteLine($"{result.Outcome}: best validation accuracy {result.BestValidationAccuracy:P2} at epoch {result.BestEpoch}; files in {result.Folder}");
-                return Program.Success;
+                var result = new TrainingRun(options, progress).Run(resuming, cancel.Token);
+                output.WriteLine(result.BestEpoch > 0
+                    ? $"{result.Outcome}: best validation accuracy {result.BestValidationAccuracy:P2} at epoch {result.BestEpoch}; files in {result.Folder}"
+                    : $"{result.Outcome} before the first epoch ended; files in {result.Folder}");
+                return result.Outcome == RunOutcome.Interrupted ? Program.Interrupted : Program.Success;
             }
             finally
             {

@@ -27,6 +27,56 @@ public sealed class RunFolder(string path)
 
     public void Create() => Directory.CreateDirectory(Path);
 
+    /// <summary>The files a run writes, present or not: the weights, the state, the metrics and the plots.</summary>
+    private IEnumerable<string> RunFiles() =>
+        new[] { BestModel, LastModel, State, Metrics, File("loss.png"), File("accuracy.png") }
+            .Concat(Directory.Exists(Path) ? Directory.GetFiles(Path, "confusion_*.png") : []);
+
+    /// <summary>True when an earlier run left its files here: a new run must not write over them unasked.</summary>
+    public bool HoldsRun => RunFiles().Any(System.IO.File.Exists);
+
+    /// <summary>Deletes an earlier run's files (for --overwrite), so that none of them mixes with the new run's.</summary>
+    public void DeleteRun()
+    {
+        foreach (var file in RunFiles()) System.IO.File.Delete(file);
+    }
+
+    /// <summary>
+    /// <paramref name="path"/>, or when an earlier run is there, the first of path-2, path-3, ... that
+    /// holds none: where a run goes when the user did not choose --out.
+    /// </summary>
+    public static string FirstFree(string path)
+    {
+        string candidate = path;
+        for (int n = 2; new RunFolder(candidate).HoldsRun; n++) candidate = $"{path}-{n}";
+        return candidate;
+    }
+
+    /// <summary>The state saved with the run (its position and the options it was started with), without loading any weights.</summary>
+    public TrainingState ReadState()
+    {
+        RequireCheckpoint();
+        return ParseState(SafetensorsFile.ReadMetadata(State));
+    }
+
+    private void RequireCheckpoint()
+    {
+        foreach (var file in new[] { LastModel, State })
+            if (!System.IO.File.Exists(file))
+                throw new FileNotFoundException($"--resume: {file} is missing; nothing to resume in {Path} (start without --resume).", file);
+    }
+
+    private TrainingState ParseState(IReadOnlyDictionary<string, string> metadata)
+    {
+        if (!metadata.TryGetValue(StateKey, out var json))
+            throw new InvalidDataException($"--resume: {State} has no \"{StateKey}\" in its metadata; it was not written by `fer train`.");
+        try { return TrainingState.FromJson(json); }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"--resume: the \"{StateKey}\" of {State} cannot be read ({e.Message}); the run cannot be resumed exactly. Start a new run (another --out, or --overwrite).");
+        }
+    }
+
     public void SaveCheckpoint(FerNet model, Optimizer optimizer, TrainingState state)
     {
         var step = new Dictionary<string, string> { [StepKey] = state.GlobalStep.ToString() };
@@ -38,9 +88,7 @@ public sealed class RunFolder(string path)
     /// <summary>Loads last.safetensors into the model and state.safetensors into the optimiser; returns the state.</summary>
     public TrainingState LoadCheckpoint(FerNet model, Optimizer optimizer)
     {
-        foreach (var file in new[] { LastModel, State })
-            if (!System.IO.File.Exists(file))
-                throw new FileNotFoundException($"--resume: {file} is missing; nothing to resume in {Path} (start without --resume).", file);
+        RequireCheckpoint();
         var weights = SafetensorsFile.Load(LastModel, model.Parameters().First().Device);
         var saved = SafetensorsFile.Load(State, model.Parameters().First().Device);
         string weightsStep = weights.Metadata.GetValueOrDefault(StepKey, "?"), stateStep = saved.Metadata.GetValueOrDefault(StepKey, "?");
@@ -53,7 +101,7 @@ public sealed class RunFolder(string path)
                 throw new InvalidDataException($"--resume: state.safetensors lacks optimiser tensor {name}.");
             live.Backend.Copy(value, live);
         }
-        var state = TrainingState.FromJson(saved.Metadata[StateKey]);
+        var state = ParseState(saved.Metadata);
         optimizer.StepCount = state.OptimizerStep;
         optimizer.LearningRate = state.LearningRate;
         return state;

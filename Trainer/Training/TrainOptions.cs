@@ -16,6 +16,7 @@ public sealed record TrainOptions
     public bool Augment { get; init; }
     public ulong Seed { get; init; }
     public string Out { get; init; } = "runs/fer";
+    public bool Overwrite { get; init; }                // replace an earlier run in Out (otherwise a new run refuses to write there)
     public bool SkipBad { get; init; }
     public int Patience { get; init; } = 10;            // early stopping on validation emotion accuracy
     public double PlateauFactor { get; init; } = 0.2;

@@ -24,14 +24,25 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
 {
     public TrainingResult Run(bool resume, CancellationToken cancel)
     {
+        var folder = new RunFolder(options.Out);
+        if (!resume && folder.HoldsRun && !options.Overwrite)
+            throw new UsageException($"--out {folder.Path} holds an earlier run. Continue it with --resume, choose another --out, or replace it with --overwrite.");
         var device = DeviceChoice.Resolve(options.Device, options.Threads, tf32: !options.StrictFloat32);
         using var data = TrainerData.Load(options, device, progress);
+        if (cancel.IsCancellationRequested)
+        {
+            progress.Info("interrupted while loading the data; nothing was trained or saved");
+            return new(RunOutcome.Interrupted, 0, double.NegativeInfinity, 0, folder.Path);
+        }
+        int batchesPerEpoch = data.BatchesPerEpoch(options.Batch);
+        if (batchesPerEpoch == 0)
+            throw new InvalidDataException($"{data.Dataset.Train.Count} training image(s): a training batch needs at least 2 (batch norm). Add data, or check the split.");
         var model = new FerNet(new FerNetConfig(options.Width, options.Channels, options.Height, options.ImageWidth), device, seed: options.Seed);
         var optimizer = new Adam(model.NamedParameters(), options.LearningRate);
         var scheduler = new ReduceLROnPlateau(optimizer, options.PlateauFactor, options.PlateauPatience, options.MinLearningRate);
         var stopper = new EarlyStopping(options.Patience);
-        var folder = new RunFolder(options.Out);
         folder.Create();
+        if (!resume && options.Overwrite) folder.DeleteRun();
 
         var state = new TrainingState { Options = options, LearningRate = options.LearningRate };
         var history = new List<EpochMetrics>();
@@ -42,7 +53,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             scheduler.BadEpochs = state.SchedulerBadEpochs;
             var best = File.Exists(folder.BestModel) ? ModelFile.Load(folder.BestModel, device).StateDict().ToDictionary(p => p.Name, p => p.Tensor) : null;
             stopper.Restore(state.EarlyStoppingBest, state.EarlyStoppingBestEpoch, state.EarlyStoppingEpochsWithoutImprovement, best);
-            if (File.Exists(folder.Metrics)) history = EpochMetrics.FromCsv(File.ReadAllText(folder.Metrics)).Where(m => m.Epoch <= state.Epoch).ToList();
+            if (File.Exists(folder.Metrics)) history = ReadHistory(folder.Metrics).Where(m => m.Epoch <= state.Epoch).ToList();
             progress.Info($"resuming {folder.Path} at epoch {state.Epoch + 1}, batch {state.BatchInEpoch + 1} (step {state.GlobalStep})");
             if (state.Epoch >= options.Epochs || stopper.ShouldStop)
             {
@@ -53,7 +64,6 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         progress.Info(ModelSummary.Format(model.Config).TrimEnd());
 
         using var step = new TrainStep(model, optimizer, new TaskWeights(), captureGraph: device is CudaDevice && !options.NoGraph);
-        int batchesPerEpoch = data.BatchesPerEpoch(options.Batch);
         var outcome = RunOutcome.Completed;
         for (int epoch = state.Epoch; epoch < options.Epochs; epoch++)
         {
@@ -83,7 +93,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                     state = Snapshot(state, epoch, b, optimizer, scheduler, stopper);
                     folder.SaveCheckpoint(model, optimizer, state);
                     progress.Info($"interrupted: saved epoch {epoch + 1}, batch {b} to {folder.Path}; continue with --resume");
-                    return new(RunOutcome.Interrupted, epoch, stopper.Best, stopper.BestEpoch, folder.Path);
+                    return new(RunOutcome.Interrupted, epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
                 }
                 var (x, labels) = data.TrainBatch(order, b, options.Batch, epoch, options.Augment, options.Seed);
                 var readLosses = step.ReadLossesLater(step.Run(x, labels, (ulong)state.GlobalStep));
@@ -115,6 +125,16 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             }
         }
         return new(outcome, history.Count == 0 ? 0 : history[^1].Epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
+    }
+
+    /// <summary>The run's metrics.csv so far (a resumed run appends to it).</summary>
+    private static List<EpochMetrics> ReadHistory(string path)
+    {
+        try { return EpochMetrics.FromCsv(File.ReadAllText(path)); }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"--resume: {path} cannot be read ({e.Message}). Restore the file, or delete it to resume without the earlier epochs' rows.");
+        }
     }
 
     private bool _captureReported, _eagerReported;

@@ -1,0 +1,54 @@
+namespace FerEngine.Trainer.Training;
+
+/// <summary>
+/// What `fer train --resume` runs with: the options the run was started with (saved in its state),
+/// so that it continues on the same data, network, batches and recipe, with only the options that
+/// say how long and on what to run taken from this command line: --epochs (to train further),
+/// --device, --threads, --no-graph and --strict-float32. Giving a run-defining option again with
+/// another value is a usage error that names both values: a resumed run never silently becomes a
+/// different one.
+/// </summary>
+public static class ResumeOptions
+{
+    /// <param name="saved">the options saved when the run started</param>
+    /// <param name="given">this command line's options (defaults where not given)</param>
+    /// <param name="givenNames">the options this command line gave explicitly ("--width", ...)</param>
+    public static TrainOptions Merge(TrainOptions saved, TrainOptions given, IReadOnlySet<string> givenNames)
+    {
+        var conflicts = new List<string>();
+        void Same<T>(string option, T savedValue, T givenValue)
+        {
+            if (givenNames.Contains(option) && !EqualityComparer<T>.Default.Equals(savedValue, givenValue))
+                conflicts.Add($"{option} {givenValue} (the run has {savedValue})");
+        }
+        Same("--data", Describe(saved.Data), Describe(given.Data));
+        Same("--format", saved.Format ?? "detected", given.Format ?? "detected");
+        Same("--width", saved.Width, given.Width);
+        Same("--channels", saved.Channels, given.Channels);
+        Same("--image-size", saved.Height, given.Height);
+        Same("--batch", saved.Batch, given.Batch);
+        Same("--lr", saved.LearningRate, given.LearningRate);
+        Same("--augment", saved.Augment, given.Augment);
+        Same("--seed", saved.Seed, given.Seed);
+        Same("--skip-bad", saved.SkipBad, given.SkipBad);
+        Same("--synthetic-train", saved.SyntheticTrain, given.SyntheticTrain);
+        Same("--synthetic-validation", saved.SyntheticValidation, given.SyntheticValidation);
+        Same("--patience", saved.Patience, given.Patience);
+        if (conflicts.Count > 0)
+            throw new UsageException($"--resume continues the run in {given.Out} as it was started, but {string.Join("; ", conflicts)}. " +
+                "Leave those options out to resume, or start a new run with another --out.");
+        return saved with
+        {
+            Epochs = givenNames.Contains("--epochs") ? given.Epochs : saved.Epochs,
+            Device = given.Device,
+            Threads = given.Threads,
+            NoGraph = given.NoGraph,
+            StrictFloat32 = given.StrictFloat32,
+            Out = given.Out,
+        };
+    }
+
+    /// <summary>Dataset paths as one comparable string: full paths (a run may resume from another folder), or "synthetic".</summary>
+    private static string Describe(IReadOnlyList<string> data) =>
+        data.Count == 0 ? "synthetic" : string.Join(" ", data.Select(Path.GetFullPath));
+}
