@@ -22,12 +22,16 @@ public static class DatasetLoader
         if (format is not null && !Formats.Contains(format.ToLowerInvariant()))
             throw new ArgumentException($"--format {format}: unknown; choose one of {string.Join(", ", Formats)}.");
         var dataset = new FaceDataset(options.Channels, options.Height, options.Width);
-        if (paths.Count == 0 || format?.ToLowerInvariant() == "synthetic")
+        if (paths.Count > 0 && format?.ToLowerInvariant() == "synthetic")
+            throw new ArgumentException($"--format synthetic makes its own faces: leave out --data {string.Join(" ", paths)}, or choose another --format.");
+        if (paths.Count == 0)
             return SyntheticFaces.Generate(options.SyntheticTrain, options.SyntheticValidation, options.Seed, options.Channels, options.Height, options.Width);
 
         foreach (var path in paths)
         {
             string kind = format?.ToLowerInvariant() ?? Detect(path);
+            if (kind == "fer2013" ? !File.Exists(path) : !Directory.Exists(path))
+                throw new ArgumentException($"{path}: --format {kind} reads a {(kind == "fer2013" ? ".csv file" : "folder")}, and this is {(File.Exists(path) ? "a file" : Directory.Exists(path) ? "a folder" : "not there")}.");
             var part = new FaceDataset(options.Channels, options.Height, options.Width);
             switch (kind)
             {

@@ -155,6 +155,24 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_format_that_does_not_fit_the_path_and_an_out_that_is_a_file_fail_before_any_work()
+    {
+        var folderAsCsv = Fer("train", "--format", "fer2013", "--data", _folder, "--out", Run("f"));
+        Assert.Equal(1, folderAsCsv.Exit);
+        Assert.Contains("--format fer2013 reads a .csv file, and this is a folder", folderAsCsv.Error);
+        var syntheticWithData = Fer("train", "--format", "synthetic", "--data", _folder, "--out", Run("f"));
+        Assert.Equal(1, syntheticWithData.Exit);
+        Assert.Contains("leave out --data", syntheticWithData.Error);
+
+        string file = Path.Combine(_folder, "a-file");
+        File.WriteAllText(file, "");
+        var outIsFile = Fer(["train", .. Tiny, "--epochs", "1", "--out", file]);
+        Assert.Equal(1, outIsFile.Exit);
+        Assert.Contains("cannot write the run's files there", outIsFile.Error);
+        Assert.DoesNotContain("epoch", outIsFile.Output);   // before any training
+    }
+
+    [Fact]
     public void Usage_errors_exit_with_2_and_a_message()
     {
         var unknown = Fer("train", "--no-such-option");

@@ -84,11 +84,14 @@ public static class TrainCommand
             }
 
             // Ctrl-C or a SIGTERM: finish the current step, save, exit cleanly (--resume continues).
+            // A second Ctrl-C stops the process at once.
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) =>
             {
+                if (cancel.IsCancellationRequested) return;
                 e.Cancel = true;
                 cancel.Cancel();
+                Console.Error.WriteLine("fer: stopping after this step and saving; Ctrl-C again quits at once, without saving.");
             };
             Console.CancelKeyPress += onCancel;
             using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>

@@ -25,7 +25,24 @@ public sealed class RunFolder(string path)
 
     private const string StepKey = "global_step", StateKey = "training_state";
 
-    public void Create() => Directory.CreateDirectory(Path);
+    /// <summary>
+    /// Creates the folder and checks that a file can be written in it, so that a read-only --out
+    /// fails before the data is loaded rather than at the first save, an epoch later.
+    /// </summary>
+    public void Create()
+    {
+        try
+        {
+            Directory.CreateDirectory(Path);
+            string probe = File($".write-test-{Environment.ProcessId}");
+            System.IO.File.WriteAllBytes(probe, []);
+            System.IO.File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"--out {Path}: cannot write the run's files there ({e.Message}). Choose another --out.", e);
+        }
+    }
 
     /// <summary>The files a run writes, present or not: the weights, the state, the metrics and the plots.</summary>
     private IEnumerable<string> RunFiles() =>

@@ -27,6 +27,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         var folder = new RunFolder(options.Out);
         if (!resume && folder.HoldsRun && !options.Overwrite)
             throw new UsageException($"--out {folder.Path} holds an earlier run. Continue it with --resume, choose another --out, or replace it with --overwrite.");
+        folder.Create();
         var device = DeviceChoice.Resolve(options.Device, options.Threads, tf32: !options.StrictFloat32);
         using var data = TrainerData.Load(options, device, progress);
         if (cancel.IsCancellationRequested)
@@ -41,7 +42,6 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         var optimizer = new Adam(model.NamedParameters(), options.LearningRate);
         var scheduler = new ReduceLROnPlateau(optimizer, options.PlateauFactor, options.PlateauPatience, options.MinLearningRate);
         var stopper = new EarlyStopping(options.Patience);
-        folder.Create();
         if (!resume && options.Overwrite) folder.DeleteRun();
 
         var state = new TrainingState { Options = options, LearningRate = options.LearningRate };
