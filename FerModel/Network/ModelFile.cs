@@ -14,6 +14,18 @@ public static class ModelFile
 {
     public const string ArchitectureKey = "architecture", ConfigKey = "config", LabelsKey = "labels", FormatKey = "format";
 
+    /// <summary>The tasks the training data had labels for ("emotion,gender"); the other heads never learned anything.</summary>
+    public const string TrainedTasksKey = "trained_tasks";
+
+    public static string TrainedTasksValue(IEnumerable<FaceTask> tasks) => string.Join(',', tasks.Select(t => t.ToString().ToLowerInvariant()));
+
+    /// <summary>The tasks a model file says it was trained on: all four for a file that does not say.</summary>
+    public static IReadOnlyList<FaceTask> TrainedTasks(string path)
+    {
+        if (!SafetensorsFile.ReadMetadata(path).TryGetValue(TrainedTasksKey, out var names)) return Enum.GetValues<FaceTask>();
+        return Enum.GetValues<FaceTask>().Where(t => names.Split(',').Contains(t.ToString().ToLowerInvariant())).ToArray();
+    }
+
     public static void Save(string path, FerNet model, IReadOnlyDictionary<string, string>? extraMetadata = null)
     {
         var metadata = new Dictionary<string, string>

@@ -238,6 +238,10 @@ public sealed class CliTests : IDisposable
         var predict = Fer("predict", "--model", model, image);
         Assert.True(predict.Exit == 0, predict.Error);
         Assert.StartsWith(image + ": ", predict.Output);
+        // FER2013 labels only emotion: the model file says so, and the untrained heads are not shown.
+        Assert.Equal([FerEngine.Model.Network.FaceTask.Emotion], FerEngine.Model.Network.ModelFile.TrainedTasks(model));
+        Assert.DoesNotContain("gender", predict.Output);
+        Assert.DoesNotContain("gender", Fer("predict", "--model", model, image, "--json").Output);
     }
 
     [Fact]
@@ -253,6 +257,7 @@ public sealed class CliTests : IDisposable
         Assert.True(predict.Exit == 0, predict.Error);
         using var line = JsonDocument.Parse(predict.Output.Trim());
         Assert.Contains(line.RootElement.GetProperty("emotion").GetString(), FerEngine.Model.Data.Labels.Emotion);
+        Assert.Contains(line.RootElement.GetProperty("age").GetString(), FerEngine.Model.Data.Labels.Age);   // synthetic faces label all four tasks
         double total = line.RootElement.GetProperty("emotion_probabilities").EnumerateObject().Sum(p => p.Value.GetDouble());
         Assert.Equal(1.0, total, 6);
 

@@ -19,6 +19,9 @@ public static class PredictCommand
         command.SetAction(parse =>
         {
             var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
+            var tasks = ModelFile.TrainedTasks(parse.GetValue(model)!);   // a head the training data had no labels for predicts nothing
+            if (tasks.Count < FerNet.ClassCounts.Length)
+                Console.Error.WriteLine($"fer predict: the model was trained without {string.Join(", ", Enum.GetValues<FaceTask>().Except(tasks).Select(Name))} labels; those heads are not shown.");
             var files = Expand(parse.GetValue(inputs)!);
             if (files.Count == 0) throw new Training.UsageException("no images found in the given paths (.jpg, .jpeg, .png, .bmp).");
             var config = net.Config;
@@ -36,7 +39,7 @@ public static class PredictCommand
             if (readable.Count == 0) throw new InvalidDataException("none of the images could be decoded.");
             var predictions = Predict(net, dataset);
             for (int i = 0; i < readable.Count; i++)
-                output.WriteLine(parse.GetValue(json) ? ToJsonLine(readable[i], predictions[i]) : ToText(readable[i], predictions[i]));
+                output.WriteLine(parse.GetValue(json) ? ToJsonLine(readable[i], predictions[i], tasks) : ToText(readable[i], predictions[i], tasks));
             return readable.Count == files.Count ? Program.Success : Program.Failure;
         });
         return command;
@@ -88,20 +91,31 @@ public static class PredictCommand
 
     private static int Best(double[] p) => Array.IndexOf(p, p.Max());
 
-    private static string ToText(string file, double[][] p)
+    private static string Name(FaceTask task) => task.ToString().ToLowerInvariant();
+
+    /// <summary>"face.png: happiness (anger 2 %, ...); gender female, race ..., age 20-39", for the tasks given.</summary>
+    private static string ToText(string file, double[][] p, IReadOnlyList<FaceTask> tasks)
     {
-        var emotion = p[(int)FaceTask.Emotion];
-        string probabilities = string.Join(", ", Labels.Emotion.Select((name, k) => $"{name} {emotion[k]:P0}"));
-        return $"{file}: {Labels.Emotion[Best(emotion)]} ({probabilities}); gender {Labels.Gender[Best(p[1])]}, race {Labels.Race[Best(p[2])]}, age {Labels.Age[Best(p[3])]}";
+        var parts = new List<string>();
+        if (tasks.Contains(FaceTask.Emotion))
+        {
+            var emotion = p[(int)FaceTask.Emotion];
+            parts.Add($"{Labels.Emotion[Best(emotion)]} ({string.Join(", ", Labels.Emotion.Select((name, k) => $"{name} {emotion[k]:P0}"))})");
+        }
+        var others = tasks.Where(t => t != FaceTask.Emotion).Select(t => $"{Name(t)} {Labels.ClassNames(t)[Best(p[(int)t])]}").ToList();
+        if (others.Count > 0) parts.Add(string.Join(", ", others));
+        return $"{file}: {string.Join("; ", parts)}";
     }
 
-    private static string ToJsonLine(string file, double[][] p) => JsonSerializer.Serialize(new Dictionary<string, object>
+    private static string ToJsonLine(string file, double[][] p, IReadOnlyList<FaceTask> tasks)
     {
-        ["image"] = file,
-        ["emotion"] = Labels.Emotion[Best(p[0])],
-        ["emotion_probabilities"] = Labels.Emotion.Select((name, k) => (name, k)).ToDictionary(e => e.name, e => p[0][e.k]),
-        ["gender"] = Labels.Gender[Best(p[1])],
-        ["race"] = Labels.Race[Best(p[2])],
-        ["age"] = Labels.Age[Best(p[3])],
-    });
+        var line = new Dictionary<string, object> { ["image"] = file };
+        foreach (var task in tasks)
+        {
+            line[Name(task)] = Labels.ClassNames(task)[Best(p[(int)task])];
+            if (task == FaceTask.Emotion)
+                line["emotion_probabilities"] = Labels.Emotion.Select((name, k) => (name, k)).ToDictionary(e => e.name, e => p[0][e.k]);
+        }
+        return JsonSerializer.Serialize(line);
+    }
 }

@@ -94,10 +94,11 @@ public sealed class RunFolder(string path)
         }
     }
 
-    public void SaveCheckpoint(FerNet model, Optimizer optimizer, TrainingState state)
+    /// <param name="modelMetadata">what the weights file says besides the step (<see cref="ModelFile.TrainedTasksKey"/>)</param>
+    public void SaveCheckpoint(FerNet model, Optimizer optimizer, TrainingState state, IReadOnlyDictionary<string, string> modelMetadata)
     {
         var step = new Dictionary<string, string> { [StepKey] = state.GlobalStep.ToString() };
-        ModelFile.Save(LastModel, model, step);
+        ModelFile.Save(LastModel, model, new Dictionary<string, string>(modelMetadata) { [StepKey] = step[StepKey] });
         SafetensorsFile.Save(State, optimizer.State.Select(kv => (kv.Key, kv.Value)),
             new Dictionary<string, string>(step) { [StateKey] = state.ToJson() });
     }

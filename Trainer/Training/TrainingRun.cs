@@ -43,6 +43,8 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         var scheduler = new ReduceLROnPlateau(optimizer, options.PlateauFactor, options.PlateauPatience, options.MinLearningRate);
         var stopper = new EarlyStopping(options.Patience);
         if (!resume && options.Overwrite) folder.DeleteRun();
+        var trainedTasks = Enum.GetValues<FaceTask>().Where(t => data.Dataset.Train.Any(s => s.Labels[t] >= 0));
+        var modelMetadata = new Dictionary<string, string> { [ModelFile.TrainedTasksKey] = ModelFile.TrainedTasksValue(trainedTasks) };
 
         var state = new TrainingState { Options = options, LearningRate = options.LearningRate };
         var history = new List<EpochMetrics>();
@@ -91,7 +93,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                 {
                     Account();
                     state = Snapshot(state, epoch, b, optimizer, scheduler, stopper);
-                    folder.SaveCheckpoint(model, optimizer, state);
+                    folder.SaveCheckpoint(model, optimizer, state, modelMetadata);
                     progress.Info($"interrupted: saved epoch {epoch + 1}, batch {b} to {folder.Path}; continue with --resume");
                     return new(RunOutcome.Interrupted, epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
                 }
@@ -107,14 +109,14 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             double metric = validation.SelectionMetric;
             scheduler.Step(metric);
             bool improved = stopper.Observe(epoch, metric, model);
-            if (improved) ModelFile.Save(folder.BestModel, model);
+            if (improved) ModelFile.Save(folder.BestModel, model, modelMetadata);
             double seconds = clock.Elapsed.TotalSeconds;
             var row = new EpochMetrics(epoch + 1, optimizer.LearningRate, seconds, images / seconds,
                 losses.Total, losses.Mean(0), losses.Mean(1), losses.Mean(2), losses.Mean(3),
                 validation.Accuracy(FaceTask.Emotion), validation.Accuracy(FaceTask.Gender), validation.Accuracy(FaceTask.Race), validation.Accuracy(FaceTask.Age));
             history.Add(row);
             state = Snapshot(state, epoch + 1, 0, optimizer, scheduler, stopper);
-            folder.SaveCheckpoint(model, optimizer, state);
+            folder.SaveCheckpoint(model, optimizer, state, modelMetadata);
             WriteReports(folder, history, validation);
             progress.EndEpoch(row, improved);
             if (stopper.ShouldStop)
