@@ -44,5 +44,9 @@ public sealed class InterruptTests : IDisposable
         var a = SafetensorsFile.Load(Path.Combine(_folder, "straight", "last.safetensors"), Device.Cpu).Tensors;
         var b = SafetensorsFile.Load(Path.Combine(_folder, "interrupted", "last.safetensors"), Device.Cpu).Tensors;
         foreach (var name in a.Keys) Assert.Equal(a[name].ToArray<float>(), b[name].ToArray<float>());
+
+        // The resumed epoch's row covers the whole epoch: the batches before the interruption count too.
+        double[] Losses(string run) => EpochMetrics.FromCsv(File.ReadAllText(Path.Combine(_folder, run, "metrics.csv")))[^1].Values()[4..9];
+        Assert.Equal(Losses("straight"), Losses("interrupted"));
     }
 }

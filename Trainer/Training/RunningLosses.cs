@@ -25,6 +25,17 @@ public sealed class RunningLosses
             if (perTask[t] != 0) { _sum[t] += perTask[t]; _count[t]++; }
     }
 
+    /// <summary>The sums behind the means, [total, emotion, gender, race, age], and their batch counts in the same order (saved with an interrupted epoch).</summary>
+    public (double[] Sums, double[] Counts) Save() => ([_total, .. _sum], [_batches, .. _count]);
+
+    /// <summary>Continues from what <see cref="Save"/> returned.</summary>
+    public void Restore(double[] sums, double[] counts)
+    {
+        (_total, _batches) = (sums[0], counts[0]);
+        sums.AsSpan(1).CopyTo(_sum);
+        counts.AsSpan(1).CopyTo(_count);
+    }
+
     public double Total => _batches == 0 ? double.NaN : _total / _batches;
     public double Mean(int task) => _count[task] == 0 ? double.NaN : _sum[task] / _count[task];
 

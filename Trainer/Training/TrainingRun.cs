@@ -71,8 +71,11 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         {
             var clock = Stopwatch.StartNew();
             var losses = new RunningLosses();
-            int images = 0;
             int firstBatch = epoch == state.Epoch ? state.BatchInEpoch : 0;
+            bool continuing = firstBatch > 0;   // an epoch interrupted part way: its numbers so far were saved
+            if (continuing && state.EpochLossSums is { } sums && state.EpochLossCounts is { } counts) losses.Restore(sums, counts);
+            int images = continuing ? state.EpochImages : 0;
+            double secondsBefore = continuing ? state.EpochSeconds : 0;
             int[] order = data.EpochOrder(options.Seed, epoch);
             progress.BeginEpoch(epoch + 1, options.Epochs, batchesPerEpoch - firstBatch);
             // A step's losses are read after the next step is queued: on a GPU the host then builds
@@ -92,7 +95,11 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                 if (cancel.IsCancellationRequested)
                 {
                     Account();
-                    state = Snapshot(state, epoch, b, optimizer, scheduler, stopper);
+                    var (lossSums, lossCounts) = losses.Save();
+                    state = Snapshot(state, epoch, b, optimizer, scheduler, stopper) with
+                    {
+                        EpochLossSums = lossSums, EpochLossCounts = lossCounts, EpochImages = images, EpochSeconds = secondsBefore + clock.Elapsed.TotalSeconds,
+                    };
                     folder.SaveCheckpoint(model, optimizer, state, modelMetadata);
                     progress.Info($"interrupted: saved epoch {epoch + 1}, batch {b} to {folder.Path}; continue with --resume");
                     return new(RunOutcome.Interrupted, epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
@@ -110,12 +117,15 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             scheduler.Step(metric);
             bool improved = stopper.Observe(epoch, metric, model);
             if (improved) ModelFile.Save(folder.BestModel, model, modelMetadata);
-            double seconds = clock.Elapsed.TotalSeconds;
+            double seconds = secondsBefore + clock.Elapsed.TotalSeconds;
             var row = new EpochMetrics(epoch + 1, optimizer.LearningRate, seconds, images / seconds,
                 losses.Total, losses.Mean(0), losses.Mean(1), losses.Mean(2), losses.Mean(3),
                 validation.Accuracy(FaceTask.Emotion), validation.Accuracy(FaceTask.Gender), validation.Accuracy(FaceTask.Race), validation.Accuracy(FaceTask.Age));
             history.Add(row);
-            state = Snapshot(state, epoch + 1, 0, optimizer, scheduler, stopper);
+            state = Snapshot(state, epoch + 1, 0, optimizer, scheduler, stopper) with
+            {
+                EpochLossSums = null, EpochLossCounts = null, EpochImages = 0, EpochSeconds = 0,
+            };
             folder.SaveCheckpoint(model, optimizer, state, modelMetadata);
             WriteReports(folder, history, validation);
             progress.EndEpoch(row, improved);

@@ -20,6 +20,12 @@ public sealed record TrainingState
     public double EarlyStoppingBest { get; init; } = double.NegativeInfinity;
     public int EarlyStoppingBestEpoch { get; init; } = -1;
     public int EarlyStoppingEpochsWithoutImprovement { get; init; }
+    // The interrupted epoch so far (RunningLosses.Save, images, seconds), so that after --resume its
+    // metrics row covers the whole epoch, not only the batches after the resume.
+    public double[]? EpochLossSums { get; init; }
+    public double[]? EpochLossCounts { get; init; }
+    public int EpochImages { get; init; }
+    public double EpochSeconds { get; init; }
     public required TrainOptions Options { get; init; }
 
     private static readonly JsonSerializerOptions Json = new()
