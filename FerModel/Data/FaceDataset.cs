@@ -22,7 +22,7 @@ public sealed class LoadReport
             if (Skipped.Count > 20) lines.Add($"  ... and {Skipped.Count - 20} more");
         }
         if (UnknownClasses.Count > 0)
-            lines.Add($"not a canonical emotion class, skipped: {string.Join(", ", UnknownClasses)}");
+            lines.Add($"skipped folders (not one of the seven emotions, or not a split folder): {string.Join(", ", UnknownClasses)}");
         return string.Join(Environment.NewLine, lines);
     }
 }

@@ -51,13 +51,13 @@ public static class Fer2013CsvReader
     private static (FaceSample, DataSplit) ParseRow(string line, int emotionColumn, int pixelsColumn, int usageColumn, string path, int lineNumber, FaceDataset into)
     {
         string Where() => $"{path}:{lineNumber}";
-        var fields = line.Split(',');
+        var fields = line.Split(',').Select(f => f.Trim().Trim('"')).ToArray();   // a field may be quoted
         int needed = Math.Max(emotionColumn, Math.Max(pixelsColumn, usageColumn)) + 1;
         if (fields.Length < needed)
             throw new InvalidDataException($"{Where()}: {fields.Length} column(s), expected {needed} (emotion,pixels,Usage).");
         if (!int.TryParse(fields[emotionColumn].Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int emotion) || emotion is < 0 or > 6)
             throw new InvalidDataException($"{Where()}: emotion `{fields[emotionColumn]}` is not an integer 0-6.");
-        var values = fields[pixelsColumn].Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var values = fields[pixelsColumn].Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);   // spaces, or tabs
         if (values.Length != Side * Side)
             throw new InvalidDataException($"{Where()}: {values.Length} pixel values, expected {Side * Side} (48x48).");
         var grey = new byte[Side * Side];
@@ -66,12 +66,12 @@ public static class Fer2013CsvReader
                 throw new InvalidDataException($"{Where()}: pixel {i + 1} is `{values[i]}`, not an integer 0-255.");
         var split = DataSplit.Train;
         if (usageColumn >= 0)
-            split = fields[usageColumn].Trim() switch
+            split = fields[usageColumn].ToLowerInvariant() switch
             {
-                "Training" => DataSplit.Train,
-                "PublicTest" => DataSplit.Validation,
-                "PrivateTest" => DataSplit.Test,
-                var other => throw new InvalidDataException($"{Where()}: Usage `{other}` is not Training, PublicTest or PrivateTest."),
+                "training" => DataSplit.Train,
+                "publictest" => DataSplit.Validation,
+                "privatetest" => DataSplit.Test,
+                _ => throw new InvalidDataException($"{Where()}: Usage `{fields[usageColumn]}` is not Training, PublicTest or PrivateTest."),
             };
         var pixels = ImageConversion.FromGrey(grey, Side, Side, into.Channels, into.Height, into.Width);
         return (new FaceSample(pixels, new FaceLabels(Emotion: emotion), Where()), split);

@@ -42,7 +42,10 @@ public static class ImageFolderReader
             {
                 if (!SplitNames.TryGetValue(Path.GetFileName(folder), out var split))
                 {
-                    into.Report.UnknownClasses.Add($"{Path.GetFileName(folder)} (not a split folder)");
+                    string name = Path.GetFileName(folder);
+                    into.Report.UnknownClasses.Add(TryEmotion(name, out _)
+                        ? $"{name} (a class folder beside the split folders; move it into train/, val/ or test/)"
+                        : $"{name} (not a split folder)");
                     continue;
                 }
                 foreach (var classFolder in Directory.GetDirectories(folder).OrderBy(d => d, StringComparer.Ordinal))

@@ -28,6 +28,17 @@ public sealed class Fer2013CsvReaderTests : DataFixtures
         Assert.Equal(Pixels(1).Split(' ').Select(byte.Parse).ToArray(), data.Train[0].Pixels);
     }
 
+    [Fact]
+    public void Quoted_fields_tab_separated_pixels_and_any_case_of_usage_are_read()
+    {
+        string path = Csv($"\"3\",\"{Pixels(1)}\",\"Training\"", $"2,{Pixels(2).Replace(' ', '\t')},publictest");
+        var data = new FaceDataset(1, 48, 48);
+        Fer2013CsvReader.Read(path, data, skipBad: false);
+        Assert.Equal(3, Assert.Single(data.Train).Labels.Emotion);
+        Assert.Equal(Pixels(1).Split(' ').Select(byte.Parse).ToArray(), data.Train[0].Pixels);
+        Assert.Equal(Pixels(2).Split(' ').Select(byte.Parse).ToArray(), Assert.Single(data.Validation).Pixels);
+    }
+
     [Theory]
     [InlineData("3,1 2 3,Training", "3 pixel values, expected 2304")]
     [InlineData("3,PIXELS_WITH_TEXT,Training", "not an integer 0-255")]
