@@ -146,6 +146,11 @@ public sealed class CliTests : IDisposable
         var evalBatch = Fer("eval", "--model", Path.Combine(Run("c"), "last.safetensors"), "--batch", "0");
         Assert.Equal(2, evalBatch.Exit);
 
+        // A batch that cannot fit in memory is refused before it is tried (8x width at 96 x 96: about 400 MB per image).
+        var huge = Fer("train", "--width", "8", "--image-size", "96", "--synthetic-train", "400", "--synthetic-validation", "8", "--batch", "400", "--out", Run("huge"));
+        Assert.Equal(2, huge.Exit);
+        Assert.Contains("--batch 400 needs about", huge.Error);
+
         string csv = Path.Combine(_folder, "two_rows.csv");
         string pixels = string.Join(' ', Enumerable.Repeat("7", 2304));
         File.WriteAllLines(csv, ["emotion,pixels,Usage", $"1,{pixels},Training", $"2,{pixels},PublicTest"]);

@@ -38,7 +38,9 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         int batchesPerEpoch = data.BatchesPerEpoch(options.Batch);
         if (batchesPerEpoch == 0)
             throw new InvalidDataException($"{data.Dataset.Train.Count} training image(s): a training batch needs at least 2 (batch norm). Add data, or check the split.");
-        var model = new FerNet(new FerNetConfig(options.Width, options.Channels, options.Height, options.ImageWidth), device, seed: options.Seed);
+        var config = new FerNetConfig(options.Width, options.Channels, options.Height, options.ImageWidth);
+        if (device is CpuDevice) RequireMemoryFor(config, Math.Min(options.Batch, data.Dataset.Train.Count));
+        var model = new FerNet(config, device, seed: options.Seed);
         var optimizer = new Adam(model.NamedParameters(), options.LearningRate);
         var scheduler = new ReduceLROnPlateau(optimizer, options.PlateauFactor, options.PlateauPatience, options.MinLearningRate);
         var stopper = new EarlyStopping(options.Patience);
@@ -137,6 +139,19 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             }
         }
         return new(outcome, history.Count == 0 ? 0 : history[^1].Epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
+    }
+
+    /// <summary>
+    /// Refuses a batch whose training step cannot fit in this machine's memory, before the step is
+    /// tried (the operating system would kill the process without a word). A GPU says so itself
+    /// (CUDA_ERROR_OUT_OF_MEMORY, with the free memory).
+    /// </summary>
+    private void RequireMemoryFor(FerNetConfig config, int batch)
+    {
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, perImage = config.StepBytesPerImage;
+        if ((double)perImage * batch <= 0.8 * available) return;
+        throw new UsageException($"--batch {options.Batch} needs about {(double)perImage * batch / (1L << 30):N1} GiB for a training step at --width {config.Width} " +
+            $"({perImage / 1e6:N1} MB per image); this machine has {available / (double)(1L << 30):N1} GiB. Use --batch {Math.Max(2, (long)(0.8 * available / perImage))} or less.");
     }
 
     /// <summary>The run's metrics.csv so far (a resumed run appends to it).</summary>
