@@ -124,10 +124,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                 losses.Total, losses.Mean(0), losses.Mean(1), losses.Mean(2), losses.Mean(3),
                 validation.Accuracy(FaceTask.Emotion), validation.Accuracy(FaceTask.Gender), validation.Accuracy(FaceTask.Race), validation.Accuracy(FaceTask.Age));
             history.Add(row);
-            state = Snapshot(state, epoch + 1, 0, optimizer, scheduler, stopper) with
-            {
-                EpochLossSums = null, EpochLossCounts = null, EpochImages = 0, EpochSeconds = 0,
-            };
+            state = Snapshot(state, epoch + 1, 0, optimizer, scheduler, stopper);
             folder.SaveCheckpoint(model, optimizer, state, modelMetadata);
             WriteReports(folder, history, validation);
             progress.EndEpoch(row, improved);
@@ -193,6 +190,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         EarlyStoppingBest = stopper.Best,
         EarlyStoppingBestEpoch = stopper.BestEpoch,
         EarlyStoppingEpochsWithoutImprovement = stopper.EpochsWithoutImprovement,
+        EpochLossSums = null, EpochLossCounts = null, EpochImages = 0, EpochSeconds = 0,   // an interruption sets these after
     };
 
     private static void WriteReports(RunFolder folder, List<EpochMetrics> history, EvaluationResult validation)
