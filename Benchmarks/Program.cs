@@ -1,35 +1,56 @@
+using System.CommandLine;
 using BenchmarkDotNet.Running;
+using FerEngine.Benchmarks.EndToEnd;
+using FerEngine.Benchmarks.Kernels;
 
 namespace FerEngine.Benchmarks;
 
 /// <summary>
-/// dotnet run --project Benchmarks -c Release -- train-step [options]   end-to-end CPU throughput vs PyTorch
-/// dotnet run --project Benchmarks -c Release -- scaling [options]      CPU img/s for batch x width x threads
-/// dotnet run --project Benchmarks -c Release -- gpu-train-step [options]   end-to-end GPU throughput vs PyTorch, kernel bandwidth (needs a GPU)
-/// dotnet run --project Benchmarks -c Release -- primitives | gemm | breakdown      per-primitive tables (see each class)
-/// dotnet run --project Benchmarks -c Release -- --filter '*PrimitiveBenchmarks*' --inProcess   the primitives as a BenchmarkDotNet suite
-/// Without arguments BenchmarkDotNet lists its suites to choose from.
+/// The benchmark runners, one command each (`--help` after a command lists its options):
+///   train-step       end-to-end CPU throughput vs PyTorch
+///   scaling          CPU img/s for batch x width x threads
+///   gpu-train-step   end-to-end GPU throughput vs PyTorch, and kernel bandwidth (needs a GPU)
+///   primitives       every primitive vs PyTorch and the machine's limits
+///   gemm             single-core SGEMM vs the FMA peak
+///   breakdown        where one training step's time goes
+/// Arguments that do not start with a command (`--filter '*PrimitiveBenchmarks*' --inProcess`, or
+/// none, which lists the suites) go to BenchmarkDotNet. Exit codes: 0 done, 1 failed, 2 usage error.
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
+        if (args.Length == 0 || (args[0].StartsWith('-') && args[0] is not ("--help" or "-h" or "-?")))
+        {
+            BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+            return 0;
+        }
+        var root = new RootCommand("FerEngine's benchmarks. Without a command, the arguments go to BenchmarkDotNet " +
+                                   "(e.g. --filter '*PrimitiveBenchmarks*' --inProcess: the primitives as a BenchmarkDotNet suite).")
+        {
+            CpuTrainStepBenchmark.Command(),
+            ScalingTable.Command(),
+            GpuTrainStepBenchmark.Command(),
+            PrimitiveThroughput.Command(),
+            GemmThroughput.Command(),
+            StepBreakdown.Command(),
+        };
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var e in parsed.Errors) Console.Error.WriteLine($"benchmark: {e.Message}");
+            Console.Error.WriteLine("Run with --help (or <command> --help) for usage.");
+            return 2;
+        }
         try
         {
-            if (args.Length > 0 && args[0] == "breakdown") return EndToEnd.StepBreakdown.Run(args[1..]);
-            if (args.Length > 0 && args[0] == "gemm") return Kernels.GemmThroughput.Run();
-            if (args.Length > 0 && args[0] == "primitives") return Kernels.PrimitiveThroughput.Run(args[1..]);
-            if (args.Length > 0 && args[0] == "train-step") return EndToEnd.CpuTrainStepBenchmark.Run(args[1..]);
-            if (args.Length > 0 && args[0] == "scaling") return EndToEnd.ScalingTable.Run(args[1..]);
-            if (args.Length > 0 && args[0] == "gpu-train-step") return EndToEnd.GpuTrainStepBenchmark.Run(args[1..]);
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is InvalidOperationException or IOException or FormatException
-                                      or Native.CudaUnavailableException or Native.Cuda.CudaException)
+        catch (Exception e) when (e is InvalidOperationException or IOException or FormatException or ArgumentException
+                                      or UnauthorizedAccessException or Native.CudaUnavailableException or Native.Cuda.CudaException)
         {
             Console.Error.WriteLine($"benchmark: {e.Message}");
             return 1;
         }
-        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
-        return 0;
     }
 }

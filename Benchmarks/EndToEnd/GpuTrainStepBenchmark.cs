@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text;
 using FerEngine.Backends.Cuda;
 
@@ -15,13 +16,21 @@ namespace FerEngine.Benchmarks.EndToEnd;
 /// </summary>
 public static class GpuTrainStepBenchmark
 {
-    public static int Run(string[] args)
+    public static Command Command()
     {
-        var batches = Arguments.Option(args, "--batches", "32,256,1024").Split(',').Select(int.Parse).ToArray();
-        double seconds = double.Parse(Arguments.Option(args, "--seconds", "10"));
-        string python = Arguments.Option(args, "--python", "python3");
-        string? outFile = args.Contains("--out") ? Arguments.Option(args, "--out", "") : null;
+        var batches = BenchmarkOptions.Counts("--batches", "32,256,1024", "Batch sizes, comma-separated.", least: 2);
+        var seconds = BenchmarkOptions.Seconds(10);
+        var python = BenchmarkOptions.Python("python3");
+        var outFile = BenchmarkOptions.Out();
+        var command = new Command("gpu-train-step", "Needs a GPU: training-step img/s of FerEngine (TF32 eager and CUDA graph, strict) and PyTorch " +
+                                                    "(eager, strict, CUDA graph) on the same GPU, and our memory-bound kernels' GB/s vs the device copy (about 3 minutes).")
+            { batches, seconds, python, outFile };
+        command.SetAction(parse => Run(BenchmarkOptions.Values<int>(parse.GetValue(batches)!), parse.GetValue(seconds), parse.GetValue(python)!, parse.GetValue(outFile)));
+        return command;
+    }
 
+    private static int Run(int[] batches, double seconds, string python, string? outFile)
+    {
         var tf32 = new CudaGpu(0, tf32: true);
         var strict = new CudaGpu(0, tf32: false);
         var report = new StringBuilder($"GPU: {tf32.Context.DeviceName}; .NET {Environment.Version}\n\n");

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text;
 
 namespace FerEngine.Benchmarks.EndToEnd;
@@ -14,14 +15,22 @@ namespace FerEngine.Benchmarks.EndToEnd;
 /// </summary>
 public static class ScalingTable
 {
-    public static int Run(string[] args)
+    public static Command Command()
     {
-        var batches = Arguments.Option(args, "--batches", "2,8,32,128,256,1024").Split(',').Select(int.Parse).ToArray();
-        var widths = Arguments.Option(args, "--widths", "0.25,0.5,1").Split(',').Select(double.Parse).ToArray();
-        var threads = Arguments.Option(args, "--threads", "1,2").Split(',').Select(int.Parse).ToArray();
-        double seconds = double.Parse(Arguments.Option(args, "--seconds", "3"));
-        string? outFile = args.Contains("--out") ? Arguments.Option(args, "--out", "") : null;
+        var batches = BenchmarkOptions.Counts("--batches", "2,8,32,128,256,1024", "Batch sizes, comma-separated.", least: 2);
+        var widths = BenchmarkOptions.Widths("0.25,0.5,1");
+        var threads = BenchmarkOptions.Counts("--threads", "1,2", "CPU thread counts, comma-separated.", least: 1, most: 1024);
+        var seconds = BenchmarkOptions.Seconds(3);
+        var outFile = BenchmarkOptions.Out();
+        var command = new Command("scaling", "CPU training-step img/s for every batch size x width x thread count (about 10 minutes at the defaults).")
+            { batches, widths, threads, seconds, outFile };
+        command.SetAction(parse => Run(BenchmarkOptions.Values<int>(parse.GetValue(batches)!), BenchmarkOptions.Values<double>(parse.GetValue(widths)!),
+            BenchmarkOptions.Values<int>(parse.GetValue(threads)!), parse.GetValue(seconds), parse.GetValue(outFile)));
+        return command;
+    }
 
+    private static int Run(int[] batches, double[] widths, int[] threads, double seconds, string? outFile)
+    {
         var report = new StringBuilder($"CPU: {CpuTrainStepBenchmark.CpuModel()}, {Environment.ProcessorCount} logical cores, .NET {Environment.Version}; img/s of one training step\n");
         foreach (int t in threads)
         {

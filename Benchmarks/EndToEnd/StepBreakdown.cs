@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using FerEngine.Backends.Cpu;
 using FerEngine.Backends.Cuda;
@@ -17,12 +18,25 @@ namespace FerEngine.Benchmarks.EndToEnd;
 /// </summary>
 public static class StepBreakdown
 {
-    public static int Run(string[] args)
+    public static Command Command()
     {
-        double width = double.Parse(Arguments.Option(args, "--width", "1"));
-        int batch = int.Parse(Arguments.Option(args, "--batch", "32")), steps = int.Parse(Arguments.Option(args, "--steps", "5"));
-        CpuFastBackend.Threads = int.Parse(Arguments.Option(args, "--threads", "2"));
-        bool onGpu = Arguments.Option(args, "--device", "cpu") == "cuda";
+        var width = new Option<double>("--width") { Description = "Width multiplier.", DefaultValueFactory = _ => 1 }
+            .Require(w => w > 0 && w <= 8, "must be a number in (0, 8].");
+        var batch = BenchmarkOptions.Batch(32, least: 2);
+        var steps = new Option<int>("--steps") { Description = "Timed steps.", DefaultValueFactory = _ => 5 }
+            .Require(s => s is >= 1 and <= 100000, "must be at least 1.");
+        var threads = BenchmarkOptions.Threads();
+        var device = new Option<string>("--device") { Description = "cpu, or cuda (needs a GPU).", DefaultValueFactory = _ => "cpu" };
+        device.AcceptOnlyFromAmong("cpu", "cuda");
+        var command = new Command("breakdown", "Where one training step spends its time, per primitive (about 10 s on the CPU).")
+            { width, batch, steps, threads, device };
+        command.SetAction(parse => Run(parse.GetValue(width), parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(threads), parse.GetValue(device) == "cuda"));
+        return command;
+    }
+
+    private static int Run(double width, int batch, int steps, int threads, bool onGpu)
+    {
+        CpuFastBackend.Threads = threads;
         var gpu = onGpu ? new CudaGpu(0, tf32: true) : null;
         var timing = gpu is null ? new TimingBackend(new CpuFastBackend()) : new TimingBackend(new CudaBackend(), gpu.Context.Synchronize);
         Device device = gpu is null ? new CpuDevice("cpu-timed", timing) : new CudaDevice(gpu, timing);

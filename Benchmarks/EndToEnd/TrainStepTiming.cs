@@ -41,7 +41,7 @@ internal static class TrainStepTiming
     {
         string script = Path.Combine(CpuTrainStepBenchmark.PeersFolder(), "train_step_peer.py");
         var info = new ProcessStartInfo(python, $"\"{script}\" {arguments}") { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {python}");
+        using var process = Start(info);
         string output = process.StandardOutput.ReadToEnd();
         string errors = process.StandardError.ReadToEnd();
         process.WaitForExit();
@@ -49,5 +49,12 @@ internal static class TrainStepTiming
             throw new InvalidOperationException($"the PyTorch peer ({arguments}) failed (is PyTorch installed for {python}?):\n{errors}");
         using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
         return json.RootElement.GetProperty("images_per_second").GetDouble();
+    }
+
+    /// <summary>Starts a peer script; a Python that is not there is an InvalidOperationException that says so.</summary>
+    internal static Process Start(ProcessStartInfo info)
+    {
+        try { return Process.Start(info) ?? throw new InvalidOperationException($"could not start {info.FileName}"); }
+        catch (System.ComponentModel.Win32Exception e) { throw new InvalidOperationException($"cannot run {info.FileName} ({e.Message}); pass --python with a Python that has PyTorch."); }
     }
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Runtime.Intrinsics;
 using FerEngine.Backends.Cpu.Fast;
@@ -11,7 +12,14 @@ namespace FerEngine.Benchmarks.Kernels;
 /// </summary>
 public static class GemmThroughput
 {
-    public static int Run()
+    public static Command Command()
+    {
+        var command = new Command("gemm", "Single-core SGEMM GFLOP/s at the paper's convolution shapes vs the measured FMA peak (about 5 s).");
+        command.SetAction(_ => Run());
+        return command;
+    }
+
+    private static int Run()
     {
         double peak = PeakGflops();
         Console.WriteLine($"measured single-core FMA peak: {peak:F1} GFLOP/s (Vector512 {Vector512.IsHardwareAccelerated})");

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using FerEngine.Backends;
@@ -11,7 +12,7 @@ namespace FerEngine.Benchmarks.Kernels;
 /// Every primitive of the paper network at its real shapes, on the fast CPU path or a GPU, next to
 /// the same operation in PyTorch on the same device (Peers/primitives_peer.py, same invocation) and
 /// to the machine's limit measured in this run:
-///   dotnet run --project Benchmarks -c Release -- primitives [--batch 32] [--threads 2] [--repeats 5] [--device cpu|cuda|emulated] [--python python3] [--only TEXT]
+///   dotnet run --project Benchmarks -c Release -- primitives [--batch 32] [--threads 2] [--repeats 5] [--device cpu|cuda|emulated] [--python /usr/bin/python3] [--only TEXT]
 /// --only runs the cases whose name contains TEXT ("conv2", "backward-filter", "adam"), here and in the peer.
 /// FLOP-bound rows: GFLOP/s = 2 x multiply-adds / time, against threads x the single-core FMA peak
 /// (CPU) or a large cuBLAS SGEMM in the device's math mode (GPU, TF32 as PyTorch's convolutions).
@@ -26,20 +27,32 @@ public static class PrimitiveThroughput
 {
     internal sealed record Case(string Name, string Shape, double Flops, double Bytes, Action Run);
 
-    public static int Run(string[] args)
+    public static Command Command()
     {
-        int batch = int.Parse(Arguments.Option(args, "--batch", "32"));
-        int threads = int.Parse(Arguments.Option(args, "--threads", "2"));
-        int repeats = int.Parse(Arguments.Option(args, "--repeats", "5"));
-        string deviceName = Arguments.Option(args, "--device", "cpu");
-        string only = Arguments.Option(args, "--only", "");
+        var batch = BenchmarkOptions.Batch(32, least: 1);
+        var threads = BenchmarkOptions.Threads();
+        var repeats = new Option<int>("--repeats") { Description = "Samples per case; the table shows their median.", DefaultValueFactory = _ => 5 }
+            .Require(r => r is >= 1 and <= 1000, "must be from 1 to 1000.");
+        var device = new Option<string>("--device") { Description = "cpu, cuda (needs a GPU) or emulated (the GPU code path in the PTX emulator; its times mean nothing).", DefaultValueFactory = _ => "cpu" };
+        device.AcceptOnlyFromAmong("cpu", "cuda", "emulated");
+        var only = new Option<string>("--only") { Description = "Only the cases whose name contains this text (conv2, backward-filter, adam).", DefaultValueFactory = _ => "" };
+        var python = BenchmarkOptions.Python("/usr/bin/python3");
+        var command = new Command("primitives", "Every primitive at the paper's shapes, FerEngine vs PyTorch on the same device, against the machine's measured limits (CPU about 3 minutes).")
+            { batch, threads, repeats, device, only, python };
+        command.SetAction(parse => Run(parse.GetValue(batch), parse.GetValue(threads), parse.GetValue(repeats), parse.GetValue(device)!,
+            parse.GetValue(only)!, parse.GetValue(python)!));
+        return command;
+    }
+
+    private static int Run(int batch, int threads, int repeats, string deviceName, string only, string python)
+    {
         CpuFastBackend.Threads = threads;
         Device device = deviceName switch
         {
             "cpu" => Device.Cpu,
             "cuda" => new CudaDevice(new CudaGpu(0, tf32: true)),
             "emulated" => CudaDevice.Emulated(),
-            _ => throw new FormatException($"--device {deviceName}: expected cpu, cuda or emulated."),
+            _ => throw new ArgumentException($"--device {deviceName}: expected cpu, cuda or emulated."),
         };
         var gpu = (device as CudaDevice)?.Gpu as CudaGpu;
         // Scratch memory (batch norm's partial sums, the loss's row losses) comes from an arena, as in a
@@ -53,8 +66,8 @@ public static class PrimitiveThroughput
         var ours = cases.ToDictionary(c => c.Name, c => Measured.OrNaN(c.Name, () => gpu is null ? MedianMs(c.Run, repeats) : MedianGpuMs(gpu, c.Run, repeats)));
         var theirs = new Dictionary<string, double>();
         if (deviceName != "emulated")
-            try { theirs = PyTorch(Arguments.Option(args, "--python", "/usr/bin/python3"), deviceName, batch, threads, repeats, only); }
-            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception) { Console.Error.WriteLine($"no PyTorch column: {e.Message}"); }
+            try { theirs = PyTorch(python, deviceName, batch, threads, repeats, only); }
+            catch (InvalidOperationException e) { Console.Error.WriteLine($"no PyTorch column: {e.Message}"); }
         double peak = gpu is null ? GemmThroughput.PeakGflops() * threads : GpuGemmGflops(gpu);
         double copy = gpu is null ? CopyBandwidth(threads) : GpuCopyBandwidth(gpu);
 
@@ -71,12 +84,15 @@ public static class PrimitiveThroughput
             if (double.IsNaN(ms)) { Console.WriteLine($"| {c.Name} | {c.Shape} | failed | - | - | - | - |"); continue; }
             string rate = c.Flops > 0 ? $"{c.Flops / seconds / 1e9:F1} GFLOP/s" : $"{c.Bytes / seconds / 1e9:F1} GB/s";
             double share = c.Flops > 0 ? c.Flops / seconds / 1e9 / peak : c.Bytes / seconds / 1e9 / copy;
-            string pytorch = theirs.TryGetValue(c.Name, out double t) ? $"{t:F2}" : "-";
+            string pytorch = theirs.TryGetValue(c.Name, out double t) ? Milliseconds(t) : "-";
             string ratio = theirs.TryGetValue(c.Name, out t) ? $"{t / ms:F2}x" : "-";
-            Console.WriteLine($"| {c.Name} | {c.Shape} | {ms:F2} | {pytorch} | {ratio} | {rate} | {share:P0} |");
+            Console.WriteLine($"| {c.Name} | {c.Shape} | {Milliseconds(ms)} | {pytorch} | {ratio} | {rate} | {share:P0} |");
         }
         return 0;
     }
+
+    /// <summary>Two decimals, or three significant digits below a millisecond (a 4 µs loss is 0.00400, not 0.00).</summary>
+    private static string Milliseconds(double ms) => ms >= 1 ? ms.ToString("F2") : ms.ToString("G3");
 
     internal static List<Case> Cases(int n, Device device)
     {
@@ -220,10 +236,10 @@ public static class PrimitiveThroughput
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {python}");
+        using var process = TrainStepTiming.Start(info);
         string output = process.StandardOutput.ReadToEnd(), errors = process.StandardError.ReadToEnd();
         process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"the PyTorch peer failed (python3-torch installed?):\n{errors}");
+        if (process.ExitCode != 0) throw new InvalidOperationException($"the PyTorch peer exited with code {process.ExitCode} (is PyTorch installed for {python}?):\n{errors}");
         return JsonSerializer.Deserialize<Dictionary<string, double>>(output.Trim().Split('\n')[^1])!;
     }
 
