@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace FerEngine.Kernels.Emulator;
 
@@ -15,11 +14,12 @@ namespace FerEngine.Kernels.Emulator;
 /// What the emulator would get right by luck and a GPU need not is an error as well: a thread reading a
 /// register it has not written (registers start at zero here, with leftovers on a GPU), and the
 /// shared-memory hazards <see cref="SharedMemoryChecker"/> finds (a read of shared memory nothing has
-/// written; two threads' accesses to one byte, one of them a write, with no barrier between).
+/// written; two threads' accesses to one byte, one of them a write, with no barrier between). So is
+/// float arithmetic without .rn, at parse time (<see cref="PtxParser"/>): ptxas may fuse it into an fma.
 ///
 /// Numerics: IEEE float32/float64 as .NET computes them (round to nearest even). The .approx
-/// functions are computed exactly rounded (ex2 with float.Exp2, lg2 with MathF.Log2, rcp/div as
-/// 1/x and x/y, rsqrt as 1/MathF.Sqrt): a GPU's answers differ by a few ulp, so kernel tests use
+/// functions are computed by the .NET math library (ex2 with float.Exp2, lg2 with MathF.Log2, rcp/div
+/// as 1/x and x/y, rsqrt as 1/MathF.Sqrt): a GPU's answers differ by a few ulp, so kernel tests use
 /// tolerances. .ftz (flush subnormals) is accepted and not modelled. Integer division by zero
 /// gives all ones (a GPU's result is unspecified); remainder by zero gives the dividend.
 /// </summary>
@@ -63,7 +63,7 @@ public static class PtxInterpreter
                 byte[] v => v,   // a parameter passed by value as bytes (.b8 name[N]: a table)
                 _ => throw new PtxEmulatorException($"{kernel.Name}: argument {i} ({p.Name}) has the unsupported type {arguments[i]?.GetType().Name}."),
             };
-            bool floatMismatch = p.Type.StartsWith('f') != arguments[i] is float or double;
+            bool floatMismatch = p.Type.StartsWith('f') != (arguments[i] is float or double);
             if (bytes.Length != p.Size || floatMismatch)
                 throw new PtxEmulatorException($"{kernel.Name}: argument {i} ({p.Name}, .{p.Type}) was given a {arguments[i].GetType().Name}.");
             bytes.CopyTo(buffer, p.Offset);

@@ -47,7 +47,11 @@ public sealed class PtxModule
 /// </summary>
 public static class PtxParser
 {
-    /// <summary>Where generic addresses of shared memory start (cvta.shared); global allocations are far above.</summary>
+    /// <summary>
+    /// Where generic addresses of shared memory start (cvta.shared). The emulator's address map: global
+    /// allocations from 0x7f00_0000_0000 (<see cref="EmulatedMemory"/>), below this window; shared memory
+    /// here; each thread's local memory from 0x0002_0000_0000_0000 (PtxInterpreter's LocalWindow).
+    /// </summary>
     internal const ulong SharedWindow = 0x0001_0000_0000_0000;
 
     private readonly record struct Statement(string Text, int Line);
@@ -358,6 +362,13 @@ public static class PtxParser
                 if (!fromFloat && toFloat && ins.Rounding is not (PtxRounding.Default or PtxRounding.Rn))
                     throw Error(file, line, $"unsupported instruction '{mnemonic}' (integer to float is emulated with .rn only)");
             }
+            // Float arithmetic says .rn (or .approx): without it ptxas may fuse a multiply and an add into one fma,
+            // rounding once where the emulator (and the CPU reference) round twice; .rz/.rm/.rp are not emulated.
+            if (ins.Op is PtxOp.Add or PtxOp.Sub or PtxOp.Mul or PtxOp.Fma or PtxOp.Div or PtxOp.Sqrt or PtxOp.Rcp
+                && IsFloat(ins.Type) && !ins.Approx && ins.Rounding != PtxRounding.Rn)
+                throw Error(file, line, ins.Rounding == PtxRounding.Default
+                    ? $"'{mnemonic}' has no rounding modifier: write .rn (without it ptxas may fuse a multiply and an add into one fma, which rounds once, and the results would no longer match the emulator's or the CPU's)"
+                    : $"unsupported instruction '{mnemonic}' (float arithmetic is emulated with .rn only)");
             if (ins.Op is PtxOp.Ld or PtxOp.St && ins.Space == PtxSpace.Generic && parts.Length < 2)
                 throw Error(file, line, $"'{mnemonic}' needs a type");
             if (ins.Op is PtxOp.Atom or PtxOp.Red && ins.Space is not (PtxSpace.Global or PtxSpace.Shared))

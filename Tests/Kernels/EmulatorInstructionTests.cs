@@ -334,7 +334,7 @@ public class EmulatorInstructionTests
     {
         // A GPU's registers start with whatever was left in them: an accumulator never set to zero.
         var error = Assert.Throws<PtxEmulatorException>(() => RunWithOutput(Prologue + """
-            add.f32 %f1, %f1, 0f3F800000;
+            add.rn.f32 %f1, %f1, 0f3F800000;
             st.global.f32 [%rd1], %f1;
             ret;
             """, 1));
@@ -469,6 +469,18 @@ public class EmulatorInstructionTests
         var error = Assert.Throws<PtxEmulatorException>(() => PtxParser.Parse(text, "test.ptx"));
         Assert.Contains($"test.ptx:{line}", error.Message);
         Assert.Contains("brev", error.Message);
+    }
+
+    [Theory]
+    [InlineData("add.f32 %f1, %f2, %f3;", "write .rn")]
+    [InlineData("mul.f64 %fd1, %fd2, %fd3;", "write .rn")]
+    [InlineData("add.rz.f32 %f1, %f2, %f3;", "emulated with .rn only")]
+    [InlineData("div.rp.f32 %f1, %f2, %f3;", "emulated with .rn only")]
+    public void Float_arithmetic_without_rn_is_refused_at_parse_time(string instruction, string expected)
+    {
+        var error = Assert.Throws<PtxEmulatorException>(() => PtxParser.Parse(Module(Prologue + "\n    " + instruction + "\n    ret;"), "test.ptx"));
+        Assert.Contains(expected, error.Message);
+        Assert.Contains("test.ptx:", error.Message);
     }
 
     [Fact]
