@@ -90,10 +90,10 @@ public static class Autograd
     }
 
     /// <summary>
-    /// The first gradient of a leaf becomes its Grad as it is (no copy: the rules make a fresh tensor
-    /// for each input, and nothing writes into a gradient once made), unless another leaf already
-    /// holds that memory: a rule may hand one tensor to two inputs (add does), and the leaves'
-    /// gradients must not alias, since a later backward adds into them.
+    /// The first gradient of a leaf becomes its Grad as it is (no copy: nothing writes into a gradient
+    /// once made), unless another leaf already holds that memory. Rules may hand one tensor to two
+    /// inputs (add does), or views of one tensor (reshape, the joint loss's slices of one dlogits), and
+    /// the leaves' gradients must not alias, since a later backward adds into them.
     /// </summary>
     private static void AccumulateIntoLeaf(Tensor leaf, Tensor gradient, HashSet<Storage> heldByLeaves)
     {

@@ -42,7 +42,10 @@ public interface IBackend
     void Scale(Tensor x, double alpha, Tensor y);
     /// <summary>y += alpha * x.</summary>
     void Axpy(double alpha, Tensor x, Tensor y);
-    /// <summary>y = x * s[0] where s is a one-element tensor on the device (no host round trip).</summary>
+    /// <summary>
+    /// y = x * s[0] where s is a one-element tensor on the device (no host round trip). y may be x,
+    /// but s must not lie inside y (a GPU's threads read s[0] while others write y).
+    /// </summary>
     void MultiplyByScalar(Tensor x, Tensor s, Tensor y);
 
     // ---- dense linear algebra ------------------------------------------------------------------
@@ -61,13 +64,14 @@ public interface IBackend
     void ConvolutionForward(Tensor x, Tensor w, Tensor? bias, Tensor y, int padding);
     /// <summary>dy [N, Cout, Ho, Wo], w [Cout, Cin, K, K] -> dx [N, Cin, H, W] (overwritten).</summary>
     void ConvolutionBackwardData(Tensor dy, Tensor w, Tensor dx, int padding);
-    /// <summary>x, dy -> dw [Cout, Cin, K, K] (+)= correlation of x with dy.</summary>
+    /// <summary>x [N, Cin, H, W], dy [N, Cout, Ho, Wo] -> dw [Cout, Cin, K, K] (+)= correlation of x with dy.</summary>
     void ConvolutionBackwardFilter(Tensor x, Tensor dy, Tensor dw, int padding, bool accumulate);
 
     // ---- activations -------------------------------------------------------------------------
     /// <summary>
     /// y = v > 0 ? v : alpha * (exp(v) - 1) with v = x, or v = x + bias[c] when a bias [C] is given
-    /// (x [N, C] or [N, C, H, W]): a layer's bias added as its activation reads it, in the same pass.
+    /// (x [N, C] or [N, C, H, W]): a layer's bias added as its activation reads it (the CPU does both in
+    /// one pass; the CUDA backend copies, adds the bias with cuDNN, then runs the ELU kernel).
     /// </summary>
     void EluForward(Tensor x, Tensor? bias, Tensor y, double alpha);
     /// <summary>dx = dy * (y > 0 ? 1 : y + alpha), from the forward OUTPUT y (x is not kept).</summary>
@@ -183,7 +187,8 @@ public interface IBackend
     /// every tensor in <paramref name="tensors"/> (all of one dtype, in one call so that a GPU
     /// updates them all in one launch):
     /// g = grad + wd * p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
-    /// p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+    /// p += (-lr / (1 - b1^t) * m) / (sqrt(v) / sqrt(1 - b2^t) + eps), in this order of operations
+    /// (PyTorch's, which every implementation follows to the bit: <see cref="Cpu.ReferenceLoops{T}.AdamUpdate"/>).
     /// The learning rate and the step enter only through <paramref name="stepScalars"/> (the
     /// parameters' dtype, [2] = <see cref="AdamHyperparameters.StepScalars"/>: -lr / (1 - b1^t),
     /// sqrt(1 - b2^t)), read from device memory so that a captured CUDA graph replays each step's values.

@@ -123,8 +123,12 @@ public static class Functional
         if (bias is not null) backend.AddBias(y, bias);
         return Record(op, y, all, dy =>
         {
-            var dx = Like(x);
-            backend.Gemm(false, false, 1.0, dy, weight, 0.0, dx);   // [N, Out] x [Out, In]
+            Tensor? dx = null;   // as Conv2d: skipped when the input needs no gradient
+            if (NeedsGradient(x))
+            {
+                dx = Like(x);
+                backend.Gemm(false, false, 1.0, dy, weight, 0.0, dx);   // [N, Out] x [Out, In]
+            }
             var dw = Like(weight);
             backend.Gemm(true, false, 1.0, dy, x, 0.0, dw);         // [Out, N] x [N, In]
             if (bias is null) return [dx, dw];
@@ -135,7 +139,7 @@ public static class Functional
     }
 
     /// <summary>
-    /// 2-D convolution, stride 1, "same"-style zero padding: x [N, Cin, H, W], weight
+    /// 2-D convolution, stride 1, zero padding p on every side (p = K / 2 keeps the size): x [N, Cin, H, W], weight
     /// [Cout, Cin, K, K] (K odd), bias [Cout] or null -> y [N, Cout, H + 2p - K + 1, W + 2p - K + 1].
     /// </summary>
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, int padding)
@@ -221,45 +225,46 @@ public static class Functional
         BatchNormOf(OpNames.EluBatchNorm, x, bias, alpha, gamma, beta, runningMean, runningVar, training, momentum, eps);
 
     /// <summary>Batch norm of x, or of ELU(x + bias) when <paramref name="eluAlpha"/> is given (see <see cref="EluBatchNorm"/>).</summary>
-    private static Tensor BatchNormOf(string op, Tensor x, Tensor? bias, double? eluAlpha, Tensor gamma, Tensor beta, Tensor runningMean,
+    private static Tensor BatchNormOf(string op, Tensor u, Tensor? bias, double? eluAlpha, Tensor gamma, Tensor beta, Tensor runningMean,
         Tensor runningVar, bool training, double momentum, double eps)
     {
-        Check.SameDeviceAndDType(op, x, gamma, beta, runningMean, runningVar);
-        Check.Rank(op, x, "input", 2, 4);
-        var channels = new Shape(x.Shape[1]);
+        // u: the op's input [N, C] or [N, C, H, W]; x: what the batch norm normalises, u itself or ELU(u + bias).
+        Check.SameDeviceAndDType(op, u, gamma, beta, runningMean, runningVar);
+        Check.Rank(op, u, "input", 2, 4);
+        var channels = new Shape(u.Shape[1]);
         foreach (var (t, role) in new[] { (gamma, "gamma"), (beta, "beta"), (runningMean, "running mean"), (runningVar, "running var"), (bias, "bias") })
-            if (t is not null) Check.That(t.Shape == channels, op, $"{role} {t.Shape} must be {channels} for input {x.Shape}.");
-        if (bias is not null) Check.SameDeviceAndDType(op, x, bias);
-        var backend = x.Backend;
-        var input = eluAlpha is null ? x : Like(x);   // what the batch norm normalises: x, or ELU(x + bias)
-        var y = Like(x);
-        Tensor[] inputs = bias is null ? [x, gamma, beta] : [x, bias, gamma, beta];
+            if (t is not null) Check.That(t.Shape == channels, op, $"{role} {t.Shape} must be {channels} for input {u.Shape}.");
+        if (bias is not null) Check.SameDeviceAndDType(op, u, bias);
+        var backend = u.Backend;
+        var x = eluAlpha is null ? u : Like(u);
+        var y = Like(u);
+        Tensor[] inputs = bias is null ? [u, gamma, beta] : [u, bias, gamma, beta];
         if (!training)
         {
-            if (eluAlpha is { } alpha) backend.EluForward(x, bias, input, alpha);
-            backend.BatchNormForwardInference(input, gamma, beta, runningMean, runningVar, eps, y);
+            if (eluAlpha is { } alpha) backend.EluForward(u, bias, x, alpha);
+            backend.BatchNormForwardInference(x, gamma, beta, runningMean, runningVar, eps, y);
             return Record(op, y, inputs, _ => throw new NotSupportedException(
                 $"{op}: backward through evaluation mode is not supported; call Train() on the model before a training step."));
         }
-        long perChannel = x.ElementCount / x.Shape[1];
-        Check.That(perChannel > 1, op, $"training mode needs more than one value per channel; got input {x.Shape}.");
+        long perChannel = u.ElementCount / u.Shape[1];
+        Check.That(perChannel > 1, op, $"training mode needs more than one value per channel; got input {u.Shape}.");
         var savedMean = Like(gamma);
         var savedInvStd = Like(gamma);
         if (eluAlpha is { } a)
-            backend.EluBatchNormForwardTraining(x, bias, a, input, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
+            backend.EluBatchNormForwardTraining(u, bias, a, x, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
         else
-            backend.BatchNormForwardTraining(x, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
+            backend.BatchNormForwardTraining(u, gamma, beta, runningMean, runningVar, momentum, eps, y, savedMean, savedInvStd);
         return Record(op, y, inputs, dy =>
         {
-            var dx = Like(x);
+            var du = Like(u);   // through the batch norm, and the ELU when there is one
             var dgamma = Like(gamma);
             var dbeta = Like(beta);
-            if (eluAlpha is not { } a) backend.BatchNormBackward(input, dy, gamma, savedMean, savedInvStd, dx, dgamma, dbeta, accumulate: false);
-            else backend.BatchNormEluBackward(input, dy, gamma, savedMean, savedInvStd, a, dx, dgamma, dbeta);
-            if (bias is null) return [dx, dgamma, dbeta];
-            var dbias = Like(bias);   // d(x + bias) / d bias: the gradient of x summed over all but axis 1
-            backend.BiasBackward(dx, dbias, accumulate: false);
-            return [dx, dbias, dgamma, dbeta];
+            if (eluAlpha is not { } a) backend.BatchNormBackward(x, dy, gamma, savedMean, savedInvStd, du, dgamma, dbeta, accumulate: false);
+            else backend.BatchNormEluBackward(x, dy, gamma, savedMean, savedInvStd, a, du, dgamma, dbeta);
+            if (bias is null) return [du, dgamma, dbeta];
+            var dbias = Like(bias);   // d(u + bias) / d bias: du summed over all but axis 1
+            backend.BiasBackward(du, dbias, accumulate: false);
+            return [du, dbias, dgamma, dbeta];
         });
     }
 
@@ -351,6 +356,7 @@ public static class Functional
             Check.SameDevice(op, logits[0], labels[t]);
             Check.That(logits[t].DType == logits[0].DType, op, $"task {t}'s logits are {logits[t].DType}, task 0's {logits[0].DType}.");
             Check.Rank(op, logits[t], $"logits of task {t}", 2);
+            Check.That(logits[t].Shape[0] == logits[0].Shape[0], op, $"task {t}'s logits {logits[t].Shape} must have the {logits[0].Shape[0]} rows of task 0's {logits[0].Shape}.");
             Check.That(labels[t].DType == DType.Int64, op, $"labels must be Int64 (-1 = missing); task {t}'s are {labels[t].DType}.");
             Check.That(labels[t].Shape == new Shape(logits[0].Shape[0]), op, $"task {t}'s labels {labels[t].Shape} must be [{logits[0].Shape[0]}] for logits {logits[t].Shape}.");
         }

@@ -49,6 +49,10 @@ public abstract class Optimizer
     /// <summary>Writes this step's values into device memory (nothing by default).</summary>
     protected virtual void WriteStepScalars() { }
 
+    /// <summary>
+    /// Forgets every parameter's gradient (Grad = null, PyTorch's set_to_none), so that the next
+    /// backward pass adopts its first gradient without a copy or a memset.
+    /// </summary>
     public void ZeroGrad()
     {
         foreach (var (_, p) in Parameters) p.Grad = null;

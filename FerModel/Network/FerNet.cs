@@ -43,7 +43,7 @@ public sealed class FerNet : Module
         config.Validate();
         Config = config;
         var f = new ParameterFactory(device, dtype, seed);
-        var step = Tensor.Zeros(new Shape(1), DType.Int64, device);   // the training step, shared by every dropout layer
+        _step = Tensor.Zeros(new Shape(1), DType.Int64, device);   // the training step, shared by every dropout layer
         // (input channels, output channels, kernel, dropout after the block or 0)
         (int In, int Out, int Kernel, double Dropout)[] blocks =
         [
@@ -56,12 +56,12 @@ public sealed class FerNet : Module
             var (inChannels, outChannels, kernel, dropout) = blocks[i];
             var conv = RegisterModule($"conv{i + 1}", new Conv2d(f, inChannels, outChannels, kernel, kernel / 2));
             var norm = RegisterModule($"bn{i + 1}", new BatchNorm(f, outChannels, BatchNormEps, BatchNormMomentum));
-            var drop = dropout > 0 ? RegisterModule($"drop{i + 1}", new Dropout(f, dropout, step)) : null;
+            var drop = dropout > 0 ? RegisterModule($"drop{i + 1}", new Dropout(f, dropout, _step)) : null;
             _blocks.Add((conv, norm, drop));
         }
         Fc = RegisterModule("fc", new Linear(f, config.FlatFeatures, config.Hidden));
         BnFc = RegisterModule("bn_fc", new BatchNorm(f, config.Hidden, BatchNormEps, BatchNormMomentum));
-        FcDropout = RegisterModule("drop_fc", new Dropout(f, 0.4, step));
+        FcDropout = RegisterModule("drop_fc", new Dropout(f, FcDropoutProbability, _step));
         Heads =
         [
             RegisterModule("head_emotion", new Linear(f, config.Hidden, ClassCounts[0])),
@@ -80,10 +80,15 @@ public sealed class FerNet : Module
     /// <summary>Turns every dropout probability to 0 (dump-step, golden comparisons).</summary>
     public bool DropoutDisabled { get; set; }
 
-    /// <summary>The training step whose dropout masks to draw, one tensor shared by every dropout layer (see <see cref="Dropout.Step"/>).</summary>
-    public void SetStep(ulong step) => FcDropout.SetStep(step);
+    /// <summary>The fully connected layer's dropout (the blocks' rates are in the constructor's table).</summary>
+    public const double FcDropoutProbability = 0.4;
 
-    /// <summary>The shared trunk: x [N, C, H, W] (pixels / 255) -> features [N, Hidden].</summary>
+    private readonly Tensor _step;
+
+    /// <summary>The training step whose dropout masks to draw, one tensor shared by every dropout layer (see <see cref="Dropout.Step"/>).</summary>
+    public void SetStep(ulong step) => _step.Backend.CopyFromHost<long>([(long)step], _step);
+
+    /// <summary>The shared trunk: x [N, C, H, W] (pixels / 255) -> features [N, Hidden]; the logits come from <see cref="ForwardTasks"/>.</summary>
     public override Tensor Forward(Tensor x)
     {
         for (int i = 0; i < _blocks.Count; i++)

@@ -43,6 +43,12 @@ public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights wei
     private Tensor[]? _lastInputs;
     private int _quietSteps; // eager steps in a row with the same inputs that allocated nothing
 
+    /// <summary>
+    /// One training step on the batch x [N, C, H, W] with its four label tensors [N] (-1 = none).
+    /// <paramref name="step"/> numbers the step from 0 and only keys the dropout masks (so a resumed
+    /// run draws the same ones); Adam counts its own steps from 1 (<see cref="Optimizer.StepCount"/>,
+    /// saved with the run), since its bias corrections need t, not the position in the data.
+    /// </summary>
     public JointLossResult Run(Tensor x, IReadOnlyList<Tensor> labels, ulong step)
     {
         // The host's part: what changes from step to step goes to device memory first.

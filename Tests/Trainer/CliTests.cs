@@ -79,6 +79,16 @@ public sealed class CliTests : IDisposable
         Assert.Equal(2, different.Exit);
         Assert.Contains("--width 0.25 (the run has 0.125)", different.Error);
         Assert.DoesNotContain("--batch", different.Error);   // the same as the run's: no conflict
+
+        // The resumed run saved its own --epochs: a plain --resume later sees 2 epochs done of 2, not of 1.
+        var again = Fer("train", "--resume", "--out", Run("r"));
+        Assert.True(again.Exit == 0, again.Error);
+        Assert.Contains("all 2 epochs", again.Output);
+
+        // A default value given explicitly is the run's value.
+        Assert.Equal(0, Fer(["train", "--width", "0.125", "--synthetic-validation", "32", "--batch", "16", "--threads", "2", "--epochs", "1", "--out", Run("d")]).Exit);
+        var explicitDefault = Fer("train", "--resume", "--out", Run("d"), "--synthetic-train", "2000", "--format", "synthetic");
+        Assert.True(explicitDefault.Exit == 0, explicitDefault.Error);
     }
 
     [Fact]
@@ -93,15 +103,17 @@ public sealed class CliTests : IDisposable
         Assert.Contains("holds an earlier run", again.Error);
         Assert.Equal(before, File.ReadAllBytes(model));
 
-        File.WriteAllBytes(Path.Combine(Run("o"), "confusion_stale.png"), [1]);   // a plot the new run would not write
+        File.WriteAllBytes(Path.Combine(Run("o"), "notes.png"), [1]);   // the user's, not the run's
         var replaced = Fer(["train", .. Tiny, "--epochs", "1", "--seed", "5", "--out", Run("o"), "--overwrite"]);
         Assert.True(replaced.Exit == 0, replaced.Error);
         Assert.NotEqual(before, File.ReadAllBytes(model));
-        Assert.False(File.Exists(Path.Combine(Run("o"), "confusion_stale.png")));
+        Assert.True(File.Exists(Path.Combine(Run("o"), "notes.png")));
 
-        // Where a run goes when --out is not given: the first folder of the name that holds no run.
+        // Where a run goes when --out is not given: the first of the name, -2, -3, ... that holds no run and is no file.
         Assert.Equal(Run("o") + "-2", RunFolder.FirstFree(Run("o")));
         Assert.Equal(Run("fresh"), RunFolder.FirstFree(Run("fresh")));
+        File.WriteAllText(Run("a-file"), "");
+        Assert.Equal(Run("a-file") + "-2", RunFolder.FirstFree(Run("a-file")));
     }
 
     [Theory]
@@ -151,6 +163,12 @@ public sealed class CliTests : IDisposable
         Assert.Equal(2, huge.Exit);
         Assert.Contains("--batch 400 needs about", huge.Error);
 
+        // A learning rate that makes the loss NaN stops the run (exit 1) before NaN weights are saved as the best.
+        var diverged = Fer(["train", .. Tiny, "--epochs", "1", "--lr", "1e30", "--out", Run("nan")]);
+        Assert.Equal(1, diverged.Exit);
+        Assert.Contains("training diverged", diverged.Error);
+        Assert.False(File.Exists(Path.Combine(Run("nan"), "model.safetensors")));
+
         string csv = Path.Combine(_folder, "two_rows.csv");
         string pixels = string.Join(' ', Enumerable.Repeat("7", 2304));
         File.WriteAllLines(csv, ["emotion,pixels,Usage", $"1,{pixels},Training", $"2,{pixels},PublicTest"]);
@@ -166,8 +184,9 @@ public sealed class CliTests : IDisposable
         Assert.Equal(1, folderAsCsv.Exit);
         Assert.Contains("--format fer2013 reads a .csv file, and this is a folder", folderAsCsv.Error);
         var syntheticWithData = Fer("train", "--format", "synthetic", "--data", _folder, "--out", Run("f"));
-        Assert.Equal(1, syntheticWithData.Exit);
+        Assert.Equal(2, syntheticWithData.Exit);
         Assert.Contains("leave out --data", syntheticWithData.Error);
+        Assert.Equal(2, Fer("train", "--format", "bogus", "--out", Run("f")).Exit);
 
         string file = Path.Combine(_folder, "a-file");
         File.WriteAllText(file, "");

@@ -10,7 +10,12 @@ internal static class CommonOptions
 {
     public static Option<string> Model() => new("--model") { Description = "A model.safetensors written by `fer train`.", Required = true };
     public static Option<string[]> Data() => new("--data") { Description = "Dataset path(s), as for `fer train`.", AllowMultipleArgumentsPerToken = true };
-    public static Option<string?> Format() => new("--format") { Description = "fer2013 | rafdb | utkface | folder | synthetic (default: detected)." };
+    public static Option<string?> Format()
+    {
+        var format = new Option<string?>("--format") { Description = "fer2013 | rafdb | utkface | folder | synthetic (default: detected from the path)." };
+        format.AcceptOnlyFromAmong(DatasetLoader.Formats);
+        return format;
+    }
     public static Option<string> Device() => new("--device") { Description = "auto | cpu | cpu-reference | cuda | emulated", DefaultValueFactory = _ => "auto" };
     public static Option<int> Batch() => new Option<int>("--batch") { DefaultValueFactory = _ => 32 }.Require(b => b >= 1, "must be at least 1.");
     public static Option<bool> Json() => new("--json") { Description = "Machine-readable output on stdout." };

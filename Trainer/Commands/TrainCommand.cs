@@ -11,7 +11,7 @@ public static class TrainCommand
     public static Command Create(TextWriter output)
     {
         var data = new Option<string[]>("--data") { Description = "Dataset path(s): FER2013 .csv, RAF-DB folder, UTKFace folder, image folder. Several mix with partial labels. Omitted: built-in synthetic faces.", AllowMultipleArgumentsPerToken = true };
-        var format = new Option<string?>("--format") { Description = "fer2013 | rafdb | utkface | folder | synthetic (default: detected from the path)." };
+        var format = CommonOptions.Format();
         var device = new Option<string>("--device") { Description = "auto | cpu | cpu-reference | cuda | emulated", DefaultValueFactory = _ => "auto" };
         var width = new Option<double>("--width") { Description = "Width multiplier of the network (0.25 for quick CPU runs).", DefaultValueFactory = _ => 1.0 }
             .Require(w => w > 0 && w <= 8, "must be a number in (0, 8].");
@@ -72,6 +72,8 @@ public static class TrainCommand
                 StrictFloat32 = parse.GetValue(strict),
                 NoGraph = parse.GetValue(noGraph),
             };
+            if (options.Format?.ToLowerInvariant() == "synthetic" && options.Data.Count > 0)
+                throw new UsageException($"--format synthetic makes its own faces: leave out --data, or choose another --format.");
             bool resuming = parse.GetValue(resume);
             if (resuming && options.Overwrite) throw new UsageException("--resume continues the run in --out and --overwrite replaces it: choose one.");
             var givenNames = command.Options.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet();
@@ -79,7 +81,7 @@ public static class TrainCommand
                 options = ResumeOptions.Merge(new RunFolder(options.Out).ReadState().Options, options, givenNames);
             else if (!givenNames.Contains(outDir.Name) && RunFolder.FirstFree(options.Out) is var free && free != options.Out)
             {
-                output.WriteLine($"{options.Out} holds an earlier run; this one goes to {free} (--resume continues the earlier one).");
+                output.WriteLine($"{options.Out} holds an earlier run; this one goes to {free} (continue it later with --resume --out {free}).");
                 options = options with { Out = free };
             }
 
@@ -98,6 +100,7 @@ public static class TrainCommand
             {
                 context.Cancel = true;
                 cancel.Cancel();
+                Console.Error.WriteLine("fer: SIGTERM: stopping after this step and saving.");
             });
             try
             {

@@ -22,7 +22,9 @@ public static class ResumeOptions
                 conflicts.Add($"{option} {givenValue} (the run has {savedValue})");
         }
         Same("--data", Describe(saved.Data), Describe(given.Data));
-        Same("--format", saved.Format ?? "detected", given.Format ?? "detected");
+        if (givenNames.Contains("--format") && saved.Format?.ToLowerInvariant() != given.Format?.ToLowerInvariant()
+            && !(saved.Format is null && saved.Data.Count == 0 && given.Format?.ToLowerInvariant() == "synthetic"))
+            conflicts.Add($"--format {given.Format} (the run has {saved.Format ?? (saved.Data.Count == 0 ? "synthetic" : "its format detected from the path")})");
         Same("--width", saved.Width, given.Width);
         Same("--channels", saved.Channels, given.Channels);
         Same("--image-size", saved.Height, given.Height);
@@ -31,8 +33,8 @@ public static class ResumeOptions
         Same("--augment", saved.Augment, given.Augment);
         Same("--seed", saved.Seed, given.Seed);
         Same("--skip-bad", saved.SkipBad, given.SkipBad);
-        Same("--synthetic-train", saved.SyntheticTrain, given.SyntheticTrain);
-        Same("--synthetic-validation", saved.SyntheticValidation, given.SyntheticValidation);
+        Same("--synthetic-train", saved.SyntheticTrain ?? TrainOptions.DefaultSyntheticTrain, given.SyntheticTrain ?? TrainOptions.DefaultSyntheticTrain);
+        Same("--synthetic-validation", saved.SyntheticValidation ?? TrainOptions.DefaultSyntheticValidation, given.SyntheticValidation ?? TrainOptions.DefaultSyntheticValidation);
         Same("--patience", saved.Patience, given.Patience);
         if (conflicts.Count > 0)
             throw new UsageException($"--resume continues the run in {given.Out} as it was started, but {string.Join("; ", conflicts)}. " +

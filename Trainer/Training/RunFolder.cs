@@ -47,7 +47,10 @@ public sealed class RunFolder(string path)
     /// <summary>The files a run writes, present or not: the weights, the state, the metrics and the plots.</summary>
     private IEnumerable<string> RunFiles() =>
         new[] { BestModel, LastModel, State, Metrics, File("loss.png"), File("accuracy.png") }
-            .Concat(Directory.Exists(Path) ? Directory.GetFiles(Path, "confusion_*.png") : []);
+            .Concat(Enum.GetValues<FaceTask>().Select(task => File(ConfusionPlot(task))));
+
+    /// <summary>A task's validation confusion matrix: confusion_emotion.png, ...</summary>
+    public static string ConfusionPlot(FaceTask task) => $"confusion_{task.ToString().ToLowerInvariant()}.png";
 
     /// <summary>True when an earlier run left its files here: a new run must not write over them unasked.</summary>
     public bool HoldsRun => RunFiles().Any(System.IO.File.Exists);
@@ -65,7 +68,7 @@ public sealed class RunFolder(string path)
     public static string FirstFree(string path)
     {
         string candidate = path;
-        for (int n = 2; new RunFolder(candidate).HoldsRun; n++) candidate = $"{path}-{n}";
+        for (int n = 2; System.IO.File.Exists(candidate) || new RunFolder(candidate).HoldsRun; n++) candidate = $"{path}-{n}";
         return candidate;
     }
 

@@ -27,4 +27,5 @@ public sealed record TrainOptions
     public bool NoGraph { get; init; }                  // GPU: run every step eagerly instead of replaying a captured CUDA graph
     public int? SyntheticTrain { get; init; }
     public int? SyntheticValidation { get; init; }
+    public const int DefaultSyntheticTrain = 2000, DefaultSyntheticValidation = 400;
 }

@@ -18,7 +18,7 @@ public sealed class TrainerData(FaceDataset dataset, Device device) : IDisposabl
     public static TrainerData Load(TrainOptions options, Device device, IProgressReporter progress)
     {
         var loadOptions = new LoadOptions(options.Channels, options.Height, options.ImageWidth, options.SkipBad, options.Seed,
-            options.SyntheticTrain ?? 2000, options.SyntheticValidation ?? 400);
+            options.SyntheticTrain ?? TrainOptions.DefaultSyntheticTrain, options.SyntheticValidation ?? TrainOptions.DefaultSyntheticValidation);
         var dataset = DatasetLoader.Load(options.Data, options.Format, loadOptions);
         progress.Info(dataset.Report.ToString());
         progress.Info($"{dataset.Train.Count} training, {dataset.Validation.Count} validation, {dataset.Test.Count} test images");

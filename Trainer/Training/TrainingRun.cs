@@ -27,8 +27,8 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         var folder = new RunFolder(options.Out);
         if (!resume && folder.HoldsRun && !options.Overwrite)
             throw new UsageException($"--out {folder.Path} holds an earlier run. Continue it with --resume, choose another --out, or replace it with --overwrite.");
-        folder.Create();
         var device = DeviceChoice.Resolve(options.Device, options.Threads, tf32: !options.StrictFloat32);
+        folder.Create();
         using var data = TrainerData.Load(options, device, progress);
         if (cancel.IsCancellationRequested)
         {
@@ -52,18 +52,20 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         var history = new List<EpochMetrics>();
         if (resume)
         {
-            state = folder.LoadCheckpoint(model, optimizer);
+            state = folder.LoadCheckpoint(model, optimizer) with { Options = options };   // a later --resume sees this one's --epochs
             scheduler.Best = state.SchedulerBest;
             scheduler.BadEpochs = state.SchedulerBadEpochs;
             var best = File.Exists(folder.BestModel) ? ModelFile.Load(folder.BestModel, device).StateDict().ToDictionary(p => p.Name, p => p.Tensor) : null;
             stopper.Restore(state.EarlyStoppingBest, state.EarlyStoppingBestEpoch, state.EarlyStoppingEpochsWithoutImprovement, best);
             if (File.Exists(folder.Metrics)) history = ReadHistory(folder.Metrics).Where(m => m.Epoch <= state.Epoch).ToList();
-            progress.Info($"resuming {folder.Path} at epoch {state.Epoch + 1}, batch {state.BatchInEpoch + 1} (step {state.GlobalStep})");
             if (state.Epoch >= options.Epochs || stopper.ShouldStop)
             {
-                progress.Info(stopper.ShouldStop ? "this run already stopped early; nothing to resume" : $"all {options.Epochs} epochs are done; raise --epochs to train further");
+                progress.Info(stopper.ShouldStop ? $"{folder.Path} already stopped early; nothing to resume" : $"all {options.Epochs} epochs of {folder.Path} are done; raise --epochs to train further");
                 return new(stopper.ShouldStop ? RunOutcome.EarlyStopped : RunOutcome.Completed, state.Epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
             }
+            progress.Info($"resuming {folder.Path} at epoch {state.Epoch + 1}, after batch {state.BatchInEpoch} (step {state.GlobalStep})");
+            if (state.BatchInEpoch > 0 && state.EpochLossSums is null)
+                progress.Info($"the saved state does not hold epoch {state.Epoch + 1}'s losses so far (saved by an older fer): its metrics row covers only the batches from here on");
         }
         progress.Info(ModelSummary.Format(model.Config).TrimEnd());
 
@@ -87,6 +89,9 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             {
                 if (unread is not { } pending) return;
                 var loss = pending.Read();
+                if (!double.IsFinite(loss.Total))
+                    throw new InvalidOperationException($"the training loss became {loss.Total} in epoch {epoch + 1}: training diverged (is --lr {optimizer.LearningRate:G3} too high?). " +
+                        $"The files in {folder.Path} are from the last save before it.");
                 losses.Add(loss);
                 images += pending.Images;
                 progress.Step(loss, pending.Images);
@@ -103,7 +108,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                         EpochLossSums = lossSums, EpochLossCounts = lossCounts, EpochImages = images, EpochSeconds = secondsBefore + clock.Elapsed.TotalSeconds,
                     };
                     folder.SaveCheckpoint(model, optimizer, state, modelMetadata);
-                    progress.Info($"interrupted: saved epoch {epoch + 1}, batch {b} to {folder.Path}; continue with --resume");
+                    progress.Info($"interrupted: saved epoch {epoch + 1} after batch {b} to {folder.Path}; continue with `fer train --resume --out {folder.Path}`");
                     return new(RunOutcome.Interrupted, epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
                 }
                 var (x, labels) = data.TrainBatch(order, b, options.Batch, epoch, options.Augment, options.Seed);
@@ -147,8 +152,10 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
     {
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, perImage = config.StepBytesPerImage;
         if ((double)perImage * batch <= 0.8 * available) return;
+        long fits = (long)(0.8 * available / perImage);
         throw new UsageException($"--batch {options.Batch} needs about {(double)perImage * batch / (1L << 30):N1} GiB for a training step at --width {config.Width} " +
-            $"({perImage / 1e6:N1} MB per image); this machine has {available / (double)(1L << 30):N1} GiB. Use --batch {Math.Max(2, (long)(0.8 * available / perImage))} or less.");
+            $"and --image-size {config.Height} ({perImage / 1e6:N1} MB per image); this machine has {available / (double)(1L << 30):N1} GiB. " +
+            (fits >= 2 ? $"Use --batch {fits} or less." : "Not even a batch of 2 fits: use a smaller --width or --image-size."));
     }
 
     /// <summary>The run's metrics.csv so far (a resumed run appends to it).</summary>
@@ -200,6 +207,6 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         folder.WriteBytes("accuracy.png", Plots.AccuracyCurves(history));
         foreach (var task in Enum.GetValues<FaceTask>())
             if (validation[task].Total > 0)
-                folder.WriteBytes($"confusion_{task.ToString().ToLowerInvariant()}.png", Plots.Confusion(validation[task], $"{task} (validation)"));
+                folder.WriteBytes(RunFolder.ConfusionPlot(task), Plots.Confusion(validation[task], $"{task} (validation)"));
     }
 }
