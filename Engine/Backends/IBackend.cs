@@ -122,7 +122,7 @@ public interface IBackend
     /// (Int32) is the index 0..3 of the winner inside its window (row-major; first max wins).
     /// </summary>
     void MaxPool2x2Forward(Tensor x, Tensor y, Tensor argmax);
-    /// <summary>dx (overwritten, zero where no window won) from dy and argmax.</summary>
+    /// <summary>dy and argmax [N, C, H/2, W/2] -> dx [N, C, H, W] (overwritten, zero where no window won).</summary>
     void MaxPool2x2Backward(Tensor dy, Tensor argmax, Tensor dx);
 
     // ---- dropout (inverted) --------------------------------------------------------------------
@@ -147,7 +147,7 @@ public interface IBackend
     /// Masked softmax cross-entropy fused with its gradient. logits [N, K], labels [N] (Int64, -1 =
     /// missing). loss (a one-element tensor) = mean over labelled rows of -log softmax(logits)[label];
     /// dlogits [N, K] = (softmax - onehot) / labelledCount on labelled rows, 0 elsewhere. With no
-    /// labelled row the loss and dlogits are exactly 0. Returns nothing; the count is implicit.
+    /// labelled row the loss and dlogits are exactly 0. The labelled-row count is not returned.
     /// </summary>
     void SoftmaxCrossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor dlogits);
     /// <summary>

@@ -111,7 +111,7 @@ public sealed class Tensor
         return host;
     }
 
-    /// <summary>The elements as float64, whatever the float dtype.</summary>
+    /// <summary>The elements as float64, whatever the dtype.</summary>
     public double[] ToDoubles() => DType switch
     {
         DType.Float64 => ToArray<double>(),
@@ -208,6 +208,7 @@ public sealed class Tensor
     private Shape InferShape(int[] dims)
     {
         int unknown = Array.IndexOf(dims, -1);
+        if (dims.Count(d => d == -1) > 1) throw new ArgumentException($"Cannot reshape {Shape} to [{string.Join(", ", dims)}]: at most one dimension may be -1.");
         long known = 1;
         for (int i = 0; i < dims.Length; i++) if (i != unknown) known *= dims[i];
         var result = (int[])dims.Clone();

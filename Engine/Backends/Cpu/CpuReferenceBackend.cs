@@ -6,8 +6,8 @@ namespace FerEngine.Backends.Cpu;
 /// <summary>
 /// The reference backend: every primitive as plain loops (<see cref="ReferenceLoops{T}"/>), for
 /// float32 and float64. It unpacks tensors into spans and dispatches on the dtype; nothing here is
-/// clever. Methods are virtual so that <see cref="CpuFastBackend"/> can replace the float32 hot
-/// paths and keep everything else.
+/// clever. The hot paths' methods are virtual, so that <see cref="CpuFastBackend"/> can replace them
+/// for float32 and keep everything else.
 /// </summary>
 public class CpuReferenceBackend : IBackend
 {
@@ -118,8 +118,8 @@ public class CpuReferenceBackend : IBackend
             ReferenceLoops<double>.Gemm(transposeA, transposeB, m, n, k, alpha, a.AsSpan<double>(), b.AsSpan<double>(), beta, c.AsSpan<double>());
     }
 
-    /// <summary>Checks op(A) [M,K] x op(B) [K,N] = C [M,N] and returns (M, N, K).</summary>
-    protected static (int M, int N, int K) GemmSizes(bool transposeA, bool transposeB, Tensor a, Tensor b, Tensor c)
+    /// <summary>Checks op(A) [M,K] x op(B) [K,N] = C [M,N] and returns (M, N, K) (every backend's Gemm calls it).</summary>
+    internal static (int M, int N, int K) GemmSizes(bool transposeA, bool transposeB, Tensor a, Tensor b, Tensor c)
     {
         int m = transposeA ? a.Shape[1] : a.Shape[0], k = transposeA ? a.Shape[0] : a.Shape[1];
         int kb = transposeB ? b.Shape[1] : b.Shape[0], n = transposeB ? b.Shape[0] : b.Shape[1];

@@ -37,6 +37,7 @@ internal static class ReferenceLoops<T> where T : unmanaged, IFloatingPointIeee7
 
     // ---- convolution (NCHW, OIHW, stride 1) -----------------------------------------------------
 
+    /// <summary>y[n,co,oy,ox] = bias[co] + sum over ci, ky, kx of x[n,ci,oy+ky-p,ox+kx-p] * w[co,ci,ky,kx] (p: the padding; x is 0 outside the image).</summary>
     public static void ConvolutionForward(ConvShape s, ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, Span<T> y)
     {
         for (int n = 0; n < s.N; n++)

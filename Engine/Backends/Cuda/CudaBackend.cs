@@ -32,7 +32,7 @@ public sealed class CudaBackend : IBackend
     public void CopyToHost<T>(Tensor source, Span<T> destination) where T : unmanaged => Gpu(source).CopyToHost(Ptr(source), destination);
     public PendingRead<T> BeginCopyToHost<T>(Tensor source) where T : unmanaged => Gpu(source).BeginCopyToHost<T>(Ptr(source), checked((int)source.ElementCount));
 
-    /// <summary>float32 with 16-byte aligned ends: the copy_f32 kernel (float4 loads); anything else: a device-to-device memcpy.</summary>
+    /// <summary>float32 whose source and destination start 16-byte aligned: the copy_f32 kernel (float4 loads); anything else: a device-to-device memcpy.</summary>
     public void Copy(Tensor source, Tensor destination)
     {
         if (source.DType == DType.Float32 && Ptr(source) % 16 == 0 && Ptr(destination) % 16 == 0)
@@ -41,6 +41,7 @@ public sealed class CudaBackend : IBackend
             Gpu(source).CopyDeviceToDevice(Ptr(source), Ptr(destination), source.ElementCount * source.DType.SizeInBytes());
     }
 
+    /// <summary>fill_f32 for float32; other dtypes can only be zero-filled here (a memset), unlike on the CPU.</summary>
     public void Fill(Tensor destination, double value)
     {
         if (destination.DType == DType.Float32)
@@ -89,7 +90,7 @@ public sealed class CudaBackend : IBackend
     public void Gemm(bool transposeA, bool transposeB, double alpha, Tensor a, Tensor b, double beta, Tensor c)
     {
         RequireFloat32("gemm", a);
-        int m = c.Shape[0], n = c.Shape[1], k = transposeA ? a.Shape[0] : a.Shape[1];
+        var (m, n, k) = Cpu.CpuReferenceBackend.GemmSizes(transposeA, transposeB, a, b, c);   // a wrong shape would be garbage on a GPU, not an exception
         Gpu(a).Sgemm(transposeA, transposeB, m, n, k, (float)alpha, Ptr(a), Ptr(b), (float)beta, Ptr(c));
     }
 
