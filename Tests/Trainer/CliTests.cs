@@ -78,6 +78,7 @@ public sealed class CliTests : IDisposable
         var different = Fer("train", "--resume", "--out", Run("r"), "--epochs", "3", "--width", "0.25", "--batch", "16");
         Assert.Equal(2, different.Exit);
         Assert.Contains("--width 0.25 (the run has 0.125)", different.Error);
+        Assert.Contains("--data", Fer("train", "--resume", "--out", Run("r"), "--data", _folder).Error);   // synthetic data cannot have moved
         Assert.DoesNotContain("--batch", different.Error);   // the same as the run's: no conflict
 
         // The resumed run saved its own --epochs: a plain --resume later sees 2 epochs done of 2, not of 1.
@@ -266,6 +267,13 @@ public sealed class CliTests : IDisposable
         Assert.Equal([FerEngine.Model.Network.FaceTask.Emotion], FerEngine.Model.Network.ModelFile.TrainedTasks(model));
         Assert.DoesNotContain("gender", predict.Output);
         Assert.DoesNotContain("gender", Fer("predict", "--model", model, image, "--json").Output);
+
+        // The dataset moved: --resume takes the new path, and warns.
+        string moved = Path.Combine(_folder, "moved.csv");
+        File.Copy(csv, moved);
+        var resumed = Fer("train", "--resume", "--out", Run("csvrun"), "--epochs", "3", "--data", moved);
+        Assert.True(resumed.Exit == 0, resumed.Error);
+        Assert.Contains("continue exactly only if it holds the same images", resumed.Output);
     }
 
     [Fact]

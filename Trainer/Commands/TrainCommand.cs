@@ -78,7 +78,7 @@ public static class TrainCommand
             if (resuming && options.Overwrite) throw new UsageException("--resume continues the run in --out and --overwrite replaces it: choose one.");
             var givenNames = command.Options.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet();
             if (resuming)
-                options = ResumeOptions.Merge(new RunFolder(options.Out).ReadState().Options, options, givenNames);
+                options = ResumeOptions.Merge(new RunFolder(options.Out).ReadState().Options, options, givenNames, output.WriteLine);
             else if (!givenNames.Contains(outDir.Name) && RunFolder.FirstFree(options.Out) is var free && free != options.Out)
             {
                 output.WriteLine($"{options.Out} holds an earlier run; this one goes to {free} (continue it later with --resume --out {free}).");

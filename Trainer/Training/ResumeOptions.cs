@@ -6,14 +6,16 @@ namespace FerEngine.Trainer.Training;
 /// say how long and on what to run taken from this command line: --epochs (to train further),
 /// --device, --threads, --no-graph and --strict-float32. Giving a run-defining option again with
 /// another value is a usage error that names both values: a resumed run never silently becomes a
-/// different one.
+/// different one. The one exception is --data, for data that has moved: it is taken, with a warning
+/// that the batches match only if the new path holds the same images.
 /// </summary>
 public static class ResumeOptions
 {
     /// <param name="saved">the options saved when the run started</param>
     /// <param name="given">this command line's options (defaults where not given)</param>
     /// <param name="givenNames">the options this command line gave explicitly ("--width", ...)</param>
-    public static TrainOptions Merge(TrainOptions saved, TrainOptions given, IReadOnlySet<string> givenNames)
+    /// <param name="warn">where the --data warning goes</param>
+    public static TrainOptions Merge(TrainOptions saved, TrainOptions given, IReadOnlySet<string> givenNames, Action<string> warn)
     {
         var conflicts = new List<string>();
         void Same<T>(string option, T savedValue, T givenValue)
@@ -21,7 +23,11 @@ public static class ResumeOptions
             if (givenNames.Contains(option) && !EqualityComparer<T>.Default.Equals(savedValue, givenValue))
                 conflicts.Add($"{option} {givenValue} (the run has {savedValue})");
         }
-        Same("--data", Describe(saved.Data), Describe(given.Data));
+        bool moved = givenNames.Contains("--data") && Describe(saved.Data) != Describe(given.Data);
+        if (moved && (saved.Data.Count == 0 || given.Data.Count != saved.Data.Count))
+            conflicts.Add($"--data {Describe(given.Data)} (the run has {Describe(saved.Data)})");
+        else if (moved)
+            warn($"--resume with --data {Describe(given.Data)} where the run had {Describe(saved.Data)}: the batches continue exactly only if it holds the same images.");
         if (givenNames.Contains("--format") && saved.Format?.ToLowerInvariant() != given.Format?.ToLowerInvariant()
             && !(saved.Format is null && saved.Data.Count == 0 && given.Format?.ToLowerInvariant() == "synthetic"))
             conflicts.Add($"--format {given.Format} (the run has {saved.Format ?? (saved.Data.Count == 0 ? "synthetic" : "its format detected from the path")})");
@@ -41,6 +47,7 @@ public static class ResumeOptions
                 "Leave those options out to resume, or start a new run with another --out.");
         return saved with
         {
+            Data = moved ? given.Data : saved.Data,
             Epochs = givenNames.Contains("--epochs") ? given.Epochs : saved.Epochs,
             Device = given.Device,
             Threads = given.Threads,
