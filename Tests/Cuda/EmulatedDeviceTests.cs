@@ -25,7 +25,7 @@ public class EmulatedDeviceTests : CudaBackendTests
     }
 
     [Fact]
-    public void A_new_allocation_holds_leftovers_not_zeros()
+    public void Raw_memory_holds_leftovers_tensors_start_cleared_and_none_is_float64()
     {
         // As cuMemAlloc: memory read before anything writes it shows NaNs as floats and huge numbers as integers, not zeros.
         var gpu = new EmulatedGpu();
@@ -38,5 +38,6 @@ public class EmulatedDeviceTests : CudaBackendTests
         Assert.All(longs, v => Assert.True(v > int.MaxValue, $"{v}"));
         // A tensor's storage is cleared when it is made (CudaStorage), on the emulated GPU as on a real one.
         Assert.All(Tensor.Empty(new Shape(3), DType.Int64, new CudaDevice(gpu)).ToArray<long>(), v => Assert.Equal(0, v));
+        Assert.Contains("computes in float32", Assert.Throws<NotSupportedException>(() => Tensor.Zeros(new Shape(3), DType.Float64, new CudaDevice(gpu))).Message);
     }
 }

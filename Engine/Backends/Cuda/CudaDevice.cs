@@ -14,7 +14,10 @@ public sealed class CudaDevice : Device
     public IGpuDevice Gpu { get; }
     public override IBackend Backend { get; }
 
-    protected override Storage AllocatePersistent(DType dtype, long length) => new CudaStorage(this, dtype, length);
+    /// <summary>Device memory; never float64, which no GPU primitive computes (one check here instead of one per primitive).</summary>
+    protected override Storage AllocatePersistent(DType dtype, long length) => dtype == DType.Float64
+        ? throw new NotSupportedException($"{Name}: the CUDA backend computes in float32, so a float64 tensor cannot live on the GPU. Use the CPU reference for float64.")
+        : new CudaStorage(this, dtype, length);
 
     /// <summary>A device on a new emulated GPU (host memory, the PTX emulator): runs everywhere.</summary>
     public static CudaDevice Emulated() => new(new EmulatedGpu());
