@@ -49,11 +49,19 @@ public static class Evaluator
                 var (x, labels) = makeBatch(start, n);
                 using var noGrad = Autograd.Autograd.NoGrad();
                 var logits = model.ForwardTasks(x);
-                foreach (var task in Enum.GetValues<FaceTask>())
+                // Each head's argmax and each task's labels as the rows of one tensor, read back at once:
+                // on a GPU every read waits for the device, so one per batch rather than eight.
+                var tasks = Enum.GetValues<FaceTask>();
+                var rows = Tensor.Empty(new Shape(2 * tasks.Length, n), DType.Int64, x.Device);   // [predictions per task; labels per task]
+                foreach (var task in tasks)
                 {
-                    long[] predicted = Predict(logits[task]), truth = labels[(int)task].ToArray<long>();
-                    for (int i = 0; i < n; i++) result[task].Add(truth[i], predicted[i]);
+                    x.Backend.Argmax(logits[task], Row(rows, (int)task));
+                    x.Backend.Copy(labels[(int)task], Row(rows, tasks.Length + (int)task));
                 }
+                long[] values = rows.ToArray<long>();
+                foreach (var task in tasks)
+                    for (int i = 0; i < n; i++)
+                        result[task].Add(values[(tasks.Length + (int)task) * n + i], values[(int)task * n + i]);
             }
         }
         finally
@@ -62,6 +70,9 @@ public static class Evaluator
         }
         return result;
     }
+
+    /// <summary>Row r of a [R, N] tensor as an [N] view.</summary>
+    private static Tensor Row(Tensor rows, int r) => rows.Slice(r, 1).View(new Shape(rows.Shape[1]));
 
     /// <summary>logits [N, K] -> argmax per row.</summary>
     public static long[] Predict(Tensor logits)

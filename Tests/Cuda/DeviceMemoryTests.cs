@@ -70,8 +70,11 @@ public class DeviceMemoryTests
         long before = LiveBytes(gpu);
         for (int pass = 0; pass < 3; pass++)
         {
-            Evaluator.Evaluate(model, 3, 3, Batch);
+            long reads = gpu.CopiesToHost;
+            var result = Evaluator.Evaluate(model, 3, 3, Batch);
             Assert.Equal(before, LiveBytes(gpu));
+            Assert.Equal(1, gpu.CopiesToHost - reads);   // one read per batch: every head's predictions and every task's labels together
+            Assert.All(result.Matrices, m => Assert.Equal(2, m.Total));   // the third sample has no labels
         }
 
         var step = new TrainStep(model, new Adam(model.NamedParameters(), 1e-3), new TaskWeights());
