@@ -20,7 +20,8 @@ public sealed class RunFolder(string path)
     public string BestModel => File("model.safetensors");
     public string LastModel => File("last.safetensors");
     public string State => File("state.safetensors");
-    public string Metrics => File("metrics.csv");
+    public string Metrics => File(MetricsName);
+    public const string MetricsName = "metrics.csv", LossPlotName = "loss.png", AccuracyPlotName = "accuracy.png";
     public string File(string name) => System.IO.Path.Combine(Path, name);
 
     private const string StepKey = "global_step", StateKey = "training_state";
@@ -46,7 +47,7 @@ public sealed class RunFolder(string path)
 
     /// <summary>The files a run writes, present or not: the weights, the state, the metrics and the plots.</summary>
     private IEnumerable<string> RunFiles() =>
-        new[] { BestModel, LastModel, State, Metrics, File("loss.png"), File("accuracy.png") }
+        new[] { BestModel, LastModel, State, Metrics, File(LossPlotName), File(AccuracyPlotName) }
             .Concat(Enum.GetValues<FaceTask>().Select(task => File(ConfusionPlot(task))));
 
     /// <summary>A task's validation confusion matrix: confusion_emotion.png, ...</summary>

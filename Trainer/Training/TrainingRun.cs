@@ -202,9 +202,9 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
 
     private static void WriteReports(RunFolder folder, List<EpochMetrics> history, EvaluationResult validation)
     {
-        folder.WriteText("metrics.csv", EpochMetrics.ToCsv(history));
-        folder.WriteBytes("loss.png", Plots.LossCurves(history));
-        folder.WriteBytes("accuracy.png", Plots.AccuracyCurves(history));
+        folder.WriteText(RunFolder.MetricsName, EpochMetrics.ToCsv(history));
+        folder.WriteBytes(RunFolder.LossPlotName, Plots.LossCurves(history));
+        folder.WriteBytes(RunFolder.AccuracyPlotName, Plots.AccuracyCurves(history));
         foreach (var task in Enum.GetValues<FaceTask>())
             if (validation[task].Total > 0)
                 folder.WriteBytes(RunFolder.ConfusionPlot(task), Plots.Confusion(validation[task], $"{task} (validation)"));
