@@ -25,6 +25,18 @@ public class EmulatedDeviceTests : CudaBackendTests
     }
 
     [Fact]
+    public void A_float4_kernel_refuses_a_view_that_is_not_16_byte_aligned()
+    {
+        var x = Tensor.Uniform(new Shape(9), -1, 1, 1, 1, DType.Float32, Emulated);
+        var view = x.Slice(1, 8);   // starts 4 bytes past a 16-byte boundary
+        var y = Tensor.Zeros(new Shape(8), DType.Float32, Emulated);
+        var error = Assert.Throws<NotSupportedException>(() => Emulated.Backend.Scale(view, 2, y));
+        Assert.Contains("16-byte aligned", error.Message);
+        Emulated.Backend.Scale(view.Clone(), 2, y);   // what the message says to do
+        Assert.Equal(view.ToArray<float>().Select(v => 2 * v), y.ToArray<float>());
+    }
+
+    [Fact]
     public void Raw_memory_holds_leftovers_tensors_start_cleared_and_none_is_float64()
     {
         // As cuMemAlloc: memory read before anything writes it shows NaNs as floats and huge numbers as integers, not zeros.

@@ -20,6 +20,19 @@ public sealed class CudaBackend : IBackend
     /// <summary>The device address of a tensor's first element.</summary>
     private static ulong Ptr(Tensor t) => ((CudaStorage)t.Storage).Address + (ulong)(t.Offset * t.DType.SizeInBytes());
 
+    /// <summary>
+    /// The float4 kernels (Elementwise.ptx, dropout_forward_f32, sum_f32) load and store 16
+    /// bytes at a time: every tensor must start 16-byte aligned. Fresh tensors and arena slots do; a view
+    /// that starts part-way into a row may not (a GPU would fault on it, or worse).
+    /// </summary>
+    private static void RequireVectorAligned(string op, params Tensor[] tensors)
+    {
+        foreach (var t in tensors)
+            if (Ptr(t) % 16 != 0)
+                throw new NotSupportedException($"{op}: the GPU kernel moves float4 vectors, so every tensor must start 16-byte aligned; " +
+                    $"this {t.Shape} view starts {Ptr(t) % 16} bytes past a boundary. Pass a copy (Tensor.Clone()).");
+    }
+
     private static void RequireFloat32(string op, Tensor t)
     {
         if (t.DType != DType.Float32)
@@ -44,8 +57,11 @@ public sealed class CudaBackend : IBackend
     /// <summary>fill_f32 for float32; other dtypes can only be zero-filled here (a memset), unlike on the CPU.</summary>
     public void Fill(Tensor destination, double value)
     {
-        if (destination.DType == DType.Float32)
+        if (destination.DType == DType.Float32 && (value != 0 || Ptr(destination) % 16 == 0))
+        {
+            RequireVectorAligned("fill", destination);
             Gpu(destination).Launch("fill_f32", destination.ElementCount, Ptr(destination), (uint)destination.ElementCount, (float)value);
+        }
         else if (value == 0)
             Gpu(destination).Memset(Ptr(destination), 0, destination.ElementCount * destination.DType.SizeInBytes());
         else
@@ -57,6 +73,7 @@ public sealed class CudaBackend : IBackend
     public void Add(Tensor a, Tensor b, Tensor y)
     {
         RequireFloat32("add", a);
+        RequireVectorAligned("add", a, b, y);
         Gpu(a).Launch("add_f32", y.ElementCount, Ptr(a), Ptr(b), Ptr(y), (uint)y.ElementCount);
     }
 
@@ -69,12 +86,14 @@ public sealed class CudaBackend : IBackend
     public void Scale(Tensor x, double alpha, Tensor y)
     {
         RequireFloat32("scale", x);
+        RequireVectorAligned("scale", x, y);
         Gpu(x).Launch("scale_f32", y.ElementCount, Ptr(x), Ptr(y), (uint)y.ElementCount, (float)alpha);
     }
 
     public void Axpy(double alpha, Tensor x, Tensor y)
     {
         RequireFloat32("axpy", x);
+        RequireVectorAligned("axpy", x, y);
         Gpu(x).Launch("axpy_f32", y.ElementCount, Ptr(x), Ptr(y), (uint)y.ElementCount, (float)alpha);
     }
 
@@ -82,6 +101,7 @@ public sealed class CudaBackend : IBackend
     public void MultiplyByScalar(Tensor x, Tensor s, Tensor y)
     {
         RequireFloat32("multiply-by-scalar", x);
+        RequireVectorAligned("multiply-by-scalar", x, y);
         Gpu(x).Launch("scale_by_f32", y.ElementCount, Ptr(x), Ptr(y), (uint)y.ElementCount, Ptr(s));
     }
 
@@ -135,11 +155,15 @@ public sealed class CudaBackend : IBackend
             AddBias(y, bias);
             x = y;
         }
+        RequireVectorAligned("elu", x, y);
         Gpu(x).Launch("elu_forward_f32", y.ElementCount, Ptr(x), Ptr(y), (uint)y.ElementCount, (float)alpha);
     }
 
-    public void EluBackward(Tensor y, Tensor dy, Tensor dx, double alpha) =>
+    public void EluBackward(Tensor y, Tensor dy, Tensor dx, double alpha)
+    {
+        RequireVectorAligned("elu backward", y, dy, dx);
         Gpu(y).Launch("elu_backward_f32", dx.ElementCount, Ptr(y), Ptr(dy), Ptr(dx), (uint)dx.ElementCount, (float)alpha);
+    }
 
     public void ReluForward(Tensor x, Tensor y) => Gpu(x).Relu(y.ElementCount, Ptr(x), Ptr(y));
     public void ReluBackward(Tensor y, Tensor dy, Tensor dx) => Gpu(y).ReluBackward(dx.ElementCount, Ptr(y), Ptr(dy), Ptr(dx));
@@ -262,12 +286,17 @@ public sealed class CudaBackend : IBackend
     public void MaxPool2x2Backward(Tensor dy, Tensor argmax, Tensor dx) =>
         Gpu(dy).Launch("maxpool2x2_backward_f32", dx.ElementCount, Ptr(dy), Ptr(argmax), Ptr(dx), (uint)dx.ElementCount, (uint)dx.Shape[2], (uint)dx.Shape[3]);
 
-    public void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor step, Tensor y, Tensor mask) =>
+    public void DropoutForward(Tensor x, double p, ulong seed, ulong stream, Tensor step, Tensor y, Tensor mask)
+    {
+        RequireVectorAligned("dropout", x, y, mask);
         Gpu(x).Launch("dropout_forward_f32", x.ElementCount, Ptr(x), Ptr(y), Ptr(mask), (uint)x.ElementCount, seed, stream, Ptr(step),
             Philox.DropThreshold(p), (float)(1.0 / (1.0 - p)));
+    }
 
-    public void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx) =>
+    public void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx)
+    {
         Gpu(dy).Launch("dropout_backward_f32", dx.ElementCount, Ptr(dy), Ptr(mask), Ptr(dx), (uint)dx.ElementCount, (float)(1.0 / (1.0 - p)));
+    }
 
     // ---- loss and reductions ----------------------------------------------------------------------
 
@@ -316,6 +345,7 @@ public sealed class CudaBackend : IBackend
 
     public void Sum(Tensor x, Tensor y)
     {
+        RequireVectorAligned("sum", x);
         Fill(y, 0);
         Gpu(x).Launch("sum_f32", x.ElementCount, Ptr(x), Ptr(y), (uint)x.ElementCount);
     }
