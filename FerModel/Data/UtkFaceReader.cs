@@ -13,9 +13,11 @@ public static class UtkFaceReader
         labels = default;
         var fields = fileName.Split('_');
         if (fields.Length < 4) return false;
-        if (!int.TryParse(fields[0], out int age) || age is < 0 or > 130) return false;
-        if (!int.TryParse(fields[1], out int gender) || gender is < 0 or > 1) return false;
-        if (!int.TryParse(fields[2], out int race) || race is < 0 or > 4) return false;
+        static bool Digits(string field, out int value) =>   // digits only: no sign, no spaces
+            int.TryParse(field, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out value);
+        if (!Digits(fields[0], out int age) || age > 130) return false;
+        if (!Digits(fields[1], out int gender) || gender > 1) return false;
+        if (!Digits(fields[2], out int race) || race > 4) return false;
         if (fields[3].Length == 0 || !char.IsDigit(fields[3][0])) return false;
         labels = new FaceLabels(Labels.Missing, gender, race <= 2 ? race : Labels.Missing, Labels.AgeGroup(age));
         return true;

@@ -55,6 +55,15 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         Assert.Equal(new FaceLabels(emotion, gender, race, age), labels);
     }
 
+    [Theory]
+    [InlineData("26 _0_1_20170104023102422.jpg")]   // a space
+    [InlineData("+26_0_1_20170104023102422.jpg")]   // a sign
+    [InlineData("131_0_1_20170104023102422.jpg")]   // no one is that old
+    [InlineData("26_2_1_20170104023102422.jpg")]    // gender is 0 or 1
+    [InlineData("26_0_5_20170104023102422.jpg")]    // race is 0 to 4
+    public void UtkFace_names_that_are_not_digits_in_range_are_malformed(string name) =>
+        Assert.False(UtkFaceReader.TryParse(name, out _));
+
     [Fact]
     public void UtkFace_skips_and_counts_malformed_names_and_corrupt_images()
     {
