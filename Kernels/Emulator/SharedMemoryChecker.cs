@@ -16,9 +16,9 @@ namespace FerEngine.Kernels.Emulator;
 /// </summary>
 internal sealed class SharedMemoryChecker
 {
-    private const int Nobody = -1, Several = -2;
+    private const int Several = -2;   // reader[b] when more than one thread read b in this interval
 
-    private readonly int[] writer, reader;                  // thread of the last write / read (Several: more than one reader)
+    private readonly int[] writer, reader;                  // the thread of the last write / read
     private readonly int[] writeInterval, readInterval;     // the barrier interval of that write / read; -1: never
     private readonly PtxInstruction?[] writeSite, readSite;
     private readonly Func<int, string> threadName;          // "kernel k, block b, thread t", for the thread that errs
