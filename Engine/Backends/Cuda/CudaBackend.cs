@@ -293,10 +293,8 @@ public sealed class CudaBackend : IBackend
             Philox.DropThreshold(p), (float)(1.0 / (1.0 - p)));
     }
 
-    public void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx)
-    {
+    public void DropoutBackward(Tensor dy, Tensor mask, double p, Tensor dx) =>
         Gpu(dy).Launch("dropout_backward_f32", dx.ElementCount, Ptr(dy), Ptr(mask), Ptr(dx), (uint)dx.ElementCount, (float)(1.0 / (1.0 - p)));
-    }
 
     // ---- loss and reductions ----------------------------------------------------------------------
 
