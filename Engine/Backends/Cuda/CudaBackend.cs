@@ -21,7 +21,7 @@ public sealed class CudaBackend : IBackend
     private static ulong Ptr(Tensor t) => ((CudaStorage)t.Storage).Address + (ulong)(t.Offset * t.DType.SizeInBytes());
 
     /// <summary>
-    /// The float4 kernels (Elementwise.ptx, dropout_forward_f32, sum_f32) load and store 16
+    /// The float4 kernels (Elementwise.ptx, dropout_forward_f32, sum_f32, adam_f32) load and store 16
     /// bytes at a time: every tensor must start 16-byte aligned. Fresh tensors and arena slots do; a view
     /// that starts part-way into a row may not (a GPU would fault on it, or worse).
     /// </summary>
@@ -392,10 +392,8 @@ public sealed class CudaBackend : IBackend
         foreach (var (p, g, m, v) in tensors)
         {
             RequireFloat32("adam", p);
-            ulong[] addresses = [Ptr(p), Ptr(g), Ptr(m), Ptr(v)];
-            if (addresses.Any(a => a % 16 != 0))
-                throw new ArgumentException($"adam: the kernel loads float4 vectors, so a parameter, its gradient and moments must start 16-byte aligned; {p.Shape} does not (a view at an odd offset?).");
-            entries.Add(new(addresses[0], addresses[1], addresses[2], addresses[3], checked((int)p.ElementCount)));
+            RequireVectorAligned("adam", p, g, m, v);
+            entries.Add(new(Ptr(p), Ptr(g), Ptr(m), Ptr(v), checked((int)p.ElementCount)));
         }
         foreach (var table in AdamTable.Batches(entries))
             Gpu(stepScalars).Launch("adam_f32", table.Chunks, table.Parameter, (uint)table.TensorCount,
