@@ -7,7 +7,8 @@
 # and runs its parts in order of importance, each cut short where the time left is less than its own limit.
 # The device tool returns at most 8 files from $OUT; this writes 7:
 #   gpu-tests.txt      nvidia-smi, `fer info` (driver, devices, cuBLAS / cuDNN found, or why not),
-#                      then the real-GPU tests alone (quick to read if the full suite has failures)
+#                      then the real-GPU tests alone (quick to read if the full suite has failures), and again
+#                      with CUDA_LAUNCH_BLOCKING=1 if a kernel faulted
 #   gpu-train-step.md  the GPU training-step benchmark against the host's PyTorch (eager, strict fp32, CUDA graph)
 #                      and our memory-bound kernels' bandwidth against the device-to-device copy
 #   gpu-train-step.log its console output (each batch's row as soon as it is measured)
@@ -61,6 +62,12 @@ if [ "$part" = all ] || [ "$part" = tests ]; then
   { nvidia-smi || true; echo; } > "$OUT/gpu-tests.txt" 2>&1
   step gpu-tests.txt 30 "$dotnet" "$fer" info
   FERENGINE_REQUIRE_GPU=1 step gpu-tests.txt 120 "$dotnet" "$tests" -noColor -class FerEngine.Tests.Cuda.RealGpuTests
+  # A kernel that faults is reported by a later call (a synchronisation, a copy back), not by its launch, and the
+  # fault breaks the context for every test after it. If that happened, run the tests once more with every launch
+  # synchronous, so that the call that faults names itself (graph capture may be refused in that mode).
+  if grep -Eq "CUDA_ERROR_(ILLEGAL_ADDRESS|ILLEGAL_INSTRUCTION|MISALIGNED_ADDRESS|INVALID_PC|LAUNCH_FAILED|HARDWARE_STACK_ERROR)" "$OUT/gpu-tests.txt"; then
+    CUDA_LAUNCH_BLOCKING=1 FERENGINE_REQUIRE_GPU=1 step gpu-tests.txt 90 "$dotnet" "$tests" -noColor -class FerEngine.Tests.Cuda.RealGpuTests
+  fi
 fi
 if [ "$part" = all ] || [ "$part" = bench ]; then
   step gpu-train-step.log 200 "$dotnet" "$bench" gpu-train-step --batches 32,256,1024 --seconds 3 \
