@@ -163,6 +163,11 @@ public sealed class CliTests : IDisposable
         var huge = Fer("train", "--width", "8", "--image-size", "96", "--synthetic-train", "400", "--synthetic-validation", "8", "--batch", "400", "--out", Run("huge"));
         Assert.Equal(2, huge.Exit);
         Assert.Contains("--batch 400 needs about", huge.Error);
+        // So are synthetic faces that cannot fit (10^6 images of 1024 x 1024: about 1 TB), before they are made.
+        var many = Fer("train", "--image-size", "1024", "--synthetic-train", "1000000", "--out", Run("many"));
+        Assert.Equal(2, many.Exit);
+        Assert.Contains("GiB of images", many.Error);
+        Assert.False(Directory.Exists(Run("many")));
 
         // A learning rate that makes the loss NaN stops the run (exit 1) before NaN weights are saved as the best.
         var diverged = Fer(["train", .. Tiny, "--epochs", "1", "--lr", "1e30", "--out", Run("nan")]);

@@ -27,6 +27,21 @@ public sealed class TrainerData(FaceDataset dataset, Device device) : IDisposabl
         return new TrainerData(dataset, device);
     }
 
+    /// <summary>
+    /// Refuses synthetic faces that cannot fit in memory before they are made (one byte per pixel and
+    /// channel, all held at once): the operating system would kill the process without a word.
+    /// </summary>
+    public static void RequireMemoryForSynthetic(TrainOptions options)
+    {
+        if (options.Data.Count > 0) return;
+        int train = options.SyntheticTrain ?? TrainOptions.DefaultSyntheticTrain, validation = options.SyntheticValidation ?? TrainOptions.DefaultSyntheticValidation;
+        long bytes = ((long)train + validation) * options.Channels * options.Height * options.ImageWidth;
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (bytes <= 0.5 * available) return;
+        throw new UsageException($"--synthetic-train {train} and --synthetic-validation {validation} at --image-size {options.Height} " +
+            $"need {bytes / (double)(1L << 30):N1} GiB of images; this machine has {available / (double)(1L << 30):N1} GiB. Use fewer images or a smaller --image-size.");
+    }
+
     public int BatchesPerEpoch(int batch)
     {
         int full = Dataset.Train.Count / batch, rest = Dataset.Train.Count % batch;

@@ -27,6 +27,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         var folder = new RunFolder(options.Out);
         if (!resume && folder.HoldsRun && !options.Overwrite)
             throw new UsageException($"--out {folder.Path} holds an earlier run. Continue it with --resume, choose another --out, or replace it with --overwrite.");
+        TrainerData.RequireMemoryForSynthetic(options);
         var device = DeviceChoice.Resolve(options.Device, options.Threads, tf32: !options.StrictFloat32);
         folder.Create();
         using var data = TrainerData.Load(options, device, progress);
