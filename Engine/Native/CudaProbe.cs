@@ -16,6 +16,27 @@ public static unsafe class CudaProbe
 {
     private const int Success = 0; // CUDA_SUCCESS in cuda.h's CUresult
 
+    /// <summary>
+    /// True when the CUDA driver loads (from FERENGINE_CUDA_LIBS or the system loader) and sees at
+    /// least one GPU: the quick check behind --device auto, which starts no python3 and loads no
+    /// library but the driver. Never throws.
+    /// </summary>
+    public static bool DriverSeesGpu()
+    {
+        try
+        {
+            IntPtr driver = LibraryResolver.Load(NativeLibrarySpec.Driver, LibraryResolver.OverrideFolders(Environment.GetEnvironmentVariable));
+            var cuInit = (delegate* unmanaged<uint, int>)NativeLibrary.GetExport(driver, "cuInit");
+            var cuDeviceGetCount = (delegate* unmanaged<int*, int>)NativeLibrary.GetExport(driver, "cuDeviceGetCount");
+            int count = 0;
+            return cuInit(0) == Success && cuDeviceGetCount(&count) == Success && count > 0;
+        }
+        catch (Exception e) when (e is CudaUnavailableException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
     public static CudaReport Run()
     {
         var lines = new List<string>();

@@ -318,6 +318,7 @@ public sealed class CliTests : IDisposable
         Assert.True(exit == 0, error);
         Assert.Contains("Completed", output);
         Assert.Contains("CUDA graph: captured the training step", output);
+        Assert.Contains("device: emulated (the CUDA backend in the PTX emulator", output);
         Assert.True(File.Exists(Path.Combine(Run("emulated"), "model.safetensors")));
         var eager = Fer("train", "--device", "emulated", "--no-graph", "--width", "0.0625", "--image-size", "16",
             "--synthetic-train", "16", "--synthetic-validation", "8", "--batch", "8", "--epochs", "1", "--out", Run("emulated-eager"));
@@ -329,6 +330,21 @@ public sealed class CliTests : IDisposable
             Assert.Equal(1, cuda.Exit);
             Assert.Contains("--device emulated", cuda.Error);
         }
+    }
+
+    [Fact]
+    public void Auto_takes_the_gpu_when_one_is_usable_and_the_cpu_otherwise()
+    {
+        var warnings = new List<string>();
+        var device = DeviceChoice.Resolve("auto", threads: 2, warn: warnings.Add);
+        if (FerEngine.Native.CudaProbe.Run().Available) Assert.IsType<FerEngine.Backends.Cuda.CudaDevice>(device);
+        else Assert.Same(Device.Cpu, device);
+        Assert.Equal(FerEngine.Native.CudaProbe.DriverSeesGpu() && device == Device.Cpu, warnings.Count == 1);
+        Assert.Equal("cpu (2 threads)", DeviceChoice.Describe(Device.Cpu, 2, tf32: true, graph: true));
+
+        var (exit, output, _) = Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("auto")]);
+        Assert.Equal(0, exit);
+        Assert.Contains("device: cpu (2 threads)", output);
     }
 
     [Fact]

@@ -16,7 +16,7 @@ internal static class CommonOptions
         format.AcceptOnlyFromAmong(DatasetLoader.Formats);
         return format;
     }
-    public static Option<string> Device() => new("--device") { Description = "auto | cpu | cpu-reference | cuda | emulated", DefaultValueFactory = _ => "auto" };
+    public static Option<string> Device() => new("--device") { Description = "auto (the GPU when one is usable, else the CPU) | cpu | cpu-reference | cuda | emulated", DefaultValueFactory = _ => "auto" };
     public static Option<int> Batch() => new Option<int>("--batch") { DefaultValueFactory = _ => 32 }.Require(b => b >= 1, "must be at least 1.");
     public static Option<bool> Json() => new("--json") { Description = "Machine-readable output on stdout." };
 
@@ -34,7 +34,7 @@ internal static class CommonOptions
     public static FerNet LoadModel(string path, string device)
     {
         if (!File.Exists(path)) throw new UsageException($"--model {path}: no such file (pass the model.safetensors of a `fer train` run folder).");
-        return ModelFile.Load(path, DeviceChoice.Resolve(device, Environment.ProcessorCount));
+        return ModelFile.Load(path, DeviceChoice.Resolve(device, Environment.ProcessorCount, warn: message => Console.Error.WriteLine($"fer: {message}")));
     }
 
     /// <summary>The dataset at the model's input shape (synthetic data when no path is given).</summary>

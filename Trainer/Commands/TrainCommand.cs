@@ -12,7 +12,7 @@ public static class TrainCommand
     {
         var data = new Option<string[]>("--data") { Description = "Dataset path(s): FER2013 .csv, RAF-DB folder, UTKFace folder, image folder. Several mix with partial labels. Omitted: built-in synthetic faces.", AllowMultipleArgumentsPerToken = true };
         var format = CommonOptions.Format();
-        var device = new Option<string>("--device") { Description = "auto | cpu | cpu-reference | cuda | emulated", DefaultValueFactory = _ => "auto" };
+        var device = CommonOptions.Device();
         var width = new Option<double>("--width") { Description = "Width multiplier of the network (0.25 for quick CPU runs).", DefaultValueFactory = _ => 1.0 }
             .Require(w => w > 0 && w <= 8, "must be a number in (0, 8].");
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 50 }.Require(e => e >= 1, "must be at least 1.");

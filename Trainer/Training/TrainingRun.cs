@@ -28,7 +28,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         if (!resume && folder.HoldsRun && !options.Overwrite)
             throw new UsageException($"--out {folder.Path} holds an earlier run. Continue it with --resume, choose another --out, or replace it with --overwrite.");
         TrainerData.RequireMemoryForSynthetic(options);
-        var device = DeviceChoice.Resolve(options.Device, options.Threads, tf32: !options.StrictFloat32);
+        var device = DeviceChoice.Resolve(options.Device, options.Threads, tf32: !options.StrictFloat32, warn: progress.Info);
         folder.Create();
         using var data = TrainerData.Load(options, device, progress);
         if (cancel.IsCancellationRequested)
@@ -68,6 +68,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             if (state.BatchInEpoch > 0 && state.EpochLossSums is null)
                 progress.Info($"the saved state does not hold epoch {state.Epoch + 1}'s losses so far (saved by an older fer): its metrics row covers only the batches from here on");
         }
+        progress.Info($"device: {DeviceChoice.Describe(device, options.Threads, tf32: !options.StrictFloat32, graph: !options.NoGraph)}");
         progress.Info(ModelSummary.Format(model.Config).TrimEnd());
 
         using var step = new TrainStep(model, optimizer, new TaskWeights(), captureGraph: device is CudaDevice && !options.NoGraph);
