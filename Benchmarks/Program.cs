@@ -10,6 +10,7 @@ namespace FerEngine.Benchmarks;
 ///   train-step       end-to-end CPU throughput vs PyTorch
 ///   scaling          CPU img/s for batch x width x threads
 ///   gpu-train-step   end-to-end GPU throughput vs PyTorch, and kernel bandwidth (needs a GPU)
+///   gpu-host-side    the host's share of an eager GPU step, measured without a GPU
 ///   primitives       every primitive vs PyTorch and the machine's limits
 ///   gemm             single-core SGEMM vs the FMA peak
 ///   breakdown        where one training step's time goes
@@ -31,6 +32,7 @@ public static class Program
             CpuTrainStepBenchmark.Command(),
             ScalingTable.Command(),
             GpuTrainStepBenchmark.Command(),
+            GpuHostSide.Command(),
             PrimitiveThroughput.Command(),
             GemmThroughput.Command(),
             StepBreakdown.Command(),

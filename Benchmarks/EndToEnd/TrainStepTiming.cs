@@ -18,12 +18,8 @@ internal static class TrainStepTiming
     /// </summary>
     public static double FerEngine(Device device, double width, int batch, double seconds, int warmup = 2, int minimumSteps = 3, bool graph = false)
     {
-        var model = new FerNet(new FerNetConfig(width), device, seed: 0);
-        using var step = new TrainStep(model, new Adam(model.NamedParameters(), learningRate: 3e-4), new TaskWeights(), captureGraph: graph);
-        var x = Tensor.Uniform(new Shape(batch, 1, 48, 48), 0, 1, 1, 1, DType.Float32, device);
-        var labels = FerNet.ClassCounts
-            .Select((classes, task) => Tensor.FromArray(Enumerable.Range(0, batch).Select(i => (long)((i * 7 + task) % classes)).ToArray(), new Shape(batch), device))
-            .ToArray();
+        var (step, x, labels) = Prepare(device, width, batch, graph);
+        using var _ = step;
         for (int w = 0; w < warmup; w++) step.Run(x, labels, (ulong)w).Total.Item();
         var clock = Stopwatch.StartNew();
         int steps = 0;
@@ -34,6 +30,18 @@ internal static class TrainStepTiming
         if (graph && step.Replays < steps)
             throw new InvalidOperationException($"the CUDA graph was not replayed every timed step ({step.Replays} of {steps}): {step.GraphUnavailable}");
         return steps * batch / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>The step being timed (the paper network at <paramref name="width"/>, Adam lr 3e-4, joint loss) and a batch with every head labelled.</summary>
+    public static (TrainStep Step, Tensor X, Tensor[] Labels) Prepare(Device device, double width, int batch, bool graph = false)
+    {
+        var model = new FerNet(new FerNetConfig(width), device, seed: 0);
+        var step = new TrainStep(model, new Adam(model.NamedParameters(), learningRate: 3e-4), new TaskWeights(), captureGraph: graph);
+        var x = Tensor.Uniform(new Shape(batch, 1, 48, 48), 0, 1, 1, 1, DType.Float32, device);
+        var labels = FerNet.ClassCounts
+            .Select((classes, task) => Tensor.FromArray(Enumerable.Range(0, batch).Select(i => (long)((i * 7 + task) % classes)).ToArray(), new Shape(batch), device))
+            .ToArray();
+        return (step, x, labels);
     }
 
     /// <summary>img/s reported by Benchmarks/Peers/train_step_peer.py run with <paramref name="arguments"/>.</summary>
