@@ -16,6 +16,10 @@ namespace FerEngine.Kernels.Emulator;
 /// shared-memory hazards <see cref="SharedMemoryChecker"/> finds (a read of shared memory nothing has
 /// written; two threads' accesses to one byte, one of them a write, with no barrier between). So is
 /// float arithmetic without .rn, at parse time (<see cref="PtxParser"/>): ptxas may fuse it into an fma.
+/// Global memory is not checked that way; instead a launch can run in <see cref="ExecutionOrder.Reversed"/>
+/// order (last block first, and inside a block the last thread first), and a kernel whose result
+/// depends on the order its threads run in (two threads' accesses to one global value with no
+/// barrier between) gives a different answer: tests compare the two orders.
 ///
 /// Numerics: IEEE float32/float64 as .NET computes them (round to nearest even). The .approx
 /// functions are computed by the .NET math library (ex2 with float.Exp2, lg2 with MathF.Log2, rcp/div
@@ -30,7 +34,8 @@ public static class PtxInterpreter
     /// (device addresses), uint/int for 32-bit, float, double, and byte[] of the exact size for a
     /// .b8 array parameter.
     /// </summary>
-    public static void Launch(PtxKernel kernel, LaunchGrid grid, EmulatedMemory memory, object[] arguments, KernelTrace? trace = null)
+    public static void Launch(PtxKernel kernel, LaunchGrid grid, EmulatedMemory memory, object[] arguments, KernelTrace? trace = null,
+        ExecutionOrder order = ExecutionOrder.Parallel)
     {
         if (grid.Block.Count is < 1 or > 1024) throw new PtxEmulatorException($"{kernel.Name}: {grid.Block.Count} threads per block; 1 to 1024 are allowed.");
         if (grid.Grid.Count < 1) throw new PtxEmulatorException($"{kernel.Name}: the grid {grid.Grid} is empty.");
@@ -38,8 +43,16 @@ public static class PtxInterpreter
         var allocations = memory.Snapshot;
         try
         {
-            Parallel.For(0L, grid.Grid.Count, () => new BlockRunner(kernel, grid, parameters, allocations, trace),
-                (block, _, runner) => { runner.Run(block); return runner; }, _ => { });
+            if (order == ExecutionOrder.Reversed)
+            {
+                var runner = new BlockRunner(kernel, grid, parameters, allocations, trace, reversed: true);
+                for (long block = grid.Grid.Count - 1; block >= 0; block--) runner.Run(block);
+            }
+            else
+            {
+                Parallel.For(0L, grid.Grid.Count, () => new BlockRunner(kernel, grid, parameters, allocations, trace, reversed: false),
+                    (block, _, runner) => { runner.Run(block); return runner; }, _ => { });
+            }
         }
         catch (AggregateException e) when (e.InnerExceptions.FirstOrDefault(x => x is PtxEmulatorException) is { } first)
         {
@@ -94,11 +107,12 @@ public static class PtxInterpreter
         private EmulatedMemory.Allocation? lastAllocation;
         private Dim3 block;
         private int tracedThread = -1;
+        private readonly bool reversed;               // run the block's threads last to first (ExecutionOrder.Reversed)
 
-        public BlockRunner(PtxKernel kernel, LaunchGrid grid, byte[] parameters, EmulatedMemory.Allocation[] allocations, KernelTrace? trace)
+        public BlockRunner(PtxKernel kernel, LaunchGrid grid, byte[] parameters, EmulatedMemory.Allocation[] allocations, KernelTrace? trace, bool reversed)
         {
             this.kernel = kernel; code = kernel.Instructions; this.grid = grid; this.parameters = parameters;
-            this.allocations = allocations; this.trace = trace;
+            this.allocations = allocations; this.trace = trace; this.reversed = reversed;
             threads = (int)grid.Block.Count; slots = kernel.RegisterCount;
             registers = new ulong[threads * slots];
             written = new bool[threads * slots];
@@ -133,8 +147,11 @@ public static class PtxInterpreter
             }
             while (true)
             {
-                for (int t = 0; t < threads; t++)
+                for (int i = 0; i < threads; i++)
+                {
+                    int t = reversed ? threads - 1 - i : i;
                     if (states[t] == ThreadState.Running) RunThread(t);
+                }
                 bool shuffled = false;
                 for (int warp = 0; warp * 32 < threads; warp++) shuffled |= TryShuffle(warp);
                 if (shuffled) continue;

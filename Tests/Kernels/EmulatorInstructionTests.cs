@@ -308,6 +308,38 @@ public class EmulatorInstructionTests
         Assert.Contains("add_f32_n", error.Message);
     }
 
+    [Theory]
+    [InlineData(1, 2)]   // two threads of one block
+    [InlineData(2, 1)]   // two blocks of one thread
+    public void A_kernel_that_reads_what_another_thread_writes_gives_different_answers_in_the_two_orders(int blocks, int threadsPerBlock)
+    {
+        // Thread 0 of block 0 writes out[0] = 7; the other thread copies out[0] to out[1]. Only a barrier
+        // (in one block) or a second launch (between blocks) would order the two: a race.
+        var kernel = PtxParser.Parse(Module(Prologue + """
+            mov.u32 %r1, %tid.x;
+            mov.u32 %r2, %ctaid.x;
+            add.u32 %r3, %r1, %r2;
+            setp.ne.u32 %p1, %r3, 0;
+            @%p1 bra $COPY;
+            mov.u32 %r4, 7;
+            st.global.u32 [%rd1], %r4;
+            ret;
+            $COPY:
+            ld.global.u32 %r5, [%rd1];
+            st.global.u32 [%rd1+4], %r5;
+            ret;
+            """), "test.ptx")["test"];
+        uint Copied(ExecutionOrder order)
+        {
+            var memory = new EmulatedMemory();
+            ulong output = memory.Allocate(8);
+            PtxInterpreter.Launch(kernel, LaunchGrid.Linear(blocks, threadsPerBlock), memory, [output], order: order);
+            return memory.Read<uint>(output, 2)[1];
+        }
+        Assert.Equal(0u, Copied(ExecutionOrder.Reversed));                    // the copying thread ran first
+        if (blocks == 1) Assert.Equal(7u, Copied(ExecutionOrder.Parallel));   // thread 0 ran first (two blocks may run either way)
+    }
+
     [Fact]
     public void An_out_of_bounds_access_names_the_kernel_block_thread_and_address()
     {

@@ -23,6 +23,9 @@ public sealed class EmulatedGpu : IGpuDevice
 
     public string Name => "emulated";
 
+    /// <summary>The order kernels run their threads in (<see cref="ExecutionOrder.Reversed"/>: tests that a kernel's answer does not depend on it).</summary>
+    public ExecutionOrder Order { get; init; } = ExecutionOrder.Parallel;
+
     /// <summary>Address and size of every allocation not yet freed.</summary>
     public IReadOnlyDictionary<ulong, long> LiveAllocations
     {
@@ -153,7 +156,7 @@ public sealed class EmulatedGpu : IGpuDevice
             if (!Inside(trace.Block, grid.Grid) || !Inside(trace.Thread, grid.Block))
                 trace.Writer.WriteLine("  (that thread is not part of this launch: nothing to trace)");
         }
-        PtxInterpreter.Launch(KernelCatalog.Emulated(kernel), grid, _memory, arguments, trace);
+        PtxInterpreter.Launch(KernelCatalog.Emulated(kernel), grid, _memory, arguments, trace, Order);
     }
 
     private static bool Inside(Dim3 at, Dim3 extent) => at.X < extent.X && at.Y < extent.Y && at.Z < extent.Z;
