@@ -15,11 +15,13 @@ namespace FerEngine.Tests.Cuda;
 /// are all tail (n &lt; 4), exactly one float4, odd H / W, S = 1 / S % 4 != 0 / several slices per
 /// channel, single rows, K = 1, all-unlabelled batches, ties and NaNs. Outputs are views at the start of
 /// a larger buffer pre-filled with a sentinel, so an element left unwritten, or one written past the
-/// end, shows as a mismatch. Tolerances are <see cref="CudaBackendTests"/>'.
+/// end, shows as a mismatch. Tolerances are <see cref="CudaBackendTests"/>'. The emulator runs blocks and
+/// threads here in reverse (<see cref="ExecutionOrder.Reversed"/>; the other CUDA backend tests run them
+/// in the usual order), so a kernel whose answer depends on its threads' order fails one of the two.
 /// </summary>
 public class EdgeShapeTests
 {
-    private static readonly CudaDevice Gpu = CudaDevice.Emulated();
+    private static readonly CudaDevice Gpu = new(new EmulatedGpu { Order = ExecutionOrder.Reversed });
     private static readonly Device Cpu = Device.CpuReference;
     private static IBackend G => Gpu.Backend;
     private static IBackend R => Cpu.Backend;
