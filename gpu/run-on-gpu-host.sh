@@ -5,7 +5,7 @@
 # A session has about 15 minutes of device time, the machine's start included, and one call runs at most 10
 # minutes, so `all` (the default) is meant to be the one call: it gives itself 540 seconds (or the second argument)
 # and runs its parts in order of importance, each cut short where the time left is less than its own limit.
-# The device tool returns at most 8 files from $OUT; this writes 7:
+# The device tool returns at most 8 files from $OUT; this writes 8:
 #   gpu-tests.txt      nvidia-smi, `fer info` (driver, devices, cuBLAS / cuDNN found, or why not),
 #                      then the real-GPU tests alone (quick to read if the full suite has failures), and again
 #                      with CUDA_LAUNCH_BLOCKING=1 if a kernel faulted
@@ -16,6 +16,8 @@
 #   train-cuda.txt     a short `fer train --device cuda` run on synthetic data (captures a CUDA graph)
 #   primitives.md      every primitive vs PyTorch on the GPU at batch 32 and 256, against measured limits
 #   breakdown.md       where one GPU training step's time goes, per primitive
+#   sanitizer.txt      a tiny `fer train --device cuda` under compute-sanitizer's memcheck: every out-of-bounds or
+#                      misaligned device access (ours, cuDNN's or cuBLAS's, e.g. from a wrong descriptor), named
 set -uo pipefail
 part=${1:-all}
 budget=${2:-540}
@@ -82,5 +84,14 @@ if [ "$part" = all ] || [ "$part" = bench ]; then
     step primitives.md 60 "$dotnet" "$bench" primitives --device cuda --batch "$batch" --repeats 20 --python "$python"
   done
   step breakdown.md 45 "$dotnet" "$bench" breakdown --device cuda --batch 32 --steps 20
+fi
+if [ "$part" = all ] || [ "$part" = tests ]; then
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  if [ -x "$sanitizer" ]; then
+    step sanitizer.txt 90 "$sanitizer" --tool memcheck --error-exitcode 9 "$dotnet" "$fer" train --device cuda --no-graph \
+      --width 0.125 --epochs 1 --synthetic-train 64 --synthetic-validation 16 --batch 16 --out /tmp/ferengine-sanitized
+  else
+    echo "compute-sanitizer not found (looked on PATH and in /usr/local/cuda/bin)" > "$OUT/sanitizer.txt"
+  fi
 fi
 cd "$OUT" && tail -n 4 ./*
