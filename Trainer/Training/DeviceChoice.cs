@@ -32,7 +32,7 @@ public static class DeviceChoice
         };
     }
 
-    /// <summary>The device as the trainer's log shows it: "cpu (2 threads)", "cuda:NVIDIA H100 80GB HBM3 (TF32, CUDA graph)".</summary>
+    /// <summary>The device as the trainer's log shows it: "cpu (2 threads)", "cuda:NVIDIA H100 80GB HBM3 (TF32 tensor cores, eager)".</summary>
     public static string Describe(Device device, int threads, bool tf32, bool graph) => device switch
     {
         CudaDevice { Gpu: EmulatedGpu } => $"{device.Name} (the CUDA backend in the PTX emulator: slow, for checking and teaching)",
