@@ -48,6 +48,8 @@ public static class Program
                                       or Native.CudaUnavailableException or Native.Cuda.CudaException)
         {
             error.WriteLine($"fer: {e.Message}");
+            if (e is Native.Cuda.CudaException && !args.Contains("--device"))
+                error.WriteLine("fer: --device auto chose the GPU; --device cpu runs on the CPU instead.");
             return Failure;
         }
     }
