@@ -72,7 +72,7 @@ if [ "$part" = all ] || [ "$part" = tests ]; then
   fi
 fi
 if [ "$part" = all ] || [ "$part" = bench ]; then
-  step gpu-train-step.log 200 "$dotnet" "$bench" gpu-train-step --batches 32,256,1024 --seconds 3 \
+  step gpu-train-step.log 200 "$dotnet" "$bench" gpu-train-step --batches 32,256,1024 --seconds 2 \
     --python "$python" --out "$OUT/gpu-train-step.md"
 fi
 if [ "$part" = all ] || [ "$part" = tests ]; then

@@ -39,8 +39,8 @@ public static class CpuTrainStepBenchmark
             Backends.Cpu.CpuFastBackend.Threads = threads;
             double ours = TrainStepTiming.FerEngine(Device.Cpu, width, batch, seconds);
             double theirs = double.NaN;
-            try { theirs = TrainStepTiming.PyTorch(python, $"--width {width} --batch {batch} --threads {threads} --seconds {seconds}"); }
-            catch (InvalidOperationException e) { Console.Error.WriteLine($"no PyTorch column: {e.Message}"); }
+            try { theirs = TrainStepTiming.PyTorch(python, $"--width {width} --batch {batch} --threads {threads} --seconds {seconds}", seconds); }
+            catch (Exception e) when (e is InvalidOperationException or System.Text.Json.JsonException) { Console.Error.WriteLine($"no PyTorch column: {e.Message}"); }
             string row = double.IsNaN(theirs)
                 ? $"| {width} | {batch} | {threads} | {ours:F1} | - | - |"
                 : $"| {width} | {batch} | {threads} | {ours:F1} | {theirs:F1} | {ours / theirs:F2}x |";

@@ -44,25 +44,46 @@ internal static class TrainStepTiming
         return (step, x, labels);
     }
 
-    /// <summary>img/s reported by Benchmarks/Peers/train_step_peer.py run with <paramref name="arguments"/>.</summary>
-    public static double PyTorch(string python, string arguments)
+    /// <summary>
+    /// img/s reported by Benchmarks/Peers/train_step_peer.py run with <paramref name="arguments"/> (which time
+    /// for <paramref name="seconds"/>); its whole JSON line (the versions and settings that ran) goes to
+    /// <paramref name="log"/> when given.
+    /// </summary>
+    public static double PyTorch(string python, string arguments, double seconds, TextWriter? log = null)
     {
         string script = Path.Combine(CpuTrainStepBenchmark.PeersFolder(), "train_step_peer.py");
-        var info = new ProcessStartInfo(python, $"\"{script}\" {arguments}") { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Start(info);
-        string output = process.StandardOutput.ReadToEnd();
-        string errors = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"the PyTorch peer ({arguments}) failed (is PyTorch installed for {python}?):\n{errors}");
-        using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
+        // Start-up (import, CUDA, cuDNN) and warm-up take well under a minute; four times the timing allows for a slow machine.
+        var limit = TimeSpan.FromSeconds(60 + 4 * seconds);
+        string line = RunPeer(python, $"\"{script}\" {arguments}", $"the PyTorch peer ({arguments})", limit);
+        log?.WriteLine($"PyTorch peer ({arguments}): {line}");
+        using var json = JsonDocument.Parse(line);
         return json.RootElement.GetProperty("images_per_second").GetDouble();
     }
 
-    /// <summary>Starts a peer script; a Python that is not there is an InvalidOperationException that says so.</summary>
-    internal static Process Start(ProcessStartInfo info)
+    /// <summary>
+    /// Runs a peer script and returns the last line it printed. Both output streams are read as they come (a
+    /// peer that writes much to stderr cannot block on a full pipe), and a peer still running after
+    /// <paramref name="limit"/> is killed: a hung Python costs one measurement, not the rest of the run.
+    /// A Python that is not there, a failure or a timeout is an InvalidOperationException that says which.
+    /// </summary>
+    internal static string RunPeer(string python, string arguments, string what, TimeSpan limit)
     {
-        try { return Process.Start(info) ?? throw new InvalidOperationException($"could not start {info.FileName}"); }
-        catch (System.ComponentModel.Win32Exception e) { throw new InvalidOperationException($"cannot run {info.FileName} ({e.Message}); pass --python with a Python that has PyTorch."); }
+        var info = new ProcessStartInfo(python, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+        Process process;
+        try { process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {python}"); }
+        catch (System.ComponentModel.Win32Exception e) { throw new InvalidOperationException($"cannot run {python} ({e.Message}); pass --python with a Python that has PyTorch."); }
+        using (process)
+        {
+            var output = process.StandardOutput.ReadToEndAsync();
+            var errors = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(limit))
+            {
+                process.Kill(entireProcessTree: true);
+                throw new InvalidOperationException($"{what} did not finish within {limit.TotalSeconds:F0} s and was stopped.");
+            }
+            if (process.ExitCode != 0)
+                throw new InvalidOperationException($"{what} exited with code {process.ExitCode} (is PyTorch installed for {python}?):\n{errors.Result}");
+            return output.Result.Trim().Split('\n')[^1];
+        }
     }
 }

@@ -51,7 +51,7 @@ public static class KernelBandwidth
         foreach (var (kernel, bytes, ms) in rows)
         {
             double gbs = bytes / ms / 1e6;
-            table.AppendLine($"| {kernel} | {gbs:F0} | {100 * gbs / copy:F0} % |");
+            table.AppendLine(double.IsNaN(ms) ? $"| {kernel} | failed | - |" : $"| {kernel} | {gbs:F0} | {100 * gbs / copy:F0} % |");
         }
         return table.ToString();
     }
@@ -109,8 +109,11 @@ public static class KernelBandwidth
             backend.BatchNormEluBackward(x, dy, gamma, mean, invStd, 1.0, dx, dgamma, dbeta))));
     }
 
-    /// <summary>Milliseconds per call, by CUDA events around <see cref="Repeats"/> calls after one warm-up call.</summary>
-    private static double Time(CudaGpu gpu, Action call)
+    /// <summary>
+    /// Milliseconds per call, by CUDA events around <see cref="Repeats"/> calls after one warm-up call; NaN (a
+    /// "failed" row, the reason in the log) if a call fails, so one kernel does not cost the others' rows.
+    /// </summary>
+    private static double Time(CudaGpu gpu, Action call) => Measured.OrNaN("a bandwidth row", () =>
     {
         call();
         IntPtr start = gpu.Context.CreateEvent(), end = gpu.Context.CreateEvent();
@@ -121,5 +124,5 @@ public static class KernelBandwidth
         gpu.Context.DestroyEvent(start);
         gpu.Context.DestroyEvent(end);
         return ms;
-    }
+    });
 }

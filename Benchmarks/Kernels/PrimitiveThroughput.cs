@@ -67,10 +67,10 @@ public static class PrimitiveThroughput
         var theirs = new Dictionary<string, double>();
         if (deviceName != "emulated")
             try { theirs = PyTorch(python, deviceName, batch, threads, repeats, only); }
-            catch (InvalidOperationException e) { Console.Error.WriteLine($"no PyTorch column: {e.Message}"); }
+            catch (Exception e) when (e is InvalidOperationException or JsonException) { Console.Error.WriteLine($"no PyTorch column: {e.Message}"); }
         bool emulated = deviceName == "emulated";   // the PTX emulator on the CPU: no limit to compare with
-        double peak = emulated ? double.NaN : gpu is null ? GemmThroughput.PeakGflops() * threads : GpuGemmGflops(gpu);
-        double copy = emulated ? double.NaN : gpu is null ? CopyBandwidth(threads) : GpuCopyBandwidth(gpu);
+        double peak = emulated ? double.NaN : gpu is null ? GemmThroughput.PeakGflops() * threads : Measured.OrNaN("the SGEMM limit", () => GpuGemmGflops(gpu));
+        double copy = emulated ? double.NaN : gpu is null ? CopyBandwidth(threads) : Measured.OrNaN("the copy bandwidth", () => GpuCopyBandwidth(gpu));
 
         string machine = gpu is null ? $"{threads} threads, CPU {CpuTrainStepBenchmark.CpuModel()}" : $"GPU {gpu.Context.DeviceName}, TF32";
         string peakName = gpu is null ? "FMA peak" : "cuBLAS SGEMM 8192^3 (TF32)";
@@ -135,8 +135,8 @@ public static class PrimitiveThroughput
         cases.Add(new("batch-norm backward", actShape, 0, 3 * size, () => b.BatchNormBackward(act, dy, g, sm, si, dx2, dg, db, false)));
         cases.Add(new("batch-norm inference", actShape, 0, 2 * size, () => b.BatchNormForwardInference(act, g, beta, rm, rv, 1e-3, outp)));
         cases.Add(new("elu forward", actShape, 0, 2 * size, () => b.EluForward(act, null, outp, 1.0)));
-        var (channelBias, elu) = (T(64), T(n, 64, 48, 48));   // bytes: read u, write x, then batch norm's read x, write y
-        cases.Add(new("bias + elu + batch-norm forward", actShape, 0, 4 * size,
+        var (channelBias, elu) = (T(64), T(n, 64, 48, 48));   // bytes: read u, write x and y
+        cases.Add(new("bias + elu + batch-norm forward", actShape, 0, 3 * size,
             () => b.EluBatchNormForwardTraining(act, channelBias, 1.0, elu, g, beta, rm, rv, 0.01, 1e-3, outp, sm, si)));
         cases.Add(new("elu backward", actShape, 0, 3 * size, () => b.EluBackward(outp, dy, dx2, 1.0)));
         cases.Add(new("batch-norm + elu backward", actShape, 0, 3 * size, () => b.BatchNormEluBackward(outp, dy, g, sm, si, 1.0, dx2, dg, db)));
@@ -195,29 +195,44 @@ public static class PrimitiveThroughput
 
     private const double SampleMs = 50;
 
-    /// <summary>Each call timed by CUDA events around it (GPU time, not the host's).</summary>
+    /// <summary>
+    /// Each sample is back-to-back calls between two CUDA events, enough to fill <see cref="GpuSampleMs"/>
+    /// of GPU time (the peer script does the same): a lone call of a few microseconds would time its
+    /// launch more than its kernels, and in a training step launches overlap the GPU's work.
+    /// </summary>
     private static double MedianGpuMs(CudaGpu gpu, Action run, int repeats)
     {
         var context = gpu.Context;
         IntPtr start = context.CreateEvent(), end = context.CreateEvent();
-        double median = Median(run, repeats, call =>
+        try
         {
-            context.Record(start);
-            call();
-            context.Record(end);
-            return context.ElapsedMilliseconds(start, end);
-        });
-        context.DestroyEvent(start);
-        context.DestroyEvent(end);
-        return median;
+            double Sample(Action call, int calls)
+            {
+                context.Record(start);
+                for (int i = 0; i < calls; i++) call();
+                context.Record(end);
+                return context.ElapsedMilliseconds(start, end) / calls;
+            }
+            run();
+            int calls = (int)Math.Clamp(Math.Ceiling(GpuSampleMs / Math.Max(Sample(run, 1), 1e-4)), 1, 1000);
+            return Median(run, repeats, call => Sample(call, calls));
+        }
+        finally
+        {
+            context.DestroyEvent(start);
+            context.DestroyEvent(end);
+        }
     }
+
+    private const double GpuSampleMs = 2;
 
     /// <summary>GFLOP/s of an 8192^3 cuBLAS SGEMM in the device's math mode: the FLOP limit of the GPU rows.</summary>
     private static double GpuGemmGflops(CudaGpu gpu)
     {
         var device = new CudaDevice(gpu);
-        var (a, b, c) = (Tensor.Zeros(new Shape(8192, 8192), DType.Float32, device), Tensor.Zeros(new Shape(8192, 8192), DType.Float32, device),
-            Tensor.Zeros(new Shape(8192, 8192), DType.Float32, device));
+        // Random operands: on zeros a GPU draws less power and may clock higher than on real data.
+        Tensor Matrix(ulong stream) => Tensor.Uniform(new Shape(8192, 8192), -1, 1, 1, stream, DType.Float32, device);
+        var (a, b, c) = (Matrix(1), Matrix(2), Matrix(3));
         double ms = MedianGpuMs(gpu, () => device.Backend.Gemm(false, false, 1, a, b, 0, c), 5);
         foreach (var t in new[] { a, b, c }) t.Storage.Release();
         return 2.0 * 8192 * 8192 * 8192 / (ms / 1e3) / 1e9;
@@ -237,16 +252,9 @@ public static class PrimitiveThroughput
     private static Dictionary<string, double> PyTorch(string python, string device, int batch, int threads, int repeats, string only)
     {
         string script = Path.Combine(CpuTrainStepBenchmark.PeersFolder(), "primitives_peer.py");
-        var info = new ProcessStartInfo(python, $"\"{script}\" --device {device} --batch {batch} --threads {threads} --repeats {repeats} --only \"{only}\"")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = TrainStepTiming.Start(info);
-        string output = process.StandardOutput.ReadToEnd(), errors = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"the PyTorch peer exited with code {process.ExitCode} (is PyTorch installed for {python}?):\n{errors}");
-        return JsonSerializer.Deserialize<Dictionary<string, double>>(output.Trim().Split('\n')[^1])!;
+        string line = TrainStepTiming.RunPeer(python, $"\"{script}\" --device {device} --batch {batch} --threads {threads} --repeats {repeats} --only \"{only}\"",
+            "the PyTorch peer", TimeSpan.FromMinutes(device == "cpu" ? 15 : 2));   // every case at batch 256: about 5 minutes on the CPU
+        return JsonSerializer.Deserialize<Dictionary<string, double>>(line)!;
     }
 
     /// <summary>Copy bandwidth (bytes read + written per second) of 256 MB split over the threads.</summary>

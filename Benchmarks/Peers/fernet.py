@@ -41,11 +41,14 @@ class FerNet(nn.Module):
 
 
 def masked_ce(logits, labels):
-    """Mean cross-entropy over rows with label >= 0; exactly 0 when none is labelled."""
-    mask = labels >= 0
-    if not bool(mask.any()):
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits[mask], labels[mask])
+    """Mean cross-entropy over rows with label >= 0; exactly 0 (and no gradient) when none is labelled.
+
+    Computed with no value read back to the host (no `if mask.any()`, no boolean indexing, whose output
+    size the host must learn), so that a CUDA graph can capture it and an eager GPU step does not wait.
+    """
+    labelled = (labels >= 0).to(logits.dtype)
+    per_row = F.cross_entropy(logits, labels.clamp(min=0), reduction="none")
+    return (per_row * labelled).sum() / labelled.sum().clamp(min=1)
 
 
 def joint_loss(outputs, labels, weights=TASK_WEIGHTS):

@@ -67,5 +67,9 @@ while time.perf_counter() - start < a.seconds or steps < 3:
     steps += 1
 float(loss)  # wait for the last step
 elapsed = time.perf_counter() - start
-print(json.dumps({"images_per_second": steps * a.batch / elapsed, "steps": steps, "seconds": elapsed,
-                  "torch": torch.__version__, "threads": torch.get_num_threads()}))
+settings = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+if dev.type == "cuda":   # what actually ran: the table's columns name modes, this says what they meant here
+    settings.update(cudnn=torch.backends.cudnn.version(), cudnn_tf32=torch.backends.cudnn.allow_tf32,
+                    matmul_tf32=torch.backends.cuda.matmul.allow_tf32, cudnn_deterministic=torch.backends.cudnn.deterministic,
+                    cudnn_benchmark=torch.backends.cudnn.benchmark, gpu=torch.cuda.get_device_name())
+print(json.dumps({"images_per_second": steps * a.batch / elapsed, "steps": steps, "seconds": elapsed, **settings}))
