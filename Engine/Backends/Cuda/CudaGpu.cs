@@ -56,10 +56,11 @@ public sealed class CudaGpu : IGpuDevice, IDisposable
     public void Free(ulong address)
     {
         lock (_live)
-            if (!_live.Remove(address))
+            if (!_live.ContainsKey(address))
                 throw new InvalidOperationException($"{Name}: free of 0x{address:x}, which is not a live allocation (double free?).");
         _context.EnsureCurrent();
-        _context.Free(address);
+        _context.Free(address);   // first: if it throws (during a capture, or an earlier kernel's error), the memory is still tracked
+        lock (_live) _live.Remove(address);
     }
 
     public void CopyToDevice<T>(ReadOnlySpan<T> source, ulong destination) where T : unmanaged

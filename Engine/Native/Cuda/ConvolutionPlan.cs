@@ -9,10 +9,11 @@ namespace FerEngine.Native.Cuda;
 /// asked with math type FMA for strict float32, tensor ops for TF32), best first, keeping those whose
 /// status is success and, in strict float32, whose math type is FMA. Strict float32 is the checking
 /// mode, so there the deterministic ones (no atomics: the same inputs give the same bits) come first.
-/// The first is used; if running it fails (cuDNN 9 may offer an engine that then refuses the call),
-/// the next one is tried, as PyTorch does. An algorithm goes with the math type it was offered with,
-/// so each direction's descriptor is set to that math type: one descriptor per direction, so no call
-/// changes another's.
+/// The first is used; if running it fails (cuDNN 9 may offer an engine that then refuses the call), or
+/// its workspace does not fit in the GPU's memory, the next one is tried, as PyTorch does (a failure
+/// left by an earlier kernel is reported as that, not taken for the algorithm's). An algorithm goes
+/// with the math type it was offered with, so each direction's descriptor is set to that math type:
+/// one descriptor per direction, so no call changes another's.
 /// </summary>
 internal sealed unsafe class ConvolutionPlan
 {
@@ -86,23 +87,41 @@ internal sealed unsafe class ConvolutionPlan
     }
 
     /// <summary>
-    /// Runs <paramref name="call"/> (algorithm, workspace, its bytes) -> cudnnStatus_t with the algorithm in use;
-    /// on a failure, outside a graph capture, moves to the next usable algorithm and tries again.
+    /// Runs <paramref name="call"/> (algorithm, workspace, its bytes) -> cudnnStatus_t with the algorithm in use.
+    /// If the call fails, or its workspace cannot be allocated, and a graph is not being captured, moves to
+    /// the next usable algorithm and tries again; first, a failed call checks that the stream holds no
+    /// earlier kernel's error (that would fail every algorithm, and is thrown as what it is).
     /// </summary>
     private void Run(Direction direction, string call, Func<int, ulong, nuint, int> run)
     {
         while (true)
         {
             int algorithm = direction.Current.Algorithm;
-            var (workspace, bytes) = _dnn.Workspace(direction.Current.Workspace);
-            int status = run(algorithm, workspace, bytes);
-            if (status == 0) return;
             bool another = direction.InUse + 1 < direction.Usable.Length && !_dnn.IsCapturing;
+            int status;
+            try
+            {
+                var (workspace, bytes) = _dnn.Workspace(direction.Current.Workspace);
+                status = run(algorithm, workspace, bytes);
+            }
+            catch (CudaException e) when (e.Status == "CUDA_ERROR_OUT_OF_MEMORY" && another)
+            {
+                Next(direction, $"{call}({_name}): algo {algorithm}'s workspace of {direction.Current.Workspace:N0} bytes does not fit in GPU memory");
+                continue;
+            }
+            if (status == 0) return;
             if (!another) _dnn.Check(status, $"{call}({_name}, algo {algorithm})");
-            direction.InUse++;
-            _dnn.Check(_dnn.cudnnSetConvolutionMathType(direction.Convolution, direction.Current.MathType), "cudnnSetConvolutionMathType");
-            Console.Error.WriteLine($"cuDNN: {call}({_name}) failed with algo {algorithm} ({_dnn.StatusName(status)}); trying algo {direction.Current.Algorithm}");
+            _dnn.Synchronize();
+            Next(direction, $"{call}({_name}) failed with algo {algorithm} ({_dnn.StatusName(status)})");
         }
+    }
+
+    /// <summary>Moves <paramref name="direction"/> to its next usable algorithm, saying why in the log.</summary>
+    private void Next(Direction direction, string why)
+    {
+        direction.InUse++;
+        _dnn.Check(_dnn.cudnnSetConvolutionMathType(direction.Convolution, direction.Current.MathType), "cudnnSetConvolutionMathType");
+        Console.Error.WriteLine($"cuDNN: {why}; trying algo {direction.Current.Algorithm}");
     }
 
     public void Forward(ulong x, ulong w, ulong y) => Run(_forward, "cudnnConvolutionForward", (algorithm, workspace, bytes) =>

@@ -88,9 +88,15 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
         return address;
     }
 
+    /// <summary>
+    /// Frees device memory once the stream's queued work is done: that work may still read it (an arena
+    /// outgrown by a new batch shape), and the driver's reference does not promise that cuMemFree waits.
+    /// Frees are rare (shape changes, shutdown), so the wait costs nothing that shows.
+    /// </summary>
     public void Free(ulong address)
     {
         RefuseWhileCapturing($"cuMemFree(0x{address:x})");
+        Synchronize();
         _api.Check(_api.cuMemFree_v2(address), $"cuMemFree(0x{address:x})");
     }
 

@@ -118,6 +118,9 @@ public sealed unsafe class CudaDnn : IDisposable
 
     internal bool IsCapturing => _context.IsCapturing;
 
+    /// <summary>Waits for the stream; an earlier kernel's failure (which every later call would report too) throws here, named.</summary>
+    internal void Synchronize() => _context.Synchronize();
+
     internal void Check(int status, string call)
     {
         if (status != 0) throw new CudaException(call, StatusName(status));
