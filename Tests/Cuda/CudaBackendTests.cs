@@ -20,6 +20,12 @@ public abstract class CudaBackendTests
     /// <summary>Loss and gradient tolerances of the whole-step test, and the gradient below which Adam's update is rounding noise.</summary>
     protected virtual (double Loss, double Gradient, double NoiseFloor) StepTolerances => (1e-5, 1e-4, 1e-6);
 
+    /// <summary>cuDNN and cuBLAS results against the reference (the emulated GPU computes them with the reference's loops).</summary>
+    protected virtual double LibraryTolerance => 1e-5;
+
+    /// <summary>Kernels that use ex2/lg2.approx (ELU, the loss): exact .NET math in the emulator, a few ulp off on a GPU.</summary>
+    protected virtual double ApproximateMathTolerance => 1e-6;
+
     private IBackend G => Gpu.Backend;
     private static IBackend R => Device.CpuReference.Backend;
 
@@ -73,25 +79,25 @@ public abstract class CudaBackendTests
         var y = Zeros(DType.Float32, n, 4, h, w);
         G.ConvolutionForward(x.Gpu, weight.Gpu, bias.Gpu, y.Gpu, k / 2);
         R.ConvolutionForward(x.Cpu, weight.Cpu, bias.Cpu, y.Cpu, k / 2);
-        Same(y, "convolution forward");
+        Same(y, "convolution forward", LibraryTolerance);
         var dx = Zeros(DType.Float32, n, cin, h, w);
         G.ConvolutionBackwardData(y.Gpu, weight.Gpu, dx.Gpu, k / 2);
         R.ConvolutionBackwardData(y.Cpu, weight.Cpu, dx.Cpu, k / 2);
-        Same(dx, "backward data");
+        Same(dx, "backward data", LibraryTolerance);
         var dw = Pair(4, 4, cin, k, k);
         G.ConvolutionBackwardFilter(x.Gpu, y.Gpu, dw.Gpu, k / 2, accumulate: true);
         R.ConvolutionBackwardFilter(x.Cpu, y.Cpu, dw.Cpu, k / 2, accumulate: true);
-        Same(dw, "backward filter");
+        Same(dw, "backward filter", LibraryTolerance);
         var db = Pair(5, 4);
         G.BiasBackward(y.Gpu, db.Gpu, false);
         R.BiasBackward(y.Cpu, db.Cpu, false);
-        Same(db, "bias backward");
+        Same(db, "bias backward", LibraryTolerance);
         var a = Pair(6, 7, 33);
         var b = Pair(7, 5, 33);
         var c = Pair(8, 7, 5);
         G.Gemm(false, true, 0.5, a.Gpu, b.Gpu, 1.0, c.Gpu);
         R.Gemm(false, true, 0.5, a.Cpu, b.Cpu, 1.0, c.Cpu);
-        Same(c, "gemm");
+        Same(c, "gemm", LibraryTolerance);
     }
 
     [Theory]   // batch norm: S = 63 runs BatchNorm.ptx's per-channel kernels, S = 4 and 144 BatchNormSliced.ptx
@@ -103,9 +109,9 @@ public abstract class CudaBackendTests
         var x = Pair(10, n, c, h, w);
         var dy = Pair(11, n, c, h, w);
         var y = Zeros(DType.Float32, n, c, h, w);
-        G.EluForward(x.Gpu, null, y.Gpu, 1.0); R.EluForward(x.Cpu, null, y.Cpu, 1.0); Same(y, "elu forward", 1e-6);
+        G.EluForward(x.Gpu, null, y.Gpu, 1.0); R.EluForward(x.Cpu, null, y.Cpu, 1.0); Same(y, "elu forward", ApproximateMathTolerance);
         var dx = Zeros(DType.Float32, n, c, h, w);
-        G.EluBackward(y.Gpu, dy.Gpu, dx.Gpu, 1.0); R.EluBackward(y.Cpu, dy.Cpu, dx.Cpu, 1.0); Same(dx, "elu backward (from the forward outputs above)", 1e-6);
+        G.EluBackward(y.Gpu, dy.Gpu, dx.Gpu, 1.0); R.EluBackward(y.Cpu, dy.Cpu, dx.Cpu, 1.0); Same(dx, "elu backward (from the forward outputs above)", ApproximateMathTolerance);
         G.ReluForward(x.Gpu, y.Gpu); R.ReluForward(x.Cpu, y.Cpu); Same(y, "relu", 0);
         G.Add(x.Gpu, dy.Gpu, y.Gpu); R.Add(x.Cpu, dy.Cpu, y.Cpu); Same(y, "add", 0);
         G.Multiply(x.Gpu, dy.Gpu, y.Gpu); R.Multiply(x.Cpu, dy.Cpu, y.Cpu); Same(y, "multiply", 0);
@@ -140,10 +146,10 @@ public abstract class CudaBackendTests
         // ELU of x + bias, alone and made inside the batch norm's statistics pass (sliced: S = 4 and 144).
         var bias = Pair(14, c);
         var elu = Zeros(DType.Float32, n, c, h, w);
-        G.EluForward(x.Gpu, bias.Gpu, elu.Gpu, 0.8); R.EluForward(x.Cpu, bias.Cpu, elu.Cpu, 0.8); Same(elu, "elu of x + bias", 1e-6);
+        G.EluForward(x.Gpu, bias.Gpu, elu.Gpu, 0.8); R.EluForward(x.Cpu, bias.Cpu, elu.Cpu, 0.8); Same(elu, "elu of x + bias", ApproximateMathTolerance);
         G.EluBatchNormForwardTraining(x.Gpu, bias.Gpu, 0.8, elu.Gpu, gamma.Gpu, beta.Gpu, rmG, rvG, 0.01, 1e-3, y.Gpu, mean.Gpu, inv.Gpu);
         R.EluBatchNormForwardTraining(x.Cpu, bias.Cpu, 0.8, elu.Cpu, gamma.Cpu, beta.Cpu, rmC, rvC, 0.01, 1e-3, y.Cpu, mean.Cpu, inv.Cpu);
-        Same(elu, "elu of x + bias, made by the batch norm", 1e-6);
+        Same(elu, "elu of x + bias, made by the batch norm", ApproximateMathTolerance);
         Same(y, "batch norm of elu of x + bias");
         Same(inv, "batch norm of elu of x + bias: 1 / std");
 
@@ -161,7 +167,9 @@ public abstract class CudaBackendTests
 
         var sum = Zeros(DType.Float32);
         G.Sum(x.Gpu, sum.Gpu); R.Sum(x.Cpu, sum.Cpu);
-        Assert.Equal(sum.Cpu.Item(), sum.Gpu.Item(), 3);
+        // sum_f32 adds its blocks' sums with float atomics, in whatever order the blocks finish: docs/KERNELS.md's bound.
+        double bound = 1e-6 * x.Cpu.ToDoubles().Sum(Math.Abs);
+        Assert.True(Math.Abs(sum.Gpu.Item() - sum.Cpu.Item()) <= bound, $"sum: {sum.Gpu.Item()} vs {sum.Cpu.Item()} (bound {bound:E2})");
         G.Max(x.Gpu, sum.Gpu); R.Max(x.Cpu, sum.Cpu); Same(sum, "max", 0);
     }
 
@@ -201,8 +209,9 @@ public abstract class CudaBackendTests
         var d = Zeros(DType.Float32, rows, 7);
         G.SoftmaxCrossEntropy(logits.Gpu, labels.Item1, loss.Gpu, d.Gpu);
         R.SoftmaxCrossEntropy(logits.Cpu, labels.Item2, loss.Cpu, d.Cpu);
-        Same(loss, "loss");
-        Same(d, "dlogits");
+        // ex2/lg2.approx, over a row's sum of exponentials and a log: ten times an ELU element's tolerance.
+        Same(loss, "loss", 10 * ApproximateMathTolerance);
+        Same(d, "dlogits", 10 * ApproximateMathTolerance);
         if (labelValues.All(l => l < 0)) Assert.Equal(0.0, loss.Gpu.Item());
         var arg = Zeros(DType.Int64, rows);
         G.Argmax(logits.Gpu, arg.Gpu); R.Argmax(logits.Cpu, arg.Cpu); Same(arg, "argmax", 0);

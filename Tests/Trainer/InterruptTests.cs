@@ -27,6 +27,7 @@ public sealed class InterruptTests : IDisposable
         {
             Width = 0.125, SyntheticTrain = 96, SyntheticValidation = 32, Batch = 16, Epochs = 1, Threads = 2,
             Out = Path.Combine(_folder, name),
+            Device = "cpu",   // bit-for-bit resume is the CPU's promise; on a GPU host "auto" would take the GPU, whose cuDNN may sum in any order
         };
         new TrainingRun(Options("straight"), new CancelAfter(0, new CancellationTokenSource())).Run(false, CancellationToken.None);
 
