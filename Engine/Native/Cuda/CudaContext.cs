@@ -123,7 +123,7 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
 
     void IUploadStream.RecordFence(int fence)
     {
-        if (_uploadFences[fence] == IntPtr.Zero) _uploadFences[fence] = CreateEvent();
+        if (_uploadFences[fence] == IntPtr.Zero) _uploadFences[fence] = CreateFence();
         Record(_uploadFences[fence]);
     }
 
@@ -171,7 +171,7 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
         if (_idleReadbacks.TryPop(out var idle) && idle.Bytes >= bytes) return idle;
         if (idle is not null) _idleReadbacks.Push(idle);
         int size = Math.Max(bytes, 256);
-        var made = new Readback((IntPtr)AllocatePinned(size), size, CreateEvent());
+        var made = new Readback((IntPtr)AllocatePinned(size), size, CreateFence());
         _readbacks.Add(made);
         return made;
     }
@@ -230,10 +230,16 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
 
     // ---- events and graphs ---------------------------------------------------------------------------
 
-    public IntPtr CreateEvent()
+    /// <summary>An event that records the time it is reached (for <see cref="ElapsedMilliseconds"/>).</summary>
+    public IntPtr CreateEvent() => CreateEvent(DriverApi.EventDefault);
+
+    /// <summary>An event only waited on, never timed: recording it is cheaper (CU_EVENT_DISABLE_TIMING).</summary>
+    private IntPtr CreateFence() => CreateEvent(DriverApi.EventDisableTiming);
+
+    private IntPtr CreateEvent(uint flags)
     {
         IntPtr e;
-        _api.Check(_api.cuEventCreate(&e, DriverApi.EventDefault), "cuEventCreate");
+        _api.Check(_api.cuEventCreate(&e, flags), "cuEventCreate");
         return e;
     }
 

@@ -20,6 +20,7 @@ internal sealed unsafe class DriverApi
     public const int JitErrorLogBufferSizeBytes = 6;  // CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES
     public const uint StreamNonBlocking = 1;  // CU_STREAM_NON_BLOCKING
     public const uint EventDefault = 0;       // CU_EVENT_DEFAULT
+    public const uint EventDisableTiming = 2; // CU_EVENT_DISABLE_TIMING
     public const int CaptureModeThreadLocal = 1;  // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
 
     public readonly delegate* unmanaged<uint, int> cuInit;
