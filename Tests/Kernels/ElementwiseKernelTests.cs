@@ -8,8 +8,8 @@ namespace FerEngine.Tests.Kernels;
 /// not multiples of 4 or of the block size, so the float4 loops and the scalar tails both run.
 /// The arithmetic kernels use explicit .rn and must match bit for bit. ELU forward computes exp(x)
 /// as ex2.approx(x * log2 e): within 1e-6 absolute + 1e-5 relative of the CPU's exp, and bit for bit
-/// equal to those operations as the emulator performs them (ex2 exactly rounded; a GPU's ex2.approx
-/// is within 2 ulp of that, so on hardware only the tolerance holds).
+/// equal to those operations as the emulator performs them (ex2 as .NET's float.Exp2; a GPU's ex2.approx
+/// is within 2 ulp of exp2, so on hardware only the tolerance holds).
 /// </summary>
 public class ElementwiseKernelTests
 {
