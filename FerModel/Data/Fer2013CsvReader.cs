@@ -16,7 +16,7 @@ public static class Fer2013CsvReader
     {
         using var reader = new StreamReader(path);
         string? header = reader.ReadLine();
-        var columns = header?.Trim().Split(',').Select(c => c.Trim().ToLowerInvariant()).ToArray() ?? [];
+        var columns = header?.Trim().Split(',').Select(c => c.Trim().Trim('"').ToLowerInvariant()).ToArray() ?? [];
         int emotionColumn = Array.IndexOf(columns, "emotion"), pixelsColumn = Array.IndexOf(columns, "pixels"), usageColumn = Array.IndexOf(columns, "usage");
         if (emotionColumn < 0 || pixelsColumn < 0)
             throw new InvalidDataException($"{path}:1: expected the FER2013 header `emotion,pixels,Usage`, found `{Shortened(header)}`.");

@@ -5,7 +5,8 @@ namespace FerEngine.Model.Data;
 /// `train_00001.jpg 5`; labels 1-7 = surprise, fear, disgust, happiness, sadness, anger, neutral.
 /// Images Image/aligned/&lt;name&gt;_aligned.jpg (else Image/original/&lt;name&gt;). Attributes
 /// Annotation/manual/&lt;name&gt;_manu_attri.txt: lines 1-5 landmarks, 6 gender, 7 race, 8 age group.
-/// train_ / test_ prefixes give the split; the official test split is our validation and test.
+/// train_ / test_ prefixes give the split. RAF-DB has no validation split: the loader takes a seeded
+/// 10 % of train, so that choosing the best epoch never looks at the test images.
 /// </summary>
 public static class RafDbReader
 {
@@ -24,7 +25,7 @@ public static class RafDbReader
     public static void Read(string root, FaceDataset into)
     {
         string list = Path.Combine(root, "EmoLabel", "list_patition_label.txt");
-        int lineNumber = 0, read = 0;
+        int lineNumber = 0, read = 0, withoutAttributes = 0;
         var listed = new List<(string Image, string Stem, int Emotion, DataSplit Split)>();
         foreach (var line in File.ReadLines(list))
         {
@@ -52,19 +53,21 @@ public static class RafDbReader
         {
             if (images[i] is not { } pixels) continue;
             var (image, stem, emotion, split) = listed[i];
-            var (gender, race, age) = ReadAttributes(Path.Combine(root, "Annotation", "manual", $"{stem}_manu_attri.txt"), into);
-            var sample = new FaceSample(pixels, new FaceLabels(emotion, gender, race, age), image);
-            into[split].Add(sample);
-            if (split == DataSplit.Test) into.Validation.Add(sample); // RAF-DB has no separate validation split
+            string attributes = Path.Combine(root, "Annotation", "manual", $"{stem}_manu_attri.txt");
+            bool hasAttributes = File.Exists(attributes);
+            if (!hasAttributes) withoutAttributes++;
+            var (gender, race, age) = hasAttributes ? ReadAttributes(attributes, into) : (Labels.Missing, Labels.Missing, Labels.Missing);
+            into[split].Add(new FaceSample(pixels, new FaceLabels(emotion, gender, race, age), image));
             read++;
         }
-        into.Report.Sources.Add($"rafdb {root}: {read} images ({into.Train.Count} train, {into.Test.Count} test, test also used for validation)");
+        into.Report.Sources.Add($"rafdb {root}: {read} images ({into.Train.Count} train, {into.Test.Count} test)");
+        if (withoutAttributes > 0)
+            into.Report.Sources.Add($"rafdb {root}: {withoutAttributes} of {read} images have no Annotation/manual/<name>_manu_attri.txt: their gender, race and age are unlabelled");
     }
 
-    /// <summary>Lines 6, 7, 8 of the attribute file; missing file or value -> -1.</summary>
+    /// <summary>Lines 6, 7, 8 of the attribute file; a missing or out-of-range value -> -1.</summary>
     private static (int Gender, int Race, int Age) ReadAttributes(string path, FaceDataset into)
     {
-        if (!File.Exists(path)) return (Labels.Missing, Labels.Missing, Labels.Missing);
         var lines = File.ReadAllLines(path);
         int Value(int lineIndex, int classes)
         {

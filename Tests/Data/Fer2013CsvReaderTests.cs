@@ -31,7 +31,8 @@ public sealed class Fer2013CsvReaderTests : DataFixtures
     [Fact]
     public void Quoted_fields_tab_separated_pixels_and_any_case_of_usage_are_read()
     {
-        string path = Csv($"\"3\",\"{Pixels(1)}\",\"Training\"", $"2,{Pixels(2).Replace(' ', '\t')},publictest");
+        string path = PathOf("fer2013-quoted.csv");
+        File.WriteAllLines(path, ["\"emotion\",\"pixels\",\"Usage\"", $"\"3\",\"{Pixels(1)}\",\"Training\"", $"2,{Pixels(2).Replace(' ', '\t')},publictest"]);
         var data = new FaceDataset(1, 48, 48);
         Fer2013CsvReader.Read(path, data, skipBad: false);
         Assert.Equal(3, Assert.Single(data.Train).Labels.Emotion);

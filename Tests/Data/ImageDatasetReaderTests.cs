@@ -37,6 +37,17 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         Assert.Equal(3, data.Test[0].Labels.Emotion);
         Assert.Equal(48 * 48, data.Train[0].Pixels.Length);
         Assert.Equal("rafdb", DatasetLoader.Detect(Path.Combine(Root, "RAF-DB", "basic")));
+        Assert.Contains(data.Report.Sources, line => line.Contains("1 of 8 images have no Annotation/manual/"));
+    }
+
+    [Fact]
+    public void RafDb_validation_is_a_tenth_of_train_and_never_the_test_images()
+    {
+        var data = DatasetLoader.Load([RafDb()], format: null, new LoadOptions(Seed: 5));
+        Assert.Equal(6, data.Train.Count);
+        Assert.Single(data.Validation);
+        Assert.StartsWith("train_", Path.GetFileName(data.Validation[0].Source));
+        Assert.Equal("test_0001_aligned.jpg", Path.GetFileName(Assert.Single(data.Test).Source));
     }
 
     [Theory]
