@@ -134,6 +134,21 @@ public sealed class CliTests : IDisposable
         Assert.False(Directory.Exists(Run("bad")));
     }
 
+    [Theory]
+    [InlineData("--lr", "abc", "as a number")]             // an option with a range check (it crashed with a stack trace)
+    [InlineData("--batch", "2.5", "as a whole number")]
+    [InlineData("--epochs", "99999999999", "as a whole number")]
+    [InlineData("--synthetic-train", "many", "as a whole number")]
+    [InlineData("--seed", "-1", "as a whole number, 0 or more")]
+    public void Values_that_are_not_numbers_are_usage_errors_in_plain_words(string option, string value, string expected)
+    {
+        var (exit, _, error) = Fer("train", option, value, "--out", Run("bad"));
+        Assert.Equal(2, exit);
+        Assert.Contains($"'{value}' for option '{option}' {expected}", error);
+        Assert.DoesNotContain("System.", error);
+        Assert.False(Directory.Exists(Run("bad")));
+    }
+
     [Fact]
     public void Corrupt_run_files_and_too_little_data_fail_with_the_file_named()
     {

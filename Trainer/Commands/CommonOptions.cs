@@ -25,7 +25,9 @@ internal static class CommonOptions
     {
         option.Validators.Add(result =>
         {
-            var value = result.GetValueOrDefault<T>();
+            T value;
+            try { value = result.GetValueOrDefault<T>(); }
+            catch (InvalidOperationException) { return; }   // not a T at all: the parser reports that error itself
             if (!valid(value)) result.AddError($"{option.Name} {value}: {what}");
         });
         return option;
