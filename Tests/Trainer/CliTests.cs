@@ -104,6 +104,12 @@ public sealed class CliTests : IDisposable
         Assert.Contains("holds an earlier run", again.Error);
         Assert.Equal(before, File.ReadAllBytes(model));
 
+        // A replacement that fails before its first save leaves the earlier run as it was.
+        var diverged = Fer(["train", .. Tiny, "--epochs", "1", "--lr", "1e30", "--out", Run("o"), "--overwrite"]);
+        Assert.Equal(1, diverged.Exit);
+        Assert.Contains("is left as it was", diverged.Error);
+        Assert.Equal(before, File.ReadAllBytes(model));
+
         File.WriteAllBytes(Path.Combine(Run("o"), "notes.png"), [1]);   // the user's, not the run's
         var replaced = Fer(["train", .. Tiny, "--epochs", "1", "--seed", "5", "--out", Run("o"), "--overwrite"]);
         Assert.True(replaced.Exit == 0, replaced.Error);

@@ -20,15 +20,16 @@ public sealed class InterruptTests : IDisposable
         public void EndEpoch(EpochMetrics metrics, bool improved) { }
     }
 
+    private TrainOptions Options(string name) => new()
+    {
+        Width = 0.125, SyntheticTrain = 96, SyntheticValidation = 32, Batch = 16, Epochs = 1, Threads = 2,
+        Out = Path.Combine(_folder, name),
+        Device = "cpu",   // bit-for-bit resume is the CPU's promise; on a GPU host "auto" would take the GPU, whose cuDNN may sum in any order
+    };
+
     [Fact]
     public void An_interrupted_run_saves_mid_epoch_and_resumes_to_the_same_weights()
     {
-        TrainOptions Options(string name) => new()
-        {
-            Width = 0.125, SyntheticTrain = 96, SyntheticValidation = 32, Batch = 16, Epochs = 1, Threads = 2,
-            Out = Path.Combine(_folder, name),
-            Device = "cpu",   // bit-for-bit resume is the CPU's promise; on a GPU host "auto" would take the GPU, whose cuDNN may sum in any order
-        };
         new TrainingRun(Options("straight"), new CancelAfter(0, new CancellationTokenSource())).Run(false, CancellationToken.None);
 
         using var cancel = new CancellationTokenSource();
@@ -49,5 +50,43 @@ public sealed class InterruptTests : IDisposable
         // The resumed epoch's row covers the whole epoch: the batches before the interruption count too.
         double[] Losses(string run) => EpochMetrics.FromCsv(File.ReadAllText(Path.Combine(_folder, run, "metrics.csv")))[^1].Values()[4..9];
         Assert.Equal(Losses("straight"), Losses("interrupted"));
+    }
+
+    [Fact]
+    public void A_save_killed_between_its_two_renames_is_finished_when_the_run_is_read_again()
+    {
+        // The pair saved at an interruption after three steps, then the pair saved at the end of the epoch (six steps).
+        using var cancel = new CancellationTokenSource();
+        new TrainingRun(Options("run"), new CancelAfter(2, cancel)).Run(false, cancel.Token);
+        var before = CopyOf("run", "before");
+        new TrainingRun(Options("run"), new CancelAfter(0, new CancellationTokenSource())).Run(true, CancellationToken.None);
+        var after = new RunFolder(Path.Combine(_folder, "run"));
+        Assert.NotEqual(before.ReadState().GlobalStep, after.ReadState().GlobalStep);
+
+        // A kill between the renames of the last save: its state in place, its weights pending, the
+        // previous weights still in last.safetensors, and a half-written temporary.
+        var killed = CopyOf("before", "killed");
+        File.Copy(after.State, killed.State, overwrite: true);
+        File.Copy(after.LastModel, killed.PendingLastModel);
+        File.WriteAllBytes(killed.File(".state.safetensors.tmp-0123456789abcdef"), new byte[100]);
+        Assert.Equal(after.ReadState().GlobalStep, killed.ReadState().GlobalStep);
+        Assert.Equal(File.ReadAllBytes(after.LastModel), File.ReadAllBytes(killed.LastModel));
+        Assert.False(File.Exists(killed.PendingLastModel));
+        Assert.Empty(Directory.GetFiles(killed.Path, ".*.tmp-*"));
+
+        // A kill before the state was written: the previous pair stays, the pending weights go.
+        var early = CopyOf("before", "early");
+        File.Copy(after.LastModel, early.PendingLastModel);
+        Assert.Equal(before.ReadState().GlobalStep, early.ReadState().GlobalStep);
+        Assert.Equal(File.ReadAllBytes(before.LastModel), File.ReadAllBytes(early.LastModel));
+        Assert.False(File.Exists(early.PendingLastModel));
+    }
+
+    private RunFolder CopyOf(string run, string copy)
+    {
+        var target = Directory.CreateDirectory(Path.Combine(_folder, copy));
+        foreach (var file in Directory.GetFiles(Path.Combine(_folder, run)))
+            File.Copy(file, Path.Combine(target.FullName, Path.GetFileName(file)));
+        return new RunFolder(target.FullName);
     }
 }

@@ -12,7 +12,7 @@ namespace FerEngine.Trainer.Training;
 ///   state.safetensors   optimiser moments + training state (JSON in __metadata__) for --resume
 ///   metrics.csv         one line per epoch
 ///   loss.png, accuracy.png, confusion_&lt;task&gt;.png
-/// last and state both carry the global step; resume refuses a pair that does not match.
+/// last and state both carry the global step and must agree: see <see cref="SaveCheckpoint"/>.
 /// </summary>
 public sealed class RunFolder(string path)
 {
@@ -20,6 +20,7 @@ public sealed class RunFolder(string path)
     public string BestModel => File("model.safetensors");
     public string LastModel => File("last.safetensors");
     public string State => File("state.safetensors");
+    public string PendingLastModel => File(".last.safetensors.pending");
     public string Metrics => File(MetricsName);
     public const string MetricsName = "metrics.csv", LossPlotName = "loss.png", AccuracyPlotName = "accuracy.png";
     public string File(string name) => System.IO.Path.Combine(Path, name);
@@ -47,8 +48,14 @@ public sealed class RunFolder(string path)
 
     /// <summary>The files a run writes, present or not: the weights, the state, the metrics and the plots.</summary>
     private IEnumerable<string> RunFiles() =>
-        new[] { BestModel, LastModel, State, Metrics, File(LossPlotName), File(AccuracyPlotName) }
+        new[] { BestModel, LastModel, State, PendingLastModel, Metrics, File(LossPlotName), File(AccuracyPlotName) }
             .Concat(Enum.GetValues<FaceTask>().Select(task => File(ConfusionPlot(task))));
+
+    /// <summary>Half-written temporaries of the run's files (<see cref="AtomicFile"/>) that a kill left behind.</summary>
+    private IEnumerable<string> LeftoverTemporaries() =>
+        RunFiles().SelectMany(file => Directory.Exists(Path)
+            ? Directory.EnumerateFiles(Path, $".{System.IO.Path.GetFileName(file)}.tmp-*")
+            : []);
 
     /// <summary>A task's validation confusion matrix: confusion_emotion.png, ...</summary>
     public static string ConfusionPlot(FaceTask task) => $"confusion_{task.ToString().ToLowerInvariant()}.png";
@@ -59,7 +66,7 @@ public sealed class RunFolder(string path)
     /// <summary>Deletes an earlier run's files (for --overwrite), so that none of them mixes with the new run's.</summary>
     public void DeleteRun()
     {
-        foreach (var file in RunFiles()) System.IO.File.Delete(file);
+        foreach (var file in RunFiles().Concat(LeftoverTemporaries()).ToList()) System.IO.File.Delete(file);
     }
 
     /// <summary>
@@ -76,6 +83,7 @@ public sealed class RunFolder(string path)
     /// <summary>The state saved with the run (its position and the options it was started with), without loading any weights.</summary>
     public TrainingState ReadState()
     {
+        FinishInterruptedSave();
         RequireCheckpoint();
         return ParseState(SafetensorsFile.ReadMetadata(State));
     }
@@ -98,24 +106,49 @@ public sealed class RunFolder(string path)
         }
     }
 
+    /// <summary>
+    /// Saves last.safetensors and state.safetensors, which must agree, although a kill can come between
+    /// any two file operations: (1) the weights are written whole to a pending file, (2) the state
+    /// replaces state.safetensors, (3) the pending weights are renamed over last.safetensors. A kill
+    /// before (2) leaves the previous pair; a kill between (2) and (3) leaves the new state and the new
+    /// weights whole in the pending file, and <see cref="FinishInterruptedSave"/> completes the move.
+    /// </summary>
     /// <param name="modelMetadata">what the weights file says besides the step (<see cref="ModelFile.TrainedTasksKey"/>)</param>
     public void SaveCheckpoint(FerNet model, Optimizer optimizer, TrainingState state, IReadOnlyDictionary<string, string> modelMetadata)
     {
         var step = new Dictionary<string, string> { [StepKey] = state.GlobalStep.ToString() };
-        ModelFile.Save(LastModel, model, new Dictionary<string, string>(modelMetadata) { [StepKey] = step[StepKey] });
+        ModelFile.Save(PendingLastModel, model, new Dictionary<string, string>(modelMetadata) { [StepKey] = step[StepKey] });
         SafetensorsFile.Save(State, optimizer.State.Select(kv => (kv.Key, kv.Value)),
             new Dictionary<string, string>(step) { [StateKey] = state.ToJson() });
+        System.IO.File.Move(PendingLastModel, LastModel, overwrite: true);
+    }
+
+    /// <summary>
+    /// Tidies what a kill during <see cref="SaveCheckpoint"/> left: pending weights of the state's step
+    /// are moved over last.safetensors (the kill came between the two renames); pending weights of
+    /// another step are deleted (the kill came before the state was written, the pair in place is the
+    /// good one); half-written temporaries are deleted.
+    /// </summary>
+    private void FinishInterruptedSave()
+    {
+        foreach (var temporary in LeftoverTemporaries().ToList()) System.IO.File.Delete(temporary);
+        if (!System.IO.File.Exists(PendingLastModel)) return;
+        string? pendingStep = SafetensorsFile.ReadMetadata(PendingLastModel).GetValueOrDefault(StepKey);
+        string? stateStep = System.IO.File.Exists(State) ? SafetensorsFile.ReadMetadata(State).GetValueOrDefault(StepKey) : null;
+        if (pendingStep is not null && pendingStep == stateStep) System.IO.File.Move(PendingLastModel, LastModel, overwrite: true);
+        else System.IO.File.Delete(PendingLastModel);
     }
 
     /// <summary>Loads last.safetensors into the model and state.safetensors into the optimiser; returns the state.</summary>
     public TrainingState LoadCheckpoint(FerNet model, Optimizer optimizer)
     {
+        FinishInterruptedSave();
         RequireCheckpoint();
         var weights = SafetensorsFile.Load(LastModel, model.Parameters().First().Device);
         var saved = SafetensorsFile.Load(State, model.Parameters().First().Device);
         string weightsStep = weights.Metadata.GetValueOrDefault(StepKey, "?"), stateStep = saved.Metadata.GetValueOrDefault(StepKey, "?");
         if (weightsStep != stateStep)
-            throw new InvalidDataException($"--resume: last.safetensors is from step {weightsStep} but state.safetensors from step {stateStep} (a save was interrupted); resume is not exact. Delete both to start over.");
+            throw new InvalidDataException($"--resume: last.safetensors is from step {weightsStep} but state.safetensors from step {stateStep}: the pair does not belong together and the run cannot be resumed exactly. Start a new run (another --out, or --overwrite).");
         model.LoadStateDict(weights.Tensors.ToDictionary(t => t.Key, t => t.Value));
         foreach (var (name, live) in optimizer.State)
         {

@@ -45,7 +45,14 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         var optimizer = new Adam(model.NamedParameters(), options.LearningRate);
         var scheduler = new ReduceLROnPlateau(optimizer, options.PlateauFactor, options.PlateauPatience, options.MinLearningRate);
         var stopper = new EarlyStopping(options.Patience);
-        if (!resume && options.Overwrite) folder.DeleteRun();
+        // --overwrite deletes the earlier run's files just before this run first saves, so that a run
+        // that fails sooner (bad data, a diverging loss) leaves the earlier run as it was.
+        bool earlierRunToReplace = !resume && options.Overwrite;
+        void BeforeSaving()
+        {
+            if (earlierRunToReplace) folder.DeleteRun();
+            earlierRunToReplace = false;
+        }
         var trainedTasks = Enum.GetValues<FaceTask>().Where(t => data.Dataset.Train.Any(s => s.Labels[t] >= 0));
         var modelMetadata = new Dictionary<string, string> { [ModelFile.TrainedTasksKey] = ModelFile.TrainedTasksValue(trainedTasks) };
 
@@ -93,7 +100,8 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                 var loss = pending.Read();
                 if (!double.IsFinite(loss.Total))
                     throw new InvalidOperationException($"the training loss became {loss.Total} in epoch {epoch + 1}: training diverged (is --lr {optimizer.LearningRate:G3} too high?). " +
-                        $"The files in {folder.Path} are from the last save before it.");
+                        (earlierRunToReplace ? $"The earlier run in {folder.Path} is left as it was."
+                         : File.Exists(folder.LastModel) ? $"The files in {folder.Path} are from the last save before it." : $"Nothing was saved in {folder.Path}."));
                 losses.Add(loss);
                 images += pending.Images;
                 progress.Step(loss, pending.Images);
@@ -109,6 +117,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                     {
                         EpochLossSums = lossSums, EpochLossCounts = lossCounts, EpochImages = images, EpochSeconds = secondsBefore + clock.Elapsed.TotalSeconds,
                     };
+                    BeforeSaving();
                     folder.SaveCheckpoint(model, optimizer, state, modelMetadata);
                     progress.Info($"interrupted: saved epoch {epoch + 1} after batch {b} to {folder.Path}; continue with `fer train --resume --out {folder.Path}`");
                     return new(RunOutcome.Interrupted, epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
@@ -125,6 +134,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             double metric = validation.SelectionMetric;
             scheduler.Step(metric);
             bool improved = stopper.Observe(epoch, metric, model);
+            BeforeSaving();
             if (improved) ModelFile.Save(folder.BestModel, model, modelMetadata);
             double seconds = secondsBefore + clock.Elapsed.TotalSeconds;
             var row = new EpochMetrics(epoch + 1, optimizer.LearningRate, seconds, images / seconds,
