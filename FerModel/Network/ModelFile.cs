@@ -59,7 +59,16 @@ public static class ModelFile
         }
         var model = new FerNet(config, device);
         content.RequireNames(model.StateDict().Select(p => (p.Name, p.Tensor.Shape)));
+        RequireFinite(path, content.Tensors);
         model.LoadStateDict(content.Tensors.Where(t => !t.Key.StartsWith("__")).ToDictionary(t => t.Key, t => t.Value));
         return model;
+    }
+
+    /// <summary>Refuses weights with a NaN or an infinity: nothing computed from them means anything.</summary>
+    public static void RequireFinite(string path, IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        foreach (var (name, tensor) in tensors)
+            if (tensor.DType == DType.Float32 && !tensor.ToArray<float>().All(float.IsFinite))
+                throw new InvalidDataException($"{path}: tensor {name} holds NaN or infinite values (were the weights saved after training diverged?). Use another model file or run.");
     }
 }

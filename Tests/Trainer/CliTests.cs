@@ -180,6 +180,16 @@ public sealed class CliTests : IDisposable
         var evalBatch = Fer("eval", "--model", Path.Combine(Run("c"), "last.safetensors"), "--batch", "0");
         Assert.Equal(2, evalBatch.Exit);
 
+        // Weights with a NaN give no predictions: the file is refused, not read into NaN scores.
+        string last = Path.Combine(Run("c"), "last.safetensors");
+        var weights = SafetensorsFile.Load(last, Device.Cpu);
+        var poisoned = weights.Tensors.Select(t => (t.Key, t.Key == "fc.weight" ? Poisoned(t.Value) : t.Value));
+        static Tensor Poisoned(Tensor t) { var values = t.ToArray<float>(); values[7] = float.NaN; return Tensor.FromArray(values, t.Shape, Device.Cpu); }
+        SafetensorsFile.Save(last, poisoned, weights.Metadata);
+        var nan = Fer("eval", "--model", last);
+        Assert.Equal(1, nan.Exit);
+        Assert.Contains("tensor fc.weight holds NaN or infinite values", nan.Error);
+
         // A batch that cannot fit in memory is refused before it is tried (8x width at 96 x 96: about 400 MB per image).
         var huge = Fer("train", "--width", "8", "--image-size", "96", "--synthetic-train", "400", "--synthetic-validation", "8", "--batch", "400", "--out", Run("huge"));
         Assert.Equal(2, huge.Exit);

@@ -149,6 +149,7 @@ public sealed class RunFolder(string path)
         string weightsStep = weights.Metadata.GetValueOrDefault(StepKey, "?"), stateStep = saved.Metadata.GetValueOrDefault(StepKey, "?");
         if (weightsStep != stateStep)
             throw new InvalidDataException($"--resume: last.safetensors is from step {weightsStep} but state.safetensors from step {stateStep}: the pair does not belong together and the run cannot be resumed exactly. Start a new run (another --out, or --overwrite).");
+        ModelFile.RequireFinite(LastModel, weights.Tensors);
         model.LoadStateDict(weights.Tensors.ToDictionary(t => t.Key, t => t.Value));
         foreach (var (name, live) in optimizer.State)
         {
