@@ -12,6 +12,8 @@ public static class ImageConversion
     public static byte[] Load(string path, int channels, int height, int width)
     {
         ImageResult image;
+        if (new FileInfo(path).Length == 0)   // also what a FIFO or a device reports: opening one could wait forever
+            throw new InvalidDataException($"{path}: the file is empty (or not a regular file).");
         try
         {
             using var stream = File.OpenRead(path);
@@ -20,6 +22,7 @@ public static class ImageConversion
         catch (Exception e) when (e is not IOException and not UnauthorizedAccessException)
         {
             string reason = new(e.Message.Where(c => !char.IsControl(c)).ToArray());   // the decoder's messages may hold NUL bytes
+            if (string.IsNullOrWhiteSpace(reason)) reason = "the decoder gives no reason: truncated, or not an image";
             throw new InvalidDataException($"{path}: cannot decode the image ({reason}).");
         }
         if (image.Width <= 0 || image.Height <= 0 || image.Data.Length < image.Width * image.Height * 3)

@@ -81,8 +81,9 @@ public static class ImageFolderReader
     /// <summary>
     /// Each file's converted image, in the files' order, or null where it cannot be decoded (skipped,
     /// listed in the report in the files' order). Decoded in parallel: a 200 x 200 JPEG takes about
-    /// 1.7 ms, so UTKFace's 23,708 would take 40 s on one core. A file that cannot be read at all (an
-    /// I/O error) stops the load, the first such file in order, as a sequential load would.
+    /// 1.7 ms, so UTKFace's 23,708 would take 40 s on one core. A file that is gone (a broken link)
+    /// or not readable by this user is skipped too; any other I/O error (a failing disk) stops the
+    /// load, the first such file in order, as a sequential load would.
     /// </summary>
     internal static byte[]?[] TryLoadAll(IReadOnlyList<string> files, FaceDataset into)
     {
@@ -95,7 +96,14 @@ public static class ImageFolderReader
         });
         for (int i = 0; i < files.Count; i++)
         {
-            if (failures[i] is InvalidDataException corrupt) into.Report.Skipped.Add((files[i], corrupt.Message));
+            string? reason = failures[i] switch
+            {
+                InvalidDataException corrupt => corrupt.Message.StartsWith(files[i] + ": ") ? corrupt.Message[(files[i].Length + 2)..] : corrupt.Message,   // the path once
+                FileNotFoundException or DirectoryNotFoundException => "the file is gone (a broken link?)",
+                UnauthorizedAccessException => "this user may not read it",
+                _ => null,
+            };
+            if (reason is not null) into.Report.Skipped.Add((files[i], reason));
             else if (failures[i] is { } other) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(other);
         }
         return images;

@@ -105,6 +105,8 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         WriteImage(PathOf("faces", "test", "Fearful", "e.jpg"));
         WriteImage(PathOf("faces", "test", "disgusted", "f.jpg"));
         WriteTruncatedImage(PathOf("faces", "train", "sad", "broken.jpg"));
+        File.CreateSymbolicLink(PathOf("faces", "train", "sad", "gone.jpg"), "/nonexistent/gone.jpg");
+        File.WriteAllBytes(PathOf("faces", "train", "sad", "empty.png"), []);
         var data = new FaceDataset(1, 48, 48);
         ImageFolderReader.Read(root, data);
         Assert.Equal([0, 3], data.Train.Select(s => s.Labels.Emotion).Order());
@@ -112,7 +114,10 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         Assert.Equal([1, 2], data.Test.Select(s => s.Labels.Emotion).Order());
         Assert.Contains("contempt", data.Report.UnknownClasses);
         Assert.DoesNotContain(data.Train.Concat(data.Validation).Concat(data.Test), s => s.Source.Contains("contempt"));
-        Assert.Single(data.Report.Skipped, s => s.Item.EndsWith("broken.jpg"));
+        Assert.Equal(["broken.jpg", "empty.png", "gone.jpg"], data.Report.Skipped.Select(s => Path.GetFileName(s.Item)).Order());
+        Assert.Contains(data.Report.Skipped, s => s.Item.EndsWith("gone.jpg") && s.Reason == "the file is gone (a broken link?)");
+        Assert.Contains(data.Report.Skipped, s => s.Item.EndsWith("empty.png") && s.Reason.StartsWith("the file is empty"));
+        Assert.DoesNotContain(data.Report.Skipped, s => s.Reason.Contains(s.Item));   // the path is named once
         Assert.Equal("folder", DatasetLoader.Detect(root));
     }
 

@@ -86,7 +86,7 @@ public static class TrainCommand
             }
 
             // Ctrl-C or a SIGTERM: finish the current step, save, exit cleanly (--resume continues).
-            // A second Ctrl-C stops the process at once.
+            // A second one stops the process at once (the first waits while the data is still loading).
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) =>
             {
@@ -98,9 +98,10 @@ public static class TrainCommand
             Console.CancelKeyPress += onCancel;
             using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {
+                if (cancel.IsCancellationRequested) return;
                 context.Cancel = true;
                 cancel.Cancel();
-                Console.Error.WriteLine("fer: SIGTERM: stopping after this step and saving.");
+                Console.Error.WriteLine("fer: SIGTERM: stopping after this step and saving; a second SIGTERM quits at once, without saving.");
             });
             try
             {
