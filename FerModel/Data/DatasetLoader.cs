@@ -48,7 +48,11 @@ public static class DatasetLoader
             dataset.Report.Skipped.AddRange(part.Report.Skipped);
             dataset.Report.UnknownClasses.AddRange(part.Report.UnknownClasses);
         }
-        int labelled = dataset.Train.Count(s => s.Labels.HasAny);
+        int labelled = dataset.Train.Count(s => s.Labels.HasAny), elsewhere = dataset.Validation.Count + dataset.Test.Count;
+        if (dataset.Train.Count == 0 && elsewhere > 0)
+            throw new InvalidDataException(
+                $"{elsewhere} images read from {string.Join(", ", paths)}, but none for training: only validation or test ones. " +
+                $"Training images are FER2013 rows with Usage `Training`, RAF-DB's train_ images, or image folders outside val/ and test/.\n{dataset.Report}");
         if (dataset.Train.Count == 0 || labelled == 0)
             throw new InvalidDataException(
                 $"no labelled training images found in {string.Join(", ", paths)} ({dataset.Train.Count} images, {labelled} with a label). " +

@@ -179,5 +179,11 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         Assert.Contains("contempt", e.Message);
         Assert.Throws<DirectoryNotFoundException>(() => DatasetLoader.Detect(PathOf("missing")));
         Assert.Throws<ArgumentException>(() => DatasetLoader.Load([PathOf("empty")], "imagenet", new LoadOptions()));
+
+        string testOnly = PathOf("test_only.csv");
+        File.WriteAllLines(testOnly, ["emotion,pixels,Usage", .. Enumerable.Range(0, 3).Select(i => $"{i},{string.Join(' ', Enumerable.Repeat("7", 2304))},PrivateTest")]);
+        var none = Assert.Throws<InvalidDataException>(() => DatasetLoader.Load([testOnly], null, new LoadOptions()));
+        Assert.Contains("3 images read", none.Message);
+        Assert.Contains("none for training", none.Message);
     }
 }
