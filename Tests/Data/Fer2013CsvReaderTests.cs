@@ -40,6 +40,15 @@ public sealed class Fer2013CsvReaderTests : DataFixtures
         Assert.Equal(Pixels(2).Split(' ').Select(byte.Parse).ToArray(), Assert.Single(data.Validation).Pixels);
     }
 
+    [Fact]
+    public void A_compressed_file_is_not_read_as_a_header()
+    {
+        string path = PathOf("fer2013.csv");
+        File.WriteAllBytes(path, [0x1f, 0x8b, 0x08, 0x00, 0x65, 0x6d, 0x6f, 0x0a, 0x00]);   // the start of a gzip stream
+        var e = Assert.Throws<InvalidDataException>(() => Fer2013CsvReader.Read(path, new FaceDataset(1, 48, 48), skipBad: false));
+        Assert.Contains("not a text file (compressed? unpack it first)", e.Message);
+    }
+
     [Theory]
     [InlineData("3,1 2 3,Training", "3 pixel values, expected 2304")]
     [InlineData("3,PIXELS_WITH_TEXT,Training", "not an integer 0-255")]

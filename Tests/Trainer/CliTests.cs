@@ -179,6 +179,16 @@ public sealed class CliTests : IDisposable
 
         var evalBatch = Fer("eval", "--model", Path.Combine(Run("c"), "last.safetensors"), "--batch", "0");
         Assert.Equal(2, evalBatch.Exit);
+        var evalFolder = Fer("eval", "--model", Run("c"));
+        Assert.Equal(2, evalFolder.Exit);
+        Assert.Contains("a folder; pass the model file in it", evalFolder.Error);
+
+        // A damaged model.safetensors (the best weights) stops a resume, saying how to go on.
+        Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("best")]).Exit);
+        File.WriteAllBytes(Path.Combine(Run("best"), "model.safetensors"), [1, 2, 3]);
+        var damagedBest = Fer("train", "--resume", "--out", Run("best"), "--epochs", "2");
+        Assert.Equal(1, damagedBest.Exit);
+        Assert.Contains("restore the file from a copy, or delete it", damagedBest.Error);
 
         // Weights with a NaN give no predictions: the file is refused, not read into NaN scores.
         string last = Path.Combine(Run("c"), "last.safetensors");

@@ -35,6 +35,7 @@ internal static class CommonOptions
 
     public static FerNet LoadModel(string path, string device)
     {
+        if (Directory.Exists(path)) throw new UsageException($"--model {path}: a folder; pass the model file in it ({Path.Combine(path, "model.safetensors")}).");
         if (!File.Exists(path)) throw new UsageException($"--model {path}: no such file (pass the model.safetensors of a `fer train` run folder).");
         return ModelFile.Load(path, DeviceChoice.Resolve(device, Environment.ProcessorCount, warn: message => Console.Error.WriteLine($"fer: {message}")));
     }

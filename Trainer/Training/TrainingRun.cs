@@ -63,7 +63,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             state = folder.LoadCheckpoint(model, optimizer) with { Options = options };   // a later --resume sees this one's --epochs
             scheduler.Best = state.SchedulerBest;
             scheduler.BadEpochs = state.SchedulerBadEpochs;
-            var best = File.Exists(folder.BestModel) ? ModelFile.Load(folder.BestModel, device).StateDict().ToDictionary(p => p.Name, p => p.Tensor) : null;
+            var best = File.Exists(folder.BestModel) ? LoadBest(folder.BestModel, device) : null;
             stopper.Restore(state.EarlyStoppingBest, state.EarlyStoppingBestEpoch, state.EarlyStoppingEpochsWithoutImprovement, best);
             if (File.Exists(folder.Metrics)) history = ReadHistory(folder.Metrics).Where(m => m.Epoch <= state.Epoch).ToList();
             if (state.Epoch >= options.Epochs || stopper.ShouldStop)
@@ -168,6 +168,16 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         throw new UsageException($"--batch {options.Batch} needs about {(double)perImage * batch / (1L << 30):N1} GiB for a training step at --width {config.Width} " +
             $"and --image-size {config.Height} ({perImage / 1e6:N1} MB per image); this machine has {available / (double)(1L << 30):N1} GiB. " +
             (fits >= 2 ? $"Use --batch {fits} or less." : "Not even a batch of 2 fits: use a smaller --width or --image-size."));
+    }
+
+    /// <summary>The best weights so far, which early stopping restores at the end.</summary>
+    private static Dictionary<string, Tensor> LoadBest(string path, Device device)
+    {
+        try { return ModelFile.Load(path, device).StateDict().ToDictionary(p => p.Name, p => p.Tensor); }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"--resume: {e.Message} To resume, restore the file from a copy, or delete it: the run then writes model.safetensors again when an epoch beats its best validation accuracy so far.", e);
+        }
     }
 
     /// <summary>The run's metrics.csv so far (a resumed run appends to it).</summary>
