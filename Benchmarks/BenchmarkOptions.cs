@@ -44,17 +44,6 @@ internal static class BenchmarkOptions
     public static T[] Values<T>(string list) where T : IParsable<T> =>
         [.. list.Split(',', StringSplitOptions.TrimEntries).Select(item => T.Parse(item, CultureInfo.InvariantCulture))];
 
-    /// <summary>Refuses a value that <paramref name="valid"/> rejects, with the usage error "--option value: what".</summary>
-    public static Option<T> Require<T>(this Option<T> option, Func<T, bool> valid, string what)
-    {
-        option.Validators.Add(result =>
-        {
-            var value = result.GetValueOrDefault<T>();
-            if (!valid(value)) result.AddError($"{option.Name} {value}: {what}");
-        });
-        return option;
-    }
-
     /// <summary>"1,0.25": a comma-separated list in one argument, each value checked to be in range.</summary>
     private static Option<string> List<T>(string name, string fallback, string description, Func<T, bool> valid, string range) where T : IParsable<T>
     {

@@ -1,1 +1,2 @@
 global using FerEngine.Tensors;
+global using FerEngine.CommandLine;

@@ -40,7 +40,7 @@ public static class Program
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            foreach (var e in parsed.Errors) Console.Error.WriteLine($"benchmark: {e.Message}");
+            foreach (var e in parsed.Errors) Console.Error.WriteLine($"benchmark: {OptionChecks.WithoutTypeNames(e.Message)}");
             Console.Error.WriteLine("Run with --help (or <command> --help) for usage.");
             return 2;
         }
@@ -51,7 +51,7 @@ public static class Program
         catch (Exception e) when (e is InvalidOperationException or IOException or FormatException or ArgumentException
                                       or UnauthorizedAccessException or Native.CudaUnavailableException or Native.Cuda.CudaException)
         {
-            Console.Error.WriteLine($"benchmark: {e.Message}");
+            Console.Error.WriteLine($"benchmark: {OptionChecks.WithoutTypeNames(e.Message)}");
             return 1;
         }
     }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.RegularExpressions;
 using FerEngine.Trainer.Commands;
 using FerEngine.Trainer.Training;
 
@@ -31,7 +30,7 @@ public static class Program
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            foreach (var e in parsed.Errors) error.WriteLine($"fer: {WithoutTypeNames(e.Message)}");
+            foreach (var e in parsed.Errors) error.WriteLine($"fer: {OptionChecks.WithoutTypeNames(e.Message)}");
             error.WriteLine("Run `fer --help` (or `fer <command> --help`) for usage.");
             return UsageError;
         }
@@ -54,14 +53,4 @@ public static class Program
             return Failure;
         }
     }
-
-    /// <summary>The parser's "as expected type 'System.Int32'" (or 'System.Nullable`1[System.Int32]') in words a user knows.</summary>
-    private static string WithoutTypeNames(string message) =>
-        Regex.Replace(message, @"as expected type '(?:System\.Nullable`1\[)?System\.(\w+)\]?'", type => type.Groups[1].Value switch
-        {
-            "Double" or "Single" => "as a number",
-            "Int32" or "Int64" => "as a whole number",
-            "UInt32" or "UInt64" => "as a whole number, 0 or more",
-            _ => type.Value,
-        });
 }

@@ -20,19 +20,6 @@ internal static class CommonOptions
     public static Option<int> Batch() => new Option<int>("--batch") { DefaultValueFactory = _ => 32 }.Require(b => b >= 1, "must be at least 1.");
     public static Option<bool> Json() => new("--json") { Description = "Machine-readable output on stdout." };
 
-    /// <summary>Refuses a value that <paramref name="valid"/> rejects, with the usage error "--option value: what".</summary>
-    public static Option<T> Require<T>(this Option<T> option, Func<T, bool> valid, string what)
-    {
-        option.Validators.Add(result =>
-        {
-            T value;
-            try { value = result.GetValueOrDefault<T>(); }
-            catch (InvalidOperationException) { return; }   // not a T at all: the parser reports that error itself
-            if (!valid(value)) result.AddError($"{option.Name} {value}: {what}");
-        });
-        return option;
-    }
-
     public static FerNet LoadModel(string path, string device)
     {
         if (Directory.Exists(path)) throw new UsageException($"--model {path}: a folder; pass the model file in it ({Path.Combine(path, "model.safetensors")}).");
