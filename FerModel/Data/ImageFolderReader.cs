@@ -85,7 +85,7 @@ public static class ImageFolderReader
     /// or not readable by this user is skipped too; any other I/O error (a failing disk) stops the
     /// load, the first such file in order, as a sequential load would.
     /// </summary>
-    internal static byte[]?[] TryLoadAll(IReadOnlyList<string> files, FaceDataset into)
+    public static byte[]?[] TryLoadAll(IReadOnlyList<string> files, FaceDataset into)
     {
         var images = new byte[]?[files.Count];
         var failures = new Exception?[files.Count];

@@ -303,6 +303,15 @@ public sealed class CliTests : IDisposable
         Assert.Equal(15, json.RootElement.GetProperty("samples").GetInt32());
         Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("gender_accuracy").ValueKind); // FER2013 has no gender labels
 
+        // On data with all four labels (the synthetic faces), the heads it never trained are not scored.
+        var onSynthetic = Fer("eval", "--model", model, "--split", "validation", "--json");
+        Assert.True(onSynthetic.Exit == 0, onSynthetic.Error);
+        using var scored = JsonDocument.Parse(onSynthetic.Output);
+        Assert.Equal(JsonValueKind.Number, scored.RootElement.GetProperty("emotion_accuracy").ValueKind);
+        Assert.Equal(JsonValueKind.Null, scored.RootElement.GetProperty("gender_accuracy").ValueKind);
+        Assert.False(scored.RootElement.GetProperty("tasks").GetProperty("age").GetProperty("trained").GetBoolean());
+        Assert.Contains("Race: not scored", Fer("eval", "--model", model, "--split", "validation").Output);
+
         string image = Path.Combine(_folder, "csv_face.png");
         using (var stream = File.Create(image))
             new StbImageWriteSharp.ImageWriter().WritePng(Enumerable.Repeat((byte)90, 48 * 48).ToArray(), 48, 48, StbImageWriteSharp.ColorComponents.Grey, stream);
@@ -339,6 +348,15 @@ public sealed class CliTests : IDisposable
         double total = line.RootElement.GetProperty("emotion_probabilities").EnumerateObject().Sum(p => p.Value.GetDouble());
         Assert.Equal(1.0, total, 6);
 
+        // A broken link next to the image: the image is still predicted, and exit 1 says that one was skipped.
+        string folder = Path.Combine(_folder, "faces-and-a-broken-link");
+        Directory.CreateDirectory(folder);
+        File.Copy(image, Path.Combine(folder, "face.png"));
+        File.CreateSymbolicLink(Path.Combine(folder, "gone.png"), "/nonexistent/gone.png");
+        var partly = Fer("predict", "--model", model, folder);
+        Assert.Equal(1, partly.Exit);
+        Assert.StartsWith(Path.Combine(folder, "face.png") + ": ", partly.Output);
+
         string dump = Path.Combine(_folder, "step.safetensors");
         var dumped = Fer(["dump-step", "--model", model, "--batch", "8", "--out", dump]);
         Assert.True(dumped.Exit == 0, dumped.Error);
@@ -348,6 +366,12 @@ public sealed class CliTests : IDisposable
         Assert.Contains("grad.conv1.weight", tensors.Keys);
         Assert.Contains("param.bn_fc.running_var", tensors.Keys);
         Assert.True(tensors["loss.total"].Item() > 0);
+
+        var overModel = Fer(["dump-step", "--model", model, "--out", model]);
+        Assert.Equal(2, overModel.Exit);
+        Assert.Contains("is the --model file", overModel.Error);
+        Assert.Equal(2, Fer(["dump-step", "--model", model, "--out", _folder]).Exit);            // a folder
+        Assert.Equal(2, Fer(["dump-step", "--model", model, "--out", dump, "--lr", "nan"]).Exit);
     }
 
     [Fact]

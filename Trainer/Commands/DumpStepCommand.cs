@@ -22,17 +22,22 @@ public static class DumpStepCommand
         var data = CommonOptions.Data();
         var format = CommonOptions.Format();
         var device = CommonOptions.Device();
-        var batch = CommonOptions.Batch();
-        var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 3e-4 };
-        var outFile = new Option<string>("--out") { Description = "The .safetensors file to write.", Required = true };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 32 }.Require(b => b >= 2, "must be at least 2 (batch norm needs two samples).");
+        var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 3e-4 }.Require(r => r > 0 && double.IsFinite(r), "must be a positive number.");
+        var outFile = new Option<string>("--out") { Description = "The .safetensors file to write.", Required = true }
+            .Require(o => !string.IsNullOrWhiteSpace(o), "must name a file.");
         var command = new Command("dump-step", "Run one training step and save every tensor to compare with PyTorch.") { model, data, format, device, batch, lr, outFile };
         command.SetAction(parse =>
         {
+            string outPath = Path.GetFullPath(parse.GetValue(outFile)!);
+            if (Directory.Exists(outPath)) throw new Training.UsageException($"--out {outPath}: a folder; name the .safetensors file to write.");
+            if (!Directory.Exists(Path.GetDirectoryName(outPath))) throw new Training.UsageException($"--out {outPath}: the folder {Path.GetDirectoryName(outPath)} does not exist.");
+            if (outPath == Path.GetFullPath(parse.GetValue(model)!)) throw new Training.UsageException($"--out {outPath} is the --model file: the dump would replace the model. Choose another --out.");
             var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
             net.DropoutDisabled = true;
             var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config);
             int count = Math.Min(parse.GetValue(batch), dataset.Train.Count);
-            if (count < 2) throw new InvalidDataException("dump-step needs at least two training images (batch norm).");
+            if (count < 2) throw new InvalidDataException($"the data has {dataset.Train.Count} training image(s); dump-step needs two (batch norm).");
             var deviceUsed = net.Fc.Weight.Device;
             var (x, labels) = BatchBuilder.Build(dataset, dataset.Train, Enumerable.Range(0, count).ToArray(), deviceUsed);
             using var step = new TrainStep(net, new Adam(net.NamedParameters(), parse.GetValue(lr)), new TaskWeights());
@@ -45,8 +50,8 @@ public static class DumpStepCommand
             tensors.Add(("loss.total", loss.Total));
             tensors.AddRange(net.NamedParameters().Select(p => ($"grad.{p.Name}", p.Tensor.Grad!)));
             tensors.AddRange(net.StateDict().Select(p => ($"param.{p.Name}", p.Tensor)));
-            SafetensorsFile.Save(parse.GetValue(outFile)!, tensors, new Dictionary<string, string> { ["config"] = net.Config.ToJson() });
-            output.WriteLine($"wrote {tensors.Count} tensors ({count} images, total loss {loss.Total.Item():F6}) to {parse.GetValue(outFile)}");
+            SafetensorsFile.Save(outPath, tensors, new Dictionary<string, string> { ["config"] = net.Config.ToJson() });
+            output.WriteLine($"wrote {tensors.Count} tensors ({count} images, total loss {loss.Total.Item():F6}) to {outPath}");
             return Program.Success;
         });
         return command;

@@ -22,15 +22,20 @@ public static class EvalCommand
         command.SetAction(parse =>
         {
             var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
+            var trained = ModelFile.TrainedTasks(parse.GetValue(model)!);   // a head the training data had no labels for is not scored
+            if (trained.Count < FerNet.ClassCounts.Length)
+                Console.Error.WriteLine($"fer eval: the model was trained without {string.Join(", ", Enum.GetValues<FaceTask>().Except(trained).Select(t => t.ToString().ToLowerInvariant()))} labels; those heads are not scored.");
             if (parse.GetValue(data) is not { Length: > 0 })
                 Console.Error.WriteLine("fer eval: no --data given; evaluating on the built-in synthetic faces.");
             var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config);
+            if (dataset.Report.Skipped.Count > 0 || dataset.Report.UnknownClasses.Count > 0)
+                Console.Error.WriteLine(dataset.Report);
             var (name, samples) = ChooseSplit(dataset, parse.GetValue(split)!);
             var device0 = net.Fc.Weight.Device;
             var result = Evaluator.Evaluate(net, samples.Count, parse.GetValue(batch),
                 (start, count) => BatchBuilder.Build(dataset, samples, Enumerable.Range(start, count).ToArray(), device0));
-            if (parse.GetValue(json)) output.WriteLine(ToJson(name, samples.Count, result));
-            else Print(output, name, samples.Count, result);
+            if (parse.GetValue(json)) output.WriteLine(ToJson(name, samples.Count, result, trained));
+            else Print(output, name, samples.Count, result, trained);
             return Program.Success;
         });
         return command;
@@ -54,7 +59,7 @@ public static class EvalCommand
         return (chosen.ToString().ToLowerInvariant(), dataset[chosen]);
     }
 
-    internal static string ToJson(string split, int samples, EvaluationResult result)
+    internal static string ToJson(string split, int samples, EvaluationResult result, IReadOnlyList<FaceTask> trained)
     {
         var document = new Dictionary<string, object?> { ["split"] = split, ["samples"] = samples };
         var tasks = new Dictionary<string, object?>();
@@ -62,6 +67,12 @@ public static class EvalCommand
         {
             var m = result[task];
             string key = task.ToString().ToLowerInvariant();
+            if (!trained.Contains(task))
+            {
+                document[$"{key}_accuracy"] = null;
+                tasks[key] = new Dictionary<string, object?> { ["trained"] = false, ["accuracy"] = null, ["labelled"] = m.Total };
+                continue;
+            }
             double? accuracy = m.Total == 0 ? null : m.Accuracy;
             document[$"{key}_accuracy"] = accuracy;
             var confusion = new long[m.ClassCount][];
@@ -72,6 +83,7 @@ public static class EvalCommand
             }
             tasks[key] = new Dictionary<string, object?>
             {
+                ["trained"] = true,
                 ["accuracy"] = accuracy,
                 ["labelled"] = m.Total,
                 ["classes"] = m.ClassNames,
@@ -83,12 +95,13 @@ public static class EvalCommand
         return JsonSerializer.Serialize(document);
     }
 
-    private static void Print(TextWriter output, string split, int samples, EvaluationResult result)
+    private static void Print(TextWriter output, string split, int samples, EvaluationResult result, IReadOnlyList<FaceTask> trained)
     {
         output.WriteLine($"{split} split, {samples} images");
         foreach (var task in Enum.GetValues<FaceTask>())
         {
             var m = result[task];
+            if (!trained.Contains(task)) { output.WriteLine($"\n{task}: not scored (the model's training data had no {task.ToString().ToLowerInvariant()} labels)"); continue; }
             if (m.Total == 0) { output.WriteLine($"\n{task}: no labels in this split"); continue; }
             output.WriteLine($"\n{task}: accuracy {m.Accuracy:P2} over {m.Total} labelled images");
             output.WriteLine($"  {"class",-18} {"precision",9} {"recall",9} {"f1",9} {"support",8}");

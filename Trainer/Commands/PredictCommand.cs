@@ -14,7 +14,7 @@ public static class PredictCommand
         var model = CommonOptions.Model();
         var inputs = new Argument<string[]>("images") { Description = "Image files and/or folders of images.", Arity = ArgumentArity.OneOrMore };
         var device = CommonOptions.Device();
-        var json = CommonOptions.Json();
+        var json = new Option<bool>("--json") { Description = "Machine-readable output on stdout: one JSON object per image, one per line (JSON Lines)." };
         var command = new Command("predict", "Predict emotion, gender, race and age group for images.") { model, inputs, device, json };
         command.SetAction(parse =>
         {
@@ -27,15 +27,14 @@ public static class PredictCommand
             var config = net.Config;
             var dataset = new FaceDataset(config.Channels, config.Height, config.ImageWidth);
             var readable = new List<string>();
-            foreach (var file in files)
-            {
-                try
+            var images = ImageFolderReader.TryLoadAll(files, dataset);   // what cannot be read is skipped and listed
+            for (int i = 0; i < files.Count; i++)
+                if (images[i] is { } pixels)
                 {
-                    dataset.Test.Add(new FaceSample(ImageConversion.Load(file, config.Channels, config.Height, config.ImageWidth), default, file));
-                    readable.Add(file);
+                    dataset.Test.Add(new FaceSample(pixels, default, files[i]));
+                    readable.Add(files[i]);
                 }
-                catch (InvalidDataException e) { Console.Error.WriteLine($"fer predict: skipped {e.Message}"); }
-            }
+            foreach (var (file, reason) in dataset.Report.Skipped) Console.Error.WriteLine($"fer predict: skipped {file}: {reason}");
             if (readable.Count == 0) throw new InvalidDataException("none of the images could be decoded.");
             var predictions = Predict(net, dataset);
             for (int i = 0; i < readable.Count; i++)
