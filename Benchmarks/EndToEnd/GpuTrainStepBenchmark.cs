@@ -31,6 +31,11 @@ public static class GpuTrainStepBenchmark
 
     private static int Run(int[] batches, double seconds, string python, string? outFile)
     {
+        if (!FerEngine.Native.CudaProbe.DriverSeesGpu())
+        {
+            Console.Error.WriteLine("benchmark: gpu-train-step needs a GPU, and the CUDA driver sees none here (`fer info` says why). The CPU runs are train-step, breakdown and primitives.");
+            return 1;
+        }
         // Made when first used, inside a measurement: a GPU our bindings cannot open costs our columns, not PyTorch's.
         var tf32 = new Lazy<CudaGpu>(() => new CudaGpu(0, tf32: true));
         var strict = new Lazy<CudaGpu>(() => new CudaGpu(0, tf32: false));
