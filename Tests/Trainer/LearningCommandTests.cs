@@ -46,6 +46,9 @@ public class LearningCommandTests
         Assert.Equal(2, Fer("trace", "--kernel", "no_such_kernel").Exit);
         Assert.Equal(2, Fer("trace", "--kernel", "add_f32", "--thread", "x").Exit);
         Assert.Equal(2, Fer("trace", "--kernel", "add_f32", "--size", "0").Exit);
+        Assert.Contains("choose 1 .. 8192 for joint_loss_f32", Fer("trace", "--kernel", "joint_loss_f32", "--size", "9000").Error);   // rows squared
+        // The float-atomic sum of 100,000 values rounds in any order: its allowed error grows with N.
+        Assert.Equal(0, Fer("trace", "--kernel", "sum_f32", "--size", "100000").Exit);
         Assert.Contains("adam_f32", Fer("trace", "--list").Output);
     }
 

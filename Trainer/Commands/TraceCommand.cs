@@ -35,7 +35,7 @@ public static class TraceCommand
             var recipe = KernelRecipe.Find(name) ?? throw new UsageException(
                 $"--kernel {name}: no such kernel; choose one of {string.Join(", ", KernelRecipe.All.Select(r => r.Kernel))}.");
             int n = parse.GetValue(size);
-            if (n < 1 || n > 100_000) throw new UsageException($"--size {n}: choose 1 .. 100000 (the emulator is slow, and the trace is for reading).");
+            if (n < 1 || n > recipe.MaxSize) throw new UsageException($"--size {n}: choose 1 .. {recipe.MaxSize} for {recipe.Kernel} (the emulator is slow, and the trace is for reading).");
             return Run(recipe, ParseThread(parse.GetValue(thread)!), n, output) ? Program.Success : Program.Failure;
         });
         return command;
@@ -78,9 +78,9 @@ public static class TraceCommand
                 double error = double.IsNaN(expected[i]) && double.IsNaN(actual[i]) ? 0 : Math.Abs(actual[i] - expected[i]) / (1 + Math.Abs(expected[i]));
                 worst = double.IsNaN(error) ? double.PositiveInfinity : Math.Max(worst, error);
             }
-            bool match = worst <= recipe.Tolerance;
+            bool match = worst <= recipe.AllowedError(n);
             allMatch &= match;
-            string verdict = worst == 0 ? "bit-identical" : $"max |error| / (1 + |reference|) = {worst.ToString("0.00E+00", CultureInfo.InvariantCulture)}, allowed {recipe.Tolerance:G}";
+            string verdict = worst == 0 ? "bit-identical" : $"max |error| / (1 + |reference|) = {worst.ToString("0.00E+00", CultureInfo.InvariantCulture)}, allowed {recipe.AllowedError(n):G3}";
             output.WriteLine($"check: argument {o} {inputs[o].Shape} {inputs[o].DType} against the CPU reference: {verdict}: {(match ? "OK" : "MISMATCH")}");
         }
         return allMatch;
