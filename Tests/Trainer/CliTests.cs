@@ -356,6 +356,9 @@ public sealed class CliTests : IDisposable
         var partly = Fer("predict", "--model", model, folder);
         Assert.Equal(1, partly.Exit);
         Assert.StartsWith(Path.Combine(folder, "face.png") + ": ", partly.Output);
+        var misspelt = Fer("predict", "--model", model, image, "--jsn");
+        Assert.Equal(2, misspelt.Exit);
+        Assert.Contains("--jsn: not an option of fer predict", misspelt.Error);
 
         string dump = Path.Combine(_folder, "step.safetensors");
         var dumped = Fer(["dump-step", "--model", model, "--batch", "8", "--out", dump]);

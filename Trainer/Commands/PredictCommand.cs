@@ -80,7 +80,8 @@ public static class PredictCommand
     private static List<string> Expand(string[] paths) =>
         paths.SelectMany<string, string>(p => Directory.Exists(p)
                 ? ImagesUnder(p).Order(StringComparer.Ordinal)
-                : File.Exists(p) ? [p] : throw new Training.UsageException($"{p}: no such file or folder."))
+                : File.Exists(p) ? [p]
+                : throw new Training.UsageException(p.StartsWith('-') ? $"{p}: not an option of fer predict, nor a file (see fer predict --help)." : $"{p}: no such file or folder."))
             .ToList();
 
     /// <summary>The images in a folder and its subfolders; a subfolder that is a link is not followed (a link to a folder above would loop).</summary>
