@@ -51,7 +51,7 @@ public static class Program
         catch (Exception e) when (e is InvalidOperationException or IOException or FormatException or ArgumentException
                                       or UnauthorizedAccessException or Native.CudaUnavailableException or Native.Cuda.CudaException)
         {
-            Console.Error.WriteLine($"benchmark: {OptionChecks.WithoutTypeNames(e.Message)}");
+            Console.Error.WriteLine($"benchmark: {e.Message}");
             return 1;
         }
     }

@@ -16,10 +16,10 @@ public static class Fer2013CsvReader
     {
         using var reader = new StreamReader(path);
         string? header = reader.ReadLine();
-        var columns = header?.Trim().Split(',').Select(c => c.Trim().Trim('"').ToLowerInvariant()).ToArray() ?? [];
-        int emotionColumn = Array.IndexOf(columns, "emotion"), pixelsColumn = Array.IndexOf(columns, "pixels"), usageColumn = Array.IndexOf(columns, "usage");
         if (header is not null && header.Any(c => char.IsControl(c) && c != '\t'))
             throw new InvalidDataException($"{path}: not a text file (compressed? unpack it first); FER2013 is a CSV with the header `emotion,pixels,Usage`.");
+        var columns = header?.Trim().Split(',').Select(c => c.Trim().Trim('"').ToLowerInvariant()).ToArray() ?? [];
+        int emotionColumn = Array.IndexOf(columns, "emotion"), pixelsColumn = Array.IndexOf(columns, "pixels"), usageColumn = Array.IndexOf(columns, "usage");
         if (emotionColumn < 0 || pixelsColumn < 0)
             throw new InvalidDataException($"{path}:1: expected the FER2013 header `emotion,pixels,Usage`, found `{Shortened(header)}`.");
 

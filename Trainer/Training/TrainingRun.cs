@@ -170,7 +170,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             (fits >= 2 ? $"Use --batch {fits} or less." : "Not even a batch of 2 fits: use a smaller --width or --image-size."));
     }
 
-    /// <summary>The best weights so far, which early stopping restores at the end.</summary>
+    /// <summary>The best weights so far (model.safetensors), which early stopping keeps beside its counters.</summary>
     private static Dictionary<string, Tensor> LoadBest(string path, Device device)
     {
         try { return ModelFile.Load(path, device).StateDict().ToDictionary(p => p.Name, p => p.Tensor); }
