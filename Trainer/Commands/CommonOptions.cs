@@ -27,6 +27,19 @@ internal static class CommonOptions
         return ModelFile.Load(path, DeviceChoice.Resolve(device, Environment.ProcessorCount, warn: message => Console.Error.WriteLine($"fer: {message}")));
     }
 
+    /// <summary>
+    /// The tasks the model file says it was trained on; for the others, whose heads never learned
+    /// anything, says on stderr that <paramref name="command"/> leaves them out ("shown", "scored").
+    /// </summary>
+    public static IReadOnlyList<FaceTask> TrainedTasks(string modelPath, string command, string leftOut)
+    {
+        var trained = ModelFile.TrainedTasks(modelPath);
+        var untrained = Enum.GetValues<FaceTask>().Except(trained).Select(t => t.ToString().ToLowerInvariant()).ToList();
+        if (untrained.Count > 0)
+            Console.Error.WriteLine($"fer {command}: the model was trained without {string.Join(", ", untrained)} labels; those heads are not {leftOut}.");
+        return trained;
+    }
+
     /// <summary>The dataset at the model's input shape (synthetic data when no path is given).</summary>
     public static FaceDataset LoadData(string[]? paths, string? format, FerNetConfig config, ulong seed = 0) =>
         DatasetLoader.Load(paths ?? [], format, new LoadOptions(config.Channels, config.Height, config.ImageWidth, Seed: seed));

@@ -22,9 +22,7 @@ public static class EvalCommand
         command.SetAction(parse =>
         {
             var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
-            var trained = ModelFile.TrainedTasks(parse.GetValue(model)!);   // a head the training data had no labels for is not scored
-            if (trained.Count < FerNet.ClassCounts.Length)
-                Console.Error.WriteLine($"fer eval: the model was trained without {string.Join(", ", Enum.GetValues<FaceTask>().Except(trained).Select(t => t.ToString().ToLowerInvariant()))} labels; those heads are not scored.");
+            var trained = CommonOptions.TrainedTasks(parse.GetValue(model)!, "eval", leftOut: "scored");
             if (parse.GetValue(data) is not { Length: > 0 })
                 Console.Error.WriteLine("fer eval: no --data given; evaluating on the built-in synthetic faces.");
             var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config);

@@ -19,9 +19,7 @@ public static class PredictCommand
         command.SetAction(parse =>
         {
             var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
-            var tasks = ModelFile.TrainedTasks(parse.GetValue(model)!);   // a head the training data had no labels for predicts nothing
-            if (tasks.Count < FerNet.ClassCounts.Length)
-                Console.Error.WriteLine($"fer predict: the model was trained without {string.Join(", ", Enum.GetValues<FaceTask>().Except(tasks).Select(Name))} labels; those heads are not shown.");
+            var tasks = CommonOptions.TrainedTasks(parse.GetValue(model)!, "predict", leftOut: "shown");
             var files = Expand(parse.GetValue(inputs)!);
             if (files.Count == 0) throw new Training.UsageException("no images found in the given paths (.jpg, .jpeg, .png, .bmp).");
             var config = net.Config;
