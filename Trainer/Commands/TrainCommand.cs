@@ -96,6 +96,7 @@ public static class TrainCommand
                 Console.Error.WriteLine("fer: stopping after this step and saving; Ctrl-C again quits at once, without saving.");
             };
             Console.CancelKeyPress += onCancel;
+            bool outExisted = Directory.Exists(options.Out);
             using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {
                 if (cancel.IsCancellationRequested) return;
@@ -115,6 +116,9 @@ public static class TrainCommand
             finally
             {
                 Console.CancelKeyPress -= onCancel;
+                // A run that failed or stopped before saving anything leaves no empty folder behind.
+                if (!outExisted && Directory.Exists(options.Out) && !Directory.EnumerateFileSystemEntries(options.Out).Any())
+                    Directory.Delete(options.Out);
             }
         });
         return command;
