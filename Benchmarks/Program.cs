@@ -23,8 +23,10 @@ public static class Program
     {
         if (args.Length == 0 || (args[0].StartsWith('-') && args[0] is not ("--help" or "-h" or "-?")))
         {
-            BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
-            return 0;
+            var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+            if (args.Length == 0 || args.Contains("--list") || summaries.Any()) return 0;   // --list only lists
+            Console.Error.WriteLine($"benchmark: no benchmark ran for `{string.Join(' ', args)}` (an option BenchmarkDotNet does not know, or a --filter that matches no benchmark).");
+            return 2;
         }
         var root = new RootCommand("FerEngine's benchmarks. Without a command, the arguments go to BenchmarkDotNet " +
                                    "(e.g. --filter '*PrimitiveBenchmarks*' --inProcess: the primitives as a BenchmarkDotNet suite).")
