@@ -83,7 +83,10 @@ internal static class TrainStepTiming
             }
             if (process.ExitCode != 0)
                 throw new InvalidOperationException($"{what} exited with code {process.ExitCode} (is PyTorch installed for {python}?):\n{errors.Result}");
-            return output.Result.Trim().Split('\n')[^1];
+            string last = output.Result.Trim().Split('\n')[^1];
+            if (!last.StartsWith('{'))
+                throw new InvalidOperationException($"{what} printed no JSON result (its last line: `{last}`); is {python} the Python with PyTorch?");
+            return last;
         }
     }
 }
