@@ -58,19 +58,20 @@ public class OptimTests
     }
 
     [Fact]
-    public void ReduceLROnPlateau_waits_patience_epochs_then_reduces_but_not_below_the_minimum()
+    public void ReduceLROnPlateau_reduces_after_patience_epochs_without_improvement_but_not_below_the_minimum()
     {
+        // Keras's semantics, as the reference code: improvement means beating the best by more than 1e-4.
         var optimizer = new Sgd([("p", Parameter(0))], learningRate: 1e-5);
-        var scheduler = new ReduceLROnPlateau(optimizer, factor: 0.2, patience: 2, minLearningRate: 1e-6);
-        Assert.False(scheduler.Step(0.5));   // best
-        Assert.False(scheduler.Step(0.5));   // bad 1
-        Assert.False(scheduler.Step(0.4));   // bad 2
-        Assert.True(scheduler.Step(0.45));   // bad 3 > patience: 1e-5 -> 2e-6
+        var scheduler = new ReduceLROnPlateau(optimizer, factor: 0.2, patience: 3, minLearningRate: 1e-6);
+        Assert.False(scheduler.Step(0.5));       // best
+        Assert.False(scheduler.Step(0.50005));   // bad 1: not 1e-4 better
+        Assert.False(scheduler.Step(0.4));       // bad 2
+        Assert.True(scheduler.Step(0.45));       // bad 3 = patience: 1e-5 -> 2e-6
         Assert.Equal(2e-6, optimizer.LearningRate, 15);
-        Assert.False(scheduler.Step(0.6));   // improvement resets
+        Assert.False(scheduler.Step(0.6));       // improvement resets
         for (int i = 0; i < 3; i++) scheduler.Step(0.1);
         Assert.Equal(1e-6, optimizer.LearningRate, 15); // clamped at the minimum
-        for (int i = 0; i < 3; i++) Assert.False(scheduler.Step(0.1));
+        for (int i = 0; i < 6; i++) Assert.False(scheduler.Step(0.1));
     }
 
     [Fact]
