@@ -24,6 +24,8 @@ public static class DatasetLoader
         var dataset = new FaceDataset(options.Channels, options.Height, options.Width);
         if (paths.Count > 0 && format?.ToLowerInvariant() == "synthetic")
             throw new ArgumentException($"--format synthetic makes its own faces: leave out --data {string.Join(" ", paths)}, or choose another --format.");
+        if (paths.GroupBy(Path.GetFullPath).FirstOrDefault(same => same.Count() > 1) is { } twice)
+            throw new ArgumentException($"--data {twice.Key} is given {twice.Count()} times: its images would count {twice.Count()} times. Give each dataset once.");
         if (paths.Count == 0)
             return SyntheticFaces.Generate(options.SyntheticTrain, options.SyntheticValidation, options.Seed, options.Channels, options.Height, options.Width);
 
@@ -70,9 +72,11 @@ public static class DatasetLoader
         if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"{path}: no such file or folder.");
         if (File.Exists(Path.Combine(path, "EmoLabel", "list_patition_label.txt"))) return "rafdb";
         var files = Directory.EnumerateFiles(path).Where(ImageFolderReader.IsImage).Take(50).ToList();
-        if (files.Count > 0 && files.Count(f => UtkFaceReader.TryParse(Path.GetFileName(f), out _)) * 2 > files.Count) return "utkface";
+        int utkNames = files.Count(f => UtkFaceReader.TryParse(Path.GetFileName(f), out _));
+        if (files.Count > 0 && utkNames * 2 > files.Count) return "utkface";
         if (Directory.EnumerateDirectories(path).Any()) return "folder";
-        throw new InvalidDataException($"{path}: cannot tell the dataset format (no .csv, no EmoLabel/list_patition_label.txt, no UTKFace names, no class folders); pass --format.");
+        throw new InvalidDataException($"{path}: cannot tell the dataset format (no .csv, no EmoLabel/list_patition_label.txt, no class folders, " +
+                                       $"and {utkNames} of the first {files.Count} images have UTKFace names, not most); pass --format.");
     }
 
     /// <summary>Moves a seeded 10 % of the training samples (at least one) to validation.</summary>

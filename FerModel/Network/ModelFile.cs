@@ -17,6 +17,13 @@ public static class ModelFile
     /// <summary>The tasks the training data had labels for ("emotion,gender"); the other heads never learned anything.</summary>
     public const string TrainedTasksKey = "trained_tasks";
 
+    /// <summary>The seed that drew the validation split where the data has none (`fer eval` draws the same).</summary>
+    public const string SplitSeedKey = "split_seed";
+
+    /// <summary>The seed a model file says its validation split was drawn with: 0 for a file that does not say.</summary>
+    public static ulong SplitSeed(string path) =>
+        SafetensorsFile.ReadMetadata(path).TryGetValue(SplitSeedKey, out var text) && ulong.TryParse(text, out ulong seed) ? seed : 0;
+
     public static string TrainedTasksValue(IEnumerable<FaceTask> tasks) => string.Join(',', tasks.Select(t => t.ToString().ToLowerInvariant()));
 
     /// <summary>The tasks a model file says it was trained on: all four for a file that does not say.</summary>

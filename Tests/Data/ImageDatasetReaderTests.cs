@@ -184,6 +184,8 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         File.WriteAllLines(testOnly, ["emotion,pixels,Usage", .. Enumerable.Range(0, 3).Select(i => $"{i},{string.Join(' ', Enumerable.Repeat("7", 2304))},PrivateTest")]);
         var none = Assert.Throws<InvalidDataException>(() => DatasetLoader.Load([testOnly], null, new LoadOptions()));
         Assert.Contains("3 images read", none.Message);
+        var twice = Assert.Throws<ArgumentException>(() => DatasetLoader.Load([testOnly, Path.Combine(Path.GetDirectoryName(testOnly)!, ".", "test_only.csv")], null, new LoadOptions()));
+        Assert.Contains("is given 2 times", twice.Message);
         Assert.Contains("none for training", none.Message);
     }
 }

@@ -329,6 +329,33 @@ public sealed class CliTests : IDisposable
         var resumed = Fer("train", "--resume", "--out", Run("csvrun"), "--epochs", "3", "--data", moved);
         Assert.True(resumed.Exit == 0, resumed.Error);
         Assert.Contains("continue exactly only if it holds the same images", resumed.Output);
+
+        // Other data (here, one Training row fewer) is refused: the position and the validation split would not carry over.
+        string fewer = Path.Combine(_folder, "fewer.csv");
+        File.WriteAllLines(fewer, lines.Where((_, i) => i != 1));
+        var other = Fer("train", "--resume", "--out", Run("csvrun"), "--epochs", "4", "--data", fewer);
+        Assert.Equal(1, other.Exit);
+        Assert.Contains("this is not the data the run was trained on", other.Error);
+    }
+
+    [Fact]
+    public void Eval_scores_the_validation_split_the_run_drew_with_its_seed()
+    {
+        // Only Training rows: the validation split is a tenth of them, drawn with --seed.
+        string csv = Path.Combine(_folder, "training_only.csv");
+        var pixels = string.Join(' ', Enumerable.Range(0, 2304).Select(p => p % 200));
+        File.WriteAllLines(csv, ["emotion,pixels,Usage", .. Enumerable.Range(0, 60).Select(i => $"{i % 7},{pixels},Training")]);
+        var train = Fer("train", "--data", csv, "--seed", "7", "--width", "0.125", "--epochs", "1", "--batch", "16", "--out", Run("seeded"));
+        Assert.True(train.Exit == 0, train.Error);
+        string model = Path.Combine(Run("seeded"), "model.safetensors");
+        Assert.Equal(7UL, FerEngine.Model.Network.ModelFile.SplitSeed(model));
+
+        var eval = Fer("eval", "--model", model, "--data", csv, "--split", "validation", "--json");
+        Assert.True(eval.Exit == 0, eval.Error);
+        using var json = JsonDocument.Parse(eval.Output);
+        double logged = EpochMetrics.FromCsv(File.ReadAllText(Path.Combine(Run("seeded"), "metrics.csv")))[^1].ValidationEmotionAccuracy;
+        Assert.Equal(6, json.RootElement.GetProperty("samples").GetInt32());
+        Assert.Equal(logged, json.RootElement.GetProperty("emotion_accuracy").GetDouble(), 12);
     }
 
     [Fact]

@@ -35,7 +35,7 @@ public static class DumpStepCommand
             if (outPath == Path.GetFullPath(parse.GetValue(model)!)) throw new Training.UsageException($"--out {outPath} is the --model file: the dump would replace the model. Choose another --out.");
             var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
             net.DropoutDisabled = true;
-            var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config);
+            var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config, ModelFile.SplitSeed(parse.GetValue(model)!));   // the run's training split
             int count = Math.Min(parse.GetValue(batch), dataset.Train.Count);
             if (count < 2) throw new InvalidDataException($"the data has {dataset.Train.Count} training image(s); dump-step needs two (batch norm).");
             var deviceUsed = net.Fc.Weight.Device;

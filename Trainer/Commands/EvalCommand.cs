@@ -25,7 +25,7 @@ public static class EvalCommand
             var trained = CommonOptions.TrainedTasks(parse.GetValue(model)!, "eval", leftOut: "scored");
             if (parse.GetValue(data) is not { Length: > 0 })
                 Console.Error.WriteLine("fer eval: no --data given; evaluating on the built-in synthetic faces.");
-            var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config);
+            var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config, ModelFile.SplitSeed(parse.GetValue(model)!));   // the run's validation split
             if (dataset.Report.Skipped.Count > 0 || dataset.Report.UnknownClasses.Count > 0)
                 Console.Error.WriteLine(dataset.Report);
             var (name, samples) = ChooseSplit(dataset, parse.GetValue(split)!);

@@ -54,13 +54,20 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             earlierRunToReplace = false;
         }
         var trainedTasks = Enum.GetValues<FaceTask>().Where(t => data.Dataset.Train.Any(s => s.Labels[t] >= 0));
-        var modelMetadata = new Dictionary<string, string> { [ModelFile.TrainedTasksKey] = ModelFile.TrainedTasksValue(trainedTasks) };
+        var modelMetadata = new Dictionary<string, string>
+        {
+            [ModelFile.TrainedTasksKey] = ModelFile.TrainedTasksValue(trainedTasks),
+            [ModelFile.SplitSeedKey] = options.Seed.ToString(),
+        };
 
-        var state = new TrainingState { Options = options, LearningRate = options.LearningRate };
+        int trainImages = data.Dataset.Train.Count, validationImages = data.Dataset.Validation.Count;
+        var state = new TrainingState { Options = options, LearningRate = options.LearningRate, TrainImages = trainImages, ValidationImages = validationImages };
         var history = new List<EpochMetrics>();
         if (resume)
         {
             state = folder.LoadCheckpoint(model, optimizer) with { Options = options };   // a later --resume sees this one's --epochs
+            RequireSameData(state, trainImages, validationImages, ModelFile.TrainedTasks(folder.LastModel), trainedTasks.ToList());
+            state = state with { TrainImages = trainImages, ValidationImages = validationImages };
             scheduler.Best = state.SchedulerBest;
             scheduler.BadEpochs = state.SchedulerBadEpochs;
             var best = File.Exists(folder.BestModel) ? LoadBest(folder.BestModel, device) : null;
@@ -168,6 +175,25 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         throw new UsageException($"--batch {options.Batch} needs about {(double)perImage * batch / (1L << 30):N1} GiB for a training step at --width {config.Width} " +
             $"and --image-size {config.Height} ({perImage / 1e6:N1} MB per image); this machine has {available / (double)(1L << 30):N1} GiB. " +
             (fits >= 2 ? $"Use --batch {fits} or less." : "Not even a batch of 2 fits: use a smaller --width or --image-size."));
+    }
+
+    /// <summary>
+    /// Refuses to resume on data that is not the run's own: other split sizes (the batches, the
+    /// validation split and the saved position would not carry over) or other labelled tasks. A state
+    /// from before the sizes were saved is not checked.
+    /// </summary>
+    private static void RequireSameData(TrainingState saved, int trainImages, int validationImages, IReadOnlyList<FaceTask> savedTasks, IReadOnlyList<FaceTask> tasks)
+    {
+        if (saved.TrainImages is not { } savedTrain) return;
+        string Tasks(IEnumerable<FaceTask> t) => string.Join(", ", t.Select(task => task.ToString().ToLowerInvariant()));
+        string? difference =
+            savedTrain != trainImages || saved.ValidationImages != validationImages
+                ? $"{trainImages} training and {validationImages} validation images, where the run had {savedTrain} and {saved.ValidationImages}"
+            : !savedTasks.Order().SequenceEqual(tasks.Order()) ? $"labels for {Tasks(tasks)}, where the run's data labelled {Tasks(savedTasks)}"
+            : null;
+        if (difference is not null)
+            throw new InvalidDataException($"--resume: the data now has {difference}: this is not the data the run was trained on, and it cannot continue exactly. " +
+                                           "Resume with the run's own data, or start a new run (another --out, or --overwrite).");
     }
 
     /// <summary>The best weights so far (model.safetensors), which early stopping keeps beside its counters.</summary>

@@ -26,6 +26,9 @@ public sealed record TrainingState
     public double[]? EpochLossCounts { get; init; }
     public int EpochImages { get; init; }
     public double EpochSeconds { get; init; }
+    // The data's split sizes when the run started: --resume refuses data of other sizes (null in older states).
+    public int? TrainImages { get; init; }
+    public int? ValidationImages { get; init; }
     public required TrainOptions Options { get; init; }
 
     private static readonly JsonSerializerOptions Json = new()
