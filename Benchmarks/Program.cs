@@ -24,7 +24,7 @@ public static class Program
         if (args.Length == 0 || (args[0].StartsWith('-') && args[0] is not ("--help" or "-h" or "-?")))
         {
             var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
-            if (args.Length == 0 || args.Contains("--list") || summaries.Any()) return 0;   // --list only lists
+            if (args.Length == 0 || args.Any(a => a is "--list" or "--info" or "--version") || summaries.Any()) return 0;   // these only print
             Console.Error.WriteLine($"benchmark: no benchmark ran for `{string.Join(' ', args)}` (an option BenchmarkDotNet does not know, or a --filter that matches no benchmark).");
             return 2;
         }

@@ -12,7 +12,9 @@ public static class ImageConversion
     public static byte[] Load(string path, int channels, int height, int width)
     {
         ImageResult image;
-        if (new FileInfo(path).Length == 0)   // also what a FIFO or a device reports: opening one could wait forever
+        var file = new FileInfo(path);
+        if (file.LinkTarget is not null) file = file.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? file;   // a link's own length is its target's name
+        if (file.Length == 0)   // also what a FIFO or a device reports: opening one could wait forever
             throw new InvalidDataException($"{path}: the file is empty (or not a regular file).");
         try
         {

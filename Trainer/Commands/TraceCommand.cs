@@ -78,9 +78,9 @@ public static class TraceCommand
                 double error = double.IsNaN(expected[i]) && double.IsNaN(actual[i]) ? 0 : Math.Abs(actual[i] - expected[i]) / (1 + Math.Abs(expected[i]));
                 worst = double.IsNaN(error) ? double.PositiveInfinity : Math.Max(worst, error);
             }
-            bool match = worst <= recipe.AllowedError(n);
+            bool match = worst <= recipe.AllowedError(inputs);
             allMatch &= match;
-            string verdict = worst == 0 ? "bit-identical" : $"max |error| / (1 + |reference|) = {worst.ToString("0.00E+00", CultureInfo.InvariantCulture)}, allowed {recipe.AllowedError(n):G3}";
+            string verdict = worst == 0 ? "bit-identical" : $"max |error| / (1 + |reference|) = {worst.ToString("0.00E+00", CultureInfo.InvariantCulture)}, allowed {recipe.AllowedError(inputs):G3}";
             output.WriteLine($"check: argument {o} {inputs[o].Shape} {inputs[o].DType} against the CPU reference: {verdict}: {(match ? "OK" : "MISMATCH")}");
         }
         return allMatch;

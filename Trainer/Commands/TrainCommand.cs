@@ -97,6 +97,17 @@ public static class TrainCommand
             };
             Console.CancelKeyPress += onCancel;
             bool outExisted = Directory.Exists(options.Out);
+            // A run that failed or stopped before saving anything leaves no empty folder behind; true when none is there.
+            bool RemoveEmptyFolder()
+            {
+                if (outExisted || !Directory.Exists(options.Out)) return !Directory.Exists(options.Out);
+                try
+                {
+                    if (!Directory.EnumerateFileSystemEntries(options.Out).Any()) Directory.Delete(options.Out);
+                }
+                catch (IOException) { }   // a file appeared meanwhile: the folder stays, and so does the run's own error
+                return !Directory.Exists(options.Out);
+            }
             using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {
                 if (cancel.IsCancellationRequested) return;
@@ -108,17 +119,15 @@ public static class TrainCommand
             {
                 var progress = ReferenceEquals(output, Console.Out) ? ConsoleProgress.ForConsole() : new ConsoleProgress(output, TimeSpan.FromSeconds(10));
                 var result = new TrainingRun(options, progress).Run(resuming, cancel.Token);
-                output.WriteLine(result.BestEpoch > 0
-                    ? $"{result.Outcome}: best validation accuracy {result.BestValidationAccuracy:P2} at epoch {result.BestEpoch}; files in {result.Folder}"
+                output.WriteLine(result.BestEpoch > 0 ? $"{result.Outcome}: best validation accuracy {result.BestValidationAccuracy:P2} at epoch {result.BestEpoch}; files in {result.Folder}"
+                    : RemoveEmptyFolder() ? $"{result.Outcome} before anything was saved"
                     : $"{result.Outcome} before the first epoch ended; files in {result.Folder}");
                 return result.Outcome == RunOutcome.Interrupted ? Program.Interrupted : Program.Success;
             }
             finally
             {
                 Console.CancelKeyPress -= onCancel;
-                // A run that failed or stopped before saving anything leaves no empty folder behind.
-                if (!outExisted && Directory.Exists(options.Out) && !Directory.EnumerateFileSystemEntries(options.Out).Any())
-                    Directory.Delete(options.Out);
+                RemoveEmptyFolder();
             }
         });
         return command;

@@ -66,7 +66,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         if (resume)
         {
             state = folder.LoadCheckpoint(model, optimizer) with { Options = options };   // a later --resume sees this one's --epochs
-            RequireSameData(state, trainImages, validationImages, ModelFile.TrainedTasks(folder.LastModel), trainedTasks.ToList());
+            RequireSameData(state, trainImages, validationImages, ModelFile.TrainedTasks(folder.LastModel), trainedTasks.ToList(), batchesPerEpoch);
             state = state with { TrainImages = trainImages, ValidationImages = validationImages };
             scheduler.Best = state.SchedulerBest;
             scheduler.BadEpochs = state.SchedulerBadEpochs;
@@ -116,6 +116,11 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             }
             for (int b = firstBatch; b < batchesPerEpoch; b++)
             {
+                if (cancel.IsCancellationRequested && state.GlobalStep == 0)
+                {
+                    progress.Info("interrupted before the first step; nothing was trained or saved");   // (--overwrite's earlier run stays too)
+                    return new(RunOutcome.Interrupted, 0, double.NegativeInfinity, 0, folder.Path);
+                }
                 if (cancel.IsCancellationRequested)
                 {
                     Account();
@@ -179,11 +184,14 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
 
     /// <summary>
     /// Refuses to resume on data that is not the run's own: other split sizes (the batches, the
-    /// validation split and the saved position would not carry over) or other labelled tasks. A state
-    /// from before the sizes were saved is not checked.
+    /// validation split and the saved position would not carry over) or other labelled tasks. Of a
+    /// state from before the sizes were saved, only the position is checked.
     /// </summary>
-    private static void RequireSameData(TrainingState saved, int trainImages, int validationImages, IReadOnlyList<FaceTask> savedTasks, IReadOnlyList<FaceTask> tasks)
+    private static void RequireSameData(TrainingState saved, int trainImages, int validationImages, IReadOnlyList<FaceTask> savedTasks, IReadOnlyList<FaceTask> tasks, int batchesPerEpoch)
     {
+        if (saved.BatchInEpoch > batchesPerEpoch)
+            throw new InvalidDataException($"--resume: the run stopped after batch {saved.BatchInEpoch} of its epoch, and the data now makes {batchesPerEpoch} batches: " +
+                                           "this is not the data the run was trained on. Resume with the run's own data, or start a new run (another --out, or --overwrite).");
         if (saved.TrainImages is not { } savedTrain) return;
         string Tasks(IEnumerable<FaceTask> t) => string.Join(", ", t.Select(task => task.ToString().ToLowerInvariant()));
         string? difference =
