@@ -100,10 +100,9 @@ public static class TrainCommand
             // A run that failed or stopped before saving anything leaves no empty folder behind; true when none is there.
             bool RemoveEmptyFolder()
             {
-                if (outExisted || !Directory.Exists(options.Out)) return !Directory.Exists(options.Out);
                 try
                 {
-                    if (!Directory.EnumerateFileSystemEntries(options.Out).Any()) Directory.Delete(options.Out);
+                    if (!outExisted && Directory.Exists(options.Out) && !Directory.EnumerateFileSystemEntries(options.Out).Any()) Directory.Delete(options.Out);
                 }
                 catch (IOException) { }   // a file appeared meanwhile: the folder stays, and so does the run's own error
                 return !Directory.Exists(options.Out);

@@ -116,13 +116,13 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             }
             for (int b = firstBatch; b < batchesPerEpoch; b++)
             {
-                if (cancel.IsCancellationRequested && state.GlobalStep == 0)
-                {
-                    progress.Info("interrupted before the first step; nothing was trained or saved");   // (--overwrite's earlier run stays too)
-                    return new(RunOutcome.Interrupted, 0, double.NegativeInfinity, 0, folder.Path);
-                }
                 if (cancel.IsCancellationRequested)
                 {
+                    if (state.GlobalStep == 0)
+                    {
+                        progress.Info("interrupted before the first step; nothing was trained or saved");   // (--overwrite's earlier run stays too)
+                        return new(RunOutcome.Interrupted, 0, double.NegativeInfinity, 0, folder.Path);
+                    }
                     Account();
                     var (lossSums, lossCounts) = losses.Save();
                     state = Snapshot(state, epoch, b, optimizer, scheduler, stopper) with
