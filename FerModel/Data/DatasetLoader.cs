@@ -24,8 +24,11 @@ public static class DatasetLoader
         var dataset = new FaceDataset(options.Channels, options.Height, options.Width);
         if (paths.Count > 0 && format?.ToLowerInvariant() == "synthetic")
             throw new ArgumentException($"--format synthetic makes its own faces: leave out --data {string.Join(" ", paths)}, or choose another --format.");
-        if (paths.GroupBy(Path.GetFullPath).FirstOrDefault(same => same.Count() > 1) is { } twice)
+        var full = paths.Select(p => Path.TrimEndingDirectorySeparator(Path.GetFullPath(p))).ToList();
+        if (full.GroupBy(p => p).FirstOrDefault(same => same.Count() > 1) is { } twice)
             throw new ArgumentException($"--data {twice.Key} is given {twice.Count()} times: its images would count {twice.Count()} times. Give each dataset once.");
+        if (full.SelectMany(outer => full.Where(inner => inner.StartsWith(outer + Path.DirectorySeparatorChar)).Select(inner => (outer, inner))).FirstOrDefault() is ({ } folder, { } inside))
+            throw new ArgumentException($"--data {inside} is inside --data {folder}: its images would be read twice. Give only {folder}.");
         if (paths.Count == 0)
             return SyntheticFaces.Generate(options.SyntheticTrain, options.SyntheticValidation, options.Seed, options.Channels, options.Height, options.Width);
 

@@ -189,6 +189,8 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         Assert.Contains("3 images read", none.Message);
         var twice = Assert.Throws<ArgumentException>(() => DatasetLoader.Load([testOnly, Path.Combine(Path.GetDirectoryName(testOnly)!, ".", "test_only.csv")], null, new LoadOptions()));
         Assert.Contains("is given 2 times", twice.Message);
+        var nested = Assert.Throws<ArgumentException>(() => DatasetLoader.Load([PathOf("empty"), PathOf("empty", "contempt") + "/"], "folder", new LoadOptions()));
+        Assert.Contains("is inside --data", nested.Message);
         Assert.Contains("none for training", none.Message);
     }
 }
