@@ -189,13 +189,11 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
     /// </summary>
     private static void RequireSameData(TrainingState saved, int trainImages, int validationImages, IReadOnlyList<FaceTask> savedTasks, IReadOnlyList<FaceTask> tasks, int batchesPerEpoch)
     {
-        if (saved.BatchInEpoch > batchesPerEpoch)
-            throw new InvalidDataException($"--resume: the run stopped after batch {saved.BatchInEpoch} of its epoch, and the data now makes {batchesPerEpoch} batches: " +
-                                           "this is not the data the run was trained on. Resume with the run's own data, or start a new run (another --out, or --overwrite).");
-        if (saved.TrainImages is not { } savedTrain) return;
         string Tasks(IEnumerable<FaceTask> t) => string.Join(", ", t.Select(task => task.ToString().ToLowerInvariant()));
         string? difference =
-            savedTrain != trainImages || saved.ValidationImages != validationImages
+            saved.BatchInEpoch > batchesPerEpoch ? $"{batchesPerEpoch} batches an epoch, where the run stopped after batch {saved.BatchInEpoch}"
+            : saved.TrainImages is not { } savedTrain ? null
+            : savedTrain != trainImages || saved.ValidationImages != validationImages
                 ? $"{trainImages} training and {validationImages} validation images, where the run had {savedTrain} and {saved.ValidationImages}"
             : !savedTasks.Order().SequenceEqual(tasks.Order()) ? $"labels for {Tasks(tasks)}, where the run's data labelled {Tasks(savedTasks)}"
             : null;
