@@ -62,6 +62,33 @@ public sealed class CliTests : IDisposable
         var (exit, _, error) = Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("none"), "--resume"]);
         Assert.Equal(1, exit);
         Assert.Contains("last.safetensors is missing", error);
+        Assert.False(Directory.Exists(Run("none")));   // nor a folder holding only the lock file
+    }
+
+    [Fact]
+    public void A_run_folder_in_use_by_another_run_is_refused()
+    {
+        Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("busy")]).Exit);
+        string temporary = Path.Combine(Run("busy"), ".state.safetensors.tmp-123");   // as if the other run were saving now
+        File.WriteAllBytes(temporary, [1]);
+
+        using (RunLock.Acquire(Run("busy")))   // the other run (flock conflicts within one process too)
+        {
+            foreach (var args in new[] { ["--resume"], ["--overwrite"], new[] { "--epochs", "1" } })
+            {
+                var (exit, _, error) = Fer(["train", .. Tiny, "--out", Run("busy"), .. args]);
+                Assert.Equal(1, exit);
+                Assert.Contains("is in use by another `fer train`", error);
+            }
+            Assert.True(File.Exists(temporary), "a refused resume must not tidy the other run's save");
+            Assert.Equal(Run("busy") + "-2", RunFolder.FirstFree(Run("busy")));
+            Assert.Equal(Run("busy") + "-2", RunFolder.FirstFree(Run("busy") + "-2"));
+        }
+
+        Assert.False(RunLock.IsHeld(Run("busy")));
+        var resumed = Fer(["train", .. Tiny, "--epochs", "2", "--out", Run("busy"), "--resume"]);
+        Assert.True(resumed.Exit == 0, resumed.Error);
+        Assert.False(File.Exists(temporary));
     }
 
     [Fact]

@@ -77,13 +77,24 @@ public static class TrainCommand
             bool resuming = parse.GetValue(resume);
             if (resuming && options.Overwrite) throw new UsageException("--resume continues the run in --out and --overwrite replaces it: choose one.");
             var givenNames = command.Options.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet();
-            if (resuming)
-                options = ResumeOptions.Merge(new RunFolder(options.Out).ReadState().Options, options, givenNames, output.WriteLine);
-            else if (!givenNames.Contains(outDir.Name) && RunFolder.FirstFree(options.Out) is var free && free != options.Out)
+            if (!resuming && !givenNames.Contains(outDir.Name) && RunFolder.FirstFree(options.Out) is var free && free != options.Out)
             {
                 output.WriteLine($"{options.Out} holds an earlier run; this one goes to {free} (continue it later with --resume --out {free}).");
                 options = options with { Out = free };
             }
+
+            bool outExisted = Directory.Exists(options.Out);
+            // A run that failed or stopped before saving anything leaves no empty folder behind; true when none is there.
+            bool RemoveEmptyFolder()
+            {
+                try
+                {
+                    if (!outExisted && Directory.Exists(options.Out) && !Directory.EnumerateFileSystemEntries(options.Out).Any()) Directory.Delete(options.Out);
+                }
+                catch (IOException) { }   // a file appeared meanwhile: the folder stays, and so does the run's own error
+                return !Directory.Exists(options.Out);
+            }
+            var runLock = RunLock.Acquire(options.Out);   // before anything in --out is read or tidied
 
             // Ctrl-C or a SIGTERM: finish the current step, save, exit cleanly (--resume continues).
             // A second one stops the process at once (the first waits while the data is still loading).
@@ -96,17 +107,6 @@ public static class TrainCommand
                 Console.Error.WriteLine("fer: stopping after this step and saving; Ctrl-C again quits at once, without saving.");
             };
             Console.CancelKeyPress += onCancel;
-            bool outExisted = Directory.Exists(options.Out);
-            // A run that failed or stopped before saving anything leaves no empty folder behind; true when none is there.
-            bool RemoveEmptyFolder()
-            {
-                try
-                {
-                    if (!outExisted && Directory.Exists(options.Out) && !Directory.EnumerateFileSystemEntries(options.Out).Any()) Directory.Delete(options.Out);
-                }
-                catch (IOException) { }   // a file appeared meanwhile: the folder stays, and so does the run's own error
-                return !Directory.Exists(options.Out);
-            }
             using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
             {
                 if (cancel.IsCancellationRequested) return;
@@ -116,8 +116,11 @@ public static class TrainCommand
             });
             try
             {
+                if (resuming)
+                    options = ResumeOptions.Merge(new RunFolder(options.Out).ReadState().Options, options, givenNames, output.WriteLine);
                 var progress = ReferenceEquals(output, Console.Out) ? ConsoleProgress.ForConsole() : new ConsoleProgress(output, TimeSpan.FromSeconds(10));
                 var result = new TrainingRun(options, progress).Run(resuming, cancel.Token);
+                runLock.Dispose();   // first: the lock file must not keep an otherwise empty folder
                 output.WriteLine(result.BestEpoch > 0 ? $"{result.Outcome}: best validation accuracy {result.BestValidationAccuracy:P2} at epoch {result.BestEpoch}; files in {result.Folder}"
                     : RemoveEmptyFolder() ? $"{result.Outcome} before anything was saved"
                     : $"{result.Outcome} before the first epoch ended; files in {result.Folder}");
@@ -126,6 +129,7 @@ public static class TrainCommand
             finally
             {
                 Console.CancelKeyPress -= onCancel;
+                runLock.Dispose();
                 RemoveEmptyFolder();
             }
         });

@@ -71,12 +71,12 @@ public sealed class RunFolder(string path)
 
     /// <summary>
     /// <paramref name="path"/>, or when an earlier run is there, the first of path-2, path-3, ... that
-    /// holds none: where a run goes when the user did not choose --out.
+    /// holds none and no other run is using (<see cref="RunLock"/>): where a run goes when the user did not choose --out.
     /// </summary>
     public static string FirstFree(string path)
     {
         string candidate = path;
-        for (int n = 2; System.IO.File.Exists(candidate) || new RunFolder(candidate).HoldsRun; n++) candidate = $"{path}-{n}";
+        for (int n = 2; System.IO.File.Exists(candidate) || new RunFolder(candidate).HoldsRun || RunLock.IsHeld(candidate); n++) candidate = $"{path}-{n}";
         return candidate;
     }
 
