@@ -383,6 +383,17 @@ public sealed class CliTests : IDisposable
         double logged = EpochMetrics.FromCsv(File.ReadAllText(Path.Combine(Run("seeded"), "metrics.csv")))[^1].ValidationEmotionAccuracy;
         Assert.Equal(6, json.RootElement.GetProperty("samples").GetInt32());
         Assert.Equal(logged, json.RootElement.GetProperty("emotion_accuracy").GetDouble(), 12);
+
+        // UTKFace has no emotion labels, the only task this model learnt: nothing to score is a failure, not a success.
+        string utk = Path.Combine(_folder, "UTKFace");
+        Directory.CreateDirectory(utk);
+        for (int i = 0; i < 20; i++)
+            using (var stream = File.Create(Path.Combine(utk, $"{20 + i}_{i % 2}_{i % 5}_20170116174525125.jpg.chip.jpg")))
+                new StbImageWriteSharp.ImageWriter().WriteJpg(new byte[48 * 48], 48, 48, StbImageWriteSharp.ColorComponents.Grey, stream, 90);
+        var unscored = Fer("eval", "--model", model, "--data", utk);
+        Assert.Equal(1, unscored.Exit);
+        Assert.Contains("nothing was scored", unscored.Error);
+        Assert.Contains("Emotion: no labels in this split", unscored.Output);
     }
 
     [Fact]

@@ -34,6 +34,8 @@ public static class EvalCommand
                 (start, count) => BatchBuilder.Build(dataset, samples, Enumerable.Range(start, count).ToArray(), device0));
             if (parse.GetValue(json)) output.WriteLine(ToJson(name, samples.Count, result, trained));
             else Print(output, name, samples.Count, result, trained);
+            if (trained.All(task => result[task].Total == 0))
+                throw new InvalidDataException($"eval: nothing was scored: the {name} split has no labels for the tasks the model was trained on ({string.Join(", ", trained).ToLowerInvariant()}). Evaluate on data with those labels.");
             return Program.Success;
         });
         return command;
