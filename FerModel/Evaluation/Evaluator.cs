@@ -21,7 +21,9 @@ public sealed class EvaluationResult
         ? Accuracy(FaceTask.Emotion)
         : Matrices.Where(m => m.Total > 0).Select(m => m.Accuracy).DefaultIfEmpty(0).Average();
 
-    public string SelectionMetricName => this[FaceTask.Emotion].Total > 0 ? "emotion accuracy" : "mean task accuracy";
+    public string SelectionMetricName => SelectionMetricNameFor(emotionLabelled: this[FaceTask.Emotion].Total > 0);
+
+    public static string SelectionMetricNameFor(bool emotionLabelled) => emotionLabelled ? "emotion accuracy" : "mean task accuracy";
 }
 
 /// <summary>

@@ -23,7 +23,7 @@ public sealed class CliTests : IDisposable
     {
         var (exit, output, error) = Fer(["train", .. Tiny, "--epochs", "2", "--out", Run("a")]);
         Assert.True(exit == 0, error);
-        Assert.Contains("Completed", output);
+        Assert.Contains("Completed: best validation emotion accuracy", output);
         foreach (var file in new[] { "model.safetensors", "last.safetensors", "state.safetensors", "metrics.csv", "loss.png", "accuracy.png", "confusion_emotion.png" })
             Assert.True(new FileInfo(Path.Combine(Run("a"), file)).Length > 0, $"{file} missing or empty");
         Assert.Equal(3, File.ReadAllLines(Path.Combine(Run("a"), "metrics.csv")).Length); // header + 2 epochs
@@ -394,6 +394,11 @@ public sealed class CliTests : IDisposable
         Assert.Equal(1, unscored.Exit);
         Assert.Contains("nothing was scored", unscored.Error);
         Assert.Contains("Emotion: no labels in this split", unscored.Output);
+
+        // Trained on UTKFace alone, the run selects its best epoch by the mean accuracy of the labelled tasks, and says so.
+        var utkRun = Fer("train", "--data", utk, "--width", "0.125", "--epochs", "1", "--batch", "8", "--out", Run("utk"));
+        Assert.True(utkRun.Exit == 0, utkRun.Error);
+        Assert.Contains("best validation mean task accuracy", utkRun.Output);
     }
 
     [Fact]

@@ -121,7 +121,7 @@ public static class TrainCommand
                 var progress = ReferenceEquals(output, Console.Out) ? ConsoleProgress.ForConsole() : new ConsoleProgress(output, TimeSpan.FromSeconds(10));
                 var result = new TrainingRun(options, progress).Run(resuming, cancel.Token);
                 runLock.Dispose();   // first: the lock file must not keep an otherwise empty folder
-                output.WriteLine(result.BestEpoch > 0 ? $"{result.Outcome}: best validation accuracy {result.BestValidationAccuracy:P2} at epoch {result.BestEpoch}; files in {result.Folder}"
+                output.WriteLine(result.BestEpoch > 0 ? $"{result.Outcome}: best validation {result.MetricName} {result.BestValidationMetric:P2} at epoch {result.BestEpoch}; files in {result.Folder}"
                     : RemoveEmptyFolder() ? $"{result.Outcome} before anything was saved"
                     : $"{result.Outcome} before the first epoch ended; files in {result.Folder}");
                 return result.Outcome == RunOutcome.Interrupted ? Program.Interrupted : Program.Success;

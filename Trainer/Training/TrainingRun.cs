@@ -11,7 +11,8 @@ namespace FerEngine.Trainer.Training;
 /// <summary>How a run ended.</summary>
 public enum RunOutcome { Completed, EarlyStopped, Interrupted }
 
-public sealed record TrainingResult(RunOutcome Outcome, int Epochs, double BestValidationAccuracy, int BestEpoch, string Folder);
+/// <param name="BestValidationMetric">the best value of <paramref name="MetricName"/> (emotion accuracy, or the mean task accuracy without emotion labels)</param>
+public sealed record TrainingResult(RunOutcome Outcome, int Epochs, double BestValidationMetric, int BestEpoch, string Folder, string MetricName = "emotion accuracy");
 
 /// <summary>
 /// The `fer train` loop: epochs of shuffled batches through <see cref="TrainStep"/>, validation
@@ -36,6 +37,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             progress.Info("interrupted while loading the data; nothing was trained or saved");
             return new(RunOutcome.Interrupted, 0, double.NegativeInfinity, 0, folder.Path);
         }
+        string metricName = EvaluationResult.SelectionMetricNameFor(data.Dataset.Validation.Any(s => s.Labels[FaceTask.Emotion] >= 0));
         int batchesPerEpoch = data.BatchesPerEpoch(options.Batch);
         if (batchesPerEpoch == 0)
             throw new InvalidDataException($"{data.Dataset.Train.Count} training image(s): a training batch needs at least 2 (batch norm). Add data, or check the split.");
@@ -76,7 +78,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             if (state.Epoch >= options.Epochs || stopper.ShouldStop)
             {
                 progress.Info(stopper.ShouldStop ? $"{folder.Path} already stopped early; nothing to resume" : $"all {options.Epochs} epochs of {folder.Path} are done; raise --epochs to train further");
-                return new(stopper.ShouldStop ? RunOutcome.EarlyStopped : RunOutcome.Completed, state.Epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
+                return new(stopper.ShouldStop ? RunOutcome.EarlyStopped : RunOutcome.Completed, state.Epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path, metricName);
             }
             progress.Info($"resuming {folder.Path} at epoch {state.Epoch + 1}, after batch {state.BatchInEpoch} (step {state.GlobalStep})");
             if (state.BatchInEpoch > 0 && state.EpochLossSums is null)
@@ -132,7 +134,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                     BeforeSaving();
                     folder.SaveCheckpoint(model, optimizer, state, modelMetadata);
                     progress.Info($"interrupted: saved epoch {epoch + 1} after batch {b} to {folder.Path}; continue with `fer train --resume --out {folder.Path}`");
-                    return new(RunOutcome.Interrupted, epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
+                    return new(RunOutcome.Interrupted, epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path, metricName);
                 }
                 var (x, labels) = data.TrainBatch(order, b, options.Batch, epoch, options.Augment, options.Seed);
                 var readLosses = step.ReadLossesLater(step.Run(x, labels, (ulong)state.GlobalStep));
@@ -164,7 +166,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                 break;
             }
         }
-        return new(outcome, history.Count == 0 ? 0 : history[^1].Epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path);
+        return new(outcome, history.Count == 0 ? 0 : history[^1].Epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path, metricName);
     }
 
     /// <summary>
