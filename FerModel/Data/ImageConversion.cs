@@ -16,10 +16,12 @@ public static class ImageConversion
         if (file.LinkTarget is not null) file = file.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? file;   // a link's own length is its target's name
         if (file.Length == 0)   // also what a FIFO or a device reports: opening one could wait forever
             throw new InvalidDataException($"{path}: the file is empty (or not a regular file).");
+        byte[] bytes = File.ReadAllBytes(path);
+        if (JpegEnd.IsJpeg(bytes) && !JpegEnd.IsReached(bytes))
+            throw new InvalidDataException($"{path}: the JPEG ends before its end-of-image marker: the file is truncated (an interrupted download or copy?).");
         try
         {
-            using var stream = File.OpenRead(path);
-            image = ImageResult.FromStream(stream, ColorComponents.RedGreenBlue);
+            image = ImageResult.FromMemory(bytes, ColorComponents.RedGreenBlue);
         }
         catch (Exception e) when (e is not IOException and not UnauthorizedAccessException)
         {

@@ -90,7 +90,7 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         Assert.Equal(2, data.Train.Count);
         Assert.All(data.Train, s => Assert.Equal(-1, s.Labels.Emotion));
         Assert.Equal(3, data.Report.Skipped.Count);
-        Assert.Contains(data.Report.Skipped, s => s.Item.EndsWith("50_1_1_20170104023102422.jpg") && s.Reason.Contains("decode"));
+        Assert.Contains(data.Report.Skipped, s => s.Item.EndsWith("50_1_1_20170104023102422.jpg") && s.Reason.Contains("truncated"));
         Assert.Contains("2 malformed names skipped", data.Report.Sources[0]);
     }
 
