@@ -17,8 +17,8 @@ public static class ImageConversion
         if (file.Length == 0)   // also what a FIFO or a device reports: opening one could wait forever
             throw new InvalidDataException($"{path}: the file is empty (or not a regular file).");
         byte[] bytes = File.ReadAllBytes(path);
-        if (JpegEnd.IsJpeg(bytes) && !JpegEnd.IsReached(bytes))
-            throw new InvalidDataException($"{path}: the JPEG ends before its end-of-image marker: the file is truncated (an interrupted download or copy?).");
+        if (ImageEnd.CutShortFormat(bytes) is { } format)
+            throw new InvalidDataException($"{path}: the {format} ends before its end marker: the file is truncated (an interrupted download or copy?).");
         try
         {
             image = ImageResult.FromMemory(bytes, ColorComponents.RedGreenBlue);
