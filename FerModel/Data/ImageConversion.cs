@@ -13,7 +13,7 @@ public static class ImageConversion
     {
         ImageResult image;
         var file = new FileInfo(path);
-        if (file.LinkTarget is not null) file = file.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? file;   // a link's own length is its target's name
+        if (file.LinkTarget is not null) file = FinalTarget(path, file);   // a link's own length is its target's name
         if (file.Length == 0)   // also what a FIFO or a device reports: opening one could wait forever
             throw new InvalidDataException($"{path}: the file is empty (or not a regular file).");
         byte[] bytes = File.ReadAllBytes(path);
@@ -32,6 +32,15 @@ public static class ImageConversion
         if (image.Width <= 0 || image.Height <= 0 || image.Data.Length < image.Width * image.Height * 3)
             throw new InvalidDataException($"{path}: the image is empty or truncated.");
         return Convert(image.Data, image.Height, image.Width, channels, height, width);
+    }
+
+    private static FileInfo FinalTarget(string path, FileInfo link)
+    {
+        try { return link.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? link; }
+        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+        {
+            throw new InvalidDataException($"{path}: the link leads to no file (a loop of links, or too many links in a row).", e);
+        }
     }
 
     /// <summary>

@@ -110,6 +110,7 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         // A link to a FIFO: opening it would wait for a writer forever (the link's own length is not 0).
         using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", PathOf("pipe"))) mkfifo.WaitForExit();
         File.CreateSymbolicLink(PathOf("faces", "train", "sad", "pipe.png"), PathOf("pipe"));
+        File.CreateSymbolicLink(PathOf("faces", "train", "sad", "loop.jpg"), PathOf("faces", "train", "sad", "loop.jpg"));
         var data = new FaceDataset(1, 48, 48);
         ImageFolderReader.Read(root, data);
         Assert.Equal([0, 3], data.Train.Select(s => s.Labels.Emotion).Order());
@@ -117,9 +118,10 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         Assert.Equal([1, 2], data.Test.Select(s => s.Labels.Emotion).Order());
         Assert.Contains("contempt", data.Report.UnknownClasses);
         Assert.DoesNotContain(data.Train.Concat(data.Validation).Concat(data.Test), s => s.Source.Contains("contempt"));
-        Assert.Equal(["broken.jpg", "empty.png", "gone.jpg", "pipe.png"], data.Report.Skipped.Select(s => Path.GetFileName(s.Item)).Order());
+        Assert.Equal(["broken.jpg", "empty.png", "gone.jpg", "loop.jpg", "pipe.png"], data.Report.Skipped.Select(s => Path.GetFileName(s.Item)).Order());
         Assert.Contains(data.Report.Skipped, s => s.Item.EndsWith("gone.jpg") && s.Reason == "the file is gone (a broken link?)");
         Assert.Contains(data.Report.Skipped, s => s.Item.EndsWith("empty.png") && s.Reason.StartsWith("the file is empty"));
+        Assert.Contains(data.Report.Skipped, s => s.Item.EndsWith("loop.jpg") && s.Reason.Contains("loop of links"));
         Assert.DoesNotContain(data.Report.Skipped, s => s.Reason.Contains(s.Item));   // the path is named once
         Assert.Equal("folder", DatasetLoader.Detect(root));
     }
