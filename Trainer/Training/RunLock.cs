@@ -17,7 +17,7 @@ public sealed class RunLock : IDisposable
 
     private RunLock(FileStream handle) => this.handle = handle;
 
-    /// <summary>Creates <paramref name="folder"/> if needed and locks it, or says which other run holds it.</summary>
+    /// <summary>Creates <paramref name="folder"/> if needed and locks it, or says that another run holds it.</summary>
     public static RunLock Acquire(string folder)
     {
         string path = Path.Combine(folder, FileName);
