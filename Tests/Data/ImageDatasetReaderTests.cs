@@ -32,6 +32,11 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         // RAF 1..7 = surprise, fear, disgust, happiness, sadness, anger, neutral
         Assert.Equal([5, 2, 1, 3, 4, 0, 6], data.Train.Select(s => s.Labels.Emotion));
         Assert.Equal(new FaceLabels(5, Gender: 1, Race: 2, Age: 1), data.Train[0].Labels);
+        // Every value of each attribute file's last three lines (gender, race, age), age 4 (70+) included.
+        Assert.Equal([1, 2, 0, 1, 2, 0, 1], data.Train.Select(s => s.Labels.Gender));
+        Assert.Equal([2, 0, 1, 2, 0, 1, 2], data.Train.Select(s => s.Labels.Race));
+        Assert.Equal([1, 2, 3, 4, 0, 1, 2], data.Train.Select(s => s.Labels.Age));
+        Assert.Empty(data.Report.Skipped);
         Assert.Single(data.Test);
         Assert.Equal(-1, data.Test[0].Labels.Gender); // no attribute file for the test image
         Assert.Equal(3, data.Test[0].Labels.Emotion);
@@ -160,6 +165,9 @@ public sealed class ImageDatasetReaderTests : DataFixtures
         Assert.Equal(18, a.Train.Count);
         Assert.Equal(a.Validation.Select(s => s.Source), b.Validation.Select(s => s.Source));
         Assert.Empty(a.Train.Select(s => s.Source).Intersect(a.Validation.Select(s => s.Source)));
+        // The seed decides the split: of five other seeds, at least one draws other images.
+        Assert.Contains(new ulong[] { 4, 5, 6, 7, 8 }, seed => !DatasetLoader.Load([PathOf("flat")], null, new LoadOptions(Seed: seed))
+            .Validation.Select(s => s.Source).SequenceEqual(a.Validation.Select(s => s.Source)));
     }
 
     [Fact]

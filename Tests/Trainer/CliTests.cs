@@ -384,6 +384,13 @@ public sealed class CliTests : IDisposable
         Assert.Equal(6, json.RootElement.GetProperty("samples").GetInt32());
         Assert.Equal(logged, json.RootElement.GetProperty("emotion_accuracy").GetDouble(), 12);
 
+        // In batches of 5 the last holds 1 image: it is scored too, and the accuracy is the one-batch figure.
+        var batched = Fer("eval", "--model", model, "--data", csv, "--split", "validation", "--json", "--batch", "5");
+        Assert.True(batched.Exit == 0, batched.Error);
+        using var batchedJson = JsonDocument.Parse(batched.Output);
+        Assert.Equal(6, batchedJson.RootElement.GetProperty("tasks").GetProperty("emotion").GetProperty("labelled").GetInt64());
+        Assert.Equal(logged, batchedJson.RootElement.GetProperty("emotion_accuracy").GetDouble(), 12);
+
         // UTKFace has no emotion labels, the only task this model learnt: nothing to score is a failure, not a success.
         string utk = Path.Combine(_folder, "UTKFace");
         Directory.CreateDirectory(utk);

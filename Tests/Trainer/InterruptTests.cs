@@ -53,6 +53,28 @@ public sealed class InterruptTests : IDisposable
     }
 
     [Fact]
+    public void A_resume_carries_on_the_learning_rate_and_the_plateau_count()
+    {
+        var options = Options("plateau") with { Epochs = 2 };
+        new TrainingRun(options with { Epochs = 1 }, new CancelAfter(0, new CancellationTokenSource())).Run(false, CancellationToken.None);
+        // As if earlier epochs had cut the rate to 1e-4 and then not improved for 4 epochs, on a best no accuracy beats.
+        var folder = new RunFolder(options.Out);
+        var saved = SafetensorsFile.Load(folder.State, Device.Cpu);
+        var state = TrainingState.FromJson(saved.Metadata["training_state"]) with
+        {
+            LearningRate = 1e-4, SchedulerBest = 2.0, SchedulerBadEpochs = options.PlateauPatience - 1,
+        };
+        SafetensorsFile.Save(folder.State, saved.Tensors.Select(kv => (kv.Key, kv.Value)),
+            new Dictionary<string, string>(saved.Metadata) { ["training_state"] = state.ToJson() });
+
+        new TrainingRun(options, new CancelAfter(0, new CancellationTokenSource())).Run(true, CancellationToken.None);
+        var after = folder.ReadState();
+        Assert.Equal(1e-4 * options.PlateauFactor, after.LearningRate, 1e-12);   // the fifth bad epoch cuts the saved rate
+        Assert.Equal(0, after.SchedulerBadEpochs);
+        Assert.Equal(2.0, after.SchedulerBest);
+    }
+
+    [Fact]
     public void A_save_killed_between_its_two_renames_is_finished_when_the_run_is_read_again()
     {
         // The pair saved at an interruption after three steps, then the pair saved at the end of the epoch (six steps).

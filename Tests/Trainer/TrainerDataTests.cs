@@ -1,0 +1,61 @@
+using FerEngine.Model.Data;
+using FerEngine.Model.Evaluation;
+using FerEngine.Model.Network;
+using FerEngine.Model.Training;
+using FerEngine.Trainer.Reporting;
+using FerEngine.Trainer.Training;
+
+namespace FerEngine.Tests.Trainer;
+
+/// <summary>What the training loop feeds the step and what it reports: batches, running losses, the selection metric.</summary>
+public sealed class TrainerDataTests
+{
+    private sealed class Quiet : IProgressReporter
+    {
+        public void Info(string message) { }
+        public void BeginEpoch(int epoch, int epochs, int batches) { }
+        public void Step(StepLosses loss, int images) { }
+        public void EndEpoch(EpochMetrics metrics, bool improved) { }
+    }
+
+    [Fact]
+    public void A_training_batch_is_augmented_by_its_samples_positions_in_the_epoch()
+    {
+        var options = new TrainOptions { SyntheticTrain = 12, SyntheticValidation = 2, Augment = true, Threads = 1, Device = "cpu", Out = "unused" };
+        using var data = TrainerData.Load(options, Device.Cpu, new Quiet());
+        int[] order = data.EpochOrder(seed: 9, epoch: 2);
+
+        var (x, labels) = data.TrainBatch(order, b: 1, batch: 4, epoch: 2, augment: true, seed: 9);
+        var (expected, expectedLabels) = BatchBuilder.Build(data.Dataset, data.Dataset.Train, order.AsSpan(4, 4), Device.Cpu, seed: 9, augmentEpoch: 2, firstPosition: 4);
+        Assert.Equal(expected.ToArray<float>(), x.ToArray<float>());
+        Assert.Equal(expectedLabels[0].ToArray<long>(), labels[0].ToArray<long>());
+        var (unaugmented, _) = BatchBuilder.Build(data.Dataset, data.Dataset.Train, order.AsSpan(4, 4), Device.Cpu);
+        Assert.NotEqual(unaugmented.ToArray<float>(), x.ToArray<float>());   // the comparison above is about augmentation
+    }
+
+    [Fact]
+    public void A_task_without_labels_in_any_batch_has_no_mean_loss()
+    {
+        var losses = new RunningLosses();
+        losses.Add(new StepLosses(Total: 3, Emotion: 2, Gender: 0, Race: 0.5, Age: 0));
+        losses.Add(new StepLosses(Total: 5, Emotion: 4, Gender: 0, Race: 0, Age: 0));
+        Assert.Equal(4, losses.Total);
+        Assert.Equal(3, losses.Mean(0));
+        Assert.True(double.IsNaN(losses.Mean(1)), "gender had no labels: NaN (metrics.csv writes nan), not 0");
+        Assert.Equal(0.5, losses.Mean(2));   // only the batch that had race labels counts
+    }
+
+    [Fact]
+    public void Without_emotion_labels_the_selection_metric_is_the_mean_accuracy_of_the_labelled_tasks()
+    {
+        var result = new EvaluationResult();
+        result[FaceTask.Gender].Add(0, 0);
+        result[FaceTask.Gender].Add(1, 0);
+        result[FaceTask.Age].Add(2, 2);
+        Assert.Equal((0.5 + 1.0) / 2, result.SelectionMetric);
+        Assert.Equal("mean task accuracy", result.SelectionMetricName);
+        result[FaceTask.Emotion].Add(3, 4);
+        Assert.Equal(0.0, result.SelectionMetric);
+        Assert.Equal("emotion accuracy", result.SelectionMetricName);
+    }
+}
