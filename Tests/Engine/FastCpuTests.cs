@@ -207,6 +207,10 @@ public class FastCpuTests
         AssertClose(dx.Fast, dx.Reference, "batch norm backward dx");
         AssertClose(dgF, dgR, "batch norm backward dgamma");
         AssertClose(dbF, dbR, "batch norm backward dbeta");
+        Fast.BatchNormBackward(x.Fast, dy.Fast, gamma.Fast, saveMeanF, invF, dx.Fast, dgF, dbF, accumulate: true);
+        Reference.BatchNormBackward(x.Reference, dy.Reference, gamma.Reference, saveMeanR, invR, dx.Reference, dgR, dbR, accumulate: true);
+        AssertClose(dgF, dgR, "batch norm backward dgamma, accumulated");
+        AssertClose(dbF, dbR, "batch norm backward dbeta, accumulated");
         var runningMean = Pair(16, c);   // running statistics far from 0 and 1, so that each of them matters
         var runningVar = (Fast: Tensor.FromDoubles(runningMean.Reference.ToDoubles().Select(v => 0.5 + v * v).ToArray(), gamma.Fast.Shape, DType.Float32, Device.Cpu),
             Reference: Tensor.FromDoubles(runningMean.Reference.ToDoubles().Select(v => 0.5 + v * v).ToArray(), gamma.Reference.Shape, DType.Float64, Device.CpuReference));
@@ -274,6 +278,8 @@ public class FastCpuTests
     [InlineData(2, 3, 48, 48)]   // pool1's rows: 24 windows = a block of 16, then the last 16 (8 of them again)
     [InlineData(2, 2, 24, 24)]   // pool2's rows: 12 windows, fewer than one block
     [InlineData(1, 2, 35, 67)]   // odd sizes: a last row and column that no window covers
+    [InlineData(1, 2, 4, 5)]     // even height, odd width: only a last column is uncovered
+    [InlineData(1, 2, 5, 4)]     // odd height, even width: only a last row
     [InlineData(1, 1, 2, 64)]    // two full blocks
     public void Max_pool_picks_the_same_winners_as_the_reference_with_ties_and_NaNs(int n, int c, int h, int w)
     {
@@ -293,6 +299,21 @@ public class FastCpuTests
         Fast.MaxPool2x2Backward(dy.Fast, argF, dxF);     // dx starts non-zero: every element must be written
         Reference.MaxPool2x2Backward(dy.Reference, argR, dxR);
         Assert.Equal(dxR.ToDoubles().Select(v => (double)(float)v), dxF.ToDoubles());
+    }
+
+    [Fact]
+    public void Gemm_with_beta_zero_writes_over_NaN_in_C()
+    {
+        // A step arena's slot holds whatever the last step left there, NaN included: beta 0 must not read it (0 * NaN = NaN).
+        foreach (var device in new[] { Device.CpuReference, Device.Cpu })
+            foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+            {
+                var a = Tensor.Full(new Shape(2, 3), 1, dtype, device);
+                var b = Tensor.Full(new Shape(3, 2), 2, dtype, device);
+                var c = Tensor.Full(new Shape(2, 2), double.NaN, dtype, device);
+                device.Backend.Gemm(false, false, 1.0, a, b, 0.0, c);
+                Assert.All(c.ToDoubles(), value => Assert.Equal(6.0, value));
+            }
     }
 
     [Theory]

@@ -90,4 +90,51 @@ public class OptimTests
         Assert.Equal(best, model.Weight.ToArray<double>());
         Assert.Equal(0, stopper.BestEpoch);
     }
+
+    [Fact]
+    public void The_plateau_count_starts_again_after_a_cut()
+    {
+        var optimizer = new Sgd([("p", Parameter(0))], learningRate: 1.0);
+        var scheduler = new ReduceLROnPlateau(optimizer, factor: 0.5, patience: 2);
+        scheduler.Step(0.5);
+        scheduler.Step(0.4);
+        Assert.True(scheduler.Step(0.4));    // the second bad epoch cuts
+        Assert.Equal(0, scheduler.BadEpochs);
+        Assert.False(scheduler.Step(0.4));   // one bad epoch since the cut: no second cut yet
+        Assert.Equal(0.5, optimizer.LearningRate);
+    }
+
+    [Fact]
+    public void Early_stopping_counts_again_from_an_improvement()
+    {
+        var model = new Linear(new ParameterFactory(Device.CpuReference, DType.Float64, seed: 3), 2, 1);
+        var stopper = new EarlyStopping(patience: 2);
+        stopper.Observe(0, 0.5, model);
+        stopper.Observe(1, 0.4, model);
+        Assert.True(stopper.Observe(2, 0.6, model));
+        Assert.Equal(0, stopper.EpochsWithoutImprovement);
+        stopper.Observe(3, 0.5, model);
+        Assert.False(stopper.ShouldStop);   // one epoch without improvement since the best, not two
+    }
+
+    [Fact]
+    public void Adam_leaves_a_parameter_with_zero_gradients_unchanged_on_the_fast_path_and_its_tail()
+    {
+        // m and v stay 0: the update is 0 / (0 + eps) = 0; without eps it would be NaN. 17 = one AVX-512 vector + a tail of one.
+        var p = Tensor.Full(new Shape(17), 0.25, DType.Float32, Device.Cpu);
+        p.RequiresGrad = true;
+        p.Grad = Tensor.Zeros(new Shape(17), DType.Float32, Device.Cpu);
+        var adam = new Adam([("p", p)]);
+        adam.Step();
+        adam.Step();
+        Assert.All(p.ToArray<float>(), value => Assert.Equal(0.25f, value));
+    }
+
+    [Fact]
+    public void Adam_refuses_parameters_of_mixed_dtypes()
+    {
+        var single = Tensor.Zeros(new Shape(2), DType.Float32, Device.CpuReference);
+        var @double = Tensor.Zeros(new Shape(2), DType.Float64, Device.CpuReference);
+        Assert.Throws<ArgumentException>(() => new Adam([("single", single), ("double", @double)]));
+    }
 }

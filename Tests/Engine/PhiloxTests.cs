@@ -65,4 +65,10 @@ public class PhiloxTests
         for (ulong i = 0; i < 100_000; i++) if (Philox.Keep(9, 4, i, 0.3)) kept++;
         Assert.InRange(kept / 100_000.0, 0.69, 0.71);
     }
+
+    [Fact]
+    public void The_drop_threshold_rounds_to_the_nearest_24_bit_word()
+    {
+        Assert.Equal(1677722u, Philox.DropThreshold(0.1));   // 0.1 * 2^24 = 1677721.6: rounded, not truncated
+    }
 }

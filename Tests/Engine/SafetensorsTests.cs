@@ -98,4 +98,24 @@ public sealed class SafetensorsTests : IDisposable
         Assert.Contains("unexpected: extra", e.Message);
         Assert.Contains("a is [2], expected [3]", e.Message);
     }
+
+    [Fact]
+    public void Header_entries_listed_out_of_data_order_load()
+    {
+        // The format does not order the header; our writer happens to, PyTorch's JSON may not.
+        string path = WriteRaw("unordered.safetensors",
+            "{\"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 16]}, \"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}",
+            [.. BitConverter.GetBytes(1f), .. BitConverter.GetBytes(2f), .. BitConverter.GetBytes(3f), .. BitConverter.GetBytes(4f)]);
+        var content = SafetensorsFile.Load(path, Device.CpuReference);
+        Assert.Equal([1f, 2f], content.Tensors["a"].ToArray<float>());
+        Assert.Equal([3f, 4f], content.Tensors["b"].ToArray<float>());
+    }
+
+    [Fact]
+    public void A_negative_data_offset_is_reported_with_the_file()
+    {
+        string path = WriteRaw("negative.safetensors", "{\"x\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [-4, 4]}}", new byte[8]);
+        var e = Assert.Throws<InvalidDataException>(() => SafetensorsFile.Load(path, Device.CpuReference));
+        Assert.Contains(path, e.Message);
+    }
 }

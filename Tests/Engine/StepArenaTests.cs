@@ -47,6 +47,18 @@ public class StepArenaTests
     }
 
     [Fact]
+    public void A_request_of_another_length_replaces_its_slot()
+    {
+        // A smaller last batch is not served from the larger slot: the slot is replaced, and the arena holds what the latest step asked for.
+        var device = new CpuDevice("cpu-arena-sizes", new CpuReferenceBackend());
+        var arena = device.CreateArena("t");
+        using (device.BeginStep(arena)) Tensor.Zeros(new Shape(8), DType.Float32, device);
+        using (device.BeginStep(arena)) Tensor.Zeros(new Shape(4), DType.Float32, device);
+        Assert.Equal(2, arena.Allocations);
+        Assert.Equal(16, arena.Bytes);
+    }
+
+    [Fact]
     public void Two_threads_cannot_run_steps_in_one_arena_at_once()
     {
         // The bug this guards against: two training loops on one device sharing a "train" arena
