@@ -1,6 +1,7 @@
 using FerEngine.Backends.Cpu;
 using FerEngine.Model.Network;
 using FerEngine.Model.Training;
+using FerEngine.Ops;
 using FerEngine.Optim;
 
 namespace FerEngine.Tests.Engine;
@@ -44,6 +45,35 @@ public class StepArenaTests
             Assert.Contains("do not nest", e.Message);
         }
         Assert.Equal(1, arena.Allocations);
+    }
+
+    [Fact]
+    public void A_gradient_in_a_reused_slot_holds_this_step_only()
+    {
+        // Every backward writes its gradients over what the slot held last step (accumulate: false where a
+        // tensor gets one gradient): the second step's gradients are those of its own input alone.
+        var device = new CpuDevice("cpu-arena-gradients", new CpuFastBackend());
+        var arena = device.CreateArena("train");
+        var weight = Tensor.Uniform(new Shape(3, 5), -1, 1, 1, 1, DType.Float32, device);
+        var bias = Tensor.Uniform(new Shape(3), -1, 1, 1, 2, DType.Float32, device);
+        weight.RequiresGrad = bias.RequiresGrad = true;
+        float[][] Gradients(params ulong[] inputStreams)
+        {
+            float[][] last = [];
+            foreach (ulong stream in inputStreams)
+            {
+                using var _ = device.BeginStep(arena);
+                weight.Grad = bias.Grad = null;
+                var x = Tensor.Uniform(new Shape(4, 5), -1, 1, 2, stream, DType.Float32, device);
+                Functional.Sum(Functional.Linear(x, weight, bias)).Backward();
+                last = [weight.Grad!.ToArray<float>(), bias.Grad!.ToArray<float>()];
+            }
+            return last;
+        }
+        var alone = Gradients(7);
+        var afterAnother = Gradients(3, 7);
+        Assert.Equal(alone[0], afterAnother[0]);
+        Assert.Equal(alone[1], afterAnother[1]);
     }
 
     [Fact]
