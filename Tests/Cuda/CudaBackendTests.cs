@@ -92,6 +92,9 @@ public abstract class CudaBackendTests
         G.BiasBackward(y.Gpu, db.Gpu, false);
         R.BiasBackward(y.Cpu, db.Cpu, false);
         Same(db, "bias backward", LibraryTolerance);
+        G.BiasBackward(y.Gpu, db.Gpu, true);
+        R.BiasBackward(y.Cpu, db.Cpu, true);
+        Same(db, "bias backward, accumulated", LibraryTolerance);
         var a = Pair(6, 7, 33);
         var b = Pair(7, 5, 33);
         var c = Pair(8, 7, 5);
@@ -113,6 +116,7 @@ public abstract class CudaBackendTests
         var dx = Zeros(DType.Float32, n, c, h, w);
         G.EluBackward(y.Gpu, dy.Gpu, dx.Gpu, 1.0); R.EluBackward(y.Cpu, dy.Cpu, dx.Cpu, 1.0); Same(dx, "elu backward (from the forward outputs above)", ApproximateMathTolerance);
         G.ReluForward(x.Gpu, y.Gpu); R.ReluForward(x.Cpu, y.Cpu); Same(y, "relu", 0);
+        G.ReluBackward(y.Gpu, dy.Gpu, dx.Gpu); R.ReluBackward(y.Cpu, dy.Cpu, dx.Cpu); Same(dx, "relu backward (no gradient where the output is 0)", 0);
         G.Add(x.Gpu, dy.Gpu, y.Gpu); R.Add(x.Cpu, dy.Cpu, y.Cpu); Same(y, "add", 0);
         G.Multiply(x.Gpu, dy.Gpu, y.Gpu); R.Multiply(x.Cpu, dy.Cpu, y.Cpu); Same(y, "multiply", 0);
         G.Axpy(-0.5, x.Gpu, y.Gpu); R.Axpy(-0.5, x.Cpu, y.Cpu); Same(y, "axpy", 0);

@@ -547,4 +547,89 @@ public class EmulatorInstructionTests
         Assert.Contains("%f1 = 0x42280000 (42)", trace);
         Assert.Equal(5, trace.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
     }
+
+    // The kernels' setp.*.u32 compare indices and counts far below 2^31, where signed and unsigned agree:
+    // this pins down the .u32 forms of lt / le / gt / ge where they differ.
+    [Fact]
+    public void Unsigned_setp_compares_values_at_and_above_2_to_the_31_as_unsigned()
+    {
+        var r = RunWithOutput(Prologue + """
+            setp.ge.u32 %p1, 0xFFFFFFFF, 1;          // true (a signed compare says -1 >= 1: false)
+            setp.gt.u32 %p2, 0x80000000, 0x7FFFFFFF; // true
+            setp.lt.u32 %p3, 0x80000000, 1;          // false
+            setp.le.u32 %p4, 0xFFFFFFFF, 0;          // false
+            selp.u32 %r1, 1, 0, %p1;
+            selp.u32 %r2, 1, 0, %p2;
+            selp.u32 %r3, 1, 0, %p3;
+            selp.u32 %r4, 1, 0, %p4;
+            st.global.v4.u32 [%rd1], {%r1, %r2, %r3, %r4};
+            ret;
+            """, 2);
+        Assert.Equal([1u, 1u, 0u, 0u], new[] { (uint)r[0], (uint)(r[0] >> 32), (uint)r[1], (uint)(r[1] >> 32) });
+    }
+
+    // A warp shuffle reads every lane's source before any lane writes: a shuffle in place (d == a, common in
+    // hand-written PTX, though our kernels use distinct registers) must not see a lane's already-shuffled value.
+    [Fact]
+    public void Shfl_sync_in_place_reads_every_lane_before_any_lane_writes()
+    {
+        var r = RunWithOutput(Prologue + """
+            mov.u32 %r1, %laneid;
+            shfl.sync.bfly.b32 %r1, %r1, 1, 0x1f, 0xffffffff;     // in place: lane ^ 1
+            mov.u32 %r2, %laneid;
+            shfl.sync.down.b32 %r2, %r2, 1, 0x1f, 0xffffffff;     // in place: lane + 1 (lane 31 keeps 31)
+            mov.u32 %r3, %laneid;
+            mul.wide.u32 %rd2, %r3, 8;
+            add.s64 %rd2, %rd1, %rd2;
+            st.global.v2.u32 [%rd2], {%r1, %r2};
+            ret;
+            """, 32, LaunchGrid.Linear(1, 32));
+        for (uint lane = 0; lane < 32; lane++)
+        {
+            Assert.Equal(lane ^ 1, (uint)r[lane]);
+            Assert.Equal(lane < 31 ? lane + 1 : 31, (uint)(r[lane] >> 32));
+        }
+    }
+
+    // The shared-memory checker remembers every reader of a byte, not just the first: a reader that overwrites it
+    // with no bar.sync after the other threads' reads is a race (on a GPU the write may land before their reads).
+    // Thread 0 reads slot 0 and waits at a shuffle while lanes 1..31 read it; then thread 0 writes it.
+    [Fact]
+    public void A_write_over_a_byte_several_threads_read_with_no_barrier_between_is_an_error()
+    {
+        var error = Assert.Throws<PtxEmulatorException>(() => RunWithOutput("""
+            .reg .pred %p<2>;
+            .reg .b32 %r<8>;
+            .reg .b64 %rd<4>;
+            .shared .align 4 .b8 slots[128];
+            ld.param.u64 %rd1, [test_out];
+            mov.u32 %r1, %tid.x;
+            mov.u32 %r2, slots;
+            mad.lo.u32 %r3, %r1, 4, %r2;
+            st.shared.u32 [%r3], %r1;                // every thread writes its own slot
+            bar.sync 0;
+            ld.shared.u32 %r4, [%r2];                // every thread reads slot 0
+            shfl.sync.bfly.b32 %r5, %r4, 1, 0x1f, 0xffffffff;
+            setp.ne.u32 %p1, %r1, 0;
+            @%p1 bra $DONE;
+            st.shared.u32 [%r2], %r5;                // thread 0 overwrites slot 0, which threads 1..31 read
+            $DONE:
+            ret;
+            """, 1, LaunchGrid.Linear(1, 32)));
+        Assert.Contains("writes shared byte 0, which other threads read at", error.Message);
+    }
+
+    // cvt.rn.f32.u32 converts as unsigned (our kernels convert counts far below 2^31, where it makes no difference).
+    [Fact]
+    public void Cvt_from_u32_to_f32_is_unsigned()
+    {
+        var r = RunWithOutput(Prologue + """
+            cvt.rn.f32.u32 %f1, 0xFFFFFFFF;          // 4294967295 -> 2^32
+            cvt.rn.f32.u32 %f2, 0x80000000;          // 2^31
+            st.global.v2.f32 [%rd1], {%f1, %f2};
+            ret;
+            """, 1);
+        Assert.Equal(4294967296f, BitConverter.UInt32BitsToSingle((uint)r[0]));
+        Assert.Equal(2147483648f, BitConverter.UInt32BitsToSingle((uint)(r[0] >> 32)));
+    }
 }
