@@ -258,7 +258,10 @@ public class FastCpuTests
         AssertClose(y.Fast, y.Reference, "add bias");
         Fast.BiasBackward(dy.Fast, dbF, accumulate: true);
         Reference.BiasBackward(dy.Reference, dbR, accumulate: true);
-        AssertClose(dbF, dbR, "bias backward");
+        AssertClose(dbF, dbR, "bias backward, accumulated");
+        Fast.BiasBackward(dy.Fast, dbF, accumulate: false);
+        Reference.BiasBackward(dy.Reference, dbR, accumulate: false);
+        AssertClose(dbF, dbR, "bias backward, overwritten");
 
         if (h >= 2 && w >= 2)
         {
