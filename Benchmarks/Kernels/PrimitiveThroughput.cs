@@ -19,7 +19,9 @@ namespace FerEngine.Benchmarks.Kernels;
 /// A convolution's multiply-adds are the direct algorithm's, so a rate is effective: an algorithm
 /// that needs fewer (Winograd on the CPU's 3x3 layers, perhaps cuDNN's) can pass 100 %.
 /// Memory-bound rows: GB/s = the bytes a one-pass kernel must read and write / time, against the
-/// measured copy bandwidth (bytes read + written; cuMemcpyDtoD on a GPU).
+/// measured copy bandwidth (bytes read + written; cuMemcpyDtoD on a GPU). A rate is effective, as for
+/// the FLOPs: a kernel that makes several passes (batch norm reads x three times forward and x and dy
+/// twice backward) shows below the speed each pass streams at; `gpu-bandwidth` counts every pass.
 /// CPU times: medians of samples that each average back-to-back calls over at least 50 ms. GPU times
 /// are CUDA-event times of each call; "emulated" only checks the run end to end (tiny batches).
 /// </summary>
@@ -154,12 +156,12 @@ public static class PrimitiveThroughput
         cases.Add(new("image batch (crop + flip)", $"[{n},1,48,48] u8", 0, 5.0 * pixels.ElementCount, () => b.ImageBatch(pixels, images, augmentation)));
         var (logits, d, loss) = (T(n, 7), T(n, 7), T(1));
         var labels = Tensor.FromArray(Enumerable.Range(0, n).Select(i => (long)(i % 7)).ToArray(), new Shape(n), device);
-        cases.Add(new("softmax cross-entropy", $"[{n},7]", 0, 2 * logits.ElementCount * 4, () => b.SoftmaxCrossEntropy(logits, labels, loss.View(Shape.Scalar), d)));
+        cases.Add(new("softmax cross-entropy", $"[{n},7]", 0, 2 * logits.ElementCount * 4 + n * 8, () => b.SoftmaxCrossEntropy(logits, labels, loss.View(Shape.Scalar), d)));
         // The network's joint loss: four heads (7, 3, 3, 5 classes), weighted, with their gradients.
         Tensor[] heads = [logits, T(n, 3), T(n, 3), T(n, 5)];
         Tensor[] headLabels = [.. heads.Select(h => Tensor.FromArray(Enumerable.Range(0, n).Select(i => (long)(i % h.Shape[1])).ToArray(), new Shape(n), device))];
         var (losses, dHeads) = (T(5), T(n * 18));
-        cases.Add(new("joint loss (4 heads)", $"[{n},7+3+3+5]", 0, 2 * 18.0 * n * 4, () => b.JointSoftmaxCrossEntropy(heads, headLabels, [2, 0.1, 1.5, 4], losses, dHeads)));
+        cases.Add(new("joint loss (4 heads)", $"[{n},7+3+3+5]", 0, 2 * 18.0 * n * 4 + 4 * n * 8, () => b.JointSoftmaxCrossEntropy(heads, headLabels, [2, 0.1, 1.5, 4], losses, dHeads)));
         var (p, pg, m, v) = (T(2_394_962), T(2_394_962), T(2_394_962), T(2_394_962));
         var adam = new AdamHyperparameters(3e-4);
         var stepScalars = adam.StepScalarsTensor(2, DType.Float32, device);

@@ -109,8 +109,8 @@ dpooled = torch.randn_like(pooled)
 bench("max-pool backward", lambda: torch.ops.aten.max_pool2d_with_indices_backward(dpooled, act, [2, 2], [2, 2], [0, 0], [1, 1], False, indices))
 small = randn(N, 64, 24, 24)
 bench("dropout forward", lambda: F.dropout(small, 0.6, True))
-mask = (torch.rand_like(small) > 0.6).to(torch.uint8)
-bench("dropout backward", lambda: torch.ops.aten.native_dropout_backward(small, mask.bool(), 1 / 0.4))
+keep = torch.rand_like(small) > 0.6   # a bool mask made once: the conversion is not part of the backward
+bench("dropout backward", lambda: torch.ops.aten.native_dropout_backward(small, keep, 1 / 0.4))
 
 
 def image_batch(pixels):
