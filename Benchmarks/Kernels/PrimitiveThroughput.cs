@@ -94,8 +94,10 @@ public static class PrimitiveThroughput
             cached |= c.Flops == 0 && share > 1;
             Console.WriteLine($"| {c.Name} | {c.Shape} | {Milliseconds(ms)} | {pytorch} | {ratio} | {rate} | {(emulated ? "-" : share.ToString("P0"))} |");
         }
+        Console.WriteLine("\nRates are effective: a convolution counts the direct algorithm's FLOPs (Winograd needs 4 to 6 times fewer multiplies, so it can pass 100 %), " +
+            "a memory-bound row the bytes a one-pass kernel must move (a kernel that makes several passes shows below its streaming speed).");
         if (cached && !emulated)
-            Console.WriteLine("\nA memory-bound row over 100 % kept its operands in the caches between back-to-back calls; the copy bandwidth is measured on 256 MB.");
+            Console.WriteLine("A memory-bound row over 100 % kept its operands in the caches between back-to-back calls; the copy bandwidth is measured on 256 MB.");
         return 0;
     }
 
