@@ -1,0 +1,41 @@
+using FerEngine.Model.Network;
+using FerEngine.Trainer.Commands;
+
+namespace FerEngine.Tests.Trainer;
+
+[CollectionDefinition("Console.Error", DisableParallelization = true)]
+public sealed class ConsoleErrorCollection;
+
+/// <summary>The note about heads a model never trained: printed only when there are some.</summary>
+[Collection("Console.Error")]
+public sealed class TrainedTasksNoteTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("fer-trained-tasks-").FullName;
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private static string StderrOf(Action action)
+    {
+        var saved = Console.Error;
+        var captured = new StringWriter();
+        Console.SetError(captured);
+        try { action(); } finally { Console.SetError(saved); }
+        return captured.ToString();
+    }
+
+    // a model trained on all four tasks (or whose file does not say) gets no "trained without" note;
+    // one trained on emotion only gets one naming the three others.
+    [Fact]
+    public void Trained_tasks_says_nothing_when_every_head_was_trained()
+    {
+        string all = Path.Combine(_folder, "all.safetensors"), emotion = Path.Combine(_folder, "emotion.safetensors");
+        var net = new FerNet(new FerNetConfig(Width: 0.125), Device.Cpu);
+        ModelFile.Save(all, net);
+        ModelFile.Save(emotion, net, new Dictionary<string, string> { [ModelFile.TrainedTasksKey] = "emotion" });
+        IReadOnlyList<FaceTask> tasks = [];
+        Assert.Equal("", StderrOf(() => tasks = CommonOptions.TrainedTasks(all, "predict", "shown")));
+        Assert.Equal(4, tasks.Count);
+        string note = StderrOf(() => tasks = CommonOptions.TrainedTasks(emotion, "predict", "shown"));
+        Assert.Equal([FaceTask.Emotion], tasks);
+        Assert.Contains("trained without gender, race, age labels; those heads are not shown.", note);
+    }
+}
