@@ -597,15 +597,7 @@ public class EmulatorInstructionTests
     [Fact]
     public void A_write_over_a_byte_several_threads_read_with_no_barrier_between_is_an_error()
     {
-        var error = Assert.Throws<PtxEmulatorException>(() => RunWithOutput("""
-            .reg .pred %p<2>;
-            .reg .b32 %r<8>;
-            .reg .b64 %rd<4>;
-            .shared .align 4 .b8 slots[128];
-            ld.param.u64 %rd1, [test_out];
-            mov.u32 %r1, %tid.x;
-            mov.u32 %r2, slots;
-            mad.lo.u32 %r3, %r1, 4, %r2;
+        var error = Assert.Throws<PtxEmulatorException>(() => RunWithOutput(SharedPrologue + """
             st.shared.u32 [%r3], %r1;                // every thread writes its own slot
             bar.sync 0;
             ld.shared.u32 %r4, [%r2];                // every thread reads slot 0
