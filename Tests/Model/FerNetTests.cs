@@ -60,4 +60,17 @@ public class FerNetTests
         foreach (var layer in new[] { "conv1", "conv6", "fc", "head_emotion", "head_age", "total" }) Assert.Contains(layer, text);
         Assert.Contains("2,394,962", text);
     }
+
+    // Model weights holding an infinity are refused like weights holding NaN.
+    [Fact]
+    public void Weights_with_an_infinity_are_refused()
+    {
+        var tensors = new Dictionary<string, Tensor>
+        {
+            ["fc.weight"] = Tensor.FromArray([1f, float.PositiveInfinity, 2f], new Shape(3), Device.Cpu),
+        };
+        var e = Assert.Throws<InvalidDataException>(() => ModelFile.RequireFinite("m.safetensors", tensors));
+        Assert.Contains("tensor fc.weight holds NaN or infinite values", e.Message);
+        ModelFile.RequireFinite("m.safetensors", new Dictionary<string, Tensor> { ["ok"] = Tensor.FromArray([1f, -2f], new Shape(2), Device.Cpu) });
+    }
 }

@@ -91,4 +91,26 @@ public class LearningCommandTests
         Assert.Equal(2, Fer("gradcheck", "--dtype", "f32").Exit);
         Assert.Equal(2, Fer("gradcheck", "--op", "relu", "--all").Exit);
     }
+
+    // A negative thread coordinate is a usage error.
+    [Fact]
+    public void Trace_refuses_a_negative_thread()
+    {
+        var (exit, _, error) = Fer("trace", "--kernel", "add_f32", "--thread", "0,-1");
+        Assert.Equal(2, exit);
+        Assert.Contains("--thread 0,-1: expected B,T", error);
+    }
+
+    // a GPU result of NaN where the CPU reference is a number is a MISMATCH (only NaN on both sides agrees).
+    [Fact]
+    public void Trace_reports_nan_against_a_number_as_a_mismatch()
+    {
+        var recipe = KernelRecipe.Find("scale_f32")! with
+        {
+            Call = (b, t) => b.Scale(t[0], b is FerEngine.Backends.Cuda.CudaBackend ? double.NaN : 2.0, t[1]),
+        };
+        var output = new StringWriter();
+        Assert.False(TraceCommand.Run(recipe, (0, 0), 8, output));
+        Assert.Contains("MISMATCH", output.ToString());
+    }
 }
