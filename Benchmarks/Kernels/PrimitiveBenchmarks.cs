@@ -6,7 +6,7 @@ namespace FerEngine.Benchmarks.Kernels;
 /// <summary>
 /// The per-primitive cases of <see cref="PrimitiveThroughput"/> as a BenchmarkDotNet suite, for
 /// BenchmarkDotNet's statistics (mean, error, deviation) on the fast CPU path at batch 32 and 256:
-///   dotnet run --project Benchmarks -c Release -- --filter '*PrimitiveBenchmarks*' --inProcess                (all 74: about 30 min)
+///   dotnet run --project Benchmarks -c Release -- --filter '*PrimitiveBenchmarks*' --inProcess                (all 88: about 35 min)
 ///   dotnet run --project Benchmarks -c Release -- --filter '*PrimitiveBenchmarks*' --inProcess --job short    (quicker, rougher)
 /// `primitives` prints the same cases faster, next to PyTorch and the machine's limits.
 /// </summary>

@@ -5,6 +5,7 @@ using FerEngine.Backends;
 using FerEngine.Backends.Cpu;
 using FerEngine.Backends.Cuda;
 using FerEngine.Benchmarks.EndToEnd;
+using FerEngine.Model.Network;
 
 namespace FerEngine.Benchmarks.Kernels;
 
@@ -127,8 +128,18 @@ public static class PrimitiveThroughput
         cases.Add(new("fc gemm", $"[{n},9216] * [128,9216]^T", fcFlops, 0, () => b.Gemm(false, true, 1, fx, fw, 0, fy)));
         cases.Add(new("fc backward-data gemm", $"[{n},128] * [128,9216]", fcFlops, 0, () => b.Gemm(false, false, 1, fy, fw, 0, dfx)));
         cases.Add(new("fc backward-weight gemm", $"[{n},128]^T * [{n},9216]", fcFlops, 0, () => b.Gemm(true, false, 1, fy, fx, 0, dfw)));
-        var (hx, hw7, hy) = (T(n, 128), T(7, 128), T(n, 7));
-        cases.Add(new("emotion head gemm", $"[{n},128] * [7,128]^T", 2.0 * n * 128 * 7, 0, () => b.Gemm(false, true, 1, hx, hw7, 0, hy)));
+        var fcBias = T(128);
+        cases.Add(new("fc add-bias", $"[{n},128]", 0, 2 * fy.ElementCount * 4.0, () => b.AddBias(fy, fcBias)));
+        // The four heads (7, 3, 3, 5 classes) read the same [n, 128] features; each row times all four.
+        var hx = T(n, 128);
+        Tensor[] headW = [.. FerNet.ClassCounts.Select(k => T(k, 128))], headY = [.. FerNet.ClassCounts.Select(k => T(n, k))], headDw = [.. FerNet.ClassCounts.Select(k => T(k, 128))];
+        var dhx = T(n, 128);
+        double headFlops = 2.0 * n * 128 * FerNet.ClassCounts.Sum();
+        cases.Add(new("head gemms (4 heads)", $"[{n},128] * [7+3+3+5,128]^T", headFlops, 0, () => { for (int t = 0; t < 4; t++) b.Gemm(false, true, 1, hx, headW[t], 0, headY[t]); }));
+        cases.Add(new("head backward-data gemms (4 heads)", $"[{n},7+3+3+5] * [7+3+3+5,128]", headFlops, 0, () => { for (int t = 0; t < 4; t++) b.Gemm(false, false, 1, headY[t], headW[t], 0, dhx); }));
+        cases.Add(new("head backward-weight gemms (4 heads)", $"[{n},7+3+3+5]^T * [{n},128]", headFlops, 0, () => { for (int t = 0; t < 4; t++) b.Gemm(true, false, 1, headY[t], hx, 0, headDw[t]); }));
+        // Autograd adds the heads' four gradients of their shared input: three adds per step.
+        cases.Add(new("add (head input gradients)", $"3 x [{n},128]", 0, 3 * 3 * hx.ElementCount * 4.0, () => { for (int i = 0; i < 3; i++) b.Add(hx, dhx, dhx); }));
 
         var act = T(n, 64, 48, 48);
         var (dy, outp, dx2) = (T(n, 64, 48, 48), T(n, 64, 48, 48), T(n, 64, 48, 48));
@@ -142,6 +153,8 @@ public static class PrimitiveThroughput
         var (channelBias, elu) = (T(64), T(n, 64, 48, 48));   // bytes: read u, write x and y
         cases.Add(new("bias + elu + batch-norm forward", actShape, 0, 3 * size,
             () => b.EluBatchNormForwardTraining(act, channelBias, 1.0, elu, g, beta, rm, rv, 0.01, 1e-3, outp, sm, si)));
+        // A convolution's bias gradient, at conv2's output (the largest of the step's eleven).
+        cases.Add(new("conv2 bias backward", actShape, 0, size, () => b.BiasBackward(dy, db, false)));
         cases.Add(new("elu backward", actShape, 0, 3 * size, () => b.EluBackward(outp, dy, dx2, 1.0)));
         cases.Add(new("batch-norm + elu backward", actShape, 0, 3 * size, () => b.BatchNormEluBackward(outp, dy, g, sm, si, 1.0, dx2, dg, db)));
         var pooled = T(n, 64, 24, 24);
@@ -164,6 +177,12 @@ public static class PrimitiveThroughput
         Tensor[] headLabels = [.. heads.Select(h => Tensor.FromArray(Enumerable.Range(0, n).Select(i => (long)(i % h.Shape[1])).ToArray(), new Shape(n), device))];
         var (losses, dHeads) = (T(5), T(n * 18));
         cases.Add(new("joint loss (4 heads)", $"[{n},7+3+3+5]", 0, 2 * 18.0 * n * 4 + 4 * n * 8, () => b.JointSoftmaxCrossEntropy(heads, headLabels, [2, 0.1, 1.5, 4], losses, dHeads)));
+        var (dTotal, dScaled) = (Tensor.FromArray(new float[] { 1 }, new Shape(1), device), T(n * 18));
+        cases.Add(new("joint loss backward (scale segments)", $"[{n},7+3+3+5]", 0, 2 * 18.0 * n * 4,
+            () => b.ScaleSegments(dHeads, [.. heads.Select(h => h.ElementCount)], [2, 0.1, 1.5, 4], dTotal, dScaled)));
+        // Evaluation's predictions: each head's most likely class.
+        var predictions = heads.Select(_ => Tensor.Zeros(new Shape(n), DType.Int64, device)).ToArray();
+        cases.Add(new("argmax (4 heads)", $"[{n},7+3+3+5]", 0, 18.0 * n * 4 + 4 * n * 8, () => { for (int t = 0; t < 4; t++) b.Argmax(heads[t], predictions[t]); }));
         var (p, pg, m, v) = (T(2_394_962), T(2_394_962), T(2_394_962), T(2_394_962));
         var adam = new AdamHyperparameters(3e-4);
         var stepScalars = adam.StepScalarsTensor(2, DType.Float32, device);

@@ -85,8 +85,15 @@ dy_fc = randn(N, 128)
 bench("fc gemm", lambda: F.linear(x, w))
 bench("fc backward-data gemm", lambda: dy_fc @ w)
 bench("fc backward-weight gemm", lambda: dy_fc.t() @ x)
-hx, hw7 = randn(N, 128), randn(7, 128)
-bench("emotion head gemm", lambda: F.linear(hx, hw7))
+fc_y, fc_bias = randn(N, 128), randn(128)
+bench("fc add-bias", lambda: fc_y.add_(fc_bias))
+hx, dhx = randn(N, 128), randn(N, 128)
+head_w = [randn(k, 128) for k in (7, 3, 3, 5)]
+head_dy = [randn(N, k) for k in (7, 3, 3, 5)]
+bench("head gemms (4 heads)", lambda: [F.linear(hx, w) for w in head_w])
+bench("head backward-data gemms (4 heads)", lambda: [dy @ w for dy, w in zip(head_dy, head_w)])
+bench("head backward-weight gemms (4 heads)", lambda: [dy.t() @ hx for dy in head_dy])
+bench("add (head input gradients)", lambda: [dhx.add_(hx) for _ in range(3)])
 act = randn(N, 64, 48, 48)
 dy = torch.randn_like(act)
 g, beta, rm, rv = torch.ones(64, device=D), torch.zeros(64, device=D), torch.zeros(64, device=D), torch.ones(64, device=D)
@@ -95,6 +102,7 @@ _, mean, invstd = torch.ops.aten.native_batch_norm(act, g, beta, rm, rv, True, 0
 bench("batch-norm inference", lambda: torch.ops.aten.native_batch_norm(act, g, beta, rm, rv, False, 0.01, 1e-3))
 bench("batch-norm backward", lambda: torch.ops.aten.native_batch_norm_backward(dy, act, g, rm, rv, mean, invstd, True, 1e-3, [True, True, True]))
 y = F.elu(act)
+bench("conv2 bias backward", lambda: dy.sum((0, 2, 3)))
 bench("elu forward", lambda: F.elu(act))
 # The network's forward after each convolution: the bias (PyTorch adds it in its conv call), ELU, batch norm.
 bias = randn(64).view(1, 64, 1, 1)
@@ -135,6 +143,10 @@ heads = [randn(N, k).requires_grad_() for k in (7, 3, 3, 5)]
 head_labels = [torch.randint(0, k, (N,), device=D) for k in (7, 3, 3, 5)]
 bench("joint loss (4 heads)", lambda: torch.autograd.grad(
     sum(w * F.cross_entropy(h, y, ignore_index=-1) for w, h, y in zip((2.0, 0.1, 1.5, 4.0), heads, head_labels)), heads))
+d_heads = [torch.randn_like(h) for h in heads]
+d_total = torch.ones((), device=D)
+bench("joint loss backward (scale segments)", lambda: [g * (w * d_total) for g, w in zip(d_heads, (2.0, 0.1, 1.5, 4.0))])
+bench("argmax (4 heads)", lambda: [h.argmax(1) for h in heads])
 params = torch.nn.Parameter(randn(2_394_962))
 params.grad = torch.randn_like(params)
 opt = torch.optim.Adam([params], lr=3e-4)

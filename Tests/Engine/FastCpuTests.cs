@@ -417,6 +417,41 @@ public class FastCpuTests
     }
 
     [Fact]
+    public void Argmax_matches_the_reference_with_ties_and_NaN()
+    {
+        var (fast, reference) = Pair(19, 40, 7);
+        var f = fast.AsSpan<float>();
+        var r = reference.AsSpan<double>();
+        for (int k = 0; k < 7; k++) { f[7 + k] = 1; r[7 + k] = 1; }               // row 1: all tied, class 0 wins
+        f[14 + 3] = f[14 + 5] = 9; r[14 + 3] = r[14 + 5] = 9;                       // row 2: a tie for the largest, class 3 wins
+        f[21 + 2] = float.NaN; r[21 + 2] = double.NaN;                              // row 3: NaN is skipped
+        f[28] = float.NaN; r[28] = double.NaN;                                      // row 4: NaN first is never beaten
+        var (fastIndices, referenceIndices) = (Tensor.Zeros(new Shape(40), DType.Int64, Device.Cpu), Tensor.Zeros(new Shape(40), DType.Int64, Device.CpuReference));
+        Fast.Argmax(fast, fastIndices);
+        Reference.Argmax(reference, referenceIndices);
+        Assert.Equal(referenceIndices.AsSpan<long>().ToArray(), fastIndices.AsSpan<long>().ToArray());
+        long[] got = fastIndices.AsSpan<long>().ToArray();
+        Assert.Equal((0L, 3L, 0L), (got[1], got[2], got[4]));
+    }
+
+    [Theory]
+    [InlineData(5, 7, 1)]    // [N, C]: the fully-connected layer and the heads
+    [InlineData(3, 4, 35)]   // [N, C, H, W] with a plane that is not a whole number of vectors
+    public void Add_and_add_bias_are_bit_identical_to_the_float32_reference(int n, int c, int spatial)
+    {
+        int[] dims = spatial == 1 ? [n, c] : [n, c, 5, spatial / 5];
+        Tensor OnBoth(Device device, ulong stream, params int[] shape) => Tensor.Normal(new Shape(shape), 0, 1, seed: 3, stream, DType.Float32, device);
+        var (fast, reference) = (OnBoth(Device.Cpu, 1, dims), OnBoth(Device.CpuReference, 1, dims));
+        var (fastOther, referenceOther) = (OnBoth(Device.Cpu, 2, dims), OnBoth(Device.CpuReference, 2, dims));
+        Fast.Add(fastOther, fast, fast);                          // in place, as autograd accumulates
+        Reference.Add(referenceOther, reference, reference);
+        Fast.AddBias(fast, OnBoth(Device.Cpu, 3, c));
+        Reference.AddBias(reference, OnBoth(Device.CpuReference, 3, c));
+        Assert.Equal(reference.AsSpan<float>().ToArray(), fast.AsSpan<float>().ToArray());
+        Assert.NotEqual(fastOther.AsSpan<float>().ToArray(), fast.AsSpan<float>().ToArray());
+    }
+
+    [Fact]
     public void Elu_forward_is_within_float_rounding_of_the_exact_value_over_the_whole_negative_range()
     {
         // The fast path's own vectorised exp: every x from -100 to 100 in steps of 1/1024, elementwise.

@@ -1,3 +1,4 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using FerEngine.Backends.Cpu.Fast;
 
 namespace FerEngine.Backends.Cpu;
@@ -140,6 +141,44 @@ public class CpuFastBackend : CpuReferenceBackend
             FastAdam.Update(p.AsMemory<float>(), g.AsMemory<float>(), m.AsMemory<float>(), v.AsMemory<float>(), h, stepScalars.AsSpan<float>());
     }
 
+    public override void Add(Tensor a, Tensor b, Tensor y)
+    {
+        if (a.DType != DType.Float32) { base.Add(a, b, y); return; }
+        TensorPrimitives.Add(a.AsSpan<float>(), b.AsSpan<float>(), y.AsSpan<float>());
+    }
+
+    /// <summary>y[n, c, ...] += bias[c], one vectorised add per row of [N, C] or per (n, c) plane.</summary>
+    public override void AddBias(Tensor y, Tensor bias)
+    {
+        if (y.DType != DType.Float32) { base.AddBias(y, bias); return; }
+        var (n, c, s) = ChannelLayout.Of(y);
+        Span<float> values = y.AsSpan<float>();
+        ReadOnlySpan<float> b = bias.AsSpan<float>();
+        for (int i = 0; i < n; i++)
+        {
+            if (s == 1) { TensorPrimitives.Add(values.Slice(i * c, c), b, values.Slice(i * c, c)); continue; }
+            for (int ch = 0; ch < c; ch++)
+                TensorPrimitives.Add(values.Slice((i * c + ch) * s, s), b[ch], values.Slice((i * c + ch) * s, s));
+        }
+    }
+
+    /// <summary>The reference's loop on the float32 values themselves, without its float64 copy of x.</summary>
+    public override void Argmax(Tensor x, Tensor indices)
+    {
+        if (x.DType != DType.Float32) { base.Argmax(x, indices); return; }
+        int classes = x.Shape[1];
+        ReadOnlySpan<float> values = x.AsSpan<float>();
+        var result = indices.AsSpan<long>();
+        for (int r = 0; r < result.Length; r++)
+        {
+            var row = values.Slice(r * classes, classes);
+            int best = 0;
+            for (int k = 1; k < classes; k++)
+                if (row[k] > row[best]) best = k;   // first wins; NaN never wins (its comparisons are false)
+            result[r] = best;
+        }
+    }
+
     public override void BiasBackward(Tensor dy, Tensor dbias, bool accumulate)
     {
         if (dy.DType != DType.Float32) { base.BiasBackward(dy, dbias, accumulate); return; }
@@ -149,7 +188,7 @@ public class CpuFastBackend : CpuReferenceBackend
         Parallel1D.ForEach(c, ch =>
         {
             double sum = 0; // per-run float sums, accumulated in double
-            for (int i = 0; i < n; i++) sum += System.Numerics.Tensors.TensorPrimitives.Sum(gradient.Span.Slice((i * c + ch) * s, s));
+            for (int i = 0; i < n; i++) sum += TensorPrimitives.Sum(gradient.Span.Slice((i * c + ch) * s, s));
             result.Span[ch] = (float)(accumulate ? result.Span[ch] + sum : sum);
         });
     }
