@@ -168,6 +168,25 @@ public sealed class CliTests : IDisposable
     }
 
     [Theory]
+    [InlineData("train")]
+    [InlineData("eval")]
+    [InlineData("dump-step")]
+    public void A_data_path_that_is_not_there_is_a_usage_error(string command)
+    {
+        string missing = Run("no-such-dataset.csv");
+        string[] others = command switch
+        {
+            "train" => ["--out", Run("bad")],
+            "eval" => ["--model", Run("any.safetensors")],
+            _ => ["--model", Run("any.safetensors"), "--out", Run("dump.safetensors")],
+        };
+        var (exit, _, error) = Fer([command, "--data", missing, .. others]);
+        Assert.Equal(2, exit);
+        Assert.Contains($"--data {missing}: no such file or folder", error);
+        Assert.False(Directory.Exists(Run("bad")));
+    }
+
+    [Theory]
     [InlineData("--lr", "abc", "as a number")]             // an option with a range check (it crashed with a stack trace)
     [InlineData("--batch", "2.5", "as a whole number")]
     [InlineData("--epochs", "99999999999", "as a whole number")]

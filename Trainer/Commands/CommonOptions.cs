@@ -9,7 +9,17 @@ namespace FerEngine.Trainer.Commands;
 internal static class CommonOptions
 {
     public static Option<string> Model() => new("--model") { Description = "A model.safetensors written by `fer train`.", Required = true };
-    public static Option<string[]> Data() => new("--data") { Description = "Dataset path(s), as for `fer train`.", AllowMultipleArgumentsPerToken = true };
+    /// <summary>--data: paths that must exist (a usage error, exit 2, before anything is loaded or written).</summary>
+    public static Option<string[]> Data(string description = "Dataset path(s), as for `fer train`.")
+    {
+        var data = new Option<string[]>("--data") { Description = description, AllowMultipleArgumentsPerToken = true };
+        data.Validators.Add(result =>
+        {
+            foreach (string path in result.GetValueOrDefault<string[]>() ?? [])
+                if (!File.Exists(path) && !Directory.Exists(path)) result.AddError($"--data {path}: no such file or folder.");
+        });
+        return data;
+    }
     public static Option<string?> Format()
     {
         var format = new Option<string?>("--format") { Description = "fer2013 | rafdb | utkface | folder | synthetic (default: detected from the path)." };

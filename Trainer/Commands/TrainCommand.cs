@@ -10,7 +10,7 @@ public static class TrainCommand
 {
     public static Command Create(TextWriter output)
     {
-        var data = new Option<string[]>("--data") { Description = "Dataset path(s): FER2013 .csv, RAF-DB folder, UTKFace folder, image folder. Several mix with partial labels. Omitted: built-in synthetic faces.", AllowMultipleArgumentsPerToken = true };
+        var data = CommonOptions.Data("Dataset path(s): FER2013 .csv, RAF-DB folder, UTKFace folder, image folder. Several mix with partial labels. Omitted: built-in synthetic faces.");
         var format = CommonOptions.Format();
         var device = CommonOptions.Device();
         var width = new Option<double>("--width") { Description = "Width multiplier of the network (0.25 for quick CPU runs).", DefaultValueFactory = _ => 1.0 }
