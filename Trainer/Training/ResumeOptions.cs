@@ -1,3 +1,5 @@
+using FerEngine.Model.Data;
+
 namespace FerEngine.Trainer.Training;
 
 /// <summary>
@@ -7,7 +9,8 @@ namespace FerEngine.Trainer.Training;
 /// --device, --threads, --no-graph and --strict-float32. Giving a run-defining option again with
 /// another value is a usage error that names both values: a resumed run never silently becomes a
 /// different one. The one exception is --data, for data that has moved: it is taken, with a warning
-/// that the batches match only if the new path holds the same images.
+/// that the batches match only if the new path holds the same images. A --format that names the
+/// format the run detected from its paths is the run's own.
 /// </summary>
 public static class ResumeOptions
 {
@@ -28,8 +31,10 @@ public static class ResumeOptions
             conflicts.Add($"--data {Describe(given.Data)} (the run has {Describe(saved.Data)})");
         else if (moved)
             warn($"--resume with --data {Describe(given.Data)} where the run had {Describe(saved.Data)}: the batches continue exactly only if it holds the same images.");
+        var data = moved ? given.Data : saved.Data;
         if (givenNames.Contains("--format") && saved.Format?.ToLowerInvariant() != given.Format?.ToLowerInvariant()
-            && !(saved.Format is null && saved.Data.Count == 0 && given.Format?.ToLowerInvariant() == "synthetic"))
+            && !(saved.Format is null && saved.Data.Count == 0 && given.Format?.ToLowerInvariant() == "synthetic")
+            && !(saved.Format is null && saved.Data.Count > 0 && DetectedAs(data, given.Format?.ToLowerInvariant())))
             conflicts.Add($"--format {given.Format} (the run has {saved.Format ?? (saved.Data.Count == 0 ? "synthetic" : "its format detected from the path")})");
         Same("--width", saved.Width, given.Width);
         Same("--channels", saved.Channels, given.Channels);
@@ -47,7 +52,7 @@ public static class ResumeOptions
                 "Leave those options out to resume, or start a new run with another --out.");
         return saved with
         {
-            Data = moved ? given.Data : saved.Data,
+            Data = data,
             Epochs = givenNames.Contains("--epochs") ? given.Epochs : saved.Epochs,
             Device = given.Device,
             Threads = given.Threads,
@@ -55,6 +60,13 @@ public static class ResumeOptions
             StrictFloat32 = given.StrictFloat32,
             Out = given.Out,
         };
+    }
+
+    /// <summary>Whether every path is detected as <paramref name="format"/>: naming the format the run detected is no change.</summary>
+    private static bool DetectedAs(IReadOnlyList<string> paths, string? format)
+    {
+        try { return paths.All(path => DatasetLoader.Detect(path) == format); }
+        catch (Exception e) when (e is IOException or ArgumentException or InvalidDataException or UnauthorizedAccessException) { return false; }
     }
 
     /// <summary>Dataset paths as one comparable string: full paths (a run may resume from another folder), or "synthetic".</summary>
