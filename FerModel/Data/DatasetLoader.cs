@@ -74,12 +74,35 @@ public static class DatasetLoader
                 : throw new ArgumentException($"{path}: a single file must be a FER2013 .csv; give folders for image datasets.");
         if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"{path}: no such file or folder.");
         if (File.Exists(Path.Combine(path, "EmoLabel", "list_patition_label.txt"))) return "rafdb";
-        var files = Directory.EnumerateFiles(path).Where(ImageFolderReader.IsImage).Take(50).ToList();
-        int utkNames = files.Count(f => UtkFaceReader.TryParse(Path.GetFileName(f), out _));
-        if (files.Count > 0 && utkNames * 2 > files.Count) return "utkface";
-        if (Directory.EnumerateDirectories(path).Any()) return "folder";
-        throw new InvalidDataException($"{path}: cannot tell the dataset format (no .csv, no EmoLabel/list_patition_label.txt, no class folders, " +
-                                       $"and {utkNames} of the first {files.Count} images have UTKFace names, not most); pass --format.");
+        if (MostlyUtkFaceNames(path)) return "utkface";
+        var folders = Directory.EnumerateDirectories(path).OrderBy(f => f, StringComparer.Ordinal).ToList();
+        if (folders.Count == 0)
+        {
+            var (images, utkNames) = UtkFaceNames(path);
+            throw new InvalidDataException($"{path}: cannot tell the dataset format (no .csv, no EmoLabel/list_patition_label.txt, no class folders, " +
+                                           $"and {utkNames} of the first {images} images have UTKFace names, not most); pass --format.");
+        }
+        // UTKFace's in-the-wild images come as part1/, part2/, part3/: a folder above them is no image folder of emotions.
+        if (folders.Any(f => ImageFolderReader.IsClassOrSplit(Path.GetFileName(f)))) return "folder";
+        var utkFolders = folders.Where(MostlyUtkFaceNames).ToList();
+        if (utkFolders.Count > 0)
+            throw new InvalidDataException($"{path}: {string.Join(", ", utkFolders.Select(Path.GetFileName))} hold{(utkFolders.Count == 1 ? "s" : "")} UTKFace-named images, " +
+                                           $"and a UTKFace folder is the one the images are in: pass --data {string.Join(" ", utkFolders)} " +
+                                           "(each copy of the images once: an image read twice can land in training and in validation).");
+        return "folder";
+    }
+
+    private static bool MostlyUtkFaceNames(string folder)
+    {
+        var (images, utkNames) = UtkFaceNames(folder);
+        return images > 0 && utkNames * 2 > images;
+    }
+
+    /// <summary>How many of a folder's first 50 images there are, and how many of them have UTKFace names.</summary>
+    private static (int Images, int UtkNames) UtkFaceNames(string folder)
+    {
+        var files = Directory.EnumerateFiles(folder).Where(ImageFolderReader.IsImage).Take(50).ToList();
+        return (files.Count, files.Count(f => UtkFaceReader.TryParse(Path.GetFileName(f), out _)));
     }
 
     /// <summary>Moves a seeded 10 % of the training samples (at least one) to validation.</summary>

@@ -31,6 +31,9 @@ public static class ImageFolderReader
 
     public static bool TryEmotion(string folderName, out int emotion) => EmotionAliases.TryGetValue(folderName, out emotion);
 
+    /// <summary>An emotion's folder name (or alias) or a split's (train, val, test, ...).</summary>
+    public static bool IsClassOrSplit(string folderName) => TryEmotion(folderName, out _) || SplitNames.ContainsKey(folderName);
+
     public static void Read(string root, FaceDataset into)
     {
         var folders = Directory.GetDirectories(root).OrderBy(d => d, StringComparer.Ordinal).ToList();

@@ -100,6 +100,21 @@ public sealed class ImageDatasetReaderTests : DataFixtures
     }
 
     [Fact]
+    public void A_folder_above_UTKFace_folders_names_them_instead_of_reading_them_as_emotions()
+    {
+        WriteImage(PathOf("UTKFace-wild", "part1", "26_0_2_20170104023102422.jpg"));
+        WriteImage(PathOf("UTKFace-wild", "part2", "30_1_0_20170104023102422.jpg"));
+        WriteImage(PathOf("UTKFace-wild", "landmarks", "notes.png"), png: true);   // not UTKFace-named: not listed
+        var e = Assert.Throws<InvalidDataException>(() => DatasetLoader.Detect(PathOf("UTKFace-wild")));
+        Assert.Contains($"part1, part2 hold UTKFace-named images", e.Message);
+        Assert.Contains($"pass --data {PathOf("UTKFace-wild", "part1")} {PathOf("UTKFace-wild", "part2")}", e.Message);
+        Assert.Equal("utkface", DatasetLoader.Detect(PathOf("UTKFace-wild", "part1")));
+
+        WriteImage(PathOf("UTKFace-wild", "happy", "a.jpg"));   // a class folder beside them: an image folder after all
+        Assert.Equal("folder", DatasetLoader.Detect(PathOf("UTKFace-wild")));
+    }
+
+    [Fact]
     public void Image_folders_with_splits_accept_aliases_and_report_contempt()
     {
         string root = PathOf("faces");
