@@ -107,6 +107,23 @@ public class FastCpuTests
     }
 
     [Theory]
+    [InlineData(2, 1, 48, 48, 64, 2, true)]    // conv1: one block of 48 columns, eight blocks of 8 channels
+    [InlineData(1, 3, 20, 100, 11, 2, false)]  // colour, no bias: blocks of 48, 48 and 4 columns; 8 + 3 channels
+    [InlineData(3, 2, 12, 17, 5, 0, true)]     // no padding: 13 columns, 5 channels
+    [InlineData(1, 1, 6, 6, 9, 4, true)]       // padding beyond the kernel's reach: outputs of the bias alone at the edges
+    public void Direct_forward_of_few_channels_has_every_element_right(int n, int cin, int h, int w, int cout, int padding, bool withBias)
+    {
+        Assert.True(FerEngine.Backends.Cpu.Fast.FastForwardFewChannels.Supports(new(n, cin, h, w, cout, 5, padding)));
+        var x = Pair(30, n, cin, h, w);
+        var weight = Pair(31, cout, cin, 5, 5);
+        var bias = withBias ? Pair(32, cout) : default;
+        var y = Empty(n, cout, h + 2 * padding - 4, w + 2 * padding - 4);
+        Fast.ConvolutionForward(x.Fast, weight.Fast, bias.Fast, y.Fast, padding);
+        Reference.ConvolutionForward(x.Reference, weight.Reference, bias.Reference, y.Reference, padding);
+        AssertElementsClose(y.Fast, y.Reference, $"direct forward {n}x{cin}x{h}x{w} -> {cout}, padding {padding}");
+    }
+
+    [Theory]
     [InlineData(3, 3)]
     [InlineData(1, 5)]   // conv1's filter gradient by dot products
     public void Convolution_results_do_not_depend_on_the_thread_count(int cin, int k)

@@ -17,8 +17,9 @@ namespace FerEngine.Backends.Cpu.Fast;
 ///   backward-filter: dw^T [CinKK, Cout] (+)= sum_n col(x_n) [CinKK, Ho Wp] x dy_n^T [Ho Wp, Cout] (dy zero-extended)
 /// 3x3 kernels take <see cref="FastWinograd4x4"/> instead for the forward pass and so for the data
 /// gradient, and for the filter gradient (4x fewer multiplies each), and 5x5 kernels with 32 input
-/// channels or more take <see cref="FastWinograd5x5"/> (6.25x fewer). The filter gradient of 5x5 kernels on
-/// at most 3 input channels (the first layer) takes <see cref="FastFilterGradientFewChannels"/>. Only other
+/// channels or more take <see cref="FastWinograd5x5"/> (6.25x fewer). The forward pass and filter gradient of
+/// 5x5 kernels on at most 3 input channels (the first layer) take <see cref="FastForwardFewChannels"/> and
+/// <see cref="FastFilterGradientFewChannels"/>. Only other
 /// convolutions run here.
 /// Images are split into fixed contiguous chunks that run in parallel on
 /// <see cref="CpuFastBackend.Threads"/> threads. The split depends only on N (never on the thread
@@ -31,6 +32,7 @@ public static class FastConvolution
     {
         if (WinogradConvolution.Supports<FastWinograd4x4>(s)) { WinogradConvolution.Forward<FastWinograd4x4>(s, x, w, bias, y); return; }   // 3x3: 4x fewer multiply-adds
         if (TakesWinograd5x5(s)) { WinogradConvolution.Forward<FastWinograd5x5>(s, x, w, bias, y); return; }   // 5x5: 6.25x fewer
+        if (FastForwardFewChannels.Supports(s)) { FastForwardFewChannels.Forward(s, x, w, bias, y); return; }   // conv1: direct, no packing
         var layout = new PaddedLayout(s);
         int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
         int positions = (layout.Positions + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole column panels
