@@ -85,9 +85,10 @@ internal static class FastForwardFewChannels
     }
 
     /// <summary>
-    /// sums[c, 0..48] = bias[c] + the 48 outputs from <paramref name="input"/> on of eight channels: for each
-    /// tap t, the input vectors at input[tapOffsets[t] + 0, 16, 32] times the weights[t * 8 + c]. The
-    /// loop calls nothing, so the 24 sums stay in registers (no vector register survives a call on Linux).
+    /// sums[c, 0..48] = bias[c] + 48 outputs of channel c of a block of eight, the row segment that starts at
+    /// <paramref name="input"/>: for each tap t, the input vectors at input[tapOffsets[t] + 0, 16, 32] times
+    /// weights[t * 8 + c]. The loop calls nothing, so the 24 sums stay in registers (no vector register
+    /// survives a call on Linux).
     /// </summary>
     private static void EightByFortyEight(int taps, ref float input, int[] tapOffsets, ref float weights, ReadOnlySpan<float> bias, Span<float> sums)
     {
