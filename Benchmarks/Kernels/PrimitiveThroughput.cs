@@ -176,10 +176,11 @@ public static class PrimitiveThroughput
         Tensor[] heads = [logits, T(n, 3), T(n, 3), T(n, 5)];
         Tensor[] headLabels = [.. heads.Select(h => Tensor.FromArray(Enumerable.Range(0, n).Select(i => (long)(i % h.Shape[1])).ToArray(), new Shape(n), device))];
         var (losses, dHeads) = (T(5), T(n * 18));
-        cases.Add(new("joint loss (4 heads)", $"[{n},7+3+3+5]", 0, 2 * 18.0 * n * 4 + 4 * n * 8, () => b.JointSoftmaxCrossEntropy(heads, headLabels, [2, 0.1, 1.5, 4], losses, dHeads)));
+        double[] taskWeights = [2, 0.1, 1.5, 4];
+        cases.Add(new("joint loss (4 heads)", $"[{n},7+3+3+5]", 0, 2 * 18.0 * n * 4 + 4 * n * 8, () => b.JointSoftmaxCrossEntropy(heads, headLabels, taskWeights, losses, dHeads)));
         var (dTotal, dScaled) = (Tensor.FromArray(new float[] { 1 }, new Shape(1), device), T(n * 18));
         cases.Add(new("joint loss backward (scale segments)", $"[{n},7+3+3+5]", 0, 2 * 18.0 * n * 4,
-            () => b.ScaleSegments(dHeads, [.. heads.Select(h => h.ElementCount)], [2, 0.1, 1.5, 4], dTotal, dScaled)));
+            () => b.ScaleSegments(dHeads, [.. heads.Select(h => h.ElementCount)], taskWeights, dTotal, dScaled)));
         // Evaluation's predictions: each head's most likely class.
         var predictions = heads.Select(_ => Tensor.Zeros(new Shape(n), DType.Int64, device)).ToArray();
         cases.Add(new("argmax (4 heads)", $"[{n},7+3+3+5]", 0, 18.0 * n * 4 + 4 * n * 8, () => { for (int t = 0; t < 4; t++) b.Argmax(heads[t], predictions[t]); }));
