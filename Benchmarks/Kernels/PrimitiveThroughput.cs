@@ -277,7 +277,7 @@ public static class PrimitiveThroughput
     {
         string script = Path.Combine(CpuTrainStepBenchmark.PeersFolder(), "primitives_peer.py");
         string line = TrainStepTiming.RunPeer(python, $"\"{script}\" --device {device} --batch {batch} --threads {threads} --repeats {repeats} --only \"{only}\"",
-            "the PyTorch peer", TimeSpan.FromMinutes(device == "cpu" ? 15 : 2));   // every case at batch 256: under a minute on the CPU, ten times that with glibc's defaults on a slow VM
+            "the PyTorch peer", TimeSpan.FromMinutes(device == "cpu" ? 15 : 2));   // every case at batch 256: about a minute on the CPU; the limit leaves room for a slow machine
         return JsonSerializer.Deserialize<Dictionary<string, double>>(line)!;
     }
 
