@@ -33,13 +33,9 @@ internal static class FastFilterGradientFewChannels
         int plane = hp * wp, dyPlane = s.Ho * s.Wo;
         if (x.Length < s.N * s.Cin * s.H * s.W || dy.Length < s.N * s.Cout * dyPlane || dw.Length < s.Cout * s.Cin * Taps)
             throw new ArgumentException($"Tensors too small for the convolution {s}.");
-        float[] padded = ArrayPool<float>.Shared.Rent(s.N * s.Cin * plane);   // [N, Cin, hp, wp], zero around the image
+        float[] padded = RentPaddedPlanes(s, x.Span, hp, wp);
         try
         {
-            Array.Clear(padded, 0, s.N * s.Cin * plane);
-            for (int image = 0; image < s.N * s.Cin; image++)
-                for (int iy = 0; iy < s.H; iy++)
-                    x.Span.Slice((image * s.H + iy) * s.W, s.W).CopyTo(padded.AsSpan(image * plane + (iy + s.Padding) * wp + s.Padding));
             Parallel1D.ForEach(s.Cout, co =>
             {
                 // dy[n, co] read in place when its rows are whole vectors and come in pairs; otherwise copied into
@@ -75,6 +71,21 @@ internal static class FastFilterGradientFewChannels
         {
             ArrayPool<float>.Shared.Return(padded);
         }
+    }
+
+    /// <summary>
+    /// x [N, Cin, H, W] copied into planes [N, Cin, hp, wp] from the pool, the image at (padding, padding) and
+    /// zeros around it (hp and wp as large as the caller's taps read). Give it back to the pool.
+    /// </summary>
+    internal static float[] RentPaddedPlanes(ConvShape s, ReadOnlySpan<float> x, int hp, int wp)
+    {
+        int plane = hp * wp;
+        float[] padded = ArrayPool<float>.Shared.Rent(s.N * s.Cin * plane);
+        Array.Clear(padded, 0, s.N * s.Cin * plane);
+        for (int image = 0; image < s.N * s.Cin; image++)
+            for (int iy = 0; iy < s.H; iy++)
+                x.Slice((image * s.H + iy) * s.W, s.W).CopyTo(padded.AsSpan(image * plane + (iy + s.Padding) * wp + s.Padding));
+        return padded;
     }
 
     /// <summary>

@@ -32,16 +32,12 @@ internal static class FastForwardFewChannels
         int blocks = (s.Wo + Block - 1) / Block;              // column blocks of 48 per output row
         int hp = s.Ho + K - 1, wp = blocks * Block + K - 1;   // padded input plane: a block's taps read up to column 48 + 3 past its start
         int plane = hp * wp, channelBlocks = (s.Cout + Channels - 1) / Channels, taps = s.Cin * Taps;
-        float[] padded = ArrayPool<float>.Shared.Rent(s.N * s.Cin * plane);               // [N, Cin, hp, wp], zero around the image
+        float[] padded = FastFilterGradientFewChannels.RentPaddedPlanes(s, x.Span, hp, wp);   // [N, Cin, hp, wp]
         float[] weights = ArrayPool<float>.Shared.Rent(channelBlocks * taps * Channels);   // [channel block][tap][8], zero past Cout
         float[] biases = ArrayPool<float>.Shared.Rent(channelBlocks * Channels);
         int[] tapOffsets = new int[taps];                                                  // tap (ci, ky, kx) reads from ci plane + ky wp + kx
         try
         {
-            Array.Clear(padded, 0, s.N * s.Cin * plane);
-            for (int image = 0; image < s.N * s.Cin; image++)
-                for (int iy = 0; iy < s.H; iy++)
-                    x.Span.Slice((image * s.H + iy) * s.W, s.W).CopyTo(padded.AsSpan(image * plane + (iy + s.Padding) * wp + s.Padding));
             Array.Clear(weights, 0, channelBlocks * taps * Channels);
             Array.Clear(biases, 0, channelBlocks * Channels);
             for (int co = 0; co < s.Cout; co++)
