@@ -74,14 +74,12 @@ public static class DatasetLoader
                 : throw new ArgumentException($"{path}: a single file must be a FER2013 .csv; give folders for image datasets.");
         if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"{path}: no such file or folder.");
         if (File.Exists(Path.Combine(path, "EmoLabel", "list_patition_label.txt"))) return "rafdb";
-        if (MostlyUtkFaceNames(path)) return "utkface";
+        var (images, utkNames) = UtkFaceNames(path);
+        if (images > 0 && utkNames * 2 > images) return "utkface";
         var folders = Directory.EnumerateDirectories(path).OrderBy(f => f, StringComparer.Ordinal).ToList();
         if (folders.Count == 0)
-        {
-            var (images, utkNames) = UtkFaceNames(path);
             throw new InvalidDataException($"{path}: cannot tell the dataset format (no .csv, no EmoLabel/list_patition_label.txt, no class folders, " +
                                            $"and {utkNames} of the first {images} images have UTKFace names, not most); pass --format.");
-        }
         // UTKFace's in-the-wild images come as part1/, part2/, part3/: a folder above them is no image folder of emotions.
         if (folders.Any(f => ImageFolderReader.IsClassOrSplit(Path.GetFileName(f)))) return "folder";
         var utkFolders = folders.Where(MostlyUtkFaceNames).ToList();
