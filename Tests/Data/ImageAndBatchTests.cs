@@ -66,9 +66,18 @@ public class ImageAndBatchTests
         Assert.Equal(3, a.Train.Select(s => s.Labels.Gender).Distinct().Count());
         Assert.Equal(3, a.Train.Select(s => s.Labels.Race).Distinct().Count());
         Assert.Equal(5, a.Train.Select(s => s.Labels.Age).Distinct().Count());
-        // Race is the background level: the mean brightness separates the three classes.
-        var brightness = a.Train.GroupBy(s => s.Labels.Race).ToDictionary(g => g.Key, g => g.Average(s => s.Pixels.Average(p => p)));
-        Assert.True(brightness[0] + 20 < brightness[1] && brightness[1] + 20 < brightness[2], string.Join(", ", brightness));
+        // Emotion and race are squares: at each class's place, the pixels are bright for the image's own
+        // class and background for the others (a 2x2 block that every jitter of the square covers).
+        double Block(FaceSample s, int x, int y) => (s.Pixels[y * 48 + x] + s.Pixels[y * 48 + x + 1] + s.Pixels[(y + 1) * 48 + x] + s.Pixels[(y + 1) * 48 + x + 1]) / 4.0;
+        double Emotion(FaceSample s, int k) => Block(s, (int)Math.Round(20 + 11 * Math.Cos(2 * Math.PI * k / 7)) + 2, (int)Math.Round(20 + 11 * Math.Sin(2 * Math.PI * k / 7)) + 2);
+        double Race(FaceSample s, int r) => Block(s, 43, 16 + 9 * r);
+        foreach (var sample in a.Train.Take(200))
+        {
+            for (int k = 0; k < 7; k++)
+                Assert.True(k == sample.Labels.Emotion ? Emotion(sample, k) > 180 : Emotion(sample, k) < 100, $"{sample.Source} emotion {k}");
+            for (int r = 0; r < 3; r++)
+                Assert.True(r == sample.Labels.Race ? Race(sample, r) > 180 : Race(sample, r) < 100, $"{sample.Source} race {r}");
+        }
     }
 
     [Fact]
