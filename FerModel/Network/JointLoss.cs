@@ -1,3 +1,4 @@
+using System.Globalization;
 using FerEngine.Ops;
 
 namespace FerEngine.Model.Network;
@@ -12,6 +13,19 @@ public sealed record TaskWeights(double Emotion = 2.0, double Gender = 0.1, doub
         FaceTask.Race => Race,
         _ => Age,
     };
+
+    /// <summary>"2,0.1,1.5,4": emotion, gender, race, age, as `fer train --task-weights` takes them.</summary>
+    public override string ToString() => string.Join(",", new[] { Emotion, Gender, Race, Age }.Select(w => w.ToString(CultureInfo.InvariantCulture)));
+
+    /// <summary>Reads "E,G,R,A": four finite weights, each 0 or more, not all 0. Null when the text is not that.</summary>
+    public static TaskWeights? TryParse(string text)
+    {
+        var parts = text.Split(',');
+        var weights = new double[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out weights[i]) || !double.IsFinite(weights[i]) || weights[i] < 0) return null;
+        return weights.Length == 4 && weights.Any(w => w > 0) ? new(weights[0], weights[1], weights[2], weights[3]) : null;
+    }
 }
 
 /// <summary>

@@ -92,6 +92,25 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Task_weights_weight_the_joint_loss_and_stay_with_the_run()
+    {
+        var run = Fer(["train", .. Tiny, "--epochs", "1", "--task-weights", "1,3,0.5,0", "--out", Run("w")]);
+        Assert.True(run.Exit == 0, run.Error);
+        Assert.Contains("joint loss weights (emotion,gender,race,age): 1,3,0.5,0", run.Output);
+        // Every synthetic image has all four labels, so the epoch's mean total is the weighted sum of the task means.
+        var m = EpochMetrics.FromCsv(File.ReadAllText(Path.Combine(Run("w"), "metrics.csv")))[0];
+        double weighted = 1 * m.TrainEmotionLoss + 3 * m.TrainGenderLoss + 0.5 * m.TrainRaceLoss + 0 * m.TrainAgeLoss;
+        Assert.True(Math.Abs(m.TrainLoss - weighted) <= 1e-5 * weighted, $"total {m.TrainLoss} vs weighted sum {weighted}");
+
+        var resumed = Fer("train", "--resume", "--out", Run("w"), "--epochs", "2");
+        Assert.True(resumed.Exit == 0, resumed.Error);
+        Assert.Contains("joint loss weights (emotion,gender,race,age): 1,3,0.5,0", resumed.Output);
+        var different = Fer("train", "--resume", "--out", Run("w"), "--epochs", "3", "--task-weights", "2,0.1,1.5,4");
+        Assert.Equal(2, different.Exit);
+        Assert.Contains("--task-weights 2,0.1,1.5,4 (the run has 1,3,0.5,0)", different.Error);
+    }
+
+    [Fact]
     public void Resume_runs_with_the_saved_options_and_refuses_different_ones()
     {
         Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("r")]).Exit);
@@ -159,6 +178,10 @@ public sealed class CliTests : IDisposable
     [InlineData("--synthetic-train", "0")]
     [InlineData("--batch", "1")]
     [InlineData("--channels", "2")]
+    [InlineData("--task-weights", "2,1,1.5")]
+    [InlineData("--task-weights", "2,-1,1.5,4")]
+    [InlineData("--task-weights", "0,0,0,0")]
+    [InlineData("--task-weights", "2,x,1.5,4")]
     public void Out_of_range_training_options_are_usage_errors(string option, string value)
     {
         var (exit, _, error) = Fer("train", option, value, "--out", Run("bad"));

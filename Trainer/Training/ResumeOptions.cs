@@ -41,6 +41,7 @@ public static class ResumeOptions
         Same("--image-size", saved.Height, given.Height);
         Same("--batch", saved.Batch, given.Batch);
         Same("--lr", saved.LearningRate, given.LearningRate);
+        Same("--task-weights", saved.TaskWeights, given.TaskWeights);
         Same("--augment", saved.Augment, given.Augment);
         Same("--seed", saved.Seed, given.Seed);
         Same("--skip-bad", saved.SkipBad, given.SkipBad);

@@ -1,3 +1,5 @@
+using FerEngine.Model.Network;
+
 namespace FerEngine.Trainer.Training;
 
 /// <summary>Everything `fer train` was asked to do; defaults are the paper's reference settings.</summary>
@@ -13,6 +15,7 @@ public sealed record TrainOptions
     public int Epochs { get; init; } = 50;
     public int Batch { get; init; } = 32;
     public double LearningRate { get; init; } = 3e-4;
+    public TaskWeights TaskWeights { get; init; } = new();   // the joint loss's weight per task
     public bool Augment { get; init; }
     public ulong Seed { get; init; }
     public string Out { get; init; } = "runs/fer";

@@ -86,8 +86,9 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         }
         progress.Info($"device: {DeviceChoice.Describe(device, options.Threads, tf32: !options.StrictFloat32, graph: !options.NoGraph)}");
         progress.Info(ModelSummary.Format(model.Config).TrimEnd());
+        progress.Info($"joint loss weights (emotion,gender,race,age): {options.TaskWeights}");
 
-        using var step = new TrainStep(model, optimizer, new TaskWeights(), captureGraph: device is CudaDevice && !options.NoGraph);
+        using var step = new TrainStep(model, optimizer, options.TaskWeights, captureGraph: device is CudaDevice && !options.NoGraph);
         var outcome = RunOutcome.Completed;
         for (int epoch = state.Epoch; epoch < options.Epochs; epoch++)
         {
