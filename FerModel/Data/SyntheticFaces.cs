@@ -46,8 +46,8 @@ public static class SyntheticFaces
         for (int y = sy; y < sy + 6; y++)
             for (int x = sx; x < sx + 6; x++) image[y * Canvas + x] = 220;
         // Race: a square on the right edge, high, middle or low. (A background brightness per race is
-        // learned in training but lost in evaluation: the dropout before each batch norm shifts the
-        // statistics it keeps for evaluation, and a global level does not survive that shift. The same
+        // learned in training but lost in evaluation: a dropout before the next layer's batch norm shifts
+        // the statistics it keeps for evaluation, and a global level does not survive that shift. The same
         // network in PyTorch does the same.)
         for (int y = 14 + 9 * labels.Race; y < 20 + 9 * labels.Race; y++)
             for (int x = Canvas - 7; x < Canvas - 1; x++) image[y * Canvas + x] = 220;
