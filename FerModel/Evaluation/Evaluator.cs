@@ -15,15 +15,19 @@ public sealed class EvaluationResult
 
     /// <summary>
     /// What early stopping and the LR schedule watch: emotion accuracy, or the mean accuracy of the
-    /// labelled tasks when the data has no emotion labels (UTKFace alone).
+    /// labelled tasks when the data has no emotion labels (UTKFace alone). Only the
+    /// <paramref name="trained"/> tasks count: a head that no loss trained (no training labels, or
+    /// a task weight of 0) predicts at random.
     /// </summary>
-    public double SelectionMetric => this[FaceTask.Emotion].Total > 0
+    public double SelectionMetric(IReadOnlyCollection<FaceTask> trained) => EmotionSelected(trained)
         ? Accuracy(FaceTask.Emotion)
-        : Matrices.Where(m => m.Total > 0).Select(m => m.Accuracy).DefaultIfEmpty(0).Average();
+        : trained.Select(t => this[t]).Where(m => m.Total > 0).Select(m => m.Accuracy).DefaultIfEmpty(0).Average();
 
-    public string SelectionMetricName => SelectionMetricNameFor(emotionLabelled: this[FaceTask.Emotion].Total > 0);
+    public string SelectionMetricName(IReadOnlyCollection<FaceTask> trained) => SelectionMetricNameFor(EmotionSelected(trained));
 
-    public static string SelectionMetricNameFor(bool emotionLabelled) => emotionLabelled ? "emotion accuracy" : "mean task accuracy";
+    private bool EmotionSelected(IReadOnlyCollection<FaceTask> trained) => trained.Contains(FaceTask.Emotion) && this[FaceTask.Emotion].Total > 0;
+
+    public static string SelectionMetricNameFor(bool emotionSelected) => emotionSelected ? "emotion accuracy" : "mean task accuracy";
 }
 
 /// <summary>

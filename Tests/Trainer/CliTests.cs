@@ -1,5 +1,6 @@
 using System.Text.Json;
 using FerEngine.Checkpoint;
+using FerEngine.Model.Network;
 using FerEngine.Trainer;
 using FerEngine.Trainer.Training;
 
@@ -108,6 +109,17 @@ public sealed class CliTests : IDisposable
         var different = Fer("train", "--resume", "--out", Run("w"), "--epochs", "3", "--task-weights", "2,0.1,1.5,4");
         Assert.Equal(2, different.Exit);
         Assert.Contains("--task-weights 2,0.1,1.5,4 (the run has 1,3,0.5,0)", different.Error);
+        // Age weighed 0 was not trained: the model file does not claim it (eval and predict leave it out).
+        Assert.Equal([FaceTask.Emotion, FaceTask.Gender, FaceTask.Race], ModelFile.TrainedTasks(Path.Combine(Run("w"), "model.safetensors")));
+
+        // FER2013 labels emotion alone: weighing it 0 would train nothing.
+        string csv = Path.Combine(_folder, "emotion_only.csv");
+        string pixels = string.Join(' ', Enumerable.Repeat("7", 2304));
+        File.WriteAllLines(csv, ["emotion,pixels,Usage", .. Enumerable.Range(0, 4).Select(i => $"{i},{pixels},Training"), $"2,{pixels},PublicTest"]);
+        var nothing = Fer("train", "--data", csv, "--width", "0.125", "--task-weights", "0,1,1,1", "--out", Run("nothing"));
+        Assert.Equal(2, nothing.Exit);
+        Assert.Contains("--task-weights 0,1,1,1 gives weight 0 to every task the training data labels (emotion)", nothing.Error);
+        Assert.False(Directory.Exists(Run("nothing")));
     }
 
     [Fact]

@@ -46,16 +46,22 @@ public sealed class TrainerDataTests
     }
 
     [Fact]
-    public void Without_emotion_labels_the_selection_metric_is_the_mean_accuracy_of_the_labelled_tasks()
+    public void Without_emotion_labels_the_selection_metric_is_the_mean_accuracy_of_the_labelled_trained_tasks()
     {
+        var all = Enum.GetValues<FaceTask>();
         var result = new EvaluationResult();
         result[FaceTask.Gender].Add(0, 0);
         result[FaceTask.Gender].Add(1, 0);
+        result[FaceTask.Race].Add(0, 1);
         result[FaceTask.Age].Add(2, 2);
-        Assert.Equal((0.5 + 1.0) / 2, result.SelectionMetric);
-        Assert.Equal("mean task accuracy", result.SelectionMetricName);
+        Assert.Equal((0.5 + 0.0 + 1.0) / 3, result.SelectionMetric(all));
+        Assert.Equal("mean task accuracy", result.SelectionMetricName(all));
+        Assert.Equal((0.5 + 1.0) / 2, result.SelectionMetric([FaceTask.Emotion, FaceTask.Gender, FaceTask.Age]));   // race untrained
         result[FaceTask.Emotion].Add(3, 4);
-        Assert.Equal(0.0, result.SelectionMetric);
-        Assert.Equal("emotion accuracy", result.SelectionMetricName);
+        Assert.Equal(0.0, result.SelectionMetric(all));
+        Assert.Equal("emotion accuracy", result.SelectionMetricName(all));
+        // Emotion labelled but not trained (weight 0): the trained tasks' mean.
+        Assert.Equal(0.5, result.SelectionMetric([FaceTask.Gender]));
+        Assert.Equal("mean task accuracy", result.SelectionMetricName([FaceTask.Gender]));
     }
 }

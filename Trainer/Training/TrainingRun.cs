@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using FerEngine.Backends.Cuda;
+using FerEngine.Model.Data;
 using FerEngine.Model.Evaluation;
 using FerEngine.Model.Network;
 using FerEngine.Model.Training;
@@ -37,7 +38,8 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             progress.Info("interrupted while loading the data; nothing was trained or saved");
             return new(RunOutcome.Interrupted, 0, double.NegativeInfinity, 0, folder.Path);
         }
-        string metricName = EvaluationResult.SelectionMetricNameFor(data.Dataset.Validation.Any(s => s.Labels[FaceTask.Emotion] >= 0));
+        var trainedTasks = TrainedTasks(data.Dataset, options.TaskWeights);
+        string metricName = EvaluationResult.SelectionMetricNameFor(trainedTasks.Contains(FaceTask.Emotion) && data.Dataset.Validation.Any(s => s.Labels[FaceTask.Emotion] >= 0));
         int batchesPerEpoch = data.BatchesPerEpoch(options.Batch);
         if (batchesPerEpoch == 0)
             throw new InvalidDataException($"{data.Dataset.Train.Count} training image(s): a training batch needs at least 2 (batch norm). Add data, or check the split.");
@@ -55,7 +57,6 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             if (earlierRunToReplace) folder.DeleteRun();
             earlierRunToReplace = false;
         }
-        var trainedTasks = Enum.GetValues<FaceTask>().Where(t => data.Dataset.Train.Any(s => s.Labels[t] >= 0));
         var modelMetadata = new Dictionary<string, string>
         {
             [ModelFile.TrainedTasksKey] = ModelFile.TrainedTasksValue(trainedTasks),
@@ -146,7 +147,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             }
             Account();
             var validation = Evaluator.Evaluate(model, data.ValidationCount, options.Batch, data.ValidationBatch);
-            double metric = validation.SelectionMetric;
+            double metric = validation.SelectionMetric(trainedTasks);
             scheduler.Step(metric);
             bool improved = stopper.Observe(epoch, metric, model);
             BeforeSaving();
@@ -162,7 +163,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             progress.EndEpoch(row, improved);
             if (stopper.ShouldStop)
             {
-                progress.Info($"early stopping: no better validation {validation.SelectionMetricName} for {stopper.Patience} epochs");
+                progress.Info($"early stopping: no better validation {validation.SelectionMetricName(trainedTasks)} for {stopper.Patience} epochs");
                 outcome = RunOutcome.EarlyStopped;
                 break;
             }
@@ -203,6 +204,21 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         if (difference is not null)
             throw new InvalidDataException($"--resume: the data now has {difference}: this is not the data the run was trained on, and it cannot continue exactly. " +
                                            "Resume with the run's own data, or start a new run (another --out, or --overwrite).");
+    }
+
+    /// <summary>
+    /// The tasks this run trains: those the training data labels and the joint loss weighs above 0.
+    /// The other heads get no gradient, so neither the model file (for eval and predict) nor early
+    /// stopping counts them. None at all is a usage error: the run would learn nothing.
+    /// </summary>
+    private static List<FaceTask> TrainedTasks(FaceDataset dataset, TaskWeights weights)
+    {
+        var labelled = Enum.GetValues<FaceTask>().Where(t => dataset.Train.Any(s => s.Labels[t] >= 0)).ToList();
+        var trained = labelled.Where(t => weights[t] > 0).ToList();
+        if (trained.Count == 0)
+            throw new UsageException($"--task-weights {weights} gives weight 0 to every task the training data labels " +
+                                     $"({string.Join(", ", labelled.Select(t => t.ToString().ToLowerInvariant()))}): the run would learn nothing. Give one of them a weight above 0.");
+        return trained;
     }
 
     /// <summary>The best weights so far (model.safetensors), which early stopping keeps beside its counters.</summary>
