@@ -102,6 +102,9 @@ public sealed class CliTests : IDisposable
         var m = EpochMetrics.FromCsv(File.ReadAllText(Path.Combine(Run("w"), "metrics.csv")))[0];
         double weighted = 1 * m.TrainEmotionLoss + 3 * m.TrainGenderLoss + 0.5 * m.TrainRaceLoss + 0 * m.TrainAgeLoss;
         Assert.True(Math.Abs(m.TrainLoss - weighted) <= 1e-5 * weighted, $"total {m.TrainLoss} vs weighted sum {weighted}");
+        Assert.True(double.IsNaN(m.ValidationAgeAccuracy) && !double.IsNaN(m.ValidationRaceAccuracy), "age, weighed 0, is not scored; race is");
+        Assert.Contains("age n/a", run.Output);
+        Assert.False(File.Exists(Path.Combine(Run("w"), "confusion_age.png")));
 
         var resumed = Fer("train", "--resume", "--out", Run("w"), "--epochs", "2");
         Assert.True(resumed.Exit == 0, resumed.Error);

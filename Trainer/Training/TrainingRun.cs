@@ -147,6 +147,8 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             }
             Account();
             var validation = Evaluator.Evaluate(model, data.ValidationCount, options.Batch, data.ValidationBatch);
+            // An untrained head's accuracy is chance, not a result: n/a in the log, nan in metrics.csv.
+            double Scored(FaceTask task) => trainedTasks.Contains(task) ? validation.Accuracy(task) : double.NaN;
             double metric = validation.SelectionMetric(trainedTasks);
             scheduler.Step(metric);
             bool improved = stopper.Observe(epoch, metric, model);
@@ -155,11 +157,11 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             double seconds = secondsBefore + clock.Elapsed.TotalSeconds;
             var row = new EpochMetrics(epoch + 1, optimizer.LearningRate, seconds, images / seconds,
                 losses.Total, losses.Mean(0), losses.Mean(1), losses.Mean(2), losses.Mean(3),
-                validation.Accuracy(FaceTask.Emotion), validation.Accuracy(FaceTask.Gender), validation.Accuracy(FaceTask.Race), validation.Accuracy(FaceTask.Age));
+                Scored(FaceTask.Emotion), Scored(FaceTask.Gender), Scored(FaceTask.Race), Scored(FaceTask.Age));
             history.Add(row);
             state = Snapshot(state, epoch + 1, 0, optimizer, scheduler, stopper);
             folder.SaveCheckpoint(model, optimizer, state, modelMetadata);
-            WriteReports(folder, history, validation);
+            WriteReports(folder, history, validation, trainedTasks);
             progress.EndEpoch(row, improved);
             if (stopper.ShouldStop)
             {
@@ -273,12 +275,12 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         EpochLossSums = null, EpochLossCounts = null, EpochImages = 0, EpochSeconds = 0,   // an interruption sets these after
     };
 
-    private static void WriteReports(RunFolder folder, List<EpochMetrics> history, EvaluationResult validation)
+    private static void WriteReports(RunFolder folder, List<EpochMetrics> history, EvaluationResult validation, List<FaceTask> trainedTasks)
     {
         folder.WriteText(RunFolder.MetricsName, EpochMetrics.ToCsv(history));
         folder.WriteBytes(RunFolder.LossPlotName, Plots.LossCurves(history));
         folder.WriteBytes(RunFolder.AccuracyPlotName, Plots.AccuracyCurves(history));
-        foreach (var task in Enum.GetValues<FaceTask>())
+        foreach (var task in trainedTasks)
             if (validation[task].Total > 0)
                 folder.WriteBytes(RunFolder.ConfusionPlot(task), Plots.Confusion(validation[task], $"{task} (validation)"));
     }
