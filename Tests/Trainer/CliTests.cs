@@ -503,6 +503,13 @@ public sealed class CliTests : IDisposable
         Assert.Contains("grad.conv1.weight", tensors.Keys);
         Assert.Contains("param.bn_fc.running_var", tensors.Keys);
         Assert.True(tensors["loss.total"].Item() > 0);
+        // The joint loss's weights as given, and recorded for whoever compares the dump.
+        var weighted = Fer(["dump-step", "--model", model, "--batch", "8", "--task-weights", "1,0,2,0", "--out", dump]);
+        Assert.True(weighted.Exit == 0, weighted.Error);
+        var file = SafetensorsFile.Load(dump, Device.Cpu);
+        double Loss(string name) => file.Tensors[$"loss.{name}"].Item();
+        Assert.Equal(Loss("emotion") + 2 * Loss("race"), Loss("total"), 1e-5 * Loss("total"));
+        Assert.Equal("1,0,2,0", file.Metadata["task_weights"]);
 
         var overModel = Fer(["dump-step", "--model", model, "--out", model]);
         Assert.Equal(2, overModel.Exit);

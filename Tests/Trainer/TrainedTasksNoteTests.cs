@@ -22,7 +22,7 @@ public sealed class TrainedTasksNoteTests : IDisposable
         return captured.ToString();
     }
 
-    // a model trained on all four tasks (or whose file does not say) gets no "trained without" note;
+    // a model trained on all four tasks (or whose file does not say) gets no "not trained for" note;
     // one trained on emotion only gets one naming the three others.
     [Fact]
     public void Trained_tasks_says_nothing_when_every_head_was_trained()
@@ -36,6 +36,6 @@ public sealed class TrainedTasksNoteTests : IDisposable
         Assert.Equal(4, tasks.Count);
         string note = StderrOf(() => tasks = CommonOptions.TrainedTasks(emotion, "predict", "shown"));
         Assert.Equal([FaceTask.Emotion], tasks);
-        Assert.Contains("trained without gender, race, age labels; those heads are not shown.", note);
+        Assert.Contains("not trained for gender, race, age (no labels, or a loss weight of 0); those heads are not shown.", note);
     }
 }

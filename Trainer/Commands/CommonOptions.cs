@@ -29,6 +29,18 @@ internal static class CommonOptions
     public static Option<string> Device() => new("--device") { Description = "auto (the GPU when one is usable, else the CPU) | cpu | cpu-reference | cuda | emulated", DefaultValueFactory = _ => "auto" };
     public static Option<int> Batch() => new Option<int>("--batch") { DefaultValueFactory = _ => 32 }.Require(b => b >= 1, "must be at least 1.");
     public static Option<bool> Json() => new("--json") { Description = "Machine-readable output on stdout." };
+    public static Option<TaskWeights> TaskWeights() => new("--task-weights")
+    {
+        Description = "Joint-loss weights of emotion, gender, race and age, as E,G,R,A.",
+        DefaultValueFactory = _ => new TaskWeights(),
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+            if (FerEngine.Model.Network.TaskWeights.TryParse(text) is { } weights) return weights;
+            result.AddError($"--task-weights {text}: expected four weights E,G,R,A (emotion, gender, race, age), each 0 or more and not all 0, e.g. 2,0.1,1.5,4 (the paper's).");
+            return null;
+        },
+    };
 
     public static FerNet LoadModel(string path, string device)
     {
@@ -46,7 +58,7 @@ internal static class CommonOptions
         var trained = ModelFile.TrainedTasks(modelPath);
         var untrained = Enum.GetValues<FaceTask>().Except(trained).Select(t => t.ToString().ToLowerInvariant()).ToList();
         if (untrained.Count > 0)
-            Console.Error.WriteLine($"fer {command}: the model was trained without {string.Join(", ", untrained)} labels; those heads are not {leftOut}.");
+            Console.Error.WriteLine($"fer {command}: the model was not trained for {string.Join(", ", untrained)} (no labels, or a loss weight of 0); those heads are not {leftOut}.");
         return trained;
     }
 

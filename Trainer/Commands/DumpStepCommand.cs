@@ -9,7 +9,7 @@ namespace FerEngine.Trainer.Commands;
 
 /// <summary>
 /// `fer dump-step`: from the weights in --model, one training step (batch norm in training mode,
-/// dropout off, Adam with the trainer's settings) on the first batch of the training split,
+/// dropout off, Adam and the joint loss's weights as `fer train` takes them) on the first batch of the training split,
 /// unshuffled and not augmented, written as one safetensors file to compare with PyTorch:
 /// input, label.&lt;task&gt; (Int64, -1 = missing), loss.&lt;task&gt; and loss.total, grad.&lt;parameter&gt;,
 /// param.&lt;tensor&gt; for every checkpoint tensor after the step.
@@ -24,9 +24,10 @@ public static class DumpStepCommand
         var device = CommonOptions.Device();
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 32 }.Require(b => b >= 2, "must be at least 2 (batch norm needs two samples).");
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 3e-4 }.Require(r => r > 0 && double.IsFinite(r), "must be a positive number.");
+        var taskWeights = CommonOptions.TaskWeights();
         var outFile = new Option<string>("--out") { Description = "The .safetensors file to write.", Required = true }
             .Require(o => !string.IsNullOrWhiteSpace(o), "must name a file.");
-        var command = new Command("dump-step", "Run one training step and save every tensor to compare with PyTorch.") { model, data, format, device, batch, lr, outFile };
+        var command = new Command("dump-step", "Run one training step and save every tensor to compare with PyTorch.") { model, data, format, device, batch, lr, taskWeights, outFile };
         command.SetAction(parse =>
         {
             string outPath = Path.GetFullPath(parse.GetValue(outFile)!);
@@ -40,7 +41,8 @@ public static class DumpStepCommand
             if (count < 2) throw new InvalidDataException($"the data has {dataset.Train.Count} training image(s); dump-step needs two (batch norm).");
             var deviceUsed = net.Fc.Weight.Device;
             var (x, labels) = BatchBuilder.Build(dataset, dataset.Train, Enumerable.Range(0, count).ToArray(), deviceUsed);
-            using var step = new TrainStep(net, new Adam(net.NamedParameters(), parse.GetValue(lr)), new TaskWeights());
+            var weights = parse.GetValue(taskWeights)!;
+            using var step = new TrainStep(net, new Adam(net.NamedParameters(), parse.GetValue(lr)), weights);
             var loss = step.Run(x, labels, step: 0);
 
             var tensors = new List<(string, Tensor)> { ("input", x) };
@@ -50,7 +52,7 @@ public static class DumpStepCommand
             tensors.Add(("loss.total", loss.Total));
             tensors.AddRange(net.NamedParameters().Select(p => ($"grad.{p.Name}", p.Tensor.Grad!)));
             tensors.AddRange(net.StateDict().Select(p => ($"param.{p.Name}", p.Tensor)));
-            SafetensorsFile.Save(outPath, tensors, new Dictionary<string, string> { ["config"] = net.Config.ToJson() });
+            SafetensorsFile.Save(outPath, tensors, new Dictionary<string, string> { ["config"] = net.Config.ToJson(), ["task_weights"] = weights.ToString() });
             output.WriteLine($"wrote {tensors.Count} tensors ({count} images, total loss {loss.Total.Item():F6}) to {outPath}");
             return Program.Success;
         });

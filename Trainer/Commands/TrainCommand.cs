@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
-using FerEngine.Model.Network;
 using FerEngine.Trainer.Reporting;
 using FerEngine.Trainer.Training;
 
@@ -20,18 +19,7 @@ public static class TrainCommand
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 32 }.Require(b => b >= 2, "must be at least 2 (batch norm needs two samples).");
         var lr = new Option<double>("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 3e-4 }
             .Require(r => r > 0 && double.IsFinite(r), "must be a positive number.");
-        var taskWeights = new Option<TaskWeights>("--task-weights")
-        {
-            Description = "Joint-loss weights of emotion, gender, race and age, as E,G,R,A.",
-            DefaultValueFactory = _ => new TaskWeights(),
-            CustomParser = result =>
-            {
-                string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
-                if (TaskWeights.TryParse(text) is { } weights) return weights;
-                result.AddError($"--task-weights {text}: expected four weights E,G,R,A (emotion, gender, race, age), each 0 or more and not all 0, e.g. 2,0.1,1.5,4 (the paper's).");
-                return null;
-            },
-        };
+        var taskWeights = CommonOptions.TaskWeights();
         var augment = new Option<bool>("--augment") { Description = "Random crop (4-pixel replicate padding) and horizontal flip." };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0UL };
         var outDir = new Option<string>("--out") { Description = "Run folder (default runs/fer; runs/fer-2, -3, ... when it holds an earlier run).", DefaultValueFactory = _ => "runs/fer" }
