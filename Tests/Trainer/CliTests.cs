@@ -102,7 +102,7 @@ public sealed class CliTests : IDisposable
         var m = EpochMetrics.FromCsv(File.ReadAllText(Path.Combine(Run("w"), "metrics.csv")))[0];
         double weighted = 1 * m.TrainEmotionLoss + 3 * m.TrainGenderLoss + 0.5 * m.TrainRaceLoss + 0 * m.TrainAgeLoss;
         Assert.True(Math.Abs(m.TrainLoss - weighted) <= 1e-5 * weighted, $"total {m.TrainLoss} vs weighted sum {weighted}");
-        Assert.True(double.IsNaN(m.ValidationAgeAccuracy) && !double.IsNaN(m.ValidationRaceAccuracy), "age, weighed 0, is not scored; race is");
+        Assert.True(double.IsNaN(m.ValidationAgeAccuracy) && !double.IsNaN(m.ValidationRaceAccuracy), "age, weighted 0, is not scored; race is");
         Assert.Contains("age n/a", run.Output);
         Assert.False(File.Exists(Path.Combine(Run("w"), "confusion_age.png")));
 
@@ -112,10 +112,10 @@ public sealed class CliTests : IDisposable
         var different = Fer("train", "--resume", "--out", Run("w"), "--epochs", "3", "--task-weights", "2,0.1,1.5,4");
         Assert.Equal(2, different.Exit);
         Assert.Contains("--task-weights 2,0.1,1.5,4 (the run has 1,3,0.5,0)", different.Error);
-        // Age weighed 0 was not trained: the model file does not claim it (eval and predict leave it out).
+        // Age, weighted 0, was not trained: the model file does not claim it (eval and predict leave it out).
         Assert.Equal([FaceTask.Emotion, FaceTask.Gender, FaceTask.Race], ModelFile.TrainedTasks(Path.Combine(Run("w"), "model.safetensors")));
 
-        // FER2013 labels emotion alone: weighing it 0 would train nothing.
+        // FER2013 labels emotion alone: weighting it 0 would train nothing.
         string csv = Path.Combine(_folder, "emotion_only.csv");
         string pixels = string.Join(' ', Enumerable.Repeat("7", 2304));
         File.WriteAllLines(csv, ["emotion,pixels,Usage", .. Enumerable.Range(0, 4).Select(i => $"{i},{pixels},Training"), $"2,{pixels},PublicTest"]);
