@@ -8,7 +8,8 @@ public sealed record LoadOptions(int Channels = 1, int Height = 48, int Width = 
 
 /// <summary>
 /// Reads one or more datasets into one <see cref="FaceDataset"/> with partial labels. The format
-/// is detected from each path or given: fer2013 (a .csv), rafdb (a folder with
+/// is detected from each path or given (for all paths, or for one as FORMAT=PATH: <see cref="DataSource"/>):
+/// fer2013 (a .csv), rafdb (a folder with
 /// EmoLabel/list_patition_label.txt), utkface (a folder of [age]_[gender]_[race]_[date].jpg),
 /// folder (class folders, optionally inside split folders), synthetic (no path).
 /// Validation: the official split where the dataset has one, else a seeded 10 % of its training part.
@@ -24,7 +25,8 @@ public static class DatasetLoader
         var dataset = new FaceDataset(options.Channels, options.Height, options.Width);
         if (paths.Count > 0 && format?.ToLowerInvariant() == "synthetic")
             throw new ArgumentException($"--format synthetic makes its own faces: leave out --data {string.Join(" ", paths)}, or choose another --format.");
-        var full = paths.Select(p => Path.TrimEndingDirectorySeparator(Path.GetFullPath(p))).ToList();
+        var sources = paths.Select(DataSource.Parse).ToList();
+        var full = sources.Select(source => Path.TrimEndingDirectorySeparator(Path.GetFullPath(source.Path))).ToList();
         if (full.GroupBy(p => p).FirstOrDefault(same => same.Count() > 1) is { } twice)
             throw new ArgumentException($"--data {twice.Key} is given {twice.Count()} times: its images would count {twice.Count()} times. Give each dataset once.");
         if (full.SelectMany(outer => full.Where(inner => inner.StartsWith(outer + Path.DirectorySeparatorChar)).Select(inner => (outer, inner))).FirstOrDefault() is ({ } folder, { } inside))
@@ -32,9 +34,9 @@ public static class DatasetLoader
         if (paths.Count == 0)
             return SyntheticFaces.Generate(options.SyntheticTrain, options.SyntheticValidation, options.Seed, options.Channels, options.Height, options.Width);
 
-        foreach (var path in paths)
+        foreach (var (path, ownFormat) in sources)
         {
-            string kind = format?.ToLowerInvariant() ?? Detect(path);
+            string kind = ownFormat ?? format?.ToLowerInvariant() ?? Detect(path);
             if (kind == "fer2013" ? !File.Exists(path) : !Directory.Exists(path))
                 throw new ArgumentException($"{path}: --format {kind} reads a {(kind == "fer2013" ? ".csv file" : "folder")}, and this is {(File.Exists(path) ? "a file" : Directory.Exists(path) ? "a folder" : "not there")}.");
             var part = new FaceDataset(options.Channels, options.Height, options.Width);
@@ -79,7 +81,8 @@ public static class DatasetLoader
         var folders = Directory.EnumerateDirectories(path).OrderBy(f => f, StringComparer.Ordinal).ToList();
         if (folders.Count == 0)
             throw new InvalidDataException($"{path}: cannot tell the dataset format (no .csv, no EmoLabel/list_patition_label.txt, no class folders, " +
-                                           $"and {utkNames} of the first {images} images have UTKFace names, not most); pass --format.");
+                                           $"and {utkNames} of the first {images} images have UTKFace names, not most): pass --format, or name this path's own " +
+                                           $"format as --data FORMAT={path} (FORMAT: {string.Join(", ", DataSource.PathFormats)}).");
         // UTKFace's in-the-wild images come as part1/, part2/, part3/: a folder above them is no image folder of emotions.
         if (folders.Any(f => ImageFolderReader.IsClassOrSplit(Path.GetFileName(f)))) return "folder";
         var utkFolders = folders.Where(MostlyUtkFaceNames).ToList();

@@ -199,6 +199,32 @@ public sealed class ImageDatasetReaderTests : DataFixtures
     }
 
     [Fact]
+    public void A_path_can_name_its_own_format_and_mix_with_detected_ones()
+    {
+        Assert.Equal(new DataSource("faces/wild", "utkface"), DataSource.Parse("UTKFace=faces/wild"));
+        Assert.Equal(new DataSource("a=b", null), DataSource.Parse("a=b"));                       // not a format: a path
+        Assert.Equal(new DataSource("synthetic=x", null), DataSource.Parse("synthetic=x"));       // synthetic has no path
+        Directory.CreateDirectory(PathOf("folder=1"));
+        Assert.Equal(new DataSource(PathOf("folder=1"), null), DataSource.Parse(PathOf("folder=1")));   // a path as written stays one
+        Assert.Equal("rafdb=/data/raf", new DataSource("/data/raf", "rafdb").ToString());
+
+        // A UTKFace folder where most names are not UTKFace's: detection cannot tell, the prefix can.
+        string csv = PathOf("fer.csv");
+        string pixels = string.Join(' ', Enumerable.Repeat("7", 2304));
+        File.WriteAllLines(csv, ["emotion,pixels,Usage", .. Enumerable.Range(0, 4).Select(i => $"{i},{pixels},Training")]);
+        for (int i = 0; i < 4; i++) WriteImage(PathOf("wild", $"{20 + i}_{i % 2}_{i % 3}_2017010402310242{i}.jpg"));
+        for (int i = 0; i < 5; i++) WriteImage(PathOf("wild", $"scan_{i}.jpg"));
+        Assert.Throws<InvalidDataException>(() => DatasetLoader.Load([csv, PathOf("wild")], null, new LoadOptions()));
+        var data = DatasetLoader.Load([csv, "utkface=" + PathOf("wild")], null, new LoadOptions());
+        Assert.Equal(4, data.Train.Concat(data.Validation).Count(s => s.Labels.Emotion >= 0));   // the CSV, detected
+        Assert.Equal(4, data.Train.Concat(data.Validation).Count(s => s.Labels.Age >= 0));   // the four UTKFace names
+        Assert.Equal(5, data.Report.Skipped.Count);
+        // --format names every path without its own: the CSV cannot be read as UTKFace.
+        var all = Assert.Throws<ArgumentException>(() => DatasetLoader.Load([csv, PathOf("wild")], "utkface", new LoadOptions()));
+        Assert.Contains("--format utkface reads a folder", all.Message);
+    }
+
+    [Fact]
     public void An_empty_or_unlabelled_dataset_is_a_clear_error()
     {
         Directory.CreateDirectory(PathOf("empty", "contempt"));

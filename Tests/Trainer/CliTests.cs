@@ -205,6 +205,30 @@ public sealed class CliTests : IDisposable
         Assert.False(Directory.Exists(Run("bad")));
     }
 
+    [Fact]
+    public void A_data_path_can_name_its_format_and_the_run_keeps_it()
+    {
+        // A UTKFace folder that also holds other images: too few UTKFace names for detection to be sure.
+        string wild = Path.Combine(_folder, "wild");
+        Directory.CreateDirectory(wild);
+        for (int i = 0; i < 45; i++)
+            using (var stream = File.Create(Path.Combine(wild, i < 20 ? $"{20 + i}_{i % 2}_{i % 5}_20170116174525125.jpg.chip.jpg" : $"scan_{i}.jpg")))
+                new StbImageWriteSharp.ImageWriter().WriteJpg(new byte[48 * 48], 48, 48, StbImageWriteSharp.ColorComponents.Grey, stream, 90);
+        string[] options = ["--width", "0.125", "--batch", "8", "--out", Run("own")];
+        Assert.Contains("cannot tell the dataset format", Fer(["train", "--data", wild, "--epochs", "1", .. options]).Error);
+
+        var run = Fer(["train", "--data", "utkface=" + wild, "--epochs", "1", .. options]);
+        Assert.True(run.Exit == 0, run.Error);
+        Assert.Contains("18 training, 2 validation", run.Output);
+        var resumed = Fer("train", "--resume", "--out", Run("own"), "--epochs", "2");   // the run's own data, format included
+        Assert.True(resumed.Exit == 0, resumed.Error);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(Run("own"), "metrics.csv")).Length);
+
+        var missing = Fer("train", "--data", "utkface=" + Run("nowhere"), "--out", Run("bad"));
+        Assert.Equal(2, missing.Exit);
+        Assert.Contains($"--data utkface={Run("nowhere")}: no such file or folder", missing.Error);
+    }
+
     [Theory]
     [InlineData("train")]
     [InlineData("eval")]

@@ -9,20 +9,21 @@ namespace FerEngine.Trainer.Commands;
 internal static class CommonOptions
 {
     public static Option<string> Model() => new("--model") { Description = "A model.safetensors written by `fer train`.", Required = true };
-    /// <summary>--data: paths that must exist (a usage error, exit 2, before anything is loaded or written).</summary>
+    /// <summary>--data: paths (or FORMAT=PATH, <see cref="DataSource"/>) that must exist (a usage error, exit 2, before anything is loaded or written).</summary>
     public static Option<string[]> Data(string description = "Dataset path(s), as for `fer train`.")
     {
         var data = new Option<string[]>("--data") { Description = description, AllowMultipleArgumentsPerToken = true };
         data.Validators.Add(result =>
         {
-            foreach (string path in result.GetValueOrDefault<string[]>() ?? [])
-                if (!File.Exists(path) && !Directory.Exists(path)) result.AddError($"--data {path}: no such file or folder.");
+            foreach (string text in result.GetValueOrDefault<string[]>() ?? [])
+                if (DataSource.Parse(text).Path is var path && !File.Exists(path) && !Directory.Exists(path))
+                    result.AddError($"--data {text}: no such file or folder.");
         });
         return data;
     }
     public static Option<string?> Format()
     {
-        var format = new Option<string?>("--format") { Description = "fer2013 | rafdb | utkface | folder | synthetic (default: detected from the path)." };
+        var format = new Option<string?>("--format") { Description = "fer2013 | rafdb | utkface | folder | synthetic (default: detected from the path). One path's own: --data FORMAT=PATH." };
         format.AcceptOnlyFromAmong(DatasetLoader.Formats);
         return format;
     }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using FerEngine.Model.Data;
 using FerEngine.Trainer.Reporting;
 using FerEngine.Trainer.Training;
 
@@ -51,7 +52,7 @@ public static class TrainCommand
         {
             var options = new TrainOptions
             {
-                Data = [.. (parse.GetValue(data) ?? []).Select(Path.GetFullPath)],   // a resumed run may start from another folder
+                Data = [.. (parse.GetValue(data) ?? []).Select(text => DataSource.Parse(text).WithFullPath().ToString())],   // a resumed run may start from another folder
                 Format = parse.GetValue(format),
                 Device = parse.GetValue(device)!,
                 Width = parse.GetValue(width),

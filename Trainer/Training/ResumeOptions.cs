@@ -63,14 +63,17 @@ public static class ResumeOptions
         };
     }
 
-    /// <summary>Whether every path is detected as <paramref name="format"/>: naming the format the run detected is no change.</summary>
+    /// <summary>
+    /// Whether every path without its own format (FORMAT=PATH) is detected as <paramref name="format"/>: naming
+    /// the format the run detected is no change.
+    /// </summary>
     private static bool DetectedAs(IReadOnlyList<string> paths, string? format)
     {
-        try { return paths.All(path => DatasetLoader.Detect(path) == format); }
+        try { return paths.Select(DataSource.Parse).All(source => source.Format is not null || DatasetLoader.Detect(source.Path) == format); }
         catch (Exception e) when (e is IOException or ArgumentException or InvalidDataException or UnauthorizedAccessException) { return false; }
     }
 
     /// <summary>Dataset paths as one comparable string: full paths (a run may resume from another folder), or "synthetic".</summary>
     private static string Describe(IReadOnlyList<string> data) =>
-        data.Count == 0 ? "synthetic" : string.Join(" ", data.Select(Path.GetFullPath));
+        data.Count == 0 ? "synthetic" : string.Join(" ", data.Select(text => DataSource.Parse(text).WithFullPath()));
 }
