@@ -23,6 +23,7 @@ public static class Program
             EvalCommand.Create(output),
             PredictCommand.Create(output),
             DumpStepCommand.Create(output),
+            ExportCommand.Create(output),
             InfoCommand.Create(output),
             GradcheckCommand.Create(output),
             TraceCommand.Create(output),

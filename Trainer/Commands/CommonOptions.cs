@@ -63,6 +63,19 @@ internal static class CommonOptions
         return trained;
     }
 
+    /// <summary>
+    /// The full path of a command's --out file, refused as a usage error when it is a folder, when its
+    /// folder does not exist, or when it is the --model file (which the output would replace).
+    /// </summary>
+    public static string OutputFile(string outText, string modelText, string extension)
+    {
+        string outPath = Path.GetFullPath(outText);
+        if (Directory.Exists(outPath)) throw new UsageException($"--out {outPath}: a folder; name the {extension} file to write.");
+        if (!Directory.Exists(Path.GetDirectoryName(outPath))) throw new UsageException($"--out {outPath}: the folder {Path.GetDirectoryName(outPath)} does not exist.");
+        if (outPath == Path.GetFullPath(modelText)) throw new UsageException($"--out {outPath} is the --model file: it would be replaced. Choose another --out.");
+        return outPath;
+    }
+
     /// <summary>The dataset at the model's input shape (synthetic data when no path is given).</summary>
     public static FaceDataset LoadData(string[]? paths, string? format, FerNetConfig config, ulong seed = 0) =>
         DatasetLoader.Load(paths ?? [], format, new LoadOptions(config.Channels, config.Height, config.ImageWidth, Seed: seed));

@@ -30,10 +30,7 @@ public static class DumpStepCommand
         var command = new Command("dump-step", "Run one training step and save every tensor to compare with PyTorch.") { model, data, format, device, batch, lr, taskWeights, outFile };
         command.SetAction(parse =>
         {
-            string outPath = Path.GetFullPath(parse.GetValue(outFile)!);
-            if (Directory.Exists(outPath)) throw new Training.UsageException($"--out {outPath}: a folder; name the .safetensors file to write.");
-            if (!Directory.Exists(Path.GetDirectoryName(outPath))) throw new Training.UsageException($"--out {outPath}: the folder {Path.GetDirectoryName(outPath)} does not exist.");
-            if (outPath == Path.GetFullPath(parse.GetValue(model)!)) throw new Training.UsageException($"--out {outPath} is the --model file: the dump would replace the model. Choose another --out.");
+            string outPath = CommonOptions.OutputFile(parse.GetValue(outFile)!, parse.GetValue(model)!, ".safetensors");
             var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
             net.DropoutDisabled = true;
             var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config, ModelFile.SplitSeed(parse.GetValue(model)!));   // the run's training split

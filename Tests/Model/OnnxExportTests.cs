@@ -1,0 +1,75 @@
+using FerEngine.Model.Network;
+using Microsoft.ML.OnnxRuntime;
+using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
+
+namespace FerEngine.Tests.Model;
+
+/// <summary>
+/// The ONNX file of `fer export`, run by ONNX Runtime, gives the class probabilities FerEngine's own
+/// evaluation-mode forward pass gives: every op, attribute, weight and the flatten order are right.
+/// Batch norm's running statistics and scales are drawn at random, so a wrong epsilon, a statistic
+/// fed to the wrong input or a missing layer shows.
+/// </summary>
+public class OnnxExportTests
+{
+    [Theory]
+    [InlineData(1, 48, 48)]
+    [InlineData(3, 32, 40)]   // colour, and height != width: the flatten order and the input shape
+    public void Onnx_runtime_matches_the_engine_on_the_exported_model(int channels, int height, int width)
+    {
+        var device = Device.CpuReference;
+        var model = new FerNet(new FerNetConfig(Width: 0.125, channels, height, width), device, seed: 3);
+        var random = new System.Random(7);
+        float Uniform(double low, double high) => (float)(low + (high - low) * random.NextDouble());
+        var state = model.StateDict().ToDictionary(p => p.Name, p => p.Tensor);
+        foreach (var (name, tensor) in state.Where(p => p.Key.StartsWith("bn")))
+        {
+            (double low, double high) = name.EndsWith("running_var") ? (0.3, 2.0) : name.EndsWith("weight") ? (0.5, 1.5) : (-0.5, 0.5);
+            var values = Enumerable.Range(0, (int)tensor.ElementCount).Select(_ => Uniform(low, high)).ToArray();
+            device.Backend.CopyFromHost<float>(values, tensor);
+        }
+
+        const int batch = 5;
+        var pixels = Enumerable.Range(0, batch * channels * height * width).Select(_ => Uniform(0, 1)).ToArray();
+        model.Eval();
+        MultiTaskLogits logits;
+        using (Autograd.Autograd.NoGrad()) logits = model.ForwardTasks(Tensor.FromArray(pixels, new Shape(batch, channels, height, width), device));
+
+        InferenceSession session;
+        try { session = new InferenceSession(OnnxExport.ToBytes(model, new Dictionary<string, string> { ["test"] = "yes" })); }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException)
+        {
+            Assert.Skip($"ONNX Runtime's native library does not load here ({e.GetType().Name}); the GPU bundle leaves it out.");
+            return;
+        }
+        using (session)
+        {
+            Assert.Equal("yes", session.ModelMetadata.CustomMetadataMap["test"]);
+            var input = new DenseTensor(pixels, [batch, channels, height, width]);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor("image", input)]);
+            foreach (var task in Enum.GetValues<FaceTask>())
+            {
+                string name = task.ToString().ToLowerInvariant();
+                float[] theirs = results.Single(r => r.Name == name).AsEnumerable<float>().ToArray();
+                double[] ours = Softmax(logits[task].ToDoubles(), FerNet.ClassCounts[(int)task]);
+                Assert.Equal(ours.Length, theirs.Length);
+                double worst = ours.Zip(theirs, (a, b) => Math.Abs(a - b)).Max();
+                Assert.True(worst < 1e-5, $"{name}: probabilities differ by up to {worst:E2}");
+            }
+        }
+    }
+
+    /// <summary>Row-wise softmax of [rows, classes] logits.</summary>
+    private static double[] Softmax(double[] logits, int classes)
+    {
+        var result = new double[logits.Length];
+        for (int row = 0; row < logits.Length / classes; row++)
+        {
+            var part = logits.AsSpan(row * classes, classes);
+            double max = part.ToArray().Max(), sum = 0;
+            for (int k = 0; k < classes; k++) sum += result[row * classes + k] = Math.Exp(part[k] - max);
+            for (int k = 0; k < classes; k++) result[row * classes + k] /= sum;
+        }
+        return result;
+    }
+}
