@@ -8,6 +8,7 @@ namespace FerEngine.Model.Network;
 /// The network in evaluation mode as an ONNX model (opset 17), to run a trained model outside
 /// FerEngine (ONNX Runtime, OpenCV's dnn module, a browser):
 ///   input   "image" [N, C, H, W] float32: pixels / 255, grey (C = 1) or RGB (C = 3), at the trained size
+///           (prepared as <see cref="Data.ImageConversion"/> prepares it: BT.601 luma, area-average shrinking)
 ///   outputs "emotion" [N, 7], "gender" [N, 3], "race" [N, 3], "age" [N, 5]: each head's class probabilities
 /// The graph is <see cref="FerNet.Forward"/> node for node: six blocks of Conv -> Elu -> BatchNormalization
 /// (running statistics), MaxPool 2x2 after blocks 2, 4 and 6, then Flatten -> Gemm (fc) -> Elu ->
@@ -56,7 +57,10 @@ public static class OnnxExport
             IrVersion = IrVersion,
             ProducerName = "FerEngine",
             ProducerVersion = typeof(OnnxExport).Assembly.GetName().Version?.ToString() ?? "",
-            DocString = "Saroop et al. (2021) multi-task facial emotion recognition network. Input: pixels / 255, [N, C, H, W]. Outputs: class probabilities per task.",
+            DocString = "Saroop et al. (2021) multi-task facial emotion recognition network, trained with FerEngine. " +
+                        "Input \"image\" [N, C, H, W] float32 = pixels / 255 of the face resized to H x W (area average when shrinking); " +
+                        "C = 1: grey by BT.601 luma (0.299 R + 0.587 G + 0.114 B), C = 3: R, G, B. " +
+                        "Outputs \"emotion\", \"gender\", \"race\", \"age\": class probabilities; class names in the metadata's \"labels\".",
             Graph = graph.Graph,
         };
         onnx.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });

@@ -18,7 +18,7 @@ public sealed class ExportCommandTests : IDisposable
 
         var exported = Fer("export", "--model", model, "--out", onnx);
         Assert.True(exported.Exit == 0, exported.Error);
-        Assert.Contains("input  \"image\" [N, 3, 48, 48] float32: pixels / 255, RGB", exported.Output);
+        Assert.Contains("input  \"image\" [N, 3, 48, 48] float32: pixels / 255, R, G, B", exported.Output);
         Assert.Empty(Directory.GetFiles(_folder, ".*"));   // no temporary left beside it
 
         SessionOptions options;

@@ -27,7 +27,7 @@ public static class ExportCommand
             AtomicFile.Write(outPath, stream => stream.Write(onnx));
             var config = net.Config;
             output.WriteLine($"wrote {outPath} ({onnx.Length / 1e6:F1} MB, ONNX opset {OnnxExport.Opset})");
-            output.WriteLine($"  input  \"image\" [N, {config.Channels}, {config.Height}, {config.ImageWidth}] float32: pixels / 255{(config.Channels == 1 ? ", grey" : ", RGB")}");
+            output.WriteLine($"  input  \"image\" [N, {config.Channels}, {config.Height}, {config.ImageWidth}] float32: pixels / 255{(config.Channels == 1 ? ", grey (0.299 R + 0.587 G + 0.114 B)" : ", R, G, B")}");
             output.WriteLine($"  outputs \"emotion\" [N, 7], \"gender\" [N, 3], \"race\" [N, 3], \"age\" [N, 5]: class probabilities (class names in the file's metadata, \"{ModelFile.LabelsKey}\")");
             return Program.Success;
         });
