@@ -252,6 +252,35 @@ public class WinogradTests
             }
     }
 
+    /// <summary>
+    /// The forward pass gives the same bits for any thread count, also when there are fewer groups of
+    /// images than threads and each group splits its transforms and GEMMs over the threads instead.
+    /// </summary>
+    [Theory]
+    [InlineData(3, 1, 12)]   // one image of 9 tiles (conv6 at batch 1)
+    [InlineData(5, 1, 24)]   // one image of 36 tiles
+    [InlineData(3, 4, 24)]   // 4 images: two groups, fewer than 3 threads' worth
+    public void Forward_does_not_depend_on_the_thread_count(int k, int n, int size)
+    {
+        var shape = new ConvShape(n, 7, size, size, 9, k, k / 2);
+        float[] x = Pair(30, n, 7, size, size).Fast.ToArray<float>(), w = Pair(31, 9, 7, k, k).Fast.ToArray<float>(), bias = Pair(32, 9).Fast.ToArray<float>();
+        float[] Output(int threads)
+        {
+            int saved = CpuFastBackend.Threads;
+            CpuFastBackend.Threads = threads;
+            try
+            {
+                var y = new float[n * 9 * size * size];
+                Forward(shape, x, w, bias, y);
+                return y;
+            }
+            finally { CpuFastBackend.Threads = saved; }
+        }
+        float[] one = Output(1);
+        Assert.Equal(one, Output(3));
+        Assert.Equal(one, Output(16));
+    }
+
     /// <summary>The filter gradient over several slabs of images gives the same bits for any thread count.</summary>
     [Theory]
     [InlineData(3, 9, 24)]   // 9 images of 36 tiles: two slabs

@@ -82,7 +82,10 @@ internal static class WinogradConvolution
         try
         {
             int perGroup = ImagesPerGroup(s.N, th * tw), groups = (s.N + perGroup - 1) / perGroup;
-            Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, group =>
+            // Fewer groups than threads (a batch of one, as `fer predict` on one face): the groups run one
+            // at a time and each splits its stages (channels, points) over the threads instead.
+            bool splitStages = groups < CpuFastBackend.Threads;
+            Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = splitStages ? 1 : CpuFastBackend.Threads }, group =>
             {
                 int first = group * perGroup, count = Math.Min(perGroup, s.N - first);
                 int tiles = count * th * tw;
@@ -91,31 +94,40 @@ internal static class WinogradConvolution
                 int vChannel = ChannelBlock(points * vStride);                // from one channel's rows to the next's
                 float[] v = ArrayPool<float>.Shared.Rent(s.Cin * vChannel);                    // row (ci, xi) of V_xi [Cin, columns]
                 float[] m = ArrayPool<float>.Shared.Rent(s.Cout * points * columns + T.Lanes);  // row (co, xi) of M_xi [Cout, columns]
-                float[] padded = ArrayPool<float>.Shared.Rent(PaddedPlaneSize<T>(th));
                 var rowOffsets = new int[s.Cin];
                 try
                 {
-                    Array.Clear(padded, 0, PaddedPlaneSize<T>(th));   // the border stays zero: only the interior is written
                     for (int ci = 0; ci < s.Cin; ci++)     // columns past the tiles: finite, so the GEMM's discarded columns are too
                         for (int xi = 0; xi < points; xi++)
                             v.AsSpan(ci * vChannel + xi * vStride + tiles, vStride - tiles).Clear();
-                    for (int ci = 0; ci < s.Cin; ci++)   // channel-major, so that V's block of a channel is written from its start to its end
-                        for (int n = first; n < first + count; n++)
-                            T.TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
-                                v.AsSpan(ci * vChannel + (n - first) * th * tw), vStride);
+                    Split(s.Cin, splitStages, (firstChannel, channels) =>
+                    {
+                        float[] padded = ArrayPool<float>.Shared.Rent(PaddedPlaneSize<T>(th));
+                        Array.Clear(padded, 0, PaddedPlaneSize<T>(th));   // the border stays zero: only the interior is written
+                        for (int ci = firstChannel; ci < firstChannel + channels; ci++)   // channel-major, so that V's block of a channel is written from its start to its end
+                            for (int n = first; n < first + count; n++)
+                                T.TransformInput(s, x.Span.Slice(n * xSize + ci * s.H * s.W, s.H * s.W), padded, th, tw,
+                                    v.AsSpan(ci * vChannel + (n - first) * th * tw), vStride);
+                        ArrayPool<float>.Shared.Return(padded);
+                    });
                     for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * vChannel;
-                    for (int xi = 0; xi < points; xi++)   // M_xi = U_xi x V_xi: rows (co, xi), points * columns apart
-                        Sgemm.Multiply(u[xi], columns, v.AsSpan(xi * vStride), rowOffsets, m.AsSpan(xi * columns), points * columns, overwrite: true);
-                    for (int co = 0; co < s.Cout; co++)   // channel-major, so that M's block of a channel is read from its start to its end
-                        for (int n = first; n < first + count; n++)
-                            T.TransformOutput(s, m, co * points * columns + (n - first) * th * tw, columns, th, tw,
-                                bias.IsEmpty ? 0f : bias.Span[co], y.Span.Slice(n * ySize + co * s.Ho * s.Wo, s.Ho * s.Wo));
+                    Split(points, splitStages, (firstPoint, pointCount) =>
+                    {
+                        for (int xi = firstPoint; xi < firstPoint + pointCount; xi++)   // M_xi = U_xi x V_xi: rows (co, xi), points * columns apart
+                            Sgemm.Multiply(u[xi], columns, v.AsSpan(xi * vStride), rowOffsets, m.AsSpan(xi * columns), points * columns, overwrite: true);
+                    });
+                    Split(s.Cout, splitStages, (firstChannel, channels) =>
+                    {
+                        for (int co = firstChannel; co < firstChannel + channels; co++)   // channel-major, so that M's block of a channel is read from its start to its end
+                            for (int n = first; n < first + count; n++)
+                                T.TransformOutput(s, m, co * points * columns + (n - first) * th * tw, columns, th, tw,
+                                    bias.IsEmpty ? 0f : bias.Span[co], y.Span.Slice(n * ySize + co * s.Ho * s.Wo, s.Ho * s.Wo));
+                    });
                 }
                 finally
                 {
                     ArrayPool<float>.Shared.Return(v);
                     ArrayPool<float>.Shared.Return(m);
-                    ArrayPool<float>.Shared.Return(padded);
                 }
             });
         }
@@ -251,6 +263,18 @@ internal static class WinogradConvolution
     /// that a thread would get no group. Each output column of a GEMM is summed alone, in the same
     /// order whatever the grouping, so the grouping never changes a result.
     /// </summary>
+    /// <summary>work(first, count) over [0, items): in one contiguous part per thread when <paramref name="parallel"/>, else all at once here.</summary>
+    private static void Split(int items, bool parallel, Action<int, int> work)
+    {
+        int parts = parallel ? Math.Min(items, CpuFastBackend.Threads) : 1;
+        if (parts <= 1) { work(0, items); return; }
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+        {
+            int first = (int)((long)part * items / parts), last = (int)((long)(part + 1) * items / parts);
+            work(first, last - first);
+        });
+    }
+
     private static int ImagesPerGroup(int n, int tilesPerImage)
     {
         int most = Math.Clamp((n + CpuFastBackend.Threads - 1) / CpuFastBackend.Threads, 1, 8);
