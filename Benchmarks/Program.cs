@@ -32,6 +32,7 @@ public static class Program
                                    "(e.g. --filter '*PrimitiveBenchmarks*' --inProcess: the primitives as a BenchmarkDotNet suite).")
         {
             CpuTrainStepBenchmark.Command(),
+            InferenceBenchmark.Command(),
             ScalingTable.Command(),
             GpuTrainStepBenchmark.Command(),
             GpuHostSide.Command(),
