@@ -52,7 +52,7 @@ public static class InferenceBenchmark
                 double ours = FerEngine(model, pixels, batch, seconds);
                 double onnx = session is null ? double.NaN : OnnxRuntime(session, pixels, batch, seconds);
                 double torch = double.NaN;
-                try { torch = PyTorch(python, $"--width {width} --batch {batch} --threads {threads} --seconds {seconds}", seconds); }
+                try { torch = TrainStepTiming.PyTorch(python, $"--width {width} --batch {batch} --threads {threads} --seconds {seconds}", seconds, peer: "inference_peer.py"); }
                 catch (Exception e) when (e is InvalidOperationException or JsonException) { Console.Error.WriteLine($"no PyTorch column: {e.Message}"); }
                 string row = $"| {width} | {batch} | {ours:F1} | {Cell(onnx)} | {Cell(torch)} | {Ratio(ours, onnx)} | {Ratio(ours, torch)} |";
                 Console.WriteLine(row);
@@ -140,13 +140,5 @@ public static class InferenceBenchmark
             calls++;
         }
         return calls * batch / clock.Elapsed.TotalSeconds;
-    }
-
-    private static double PyTorch(string python, string arguments, double seconds)
-    {
-        string script = Path.Combine(CpuTrainStepBenchmark.PeersFolder(), "inference_peer.py");
-        string line = TrainStepTiming.RunPeer(python, $"\"{script}\" {arguments}", $"the PyTorch inference peer ({arguments})", TimeSpan.FromSeconds(60 + 4 * seconds));
-        using var json = JsonDocument.Parse(line);
-        return json.RootElement.GetProperty("images_per_second").GetDouble();
     }
 }

@@ -45,16 +45,16 @@ internal static class TrainStepTiming
     }
 
     /// <summary>
-    /// img/s reported by Benchmarks/Peers/train_step_peer.py run with <paramref name="arguments"/> (which time
-    /// for <paramref name="seconds"/>); its whole JSON line (the versions and settings that ran) goes to
-    /// <paramref name="log"/> when given.
+    /// img/s reported by a peer script in Benchmarks/Peers (train_step_peer.py unless <paramref name="peer"/> names
+    /// another) run with <paramref name="arguments"/> (which time for <paramref name="seconds"/>); its whole JSON
+    /// line (the versions and settings that ran) goes to <paramref name="log"/> when given.
     /// </summary>
-    public static double PyTorch(string python, string arguments, double seconds, TextWriter? log = null)
+    public static double PyTorch(string python, string arguments, double seconds, TextWriter? log = null, string peer = "train_step_peer.py")
     {
-        string script = Path.Combine(CpuTrainStepBenchmark.PeersFolder(), "train_step_peer.py");
+        string script = Path.Combine(CpuTrainStepBenchmark.PeersFolder(), peer);
         // Start-up (import, CUDA, cuDNN) and warm-up take well under a minute; four times the timing allows for a slow machine.
         var limit = TimeSpan.FromSeconds(60 + 4 * seconds);
-        string line = RunPeer(python, $"\"{script}\" {arguments}", $"the PyTorch peer ({arguments})", limit);
+        string line = RunPeer(python, $"\"{script}\" {arguments}", $"the PyTorch peer {peer} ({arguments})", limit);
         log?.WriteLine($"PyTorch peer ({arguments}): {line}");
         using var json = JsonDocument.Parse(line);
         return json.RootElement.GetProperty("images_per_second").GetDouble();
