@@ -20,11 +20,13 @@ public static class OnnxExport
 {
     public const int Opset = 17;
     private const long IrVersion = 8;   // the IR version that goes with opset 17
+    private const long MaxWeightBytes = 2_000_000_000;   // protobuf messages are limited to 2 GiB; room left for the graph
 
     /// <param name="metadata">key-value pairs for the model's metadata_props</param>
     public static byte[] ToBytes(FerNet model, IReadOnlyDictionary<string, string> metadata)
     {
         var state = model.StateDict().ToDictionary(p => p.Name, p => p.Tensor);
+        RequireFits(state.Values.Sum(t => t.ElementCount) * sizeof(float));
         var config = model.Config;
         var graph = new GraphBuilder(state);
         graph.Input("image", config.Channels, config.Height, config.ImageWidth);
@@ -66,6 +68,14 @@ public static class OnnxExport
         onnx.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
         foreach (var (key, value) in metadata) onnx.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return onnx.ToByteArray();
+    }
+
+    /// <summary>Refuses weights that one ONNX file cannot hold (protobuf's 2 GB; this exporter writes no external data).</summary>
+    internal static void RequireFits(long weightBytes)
+    {
+        if (weightBytes > MaxWeightBytes)
+            throw new InvalidDataException($"the model's weights take {weightBytes / 1e9:F1} GB, and an ONNX file holds at most 2 GB (a protobuf limit; " +
+                                           "this exporter does not write external data). Train a narrower model (--width) or on smaller images (--image-size) to export it.");
     }
 
     /// <summary>Batch norm with the running statistics: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias.</summary>

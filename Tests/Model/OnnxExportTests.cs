@@ -59,6 +59,15 @@ public class OnnxExportTests
         }
     }
 
+    [Fact]
+    public void Weights_over_two_gigabytes_are_refused_with_what_to_do()
+    {
+        OnnxExport.RequireFits(1_500_000_000);   // the paper's network at width 8 takes about 0.6 GB
+        var e = Assert.Throws<InvalidDataException>(() => OnnxExport.RequireFits(3_000_000_000));
+        Assert.Contains("3.0 GB", e.Message);
+        Assert.Contains("--width", e.Message);
+    }
+
     /// <summary>Row-wise softmax of [rows, classes] logits.</summary>
     private static double[] Softmax(double[] logits, int classes)
     {
