@@ -10,6 +10,15 @@ internal static class Parallel1D
     public static void For(long count, Action<int, int> work, int itemSize = 1)
     {
         int chunks = (int)Math.Clamp(count * itemSize / MinimumPerChunk, 1, Math.Max(1, Math.Min(count, CpuFastBackend.Threads)));
+        InChunks(count, chunks, work);
+    }
+
+    /// <summary>One contiguous chunk per thread (fewer when there are fewer items), however little work they hold.</summary>
+    public static void ForEachThread(long count, Action<int, int> work) =>
+        InChunks(count, (int)Math.Max(1, Math.Min(count, CpuFastBackend.Threads)), work);
+
+    private static void InChunks(long count, int chunks, Action<int, int> work)
+    {
         if (chunks == 1) { work(0, (int)count); return; }
         Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, c =>
         {

@@ -85,6 +85,11 @@ internal static class WinogradConvolution
             // Fewer groups than threads (a batch of one, as `fer predict` on one face): the groups run one
             // at a time and each splits its stages (channels, points) over the threads instead.
             bool splitStages = groups < CpuFastBackend.Threads;
+            void Stage(int items, Action<int, int> work)   // work(first, count) over [0, items)
+            {
+                if (splitStages) Parallel1D.ForEachThread(items, work);
+                else work(0, items);
+            }
             Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = splitStages ? 1 : CpuFastBackend.Threads }, group =>
             {
                 int first = group * perGroup, count = Math.Min(perGroup, s.N - first);
@@ -100,7 +105,7 @@ internal static class WinogradConvolution
                     for (int ci = 0; ci < s.Cin; ci++)     // columns past the tiles: finite, so the GEMM's discarded columns are too
                         for (int xi = 0; xi < points; xi++)
                             v.AsSpan(ci * vChannel + xi * vStride + tiles, vStride - tiles).Clear();
-                    Split(s.Cin, splitStages, (firstChannel, channels) =>
+                    Stage(s.Cin, (firstChannel, channels) =>
                     {
                         float[] padded = ArrayPool<float>.Shared.Rent(PaddedPlaneSize<T>(th));
                         Array.Clear(padded, 0, PaddedPlaneSize<T>(th));   // the border stays zero: only the interior is written
@@ -111,12 +116,12 @@ internal static class WinogradConvolution
                         ArrayPool<float>.Shared.Return(padded);
                     });
                     for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * vChannel;
-                    Split(points, splitStages, (firstPoint, pointCount) =>
+                    Stage(points, (firstPoint, pointCount) =>
                     {
                         for (int xi = firstPoint; xi < firstPoint + pointCount; xi++)   // M_xi = U_xi x V_xi: rows (co, xi), points * columns apart
                             Sgemm.Multiply(u[xi], columns, v.AsSpan(xi * vStride), rowOffsets, m.AsSpan(xi * columns), points * columns, overwrite: true);
                     });
-                    Split(s.Cout, splitStages, (firstChannel, channels) =>
+                    Stage(s.Cout, (firstChannel, channels) =>
                     {
                         for (int co = firstChannel; co < firstChannel + channels; co++)   // channel-major, so that M's block of a channel is read from its start to its end
                             for (int n = first; n < first + count; n++)
@@ -263,18 +268,6 @@ internal static class WinogradConvolution
     /// that a thread would get no group. Each output column of a GEMM is summed alone, in the same
     /// order whatever the grouping, so the grouping never changes a result.
     /// </summary>
-    /// <summary>work(first, count) over [0, items): in one contiguous part per thread when <paramref name="parallel"/>, else all at once here.</summary>
-    private static void Split(int items, bool parallel, Action<int, int> work)
-    {
-        int parts = parallel ? Math.Min(items, CpuFastBackend.Threads) : 1;
-        if (parts <= 1) { work(0, items); return; }
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
-        {
-            int first = (int)((long)part * items / parts), last = (int)((long)(part + 1) * items / parts);
-            work(first, last - first);
-        });
-    }
-
     private static int ImagesPerGroup(int n, int tilesPerImage)
     {
         int most = Math.Clamp((n + CpuFastBackend.Threads - 1) / CpuFastBackend.Threads, 1, 8);
