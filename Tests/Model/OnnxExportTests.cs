@@ -1,3 +1,4 @@
+using FerEngine.Model.Evaluation;
 using FerEngine.Model.Network;
 using Microsoft.ML.OnnxRuntime;
 using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
@@ -51,7 +52,8 @@ public class OnnxExportTests
             {
                 string name = task.ToString().ToLowerInvariant();
                 float[] theirs = results.Single(r => r.Name == name).AsEnumerable<float>().ToArray();
-                double[] ours = Softmax(logits[task].ToDoubles(), FerNet.ClassCounts[(int)task]);
+                int classes = FerNet.ClassCounts[(int)task];
+                double[] ours = logits[task].ToDoubles().Chunk(classes).SelectMany(row => ClassProbabilities.Of(row)).ToArray();
                 Assert.Equal(ours.Length, theirs.Length);
                 double worst = ours.Zip(theirs, (a, b) => Math.Abs(a - b)).Max();
                 Assert.True(worst < 1e-5, $"{name}: probabilities differ by up to {worst:E2}");
@@ -66,19 +68,5 @@ public class OnnxExportTests
         var e = Assert.Throws<InvalidDataException>(() => OnnxExport.RequireFits(3_000_000_000));
         Assert.Contains("3.0 GB", e.Message);
         Assert.Contains("--width", e.Message);
-    }
-
-    /// <summary>Row-wise softmax of [rows, classes] logits.</summary>
-    private static double[] Softmax(double[] logits, int classes)
-    {
-        var result = new double[logits.Length];
-        for (int row = 0; row < logits.Length / classes; row++)
-        {
-            var part = logits.AsSpan(row * classes, classes);
-            double max = part.ToArray().Max(), sum = 0;
-            for (int k = 0; k < classes; k++) sum += result[row * classes + k] = Math.Exp(part[k] - max);
-            for (int k = 0; k < classes; k++) result[row * classes + k] /= sum;
-        }
-        return result;
     }
 }

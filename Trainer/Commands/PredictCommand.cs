@@ -58,21 +58,9 @@ public static class PredictCommand
             var logits = net.ForwardTasks(x);
             var perTask = Enum.GetValues<FaceTask>().Select(t => logits[t].ToDoubles()).ToArray();
             for (int i = 0; i < count; i++)
-                result[start + i] = Enum.GetValues<FaceTask>().Select(t => Softmax(perTask[(int)t], i, FerNet.ClassCounts[(int)t])).ToArray();
+                result[start + i] = Enum.GetValues<FaceTask>().Select(t => ClassProbabilities.Of(perTask[(int)t].AsSpan(i * FerNet.ClassCounts[(int)t], FerNet.ClassCounts[(int)t]))).ToArray();
         }
         return result;
-    }
-
-    private static double[] Softmax(double[] logits, int row, int classes)
-    {
-        var z = logits.AsSpan(row * classes, classes);
-        double max = double.NegativeInfinity;
-        foreach (double v in z) max = Math.Max(max, v);
-        var p = new double[classes];
-        double sum = 0;
-        for (int k = 0; k < classes; k++) sum += p[k] = Math.Exp(z[k] - max);
-        for (int k = 0; k < classes; k++) p[k] /= sum;
-        return p;
     }
 
     private static List<string> Expand(string[] paths) =>
