@@ -32,10 +32,9 @@ public static class OnnxExport
         graph.Input("image", config.Channels, config.Height, config.ImageWidth);
 
         string x = "image";
-        int[] kernels = [5, 5, 3, 3, 3, 3];
         for (int block = 1; block <= 6; block++)
         {
-            int k = kernels[block - 1];
+            int k = state[$"conv{block}.weight"].Shape[3];   // [Cout, Cin, k, k]
             x = graph.Node("Conv", $"conv{block}", [x, graph.Weight($"conv{block}.weight"), graph.Weight($"conv{block}.bias")],
                 Ints("kernel_shape", k, k), Ints("pads", k / 2, k / 2, k / 2, k / 2), Ints("strides", 1, 1));
             x = graph.Node("Elu", $"elu{block}", [x], Float("alpha", 1f));
