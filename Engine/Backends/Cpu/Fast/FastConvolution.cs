@@ -16,13 +16,15 @@ namespace FerEngine.Backends.Cpu.Fast;
 ///   backward-data:   dx = forward(dy, w rotated by 180 degrees, channels swapped), padding K - 1 - p
 ///   backward-filter: dw^T [CinKK, Cout] (+)= sum_n col(x_n) [CinKK, Ho Wp] x dy_n^T [Ho Wp, Cout] (dy zero-extended)
 /// 3x3 kernels take <see cref="FastWinograd4x4"/> instead for the forward pass and so for the data
-/// gradient, and for the filter gradient (4x fewer multiplies each), and 5x5 kernels with 32 input
-/// channels or more take <see cref="FastWinograd5x5"/> (6.25x fewer). The forward pass and filter gradient of
+/// gradient (when the call has enough tiles: <see cref="EnoughTilesForWinograd"/>), and for the filter
+/// gradient (4x fewer multiplies each), and 5x5 kernels with 32 input channels or more take
+/// <see cref="FastWinograd5x5"/> (6.25x fewer). The forward pass and filter gradient of
 /// 5x5 kernels on at most 3 input channels (the first layer) take <see cref="FastForwardFewChannels"/> and
 /// <see cref="FastFilterGradientFewChannels"/>. Only other
 /// convolutions run here.
 /// Images are split into fixed contiguous chunks that run in parallel on
-/// <see cref="CpuFastBackend.Threads"/> threads. The split depends only on N (never on the thread
+/// <see cref="CpuFastBackend.Threads"/> threads (a forward pass of fewer images than threads splits each
+/// image's output channels instead). The split depends only on N (never on the thread
 /// count) and partial filter gradients are reduced in chunk order, so results are bitwise
 /// identical run to run and for any number of threads: a resumed run continues exactly.
 /// </summary>
@@ -30,37 +32,61 @@ public static class FastConvolution
 {
     public static void Forward(ConvShape s, ReadOnlyMemory<float> x, ReadOnlyMemory<float> w, ReadOnlyMemory<float> bias, Memory<float> y)
     {
-        if (WinogradConvolution.Supports<FastWinograd4x4>(s)) { WinogradConvolution.Forward<FastWinograd4x4>(s, x, w, bias, y); return; }   // 3x3: 4x fewer multiply-adds
-        if (TakesWinograd5x5(s)) { WinogradConvolution.Forward<FastWinograd5x5>(s, x, w, bias, y); return; }   // 5x5: 6.25x fewer
+        bool enoughTiles = EnoughTilesForWinograd(s);
+        if (enoughTiles && WinogradConvolution.Supports<FastWinograd4x4>(s)) { WinogradConvolution.Forward<FastWinograd4x4>(s, x, w, bias, y); return; }   // 3x3: 4x fewer multiply-adds
+        if (enoughTiles && TakesWinograd5x5(s)) { WinogradConvolution.Forward<FastWinograd5x5>(s, x, w, bias, y); return; }   // 5x5: 6.25x fewer
         if (FastForwardFewChannels.Supports(s)) { FastForwardFewChannels.Forward(s, x, w, bias, y); return; }   // conv1: direct, no packing
         var layout = new PaddedLayout(s);
         int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
         int positions = (layout.Positions + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole column panels
         using var weights = Sgemm.Pack(false, s.Cout, cinkk, 1f, w.Span, cinkk);   // A, packed once for every image
-        ForEachChunk(s.N, (chunk, first, count) =>
+
+        // Output channels firstRow .. firstRow + rows of image n: product [Cout, positions] = w x col(x_n) + bias
+        // on the padded image (its interior written already), then the real Ho x Wo copied out.
+        void ForwardRows(int n, float[] padded, float[] staging, int firstRow, int rows)
         {
-            float[] padded = layout.RentPadded(positions), staging = ArrayPool<float>.Shared.Rent(s.Cout * positions);
-            try
+            var product = staging.AsSpan(0, s.Cout * positions);
+            for (int co = firstRow; co < firstRow + rows; co++) product.Slice(co * positions, positions).Fill(bias.IsEmpty ? 0f : bias.Span[co]);
+            Sgemm.Multiply(weights, firstRow, rows, positions, padded.AsSpan(0, layout.PaddedSize(positions)), layout.TapOffsets, product, positions);
+            var output = y.Span.Slice(n * ySize, ySize);
+            for (int co = firstRow; co < firstRow + rows; co++)
+                for (int oy = 0; oy < s.Ho; oy++)
+                    product.Slice(co * positions + oy * layout.Wp, s.Wo).CopyTo(output.Slice((co * s.Ho + oy) * s.Wo, s.Wo));
+        }
+
+        if (s.N >= CpuFastBackend.Threads)
+        {
+            ForEachChunk(s.N, (chunk, first, count) =>   // chunks of images, each image's channels all on one thread
             {
-                var image = padded.AsSpan(0, layout.PaddedSize(positions));
-                var product = staging.AsSpan(0, s.Cout * positions);   // [Cout, positions]
+                float[] padded = layout.RentPadded(positions), staging = ArrayPool<float>.Shared.Rent(s.Cout * positions);
                 for (int n = first; n < first + count; n++)
                 {
-                    layout.CopyInterior(x.Span.Slice(n * xSize, xSize), image);
-                    for (int co = 0; co < s.Cout; co++) product.Slice(co * positions, positions).Fill(bias.IsEmpty ? 0f : bias.Span[co]);
-                    Sgemm.Multiply(weights, positions, image, layout.TapOffsets, product, positions);
-                    var output = y.Span.Slice(n * ySize, ySize);
-                    for (int co = 0; co < s.Cout; co++)
-                        for (int oy = 0; oy < s.Ho; oy++)
-                            product.Slice(co * positions + oy * layout.Wp, s.Wo).CopyTo(output.Slice((co * s.Ho + oy) * s.Wo, s.Wo));
+                    layout.CopyInterior(x.Span.Slice(n * xSize, xSize), padded);
+                    ForwardRows(n, padded, staging, 0, s.Cout);
                 }
-            }
-            finally
-            {
                 ArrayPool<float>.Shared.Return(padded);
                 ArrayPool<float>.Shared.Return(staging);
+            });
+        }
+        else
+        {
+            // Fewer images than threads (a batch of one, as `fer predict` on one face): the images go one at
+            // a time and the threads split the output channels, in whole row panels of the packed weights.
+            float[] padded = layout.RentPadded(positions), staging = ArrayPool<float>.Shared.Rent(s.Cout * positions);
+            int rowPanels = (s.Cout + Sgemm.MR - 1) / Sgemm.MR;
+            for (int n = 0; n < s.N; n++)
+            {
+                layout.CopyInterior(x.Span.Slice(n * xSize, xSize), padded);
+                int image = n;
+                Parallel1D.ForEachThread(rowPanels, (firstPanel, panels) =>
+                {
+                    int firstRow = firstPanel * Sgemm.MR;
+                    ForwardRows(image, padded, staging, firstRow, Math.Min(panels * Sgemm.MR, s.Cout - firstRow));
+                });
             }
-        });
+            ArrayPool<float>.Shared.Return(padded);
+            ArrayPool<float>.Shared.Return(staging);
+        }
     }
 
     /// <summary>
@@ -137,6 +163,17 @@ public static class FastConvolution
             foreach (var partial in partials) if (partial is not null) ArrayPool<float>.Shared.Return(partial);
         }
     }
+
+    /// <summary>
+    /// Winograd's forward pass transforms the weights on every call and runs its GEMMs over the call's tiles
+    /// in panels of 32 columns, so with few tiles that fixed cost and the panels' empty columns outweigh its
+    /// fewer multiplies. Measured at batch 1 (2 threads, ms, Winograd against direct, over several runs of
+    /// `primitives --batch 1 --only forward`): conv3 0.51-0.55 / 0.31-0.47, conv4 1.04-1.16 / 0.60-0.99,
+    /// conv5 1.14-1.18 / 0.43-0.75, conv6 2.26-2.31 / 0.95-1.42 (36 tiles an image at 24 x 24, 9 at 12 x 12),
+    /// but conv2 1.2-1.4 / 1.4-2.0 (144 tiles). From 8 images on (72 tiles at 12 x 12) Winograd is faster on
+    /// every layer.
+    /// </summary>
+    private static bool EnoughTilesForWinograd(ConvShape s) => s.N * WinogradConvolution.TilesY(s) * WinogradConvolution.TilesX(s) >= 64;
 
     /// <summary>
     /// 5x5 convolutions with 32 input channels or more take Winograd: conv2 at width 1 (64 -> 64)
