@@ -59,13 +59,19 @@ public static class FastConvolution
             ForEachChunk(s.N, (chunk, first, count) =>   // chunks of images, each image's channels all on one thread
             {
                 float[] padded = layout.RentPadded(positions), staging = ArrayPool<float>.Shared.Rent(s.Cout * positions);
-                for (int n = first; n < first + count; n++)
+                try
                 {
-                    layout.CopyInterior(x.Span.Slice(n * xSize, xSize), padded);
-                    ForwardRows(n, padded, staging, 0, s.Cout);
+                    for (int n = first; n < first + count; n++)
+                    {
+                        layout.CopyInterior(x.Span.Slice(n * xSize, xSize), padded);
+                        ForwardRows(n, padded, staging, 0, s.Cout);
+                    }
                 }
-                ArrayPool<float>.Shared.Return(padded);
-                ArrayPool<float>.Shared.Return(staging);
+                finally
+                {
+                    ArrayPool<float>.Shared.Return(padded);
+                    ArrayPool<float>.Shared.Return(staging);
+                }
             });
         }
         else
@@ -74,18 +80,24 @@ public static class FastConvolution
             // a time and the threads split the output channels, in whole row panels of the packed weights.
             float[] padded = layout.RentPadded(positions), staging = ArrayPool<float>.Shared.Rent(s.Cout * positions);
             int rowPanels = (s.Cout + Sgemm.MR - 1) / Sgemm.MR;
-            for (int n = 0; n < s.N; n++)
+            try
             {
-                layout.CopyInterior(x.Span.Slice(n * xSize, xSize), padded);
-                int image = n;
-                Parallel1D.ForEachThread(rowPanels, (firstPanel, panels) =>
+                for (int n = 0; n < s.N; n++)
                 {
-                    int firstRow = firstPanel * Sgemm.MR;
-                    ForwardRows(image, padded, staging, firstRow, Math.Min(panels * Sgemm.MR, s.Cout - firstRow));
-                });
+                    layout.CopyInterior(x.Span.Slice(n * xSize, xSize), padded);
+                    int image = n;
+                    Parallel1D.ForEachThread(rowPanels, (firstPanel, panels) =>
+                    {
+                        int firstRow = firstPanel * Sgemm.MR;
+                        ForwardRows(image, padded, staging, firstRow, Math.Min(panels * Sgemm.MR, s.Cout - firstRow));
+                    });
+                }
             }
-            ArrayPool<float>.Shared.Return(padded);
-            ArrayPool<float>.Shared.Return(staging);
+            finally
+            {
+                ArrayPool<float>.Shared.Return(padded);
+                ArrayPool<float>.Shared.Return(staging);
+            }
         }
     }
 
