@@ -76,7 +76,7 @@ public class FastCpuTests
     [InlineData(2, 2, 9, 21, 3, 5, 1)]       // and of 19, padding 1
     [InlineData(1, 64, 48, 48, 64, 5, 2)]    // conv2
     [InlineData(2, 128, 24, 24, 128, 3, 1)]  // conv4
-    [InlineData(1, 256, 12, 12, 256, 3, 1)]  // conv6 (one image: direct, as too few tiles for Winograd, its channels split over the threads)
+    [InlineData(1, 256, 12, 12, 256, 3, 1)]  // conv6 (one image: direct, too few tiles for Winograd; its channels split over the threads)
     [InlineData(1, 64, 24, 24, 128, 3, 1)]   // conv3 at batch 1: direct too
     [InlineData(8, 16, 12, 12, 24, 3, 1)]    // 72 tiles: Winograd
     [InlineData(3, 3, 7, 9, 5, 3, 0)]        // no padding: a row's reads run into the next row's pixels
@@ -168,30 +168,6 @@ public class FastCpuTests
         for (int c = 0; c < columns; c++)
             for (int r = 0; r < width; r++)
                 Assert.Equal(r < rows ? source[r * sourceStride + c] : -1f, destination[c * width + r]);
-    }
-
-    /// <summary>
-    /// A packed A multiplied in blocks of rows (as threads share one packed A) gives the rows of the whole
-    /// product, bit for bit, and leaves the other rows of C alone.
-    /// </summary>
-    [Fact]
-    public void A_packed_gemm_in_row_blocks_gives_the_rows_of_the_whole_product()
-    {
-        const int m = 40, k = 300;
-        int n = 2 * FerEngine.Backends.Cpu.Fast.Sgemm.NR;
-        float[] a = Pair(14, m, k).Fast.ToArray<float>(), b = Pair(15, k, n).Fast.ToArray<float>();
-        int[] rowOffsets = [.. Enumerable.Range(0, k).Select(p => p * n)];   // B [k, n] row-major, read in place
-        using var packed = FerEngine.Backends.Cpu.Fast.Sgemm.Pack(false, m, k, 1f, a, k);
-        var whole = new float[m * n];
-        FerEngine.Backends.Cpu.Fast.Sgemm.Multiply(packed, n, b, rowOffsets, whole, n, overwrite: true);
-        var blocks = Enumerable.Repeat(-1f, m * n).ToArray();
-        FerEngine.Backends.Cpu.Fast.Sgemm.Multiply(packed, 0, 8, n, b, rowOffsets, blocks, n, overwrite: true);
-        FerEngine.Backends.Cpu.Fast.Sgemm.Multiply(packed, 16, 24, n, b, rowOffsets, blocks, n, overwrite: true);
-        Assert.Equal(whole.AsSpan(0, 8 * n).ToArray(), blocks.AsSpan(0, 8 * n).ToArray());
-        Assert.All(blocks.AsSpan(8 * n, 8 * n).ToArray(), value => Assert.Equal(-1f, value));   // rows 8 .. 15: not asked for
-        Assert.Equal(whole.AsSpan(16 * n).ToArray(), blocks.AsSpan(16 * n).ToArray());
-        Assert.Throws<ArgumentException>(() => FerEngine.Backends.Cpu.Fast.Sgemm.Multiply(packed, 4, 8, n, b, rowOffsets, blocks, n));    // not a whole row panel
-        Assert.Throws<ArgumentException>(() => FerEngine.Backends.Cpu.Fast.Sgemm.Multiply(packed, 32, 16, n, b, rowOffsets, blocks, n));  // past A's last row
     }
 
     [Fact]

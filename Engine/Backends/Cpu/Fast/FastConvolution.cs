@@ -23,8 +23,8 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// <see cref="FastFilterGradientFewChannels"/>. Only other
 /// convolutions run here.
 /// Images are split into fixed contiguous chunks that run in parallel on
-/// <see cref="CpuFastBackend.Threads"/> threads (a forward pass of fewer images than threads splits each
-/// image's output channels instead). The split depends only on N (never on the thread
+/// <see cref="CpuFastBackend.Threads"/> threads (a forward pass of fewer images than threads splits the
+/// output channels instead). The split depends only on N (never on the thread
 /// count) and partial filter gradients are reduced in chunk order, so results are bitwise
 /// identical run to run and for any number of threads: a resumed run continues exactly.
 /// </summary>
@@ -39,58 +39,26 @@ public static class FastConvolution
         var layout = new PaddedLayout(s);
         int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo;
         int positions = (layout.Positions + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole column panels
-        using var weights = Sgemm.Pack(false, s.Cout, cinkk, 1f, w.Span, cinkk);   // A, packed once for every image
 
-        // Output channels firstRow .. firstRow + rows of image n: product [Cout, positions] = w x col(x_n) + bias
-        // on the padded image (its interior written already), then the real Ho x Wo copied out.
-        void ForwardRows(int n, float[] padded, float[] staging, int firstRow, int rows)
+        // Images first .. first + count, output channels firstRow .. firstRow + weights.Rows (weights: those rows
+        // of w, packed): product [rows, positions] = w x col(x_n) + bias on the padded image, then the real Ho x Wo copied out.
+        void ForwardImages(Sgemm.PackedMatrix weights, int firstRow, int first, int count)
         {
-            var product = staging.AsSpan(0, s.Cout * positions);
-            for (int co = firstRow; co < firstRow + rows; co++) product.Slice(co * positions, positions).Fill(bias.IsEmpty ? 0f : bias.Span[co]);
-            Sgemm.Multiply(weights, firstRow, rows, positions, padded.AsSpan(0, layout.PaddedSize(positions)), layout.TapOffsets, product, positions);
-            var output = y.Span.Slice(n * ySize, ySize);
-            for (int co = firstRow; co < firstRow + rows; co++)
-                for (int oy = 0; oy < s.Ho; oy++)
-                    product.Slice(co * positions + oy * layout.Wp, s.Wo).CopyTo(output.Slice((co * s.Ho + oy) * s.Wo, s.Wo));
-        }
-
-        if (s.N >= CpuFastBackend.Threads)
-        {
-            ForEachChunk(s.N, (chunk, first, count) =>   // chunks of images, each image's channels all on one thread
-            {
-                float[] padded = layout.RentPadded(positions), staging = ArrayPool<float>.Shared.Rent(s.Cout * positions);
-                try
-                {
-                    for (int n = first; n < first + count; n++)
-                    {
-                        layout.CopyInterior(x.Span.Slice(n * xSize, xSize), padded);
-                        ForwardRows(n, padded, staging, 0, s.Cout);
-                    }
-                }
-                finally
-                {
-                    ArrayPool<float>.Shared.Return(padded);
-                    ArrayPool<float>.Shared.Return(staging);
-                }
-            });
-        }
-        else
-        {
-            // Fewer images than threads (a batch of one, as `fer predict` on one face): the images go one at
-            // a time and the threads split the output channels, in whole row panels of the packed weights.
-            float[] padded = layout.RentPadded(positions), staging = ArrayPool<float>.Shared.Rent(s.Cout * positions);
-            int rowPanels = (s.Cout + Sgemm.MR - 1) / Sgemm.MR;
+            int rows = weights.Rows;
+            float[] padded = layout.RentPadded(positions), staging = ArrayPool<float>.Shared.Rent(rows * positions);
             try
             {
-                for (int n = 0; n < s.N; n++)
+                var image = padded.AsSpan(0, layout.PaddedSize(positions));
+                var product = staging.AsSpan(0, rows * positions);
+                for (int n = first; n < first + count; n++)
                 {
-                    layout.CopyInterior(x.Span.Slice(n * xSize, xSize), padded);
-                    int image = n;
-                    Parallel1D.ForEachThread(rowPanels, (firstPanel, panels) =>
-                    {
-                        int firstRow = firstPanel * Sgemm.MR;
-                        ForwardRows(image, padded, staging, firstRow, Math.Min(panels * Sgemm.MR, s.Cout - firstRow));
-                    });
+                    layout.CopyInterior(x.Span.Slice(n * xSize, xSize), image);
+                    for (int r = 0; r < rows; r++) product.Slice(r * positions, positions).Fill(bias.IsEmpty ? 0f : bias.Span[firstRow + r]);
+                    Sgemm.Multiply(weights, positions, image, layout.TapOffsets, product, positions);
+                    var output = y.Span.Slice(n * ySize, ySize);
+                    for (int r = 0; r < rows; r++)
+                        for (int oy = 0; oy < s.Ho; oy++)
+                            product.Slice(r * positions + oy * layout.Wp, s.Wo).CopyTo(output.Slice(((firstRow + r) * s.Ho + oy) * s.Wo, s.Wo));
                 }
             }
             finally
@@ -98,6 +66,23 @@ public static class FastConvolution
                 ArrayPool<float>.Shared.Return(padded);
                 ArrayPool<float>.Shared.Return(staging);
             }
+        }
+
+        if (s.N >= CpuFastBackend.Threads)
+        {
+            using var weights = Sgemm.Pack(false, s.Cout, cinkk, 1f, w.Span, cinkk);   // A, packed once for every image
+            ForEachChunk(s.N, (chunk, first, count) => ForwardImages(weights, 0, first, count));   // each image's channels all on one thread
+        }
+        else
+        {
+            // Fewer images than threads (a batch of one, as `fer predict` on one face): the threads split the
+            // output channels instead, in whole row panels, each packing its own rows of the weights.
+            Parallel1D.ForEachThread((s.Cout + Sgemm.MR - 1) / Sgemm.MR, (firstPanel, panels) =>
+            {
+                int firstRow = firstPanel * Sgemm.MR, rows = Math.Min(panels * Sgemm.MR, s.Cout - firstRow);
+                using var weights = Sgemm.Pack(false, rows, cinkk, 1f, w.Span.Slice(firstRow * cinkk), cinkk);
+                ForwardImages(weights, firstRow, 0, s.N);
+            });
         }
     }
 

@@ -50,18 +50,8 @@ public static class Sgemm
     /// n must be a multiple of <see cref="NR"/>, and every row must have its n floats in source.
     /// With <paramref name="overwrite"/>, C = A x B: what C held is never read (no need to clear it).
     /// </summary>
-    public static void Multiply(PackedMatrix a, int n, ReadOnlySpan<float> source, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc, bool overwrite = false) =>
-        Multiply(a, 0, a.Rows, n, source, rowOffsets, c, ldc, overwrite);
-
-    /// <summary>
-    /// Rows firstRow .. firstRow + rows of the product above (firstRow a multiple of <see cref="MR"/>), so that
-    /// threads can share one packed A: C's row i is still row i of A x B (c starts at A's row 0).
-    /// </summary>
-    public static void Multiply(PackedMatrix a, int firstRow, int rows, int n, ReadOnlySpan<float> source, ReadOnlySpan<int> rowOffsets,
-        Span<float> c, int ldc, bool overwrite = false)
+    public static void Multiply(PackedMatrix a, int n, ReadOnlySpan<float> source, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc, bool overwrite = false)
     {
-        if (firstRow % MR != 0 || firstRow < 0 || rows < 0 || firstRow + rows > a.Rows)
-            throw new ArgumentException($"rows {firstRow} .. {firstRow + rows} of {a.Rows}: the first must be a multiple of MR = {MR}.");
         if (n % NR != 0) throw new ArgumentException($"n = {n} must be a multiple of NR = {NR}.");
         if (rowOffsets.Length != a.Depth) throw new ArgumentException($"{rowOffsets.Length} row offsets for a depth of {a.Depth}.");
         RequireRowsInside(source, rowOffsets, n);
@@ -69,9 +59,9 @@ public static class Sgemm
         for (int pc = 0; pc < a.Depth; pc += KC)
         {
             int kc = Math.Min(KC, a.Depth - pc);
-            for (int ic = firstRow; ic < firstRow + rows; ic += MC)
+            for (int ic = 0; ic < a.Rows; ic += MC)
             {
-                int mc = Math.Min(MC, firstRow + rows - ic);
+                int mc = Math.Min(MC, a.Rows - ic);
                 MultiplyBlock(kc, mc, n, a.Block(pc, ic), PackedRows(mc, kc, aRows), MR, source, rowOffsets.Slice(pc, kc), NR, c.Slice(ic * ldc), ldc,
                     overwrite && pc == 0);
             }
