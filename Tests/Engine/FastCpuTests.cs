@@ -48,6 +48,7 @@ public class FastCpuTests
     [InlineData(33, 65, 31)]
     [InlineData(129, 40, 300)]
     [InlineData(32, 128, 9216)]   // the fully-connected layer: x [32, 9216] times w^T
+    [InlineData(1, 128, 9216)]    // the same for one image: dot products with w's rows
     public void Gemm_all_transposes_and_betas(int m, int n, int k)
     {
         foreach (bool ta in new[] { false, true })
@@ -336,6 +337,11 @@ public class FastCpuTests
                 var c = Tensor.Full(new Shape(2, 2), double.NaN, dtype, device);
                 device.Backend.Gemm(false, false, 1.0, a, b, 0.0, c);
                 Assert.All(c.ToDoubles(), value => Assert.Equal(6.0, value));
+
+                var row = Tensor.Full(new Shape(1, 3), 1, dtype, device);   // one row times a transposed B: dot products
+                var rowOut = Tensor.Full(new Shape(1, 2), double.NaN, dtype, device);
+                device.Backend.Gemm(false, true, 1.0, row, Tensor.Full(new Shape(2, 3), 2, dtype, device), 0.0, rowOut);
+                Assert.All(rowOut.ToDoubles(), value => Assert.Equal(6.0, value));
             }
     }
 

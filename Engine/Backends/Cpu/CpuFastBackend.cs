@@ -21,6 +21,7 @@ public class CpuFastBackend : CpuReferenceBackend
         var (m, n, k) = GemmSizes(transposeA, transposeB, a, b, c);
         var (am, bm, cm) = (a.AsMemory<float>(), b.AsMemory<float>(), c.AsMemory<float>());
         int lda = a.Shape[1], ldb = b.Shape[1];
+        if (m == 1 && !transposeA && transposeB) { RowTimesTransposed(n, k, (float)alpha, am, bm, ldb, (float)beta, cm); return; }
         // A big product splits C's columns over the threads (whole NR panels): every element is the
         // same sum in the same order either way, so the result does not depend on the thread count.
         int blocks = (long)m * n * k >= ParallelGemmWork ? Math.Max(1, Math.Min(Threads, n / Sgemm.NR)) : 1;
@@ -37,6 +38,23 @@ public class CpuFastBackend : CpuReferenceBackend
                 (float)beta, cm.Span[first..], n);
         }
     }
+
+    /// <summary>
+    /// c [1, n] = alpha a [1, k] x b^T + beta c, b [n, k]: one image through the fully-connected layer or a head
+    /// (as `fer predict` on one face). n dot products with b's rows, read in place: the GEMM would first pack
+    /// all of b (4.7 MB for the fully-connected layer) to multiply it by a single row.
+    /// </summary>
+    private static void RowTimesTransposed(int n, int k, float alpha, ReadOnlyMemory<float> a, ReadOnlyMemory<float> b, int ldb, float beta, Memory<float> c) =>
+        Parallel1D.For(n, (first, count) =>
+        {
+            var row = a.Span[..k];
+            var output = c.Span;
+            for (int j = first; j < first + count; j++)
+            {
+                float product = alpha * TensorPrimitives.Dot(row, b.Span.Slice(j * ldb, k));
+                output[j] = beta == 0 ? product : product + beta * output[j];   // beta 0 never reads C (it may hold NaN)
+            }
+        }, itemSize: k);
 
     /// <summary>Multiply-adds from which a GEMM is split over the threads (the fc layer's are 38 M at batch 32).</summary>
     private const long ParallelGemmWork = 1 << 22;
