@@ -164,11 +164,13 @@ public static class FastConvolution
     /// <summary>
     /// Winograd's forward pass transforms the weights on every call and runs its GEMMs over the call's tiles
     /// in panels of 32 columns, so with few tiles that fixed cost and the panels' empty columns outweigh its
-    /// fewer multiplies. Measured at batch 1 (2 threads, ms, Winograd against direct, over several runs of
-    /// `primitives --batch 1 --only forward`): conv3 0.51-0.55 / 0.31-0.47, conv4 1.04-1.16 / 0.60-0.99,
-    /// conv5 1.14-1.18 / 0.43-0.75, conv6 2.26-2.31 / 0.95-1.42 (36 tiles an image at 24 x 24, 9 at 12 x 12),
-    /// but conv2 1.2-1.4 / 1.4-2.0 (144 tiles). From 8 images on (72 tiles at 12 x 12) Winograd is faster on
-    /// every layer.
+    /// fewer multiplies. Measured (`primitives --batch B --only forward`, 2 threads, ms, Winograd against direct):
+    ///   batch 1: conv3 0.50 / 0.29, conv4 0.89 / 0.53 (36 tiles), conv5 1.10 / 0.35, conv6 2.02 / 0.63 (9 tiles),
+    ///            but conv2 1.17 / 1.34 (144 tiles);
+    ///   batch 2: conv5 1.38 / 0.86, conv6 3.10 / 1.98 (18 tiles); conv3 and conv4 even (72 tiles);
+    ///   batch 4: conv5 1.37 / 1.56, conv6 3.15 / 3.25 (36 tiles: direct, a little slower);
+    ///   batch 8: Winograd faster on every layer (72 tiles and more).
+    /// The 36 tiles of batch 4 at 12 x 12 are also those of batch 1 at 24 x 24, where direct is 1.7x faster, so 64 it is.
     /// </summary>
     private static bool EnoughTilesForWinograd(ConvShape s) => s.N * WinogradConvolution.TilesY(s) * WinogradConvolution.TilesX(s) >= 64;
 
