@@ -257,7 +257,7 @@ public class WinogradTests
     /// images than threads and each group splits its transforms and GEMMs over the threads instead.
     /// </summary>
     [Theory]
-    [InlineData(3, 1, 12)]   // one image of 9 tiles (conv6 at batch 1)
+    [InlineData(3, 1, 12)]   // one image of 9 tiles (conv6's size; FastConvolution sends so few tiles to the direct GEMM)
     [InlineData(5, 1, 24)]   // one image of 36 tiles
     [InlineData(3, 4, 24)]   // 4 images: two groups, fewer than 3 threads' worth
     public void Forward_does_not_depend_on_the_thread_count(int k, int n, int size)
