@@ -50,7 +50,7 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
     static int IWinogradTiling.Lanes => Lanes;
     static int IWinogradTiling.RowStride => RowStride;
 
-    /// <summary>G, [8, 5]: U = G g G^T (row 0 negated against Toom-Cook's, as is B^T's row 0).</summary>
+    /// <summary>G, [8, 5]: U = G g G^T (row 0 negated against Toom-Cook's, as is B^T's row 0; computed by <see cref="KernelCombinations"/> and <see cref="KernelGradientCombinations"/>; here for the tests).</summary>
     internal static readonly double[,] KernelMatrix =
     {
         { 1, 0, 0, 0, 0 },
@@ -88,8 +88,10 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
     /// <summary>
     /// U_xi = (G g G^T)[xi] for every (co, ci): 64 matrices [Cout, Cin], written straight into the
     /// packed form the GEMM reads (<see cref="Sgemm.PackedMatrix"/>), eight kernels at a time, one per
-    /// vector lane (the 8 output channels of a packed panel). In float64, rounded once. This runs once
-    /// per call, so plain loops over G do: 520 multiply-adds per eight kernels.
+    /// vector lane (the 8 output channels of a packed panel). In float64, rounded once. G is applied
+    /// through its even and odd taps (<see cref="KernelCombinations"/>), not as a matrix: this runs on
+    /// every forward and data-gradient call, and loops over G's 40 entries made it a third of conv2's
+    /// forward pass on one image.
     /// </summary>
     public static Sgemm.PackedMatrix[] TransformWeights(ConvShape s, ReadOnlyMemory<float> w)
     {
@@ -116,24 +118,43 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
                         for (int t = 0; t < Taps; t++) taps[t * Kernels + k] = kernel[t];
                     }
                     for (int t = 0; t < Taps; t++) g[t] = Avx512F.ConvertToVector512Double(Vector256.Create<float>(taps.Slice(t * Kernels, Kernels)));
-                    for (int a = 0; a < Tile; a++)   // G g
-                        for (int c = 0; c < 5; c++)
-                        {
-                            var sum = Vector512<double>.Zero;
-                            for (int r = 0; r < 5; r++) sum += KernelMatrix[a, r] * g[5 * r + c];
-                            gg[5 * a + c] = sum;
-                        }
-                    for (int a = 0; a < Tile; a++)   // (G g) G^T
-                        for (int b = 0; b < Tile; b++)
-                        {
-                            var sum = Vector512<double>.Zero;
-                            for (int c = 0; c < 5; c++) sum += gg[5 * a + c] * KernelMatrix[b, c];
-                            Avx512F.ConvertToVector256Single(sum).CopyTo(packed[Tile * a + b].PanelColumn(co0, ci));
-                        }
+                    for (int c = 0; c < 5; c++)   // G over each column of g
+                        (gg[c], gg[5 + c], gg[10 + c], gg[15 + c], gg[20 + c], gg[25 + c], gg[30 + c], gg[35 + c]) =
+                            KernelCombinations(g[c], g[5 + c], g[10 + c], g[15 + c], g[20 + c]);
+                    for (int a = 0; a < Tile; a++)   // (G g) G^T: G over each row of G g
+                    {
+                        var (u0, u1, u2, u3, u4, u5, u6, u7) = KernelCombinations(gg[5 * a], gg[5 * a + 1], gg[5 * a + 2], gg[5 * a + 3], gg[5 * a + 4]);
+                        Avx512F.ConvertToVector256Single(u0).CopyTo(packed[Tile * a + 0].PanelColumn(co0, ci));
+                        Avx512F.ConvertToVector256Single(u1).CopyTo(packed[Tile * a + 1].PanelColumn(co0, ci));
+                        Avx512F.ConvertToVector256Single(u2).CopyTo(packed[Tile * a + 2].PanelColumn(co0, ci));
+                        Avx512F.ConvertToVector256Single(u3).CopyTo(packed[Tile * a + 3].PanelColumn(co0, ci));
+                        Avx512F.ConvertToVector256Single(u4).CopyTo(packed[Tile * a + 4].PanelColumn(co0, ci));
+                        Avx512F.ConvertToVector256Single(u5).CopyTo(packed[Tile * a + 5].PanelColumn(co0, ci));
+                        Avx512F.ConvertToVector256Single(u6).CopyTo(packed[Tile * a + 6].PanelColumn(co0, ci));
+                        Avx512F.ConvertToVector256Single(u7).CopyTo(packed[Tile * a + 7].PanelColumn(co0, ci));
+                    }
                 }
             }
         }, itemSize: Kernels * s.Cin * Points);
         return packed;
+    }
+
+    /// <summary>
+    /// G [g0 .. g4], lane by lane (G's rows for the points 0, 1, -1, 1/2, -1/2, 2, -2, infinity):
+    ///   g0,  -2/9 (e1 +- o1),  (e2 +- o2) / 45,  (e3 +- o3) / 90,  g4,
+    /// with the even and odd taps e1 = g0 + g2 + g4, o1 = g1 + g3, e2 = 32 g0 + 8 g2 + 2 g4, o2 = 16 g1 + 4 g3,
+    /// e3 = g0 + 4 g2 + 16 g4, o3 = 2 g1 + 8 g3.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<double>, Vector512<double>, Vector512<double>, Vector512<double>, Vector512<double>, Vector512<double>, Vector512<double>, Vector512<double>)
+        KernelCombinations(Vector512<double> g0, Vector512<double> g1, Vector512<double> g2, Vector512<double> g3, Vector512<double> g4)
+    {
+        const double TwoNinths = 2.0 / 9, FortyFifth = 1.0 / 45, Ninetieth = 1.0 / 90;   // multiplies: a division is slow
+        Vector512<double> even1 = g0 + g2 + g4, odd1 = g1 + g3;
+        Vector512<double> even2 = 32 * g0 + 8 * g2 + 2 * g4, odd2 = 16 * g1 + 4 * g3;
+        Vector512<double> even3 = g0 + 4 * g2 + 16 * g4, odd3 = 2 * g1 + 8 * g3;
+        return (g0, -TwoNinths * (even1 + odd1), -TwoNinths * (even1 - odd1), FortyFifth * (even2 + odd2), FortyFifth * (even2 - odd2),
+                Ninetieth * (even3 + odd3), Ninetieth * (even3 - odd3), g4);
     }
 
     /// <summary>
@@ -357,32 +378,62 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
 
     /// <summary>
     /// dw^T [(ci 25 + 5 ky + kx), co] = (G^T P G)[ky, kx] for input channel ci and each co, 16 output
-    /// channels per vector: P's 64 values of (ci, co) are products[(ci 64 + xi) width + co]. Once per
-    /// call, so plain loops over G do.
+    /// channels per vector: P's 64 values of (ci, co) are products[(ci 64 + xi) width + co].
     /// </summary>
     public static void TransformProducts(ConvShape s, float[] products, int width, int ci, float[] partial)
     {
         Span<Vector512<float>> r = stackalloc Vector512<float>[5 * Tile];   // G^T P: [5, 8]
         Span<float> last = stackalloc float[16];
+        ref float pStart = ref products[0];
         for (int c0 = 0; c0 < width; c0 += 16)
         {
-            var p = products.AsSpan(ci * Points * width + c0);
-            for (int k = 0; k < 5; k++)   // G^T P
-                for (int b = 0; b < Tile; b++)
-                {
-                    var sum = Vector512<float>.Zero;
-                    for (int a = 0; a < Tile; a++) sum += (float)KernelMatrix[a, k] * Vector512.Create<float>(p.Slice((Tile * a + b) * width, 16));
-                    r[Tile * k + b] = sum;
-                }
-            for (int ky = 0; ky < 5; ky++)   // (G^T P) G
-                for (int kx = 0; kx < 5; kx++)
-                {
-                    var sum = Vector512<float>.Zero;
-                    for (int b = 0; b < Tile; b++) sum += r[Tile * ky + b] * (float)KernelMatrix[b, kx];
-                    int start = (ci * Taps + 5 * ky + kx) * s.Cout + c0, lanes = s.Cout - c0;
-                    if (lanes >= 16) sum.CopyTo(partial.AsSpan(start));
-                    else { sum.CopyTo(last); last[..lanes].CopyTo(partial.AsSpan(start)); }   // the output channels past Cout are not stored
-                }
+            ref float p = ref Unsafe.Add(ref pStart, ci * Points * width + c0);
+            for (int b = 0; b < Tile; b++)   // G^T over each column of P
+                (r[b], r[Tile + b], r[2 * Tile + b], r[3 * Tile + b], r[4 * Tile + b]) = KernelGradientCombinations(
+                    Vector512.LoadUnsafe(ref p, (nuint)(b * width)), Vector512.LoadUnsafe(ref p, (nuint)((Tile + b) * width)),
+                    Vector512.LoadUnsafe(ref p, (nuint)((2 * Tile + b) * width)), Vector512.LoadUnsafe(ref p, (nuint)((3 * Tile + b) * width)),
+                    Vector512.LoadUnsafe(ref p, (nuint)((4 * Tile + b) * width)), Vector512.LoadUnsafe(ref p, (nuint)((5 * Tile + b) * width)),
+                    Vector512.LoadUnsafe(ref p, (nuint)((6 * Tile + b) * width)), Vector512.LoadUnsafe(ref p, (nuint)((7 * Tile + b) * width)));
+            for (int ky = 0; ky < 5; ky++)   // (G^T P) G: G^T over each row
+            {
+                var (g0, g1, g2, g3, g4) = KernelGradientCombinations(r[Tile * ky], r[Tile * ky + 1], r[Tile * ky + 2], r[Tile * ky + 3],
+                    r[Tile * ky + 4], r[Tile * ky + 5], r[Tile * ky + 6], r[Tile * ky + 7]);
+                int start = (ci * Taps + 5 * ky) * s.Cout + c0, lanes = s.Cout - c0;
+                Store(g0, partial, start, lanes, last);
+                Store(g1, partial, start + s.Cout, lanes, last);
+                Store(g2, partial, start + 2 * s.Cout, lanes, last);
+                Store(g3, partial, start + 3 * s.Cout, lanes, last);
+                Store(g4, partial, start + 4 * s.Cout, lanes, last);
+            }
         }
+
+        static void Store(Vector512<float> value, float[] destination, int start, int lanes, Span<float> last)
+        {
+            if (lanes >= 16) { value.CopyTo(destination.AsSpan(start)); return; }
+            value.CopyTo(last);   // the output channels past Cout are not stored
+            last[..lanes].CopyTo(destination.AsSpan(start));
+        }
+    }
+
+    /// <summary>
+    /// G^T [p0 .. p7], lane by lane (G's columns), with the sums and differences of the point pairs
+    /// s1, d1 = p1 +- p2 (points 1, -1), s2, d2 = p3 +- p4 (1/2, -1/2), s3, d3 = p5 +- p6 (2, -2):
+    ///   p0 - 2/9 s1 + 32/45 s2 + 1/90 s3,   -2/9 d1 + 16/45 d2 + 2/90 d3,   -2/9 s1 + 8/45 s2 + 4/90 s3,
+    ///   -2/9 d1 + 4/45 d2 + 8/90 d3,   -2/9 s1 + 2/45 s2 + 16/90 s3 + p7.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>, Vector512<float>) KernelGradientCombinations(
+        Vector512<float> p0, Vector512<float> p1, Vector512<float> p2, Vector512<float> p3,
+        Vector512<float> p4, Vector512<float> p5, Vector512<float> p6, Vector512<float> p7)
+    {
+        const float TwoNinths = 2f / 9, FortyFifth = 1f / 45, Ninetieth = 1f / 90;
+        Vector512<float> s1 = -TwoNinths * (p1 + p2), d1 = -TwoNinths * (p1 - p2);
+        Vector512<float> s2 = FortyFifth * (p3 + p4), d2 = FortyFifth * (p3 - p4);
+        Vector512<float> s3 = Ninetieth * (p5 + p6), d3 = Ninetieth * (p5 - p6);
+        return (p0 + s1 + 32 * s2 + s3,
+                d1 + 16 * d2 + 2 * d3,
+                s1 + 8 * s2 + 4 * s3,
+                d1 + 4 * d2 + 8 * d3,
+                s1 + 2 * s2 + 16 * s3 + p7);
     }
 }
