@@ -73,4 +73,26 @@ public class RealGpuTests : CudaBackendTests
         Assert.All(after.Wait(), v => Assert.Equal(9f, v));
         Assert.Same(before.Wait(), before.Wait());   // waited once, the same values after
     }
+
+    [Fact]
+    public void A_grown_cudnn_workspace_is_freed_unless_a_graph_was_captured_with_it_and_a_failed_growth_frees_nothing_twice()
+    {
+        RequireGpu();
+        using var context = new FerEngine.Native.Cuda.CudaContext(0);
+        var dnn = new FerEngine.Native.Cuda.CudaDnn(context, tf32: false);
+        Assert.Equal((nuint)(1 << 20), dnn.Workspace(1 << 20).Bytes);
+        Assert.Equal((nuint)(1 << 20), dnn.Workspace(1000).Bytes);   // a smaller request reuses it
+        dnn.Workspace(2 << 20);
+        Assert.Equal(0, dnn.RetiredWorkspaces);                    // no graph can hold the 1 MiB buffer: freed
+        var (workspace, bytes) = dnn.Workspace(0);
+        context.BeginCapture();                                     // a graph that uses the 2 MiB buffer
+        context.Memset(workspace, 0, (long)bytes);
+        context.DestroyGraph(context.EndCapture());
+        dnn.Workspace(4 << 20);
+        Assert.Equal(1, dnn.RetiredWorkspaces);                    // kept for that graph
+        var outOfMemory = Assert.Throws<FerEngine.Native.Cuda.CudaException>(() => dnn.Workspace(1L << 50));
+        Assert.Contains("OUT_OF_MEMORY", outOfMemory.Message);
+        Assert.Equal((nuint)(1 << 20), dnn.Workspace(1 << 20).Bytes);   // after the failure a smaller one is allocated afresh
+        dnn.Dispose();                                              // frees each buffer once: a second cuMemFree of one would throw here
+    }
 }

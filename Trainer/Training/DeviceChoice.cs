@@ -16,7 +16,7 @@ public static class DeviceChoice
 {
     public static readonly string[] Names = ["auto", "cpu", "cpu-reference", "cuda", "emulated"];
 
-    /// <param name="tf32">on a real GPU, let cuBLAS and cuDNN use TF32 tensor cores for float32 (PyTorch's default)</param>
+    /// <param name="tf32">on a real GPU, let cuBLAS and cuDNN use TF32 tensor cores for float32 (PyTorch by default allows it for convolutions only, not matrix products)</param>
     /// <param name="warn">where "auto" says why it did not take a GPU that is there</param>
     public static Device Resolve(string name, int threads, bool tf32 = true, Action<string>? warn = null)
     {

@@ -259,11 +259,15 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
     /// <summary>True between <see cref="BeginCapture"/> and <see cref="EndCapture"/>.</summary>
     public bool IsCapturing { get; private set; }
 
+    /// <summary>Captures begun so far: memory in use before the latest one may be in a graph's recorded calls.</summary>
+    public int CapturesBegun { get; private set; }
+
     /// <summary>From now on the stream's work is recorded into a graph instead of run.</summary>
     public void BeginCapture()
     {
         _api.Check(_api.cuStreamBeginCapture_v2(Stream, DriverApi.CaptureModeThreadLocal), "cuStreamBeginCapture");
         IsCapturing = true;
+        CapturesBegun++;
     }
 
     /// <summary>Ends the capture and instantiates the recorded graph (CUgraphExec) for replay.</summary>

@@ -43,6 +43,7 @@ public sealed unsafe class CudaDnn : IDisposable
     private ulong _workspace;
     private long _workspaceBytes;
     private readonly List<ulong> _retiredWorkspaces = [];
+    private int _capturesAtWorkspace;   // the context's CapturesBegun when _workspace was allocated
 
     // cudnn_graph.h
     internal readonly delegate* unmanaged<IntPtr*, int> cudnnCreate;
@@ -144,18 +145,31 @@ public sealed unsafe class CudaDnn : IDisposable
 
     /// <summary>
     /// Device scratch memory of at least <paramref name="bytes"/> (one buffer, grown when a plan needs
-    /// more). A grown-out buffer is kept until the end: a captured CUDA graph may still use its address.
+    /// more). The outgrown buffer goes before the new one is allocated, so that a GPU close to full
+    /// still fits it, and a failed allocation (out of memory: <see cref="ConvolutionPlan"/> then tries an
+    /// algorithm with a smaller workspace) leaves none rather than a buffer freed twice at the end. It is
+    /// freed at once unless a CUDA graph was captured while it was current: that graph may still use its
+    /// address, so it is kept until the end.
     /// </summary>
     internal (ulong Address, nuint Bytes) Workspace(long bytes)
     {
         if (bytes > _workspaceBytes)
         {
-            if (_workspace != 0) _retiredWorkspaces.Add(_workspace);
+            if (_workspace != 0)
+            {
+                if (_context.CapturesBegun != _capturesAtWorkspace) _retiredWorkspaces.Add(_workspace);
+                else _context.Free(_workspace);
+                (_workspace, _workspaceBytes) = (0, 0);
+            }
             _workspace = _context.Allocate(bytes);
             _workspaceBytes = bytes;
+            _capturesAtWorkspace = _context.CapturesBegun;
         }
         return (_workspace, (nuint)_workspaceBytes);
     }
+
+    /// <summary>Outgrown workspaces kept for a captured graph (freed at the end).</summary>
+    internal int RetiredWorkspaces => _retiredWorkspaces.Count;
 
     private ConvolutionPlan Plan(ConvShape shape)
     {
