@@ -16,7 +16,8 @@ done
 find "$out/app" -path '*/runtimes/*' -type d -prune ! -path '*/runtimes/linux-x64*' -exec rm -rf {} + 2>/dev/null || true
 rm -rf "$out"/app/*/Microsoft.CodeCoverage
 # ONNX Runtime (35 MB) only checks `fer export` on the CPU: its tests skip without it, and the bundle stays under budget.
-find "$out/app" -name 'libonnxruntime*.so' -delete
+# Its package also drops its Windows DLLs (onnxruntime*.dll, 20 MB each copy) into a linux-x64 publish: not needed on Linux.
+find "$out/app" \( -name 'libonnxruntime*.so' -o -name 'onnxruntime*.dll' \) -delete
 tar -C "$out" -cf - app | xz -T2 -6 > "$out/app.tar.xz" && rm -rf "$out/app"
 dotnet_root=$(dirname "$(readlink -f "$(command -v dotnet)")")
 tar -C "$dotnet_root" -cf - shared/Microsoft.NETCore.App host dotnet | xz -T2 -6 > "$out/dotnet-runtime.tar.xz"
