@@ -9,8 +9,8 @@ alternating the two builds, several rounds, and comparing what each round gives 
     python3 Benchmarks/compare_builds.py HEAD~1 -- primitives --batch 1 --only conv2 --python /nonexistent
     python3 Benchmarks/compare_builds.py HEAD~1 --key-cells 2 -- inference --batches 1
 
-BASE_REV is built in a git worktree under /tmp (kept, and reused while its commit is the same),
-the working tree in place; both in Release. Each round runs
+BASE_REV is built in a git worktree under /tmp (kept and reused for that commit; `git worktree list`
+shows it, `git worktree remove` removes it), the working tree in place; both in Release. Each round runs
 `dotnet Benchmarks/bin/Release/net10.0/FerEngine.Benchmarks.dll COMMAND ARGS` on the base, then on
 the working tree. Every Markdown table row the command prints is keyed by its first K cells
 (default: the cells before its first number) and read at column N (1-based, default: the first
