@@ -79,7 +79,7 @@ public class RealGpuTests : CudaBackendTests
     {
         RequireGpu();
         using var context = new FerEngine.Native.Cuda.CudaContext(0);
-        var dnn = new FerEngine.Native.Cuda.CudaDnn(context, tf32: false);
+        using var dnn = new FerEngine.Native.Cuda.CudaDnn(context, tf32: false);
         Assert.Equal((nuint)(1 << 20), dnn.Workspace(1 << 20).Bytes);
         Assert.Equal((nuint)(1 << 20), dnn.Workspace(1000).Bytes);   // a smaller request reuses it
         dnn.Workspace(2 << 20);
@@ -93,6 +93,6 @@ public class RealGpuTests : CudaBackendTests
         var outOfMemory = Assert.Throws<FerEngine.Native.Cuda.CudaException>(() => dnn.Workspace(1L << 50));
         Assert.Contains("OUT_OF_MEMORY", outOfMemory.Message);
         Assert.Equal((nuint)(1 << 20), dnn.Workspace(1 << 20).Bytes);   // after the failure a smaller one is allocated afresh
-        dnn.Dispose();                                              // frees each buffer once: a second cuMemFree of one would throw here
+        dnn.Dispose();                                              // frees each buffer once: a second cuMemFree of one would throw here (the using's Dispose then does nothing)
     }
 }
