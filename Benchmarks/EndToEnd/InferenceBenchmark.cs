@@ -29,7 +29,7 @@ public static class InferenceBenchmark
         var seconds = BenchmarkOptions.Seconds(3);
         var python = BenchmarkOptions.Python("/usr/bin/python3");
         var outFile = BenchmarkOptions.Out();
-        var command = new Command("inference", "Inference img/s of FerEngine, ONNX Runtime (on `fer export`'s model) and PyTorch on the CPU (about 2 minutes).")
+        var command = new Command("inference", "Inference img/s of FerEngine, ONNX Runtime (on `fer export`'s model) and PyTorch on the CPU (about 1.5 minutes).")
             { widths, batches, threads, seconds, python, outFile };
         command.SetAction(parse => Run(BenchmarkOptions.Values<double>(parse.GetValue(widths)!), BenchmarkOptions.Values<int>(parse.GetValue(batches)!),
             parse.GetValue(threads), parse.GetValue(seconds), parse.GetValue(python)!, parse.GetValue(outFile)));

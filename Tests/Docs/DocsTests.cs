@@ -37,9 +37,10 @@ public class DocsTests
             checkedLinks++;
             var symbol = Regex.Match(link.Groups["text"].Value, @"^`([\w.]+)`$");   // `Name` or `Type.Member`
             if (!symbol.Success || !File.Exists(file) || symbol.Groups[1].Value.EndsWith(".ptx")) continue;
-            string name = symbol.Groups[1].Value.Split('.').Last();
-            Assert.True(Regex.IsMatch(File.ReadAllText(file), $@"\b{Regex.Escape(name)}\b"),
-                $"{document}: `{symbol.Groups[1].Value}` is linked to {target}, which no longer mentions {name}.");
+            string linkedText = File.ReadAllText(file);
+            foreach (string name in symbol.Groups[1].Value.Split('.'))   // the type and the member both
+                Assert.True(Regex.IsMatch(linkedText, $@"\b{Regex.Escape(name)}\b"),
+                    $"{document}: `{symbol.Groups[1].Value}` is linked to {target}, which no longer mentions {name}.");
         }
         Assert.True(checkedLinks > 0 || document == "Kernels/README.md", $"{document} has no relative links to check");
     }
