@@ -22,6 +22,13 @@ public static class AtomicFile
             }
             File.Move(temporary, full, overwrite: true);
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            File.Delete(temporary);
+            // The system's message names the temporary file, which the user never asked for: name the target.
+            string reason = e.Message.Replace($" : '{temporary}'", "").Replace(temporary, full).TrimEnd('.');   // .NET: "No space left on device : 'path'"
+            throw new FileWriteException(full, reason, e);
+        }
         catch
         {
             File.Delete(temporary);
@@ -37,4 +44,15 @@ public static class AtomicFile
         });
 
     public static void WriteAllBytes(string path, byte[] bytes) => Write(path, stream => stream.Write(bytes));
+}
+
+/// <summary>
+/// <see cref="AtomicFile"/> could not write <see cref="Target"/> (a full disk, a read-only folder): the
+/// file is as it was. <see cref="Reason"/> is the system's reason, without the temporary file's name.
+/// </summary>
+public sealed class FileWriteException(string target, string reason, Exception inner)
+    : IOException($"cannot write {target}: {reason}. Any earlier {Path.GetFileName(target)} is unchanged.", inner)
+{
+    public string Target => target;
+    public string Reason => reason;
 }

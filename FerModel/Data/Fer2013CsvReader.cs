@@ -32,7 +32,7 @@ public static class Fer2013CsvReader
             if (string.IsNullOrWhiteSpace(line)) continue;
             try
             {
-                var (sample, split) = ParseRow(line, emotionColumn, pixelsColumn, usageColumn, path, lineNumber, into);
+                var (sample, split) = ParseRow(line, columns, emotionColumn, pixelsColumn, usageColumn, path, lineNumber, into);
                 into[split].Add(sample);
                 perSplit[(int)split]++;
                 read++;
@@ -50,13 +50,12 @@ public static class Fer2013CsvReader
     /// <summary>A line as an error message quotes it: at most 80 characters (a row of pixels has thousands).</summary>
     private static string? Shortened(string? line) => line is { Length: > 80 } ? line[..80] + " ..." : line;
 
-    private static (FaceSample, DataSplit) ParseRow(string line, int emotionColumn, int pixelsColumn, int usageColumn, string path, int lineNumber, FaceDataset into)
+    private static (FaceSample, DataSplit) ParseRow(string line, string[] columns, int emotionColumn, int pixelsColumn, int usageColumn, string path, int lineNumber, FaceDataset into)
     {
         string Where() => $"{path}:{lineNumber}";
         var fields = line.Split(',').Select(f => f.Trim().Trim('"')).ToArray();   // a field may be quoted
-        int needed = Math.Max(emotionColumn, Math.Max(pixelsColumn, usageColumn)) + 1;
-        if (fields.Length < needed)
-            throw new InvalidDataException($"{Where()}: {fields.Length} column(s), expected {needed} (emotion,pixels,Usage).");
+        if (fields.Length != columns.Length)   // a missing or an extra comma: the values may be in the wrong columns
+            throw new InvalidDataException($"{Where()}: {fields.Length} column(s), expected {columns.Length} ({string.Join(',', columns)}, as the header says).");
         if (!int.TryParse(fields[emotionColumn].Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int emotion) || emotion is < 0 or > 6)
             throw new InvalidDataException($"{Where()}: emotion `{fields[emotionColumn]}` is not an integer 0-6.");
         var values = fields[pixelsColumn].Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);   // spaces, or tabs

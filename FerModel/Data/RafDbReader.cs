@@ -25,6 +25,13 @@ public static class RafDbReader
     public static void Read(string root, FaceDataset into)
     {
         string list = Path.Combine(root, "EmoLabel", "list_patition_label.txt");
+        if (!File.Exists(list))
+        {
+            string basic = Path.Combine(root, "basic");
+            throw new InvalidDataException($"{root}: not a RAF-DB basic folder: {list} is not there. " + (Directory.Exists(basic)
+                ? $"Pass {basic} instead."
+                : "Pass RAF-DB's `basic` folder (it holds EmoLabel/ and Image/), or name the dataset's format with --format or FORMAT=PATH."));
+        }
         int lineNumber = 0, read = 0, withoutAttributes = 0;
         var listed = new List<(string Image, string Stem, int Emotion, DataSplit Split)>();
         foreach (var line in File.ReadLines(list))
@@ -65,15 +72,20 @@ public static class RafDbReader
             into.Report.Sources.Add($"rafdb {root}: {withoutAttributes} of {read} images have no Annotation/manual/<name>_manu_attri.txt: their gender, race and age are unlabelled");
     }
 
-    /// <summary>Lines 6, 7, 8 of the attribute file; a missing or out-of-range value -> -1.</summary>
+    /// <summary>Lines 6, 7, 8 of the attribute file; a missing, unreadable or out-of-range value -> -1, and listed in the report.</summary>
     private static (int Gender, int Race, int Age) ReadAttributes(string path, FaceDataset into)
     {
         var lines = File.ReadAllLines(path);
         int Value(int lineIndex, int classes)
         {
-            if (lineIndex >= lines.Length || !int.TryParse(lines[lineIndex].Trim(), out int v)) return Labels.Missing;
-            if (v >= 0 && v < classes) return v;
-            into.Report.Skipped.Add(($"{path}:{lineIndex + 1}", $"attribute {v} outside 0..{classes - 1}, left unlabelled"));
+            string where = $"{path}:{lineIndex + 1}";
+            if (lineIndex >= lines.Length)
+                into.Report.Skipped.Add((where, $"no line {lineIndex + 1} (the file has {lines.Length}): attribute left unlabelled"));
+            else if (!int.TryParse(lines[lineIndex].Trim(), out int v))
+                into.Report.Skipped.Add((where, $"attribute `{lines[lineIndex].Trim()}` is not a number 0..{classes - 1}, left unlabelled"));
+            else if (v < 0 || v >= classes)
+                into.Report.Skipped.Add((where, $"attribute {v} outside 0..{classes - 1}, left unlabelled"));
+            else return v;
             return Labels.Missing;
         }
         return (Value(5, 3), Value(6, 3), Value(7, 5));

@@ -15,7 +15,7 @@ public static class UtkFaceReader
         if (fields.Length < 4) return false;
         static bool Digits(string field, out int value) =>   // digits only: no sign, no spaces
             int.TryParse(field, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out value);
-        if (!Digits(fields[0], out int age) || age > 130) return false;
+        if (!Digits(fields[0], out int age) || age > 116) return false;   // UTKFace's published ages are 0-116
         if (!Digits(fields[1], out int gender) || gender > 1) return false;
         if (!Digits(fields[2], out int race) || race > 4) return false;
         if (fields[3].Length == 0 || !char.IsDigit(fields[3][0])) return false;

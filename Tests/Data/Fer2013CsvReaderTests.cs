@@ -55,7 +55,8 @@ public sealed class Fer2013CsvReaderTests : DataFixtures
     [InlineData("3,PIXELS_WITH_256,Training", "not an integer 0-255")]
     [InlineData("7,PIXELS,Training", "emotion `7` is not an integer 0-6")]
     [InlineData("x,PIXELS,Training", "emotion `x`")]
-    [InlineData("3", "column(s), expected 3")]
+    [InlineData("3", "1 column(s), expected 3")]
+    [InlineData("3,PIXELS,Training,extra", "4 column(s), expected 3")]   // a stray comma: the columns may be shifted
     [InlineData("3,PIXELS,Holdout", "Usage `Holdout`")]
     public void A_malformed_row_names_file_and_line(string row, string expected)
     {

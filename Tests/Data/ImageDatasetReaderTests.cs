@@ -46,6 +46,33 @@ public sealed class ImageDatasetReaderTests : DataFixtures
     }
 
     [Fact]
+    public void RafDb_attributes_that_cannot_be_read_are_listed_and_left_unlabelled()
+    {
+        string root = RafDb();
+        string Attributes(int raf) => Path.Combine(root, "Annotation", "manual", $"train_{raf:00000}_manu_attri.txt");
+        File.WriteAllLines(Attributes(1), ["10.5 20.5", "30 40", "50 60", "70 80", "90 95", "male", "", "2"]);   // a word, an empty line
+        File.WriteAllLines(Attributes(2), ["10.5 20.5", "30 40", "50 60", "70 80", "90 95", "1"]);               // no lines 7 and 8
+        var data = new FaceDataset(1, 48, 48);
+        RafDbReader.Read(root, data);
+        Assert.Equal(new FaceLabels(5, Gender: -1, Race: -1, Age: 2), data.Train[0].Labels);
+        Assert.Equal(new FaceLabels(2, Gender: 1, Race: -1, Age: -1), data.Train[1].Labels);
+        Assert.Equal([$"{Attributes(1)}:6", $"{Attributes(1)}:7", $"{Attributes(2)}:7", $"{Attributes(2)}:8"], data.Report.Skipped.Select(s => s.Item));
+        Assert.Contains("attribute `male` is not a number 0..2", data.Report.Skipped[0].Reason);
+        Assert.Contains("no line 8 (the file has 6)", data.Report.Skipped[3].Reason);
+    }
+
+    [Fact]
+    public void A_folder_read_as_RafDb_without_its_label_list_says_which_folder_to_pass()
+    {
+        string root = RafDb(), parent = Path.GetDirectoryName(root)!;
+        var e = Assert.Throws<InvalidDataException>(() => RafDbReader.Read(parent, new FaceDataset(1, 48, 48)));
+        Assert.Contains($"{parent}: not a RAF-DB basic folder", e.Message);
+        Assert.Contains($"Pass {root} instead.", e.Message);
+        e = Assert.Throws<InvalidDataException>(() => RafDbReader.Read(Path.Combine(root, "Image"), new FaceDataset(1, 48, 48)));
+        Assert.Contains("Pass RAF-DB's `basic` folder", e.Message);
+    }
+
+    [Fact]
     public void RafDb_validation_is_a_tenth_of_train_and_never_the_test_images()
     {
         var data = DatasetLoader.Load([RafDb()], format: null, new LoadOptions(Seed: 5));
@@ -65,6 +92,7 @@ public sealed class ImageDatasetReaderTests : DataFixtures
     [InlineData("40_1_2_20170109150557335.jpg", -1, 1, 2, 3)]
     [InlineData("69_1_2_20170109150557335.jpg", -1, 1, 2, 3)]
     [InlineData("70_1_2_20170109150557335.jpg", -1, 1, 2, 4)]
+    [InlineData("116_1_2_20170109150557335.jpg", -1, 1, 2, 4)]   // the oldest in UTKFace
     public void UtkFace_names_map_to_gender_race_and_age_group(string name, int emotion, int gender, int race, int age)
     {
         Assert.True(UtkFaceReader.TryParse(name, out var labels));
@@ -74,7 +102,7 @@ public sealed class ImageDatasetReaderTests : DataFixtures
     [Theory]
     [InlineData("26 _0_1_20170104023102422.jpg")]   // a space
     [InlineData("+26_0_1_20170104023102422.jpg")]   // a sign
-    [InlineData("131_0_1_20170104023102422.jpg")]   // no one is that old
+    [InlineData("117_0_1_20170104023102422.jpg")]   // past UTKFace's ages, 0-116
     [InlineData("26_2_1_20170104023102422.jpg")]    // gender is 0 or 1
     [InlineData("26_0_5_20170104023102422.jpg")]    // race is 0 to 4
     public void UtkFace_names_that_are_not_digits_in_range_are_malformed(string name) =>

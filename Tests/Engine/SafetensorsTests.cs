@@ -79,13 +79,16 @@ public sealed class SafetensorsTests : IDisposable
     {
         string path = PathOf("model.safetensors");
         AtomicFile.WriteAllText(path, "previous good content");
-        Assert.Throws<IOException>(() => AtomicFile.Write(path, stream =>
+        var e = Assert.Throws<FileWriteException>(() => AtomicFile.Write(path, stream =>
         {
             stream.Write(new byte[1000]);
-            throw new IOException("disk full (simulated)");
+            // .NET's message for ENOSPC names the file written: here the hidden temporary one
+            throw new IOException($"No space left on device : '{((FileStream)stream).Name}'", 28);
         }));
         Assert.Equal("previous good content", File.ReadAllText(path));
         Assert.Single(Directory.GetFiles(_folder));
+        // The error names the file the user knows, not the temporary.
+        Assert.Equal($"cannot write {path}: No space left on device. Any earlier model.safetensors is unchanged.", e.Message);
     }
 
     [Fact]

@@ -67,6 +67,51 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_checkpoint_that_cannot_be_written_leaves_the_previous_one_and_says_how_to_go_on()
+    {
+        Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("blocked")]).Exit);
+        byte[] saved = File.ReadAllBytes(Path.Combine(Run("blocked"), "last.safetensors"));
+        string pending = Path.Combine(Run("blocked"), ".last.safetensors.pending");
+        Directory.CreateDirectory(pending);   // the weights cannot be renamed into place, as on a full disk they cannot be written
+        var (exit, _, error) = Fer(["train", .. Tiny, "--epochs", "2", "--out", Run("blocked"), "--resume"]);
+        Assert.Equal(1, exit);
+        Assert.Contains($"cannot save the checkpoint in {Run("blocked")}: ", error);
+        Assert.Contains("still hold the previous save: make room, then continue with --resume.", error);
+        Assert.DoesNotContain(".tmp-", error);   // no temporary file's name
+        Assert.Equal(saved, File.ReadAllBytes(Path.Combine(Run("blocked"), "last.safetensors")));
+
+        Directory.Delete(pending);
+        var resumed = Fer(["train", .. Tiny, "--epochs", "2", "--out", Run("blocked"), "--resume"]);
+        Assert.True(resumed.Exit == 0, resumed.Error);
+    }
+
+    [Fact]
+    public void A_run_that_stopped_before_its_first_checkpoint_says_how_to_start_again()
+    {
+        Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("cut")]).Exit);
+        foreach (string file in new[] { "last.safetensors", "state.safetensors" })   // as a full disk at the first save leaves it
+            File.Delete(Path.Combine(Run("cut"), file));
+        var (exit, _, error) = Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("cut"), "--resume"]);
+        Assert.Equal(1, exit);
+        Assert.Contains("stopped before it saved a checkpoint to resume from. Start it again with --overwrite", error);
+        Assert.True(Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("cut"), "--overwrite"]).Exit == 0);   // and that advice works
+    }
+
+    [Fact]
+    public void Only_a_held_lock_reads_as_a_run_in_use()
+    {
+        using (RunLock.Acquire(Run("held")))
+        {
+            var e = Assert.Throws<IOException>(() => RunLock.Acquire(Run("held")));
+            Assert.Contains("is in use by another `fer train`", e.Message);
+            Assert.True(RunLock.HeldByAnother((IOException)e.InnerException!));
+        }
+        // A finished run's lock file on a read-only file system: opening it fails with EROFS (30), which
+        // .NET reports as an IOException carrying that code. That is "cannot write there", not "in use".
+        Assert.False(RunLock.HeldByAnother(new IOException("Read-only file system : '.fer-train.lock'", 30)));
+    }
+
+    [Fact]
     public void A_run_folder_in_use_by_another_run_is_refused()
     {
         Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("busy")]).Exit);
@@ -249,6 +294,26 @@ public sealed class CliTests : IDisposable
     }
 
     [Theory]
+    [InlineData("train")]
+    [InlineData("eval")]
+    [InlineData("dump-step")]
+    public void An_unknown_option_after_the_data_paths_is_named_as_an_option(string command)
+    {
+        string csv = Run("present.csv");
+        File.WriteAllText(csv, "emotion,pixels,Usage\n");
+        string[] others = command switch
+        {
+            "train" => ["--out", Run("bad")],
+            "eval" => ["--model", Run("any.safetensors")],
+            _ => ["--model", Run("any.safetensors"), "--out", Run("dump.safetensors")],
+        };
+        var (exit, _, error) = Fer([command, "--data", csv, "--bogus", .. others]);   // --data takes several paths: --bogus is parsed as one
+        Assert.Equal(2, exit);
+        Assert.Contains("--bogus: not an option of this command", error);
+        Assert.DoesNotContain("no such file", error);
+    }
+
+    [Theory]
     [InlineData("--lr", "abc", "as a number")]             // an option with a range check (it crashed with a stack trace)
     [InlineData("--batch", "2.5", "as a whole number")]
     [InlineData("--epochs", "99999999999", "as a whole number")]
@@ -383,6 +448,16 @@ public sealed class CliTests : IDisposable
         Assert.Contains("skipped 1 item", skipped.Output);
         Assert.Contains($"{csv}:6: ", skipped.Output);
         Assert.DoesNotContain($"{csv}:6: {csv}:6", skipped.Output);   // the location once
+
+        // The model trained past the bad row can be evaluated on the same file, as the error advises.
+        string model = Path.Combine(Run("csv"), "model.safetensors");
+        var evalFailed = Fer("eval", "--model", model, "--data", csv, "--split", "validation");
+        Assert.Equal(1, evalFailed.Exit);
+        Assert.Contains("--skip-bad", evalFailed.Error);
+        var evalSkipped = Fer("eval", "--model", model, "--data", csv, "--split", "validation", "--skip-bad", "--json");
+        Assert.True(evalSkipped.Exit == 0, evalSkipped.Error);
+        using var json = JsonDocument.Parse(evalSkipped.Output);
+        Assert.Equal(10, json.RootElement.GetProperty("samples").GetInt32());
     }
 
     [Fact]

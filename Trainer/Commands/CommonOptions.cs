@@ -17,7 +17,9 @@ internal static class CommonOptions
         {
             foreach (string text in result.GetValueOrDefault<string[]>() ?? [])
                 if (DataSource.Parse(text).Path is var path && !File.Exists(path) && !Directory.Exists(path))
-                    result.AddError($"--data {text}: no such file or folder.");
+                    result.AddError(text.StartsWith('-')   // --data takes several paths, so an unknown option after them lands here
+                        ? $"{text}: not an option of this command, nor a --data path (see --help)."
+                        : $"--data {text}: no such file or folder.");
         });
         return data;
     }
@@ -29,6 +31,7 @@ internal static class CommonOptions
     }
     public static Option<string> Device() => new("--device") { Description = "auto (the GPU when one is usable, else the CPU) | cpu | cpu-reference | cuda | emulated", DefaultValueFactory = _ => "auto" };
     public static Option<int> Batch() => new Option<int>("--batch") { DefaultValueFactory = _ => 32 }.Require(b => b >= 1, "must be at least 1.");
+    public static Option<bool> SkipBad() => new("--skip-bad") { Description = "Skip and count malformed CSV rows instead of stopping." };
     public static Option<bool> Json() => new("--json") { Description = "Machine-readable output on stdout." };
     public static Option<TaskWeights> TaskWeights() => new("--task-weights")
     {
@@ -77,6 +80,6 @@ internal static class CommonOptions
     }
 
     /// <summary>The dataset at the model's input shape (synthetic data when no path is given).</summary>
-    public static FaceDataset LoadData(string[]? paths, string? format, FerNetConfig config, ulong seed = 0) =>
-        DatasetLoader.Load(paths ?? [], format, new LoadOptions(config.Channels, config.Height, config.ImageWidth, Seed: seed));
+    public static FaceDataset LoadData(string[]? paths, string? format, FerNetConfig config, bool skipBad, ulong seed = 0) =>
+        DatasetLoader.Load(paths ?? [], format, new LoadOptions(config.Channels, config.Height, config.ImageWidth, SkipBad: skipBad, Seed: seed));
 }

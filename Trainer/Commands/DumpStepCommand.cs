@@ -25,15 +25,16 @@ public static class DumpStepCommand
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 32 }.Require(b => b >= 2, "must be at least 2 (batch norm needs two samples).");
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 3e-4 }.Require(r => r > 0 && double.IsFinite(r), "must be a positive number.");
         var taskWeights = CommonOptions.TaskWeights();
+        var skipBad = CommonOptions.SkipBad();
         var outFile = new Option<string>("--out") { Description = "The .safetensors file to write.", Required = true }
             .Require(o => !string.IsNullOrWhiteSpace(o), "must name a file.");
-        var command = new Command("dump-step", "Run one training step and save every tensor to compare with PyTorch.") { model, data, format, device, batch, lr, taskWeights, outFile };
+        var command = new Command("dump-step", "Run one training step and save every tensor to compare with PyTorch.") { model, data, format, device, batch, lr, taskWeights, skipBad, outFile };
         command.SetAction(parse =>
         {
             string outPath = CommonOptions.OutputFile(parse.GetValue(outFile)!, parse.GetValue(model)!, ".safetensors");
             var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
             net.DropoutDisabled = true;
-            var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config, ModelFile.SplitSeed(parse.GetValue(model)!));   // the run's training split
+            var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config, parse.GetValue(skipBad), ModelFile.SplitSeed(parse.GetValue(model)!));   // the run's training split
             int count = Math.Min(parse.GetValue(batch), dataset.Train.Count);
             if (count < 2) throw new InvalidDataException($"the data has {dataset.Train.Count} training image(s); dump-step needs two (batch norm).");
             var deviceUsed = net.Fc.Weight.Device;

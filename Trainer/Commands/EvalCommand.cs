@@ -17,15 +17,16 @@ public static class EvalCommand
         var split = new Option<string>("--split") { Description = "train | validation | test (default test; validation when the data has no test split).", DefaultValueFactory = _ => "test" };
         var device = CommonOptions.Device();
         var batch = CommonOptions.Batch();
+        var skipBad = CommonOptions.SkipBad();
         var json = CommonOptions.Json();
-        var command = new Command("eval", "Evaluate a trained model on a dataset split.") { model, data, format, split, device, batch, json };
+        var command = new Command("eval", "Evaluate a trained model on a dataset split.") { model, data, format, split, device, batch, skipBad, json };
         command.SetAction(parse =>
         {
             var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
             var trained = CommonOptions.TrainedTasks(parse.GetValue(model)!, "eval", leftOut: "scored");
             if (parse.GetValue(data) is not { Length: > 0 })
                 Console.Error.WriteLine("fer eval: no --data given; evaluating on the built-in synthetic faces.");
-            var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config, ModelFile.SplitSeed(parse.GetValue(model)!));   // the run's validation split
+            var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config, parse.GetValue(skipBad), ModelFile.SplitSeed(parse.GetValue(model)!));   // the run's validation split
             if (dataset.Report.Skipped.Count > 0 || dataset.Report.UnknownClasses.Count > 0)
                 Console.Error.WriteLine(dataset.Report);
             var (name, samples) = ChooseSplit(dataset, parse.GetValue(split)!);

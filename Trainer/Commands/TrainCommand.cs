@@ -27,7 +27,7 @@ public static class TrainCommand
             .Require(o => !string.IsNullOrWhiteSpace(o), "must name a folder.");
         var resume = new Option<bool>("--resume") { Description = "Continue the run saved in --out exactly where it stopped, with the options it was started with." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace the earlier run in --out (otherwise a new run refuses to write over one)." };
-        var skipBad = new Option<bool>("--skip-bad") { Description = "Skip and count malformed CSV rows instead of stopping." };
+        var skipBad = CommonOptions.SkipBad();
         var threads = new Option<int>("--threads") { Description = "CPU threads.", DefaultValueFactory = _ => Environment.ProcessorCount }
             .Require(t => t >= 1, "must be at least 1.");
         var size = new Option<int>("--image-size") { Description = "Input height and width (a multiple of 8).", DefaultValueFactory = _ => 48 }

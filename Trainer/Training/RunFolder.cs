@@ -92,7 +92,9 @@ public sealed class RunFolder(string path)
     {
         foreach (var file in new[] { LastModel, State })
             if (!System.IO.File.Exists(file))
-                throw new FileNotFoundException($"--resume: {file} is missing; nothing to resume in {Path} (start without --resume).", file);
+                throw new FileNotFoundException(HoldsRun
+                    ? $"--resume: {file} is missing: the run in {Path} stopped before it saved a checkpoint to resume from. Start it again with --overwrite, or choose another --out."
+                    : $"--resume: {file} is missing; nothing to resume in {Path} (start without --resume).", file);
     }
 
     private TrainingState ParseState(IReadOnlyDictionary<string, string> metadata)
@@ -117,9 +119,18 @@ public sealed class RunFolder(string path)
     public void SaveCheckpoint(FerNet model, Optimizer optimizer, TrainingState state, IReadOnlyDictionary<string, string> modelMetadata)
     {
         var step = new Dictionary<string, string> { [StepKey] = state.GlobalStep.ToString() };
-        ModelFile.Save(PendingLastModel, model, new Dictionary<string, string>(modelMetadata) { [StepKey] = step[StepKey] });
-        SafetensorsFile.Save(State, optimizer.State.Select(kv => (kv.Key, kv.Value)),
-            new Dictionary<string, string>(step) { [StateKey] = state.ToJson() });
+        try
+        {
+            ModelFile.Save(PendingLastModel, model, new Dictionary<string, string>(modelMetadata) { [StepKey] = step[StepKey] });
+            SafetensorsFile.Save(State, optimizer.State.Select(kv => (kv.Key, kv.Value)),
+                new Dictionary<string, string>(step) { [StateKey] = state.ToJson() });
+        }
+        catch (FileWriteException e)   // a full disk, say: what is there is whole, and the message says what to do with it
+        {
+            throw new IOException($"cannot save the checkpoint in {Path}: {e.Reason}. " + (System.IO.File.Exists(LastModel)
+                ? "last.safetensors and state.safetensors still hold the previous save: make room, then continue with --resume."
+                : "No checkpoint was saved before this one: make room, then start again with --overwrite."), e);
+        }
         System.IO.File.Move(PendingLastModel, LastModel, overwrite: true);
     }
 

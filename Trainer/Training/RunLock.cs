@@ -26,7 +26,7 @@ public sealed class RunLock : IDisposable
             Directory.CreateDirectory(folder);
             return new RunLock(Open(path));
         }
-        catch (IOException e) when (File.Exists(path))
+        catch (IOException e) when (HeldByAnother(e))
         {
             throw new IOException($"--out {Path.GetFullPath(folder)} is in use by another `fer train` (it holds {FileName}). Wait for it to end, or choose another --out.", e);
         }
@@ -42,9 +42,19 @@ public sealed class RunLock : IDisposable
         string path = Path.Combine(folder, FileName);
         if (!File.Exists(path)) return false;
         try { Open(path).Dispose(); return false; }
-        catch (IOException) { return true; }
-        catch (UnauthorizedAccessException) { return false; }   // not ours to judge: Acquire says why it cannot write there
+        catch (IOException e) when (HeldByAnother(e)) { return true; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }   // not ours to judge: Acquire says why it cannot write there
     }
+
+    /// <summary>
+    /// True when opening the lock file failed because another handle holds its lock, rather than for
+    /// another reason (a read-only file system, say, where a finished run's lock file is still there).
+    /// .NET gives the error code as the exception's HResult: on Linux flock's EWOULDBLOCK (11), on
+    /// Windows ERROR_SHARING_VIOLATION.
+    /// </summary>
+    internal static bool HeldByAnother(IOException e) => e.HResult is LinuxWouldBlock or WindowsSharingViolation;
+    private const int LinuxWouldBlock = 11;
+    private const int WindowsSharingViolation = unchecked((int)0x80070020);
 
     private static FileStream Open(string path) => new(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
 
