@@ -131,6 +131,9 @@ public class AutogradTests
         var labelOutOfRange = Tensor.FromArray(new long[] { 0, 1, 2, 7 }, new Shape(4), Device.Cpu);
         e = Assert.Throws<ArgumentException>(() => Functional.SoftmaxCrossEntropy(logits, labelOutOfRange));
         Assert.Contains("label 7", e.Message);
+        var floatLabels = Tensor.Zeros(new Shape(4), DType.Float32, Device.Cpu);   // class indices as floats, a common slip
+        e = Assert.Throws<ArgumentException>(() => Functional.SoftmaxCrossEntropy(logits, floatLabels));
+        Assert.Contains("Int64", e.Message, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]

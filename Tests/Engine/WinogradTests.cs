@@ -12,6 +12,7 @@ namespace FerEngine.Tests.Engine;
 /// chooses them only for some shapes), on the edges of their tilings. Every test runs for both
 /// kernel sizes, k.
 /// </summary>
+[Collection(CpuThreadsCollection.Name)]
 public class WinogradTests
 {
     private static IBackend Reference => Device.CpuReference.Backend;

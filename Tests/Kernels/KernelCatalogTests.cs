@@ -28,6 +28,7 @@ public class KernelCatalogTests
     [Theory]
     [InlineData(1L)]
     [InlineData(1001L)]
+    [InlineData(100_000L)]
     [InlineData(32L * 64 * 48 * 48)]
     public void Launch_shapes_cover_every_element(long n)
     {
@@ -36,6 +37,10 @@ public class KernelCatalogTests
             var grid = info.LaunchFor(n);
             Assert.Equal(info.BlockSize, grid.Block.X);
             Assert.InRange(grid.Grid.X, 1, KernelCatalog.MaxGridBlocks);
+            // A thread takes one element or one float4, so the grid has a thread for every (group of four)
+            // elements, or is at its limit and the kernel strides over the rest.
+            long threads = (long)grid.Grid.X * grid.Block.X;
+            Assert.True(threads * 4 >= n || grid.Grid.X == KernelCatalog.MaxGridBlocks, $"{info.Name}: {grid.Grid.X} blocks of {grid.Block.X} for {n} elements");
         }
     }
 }

@@ -57,6 +57,8 @@ public class PtxasTests
         else if (committed is not null && File.Exists(committed) && File.ReadAllText(committed).Contains(version))
             Assert.True(File.ReadAllText(committed) == table,
                 $"Registers per kernel changed since Kernels/REGISTERS.md was written (same {version}). If intended, rerun with FERENGINE_UPDATE_REGISTERS=1. New table:\n{table}");
+        else   // another ptxas allocates registers its own way: the kernels assembled without spills, which is what counts here
+            TestContext.Current.SendDiagnosticMessage($"Kernels/REGISTERS.md was not compared: it was written by another ptxas than this {version}.");
     }
 
     private static IEnumerable<(string Kernel, int Registers, int SpillStores, int SpillLoads)> ParseReport(string output)

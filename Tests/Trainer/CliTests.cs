@@ -9,6 +9,7 @@ using static FerEngine.Tests.Trainer.FerCli;
 namespace FerEngine.Tests.Trainer;
 
 /// <summary>The `fer` commands end to end on small synthetic data: exit codes, files, output shapes, exact resume.</summary>
+[Collection(CpuThreadsCollection.Name)]
 public sealed class CliTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("fer-cli-").FullName;
@@ -55,6 +56,35 @@ public sealed class CliTests : IDisposable
         foreach (var name in a.Keys) Assert.Equal(a[name].ToArray<float>(), b[name].ToArray<float>());
         Assert.Equal(File.ReadAllText(Path.Combine(Run("straight"), "metrics.csv")).Split('\n').Length,
             File.ReadAllText(Path.Combine(Run("resumed"), "metrics.csv")).Split('\n').Length);
+    }
+
+    [Fact]
+    public void The_model_file_holds_the_best_epochs_weights_and_patience_ends_the_run()
+    {
+        // Epoch by epoch through --resume, which continues bit for bit (above), keeping each epoch's last weights.
+        string[] run = [.. Tiny, "--patience", "2", "--out", Run("best")];
+        Dictionary<string, float[]> Weights(string file) => SafetensorsFile.Load(Path.Combine(Run("best"), file), Device.Cpu).Tensors
+            .ToDictionary(t => t.Key, t => t.Value.ToArray<float>());
+        var afterEpoch = new List<Dictionary<string, float[]>>();
+        string output = "";
+        for (int epochs = 1; epochs <= 8 && !output.Contains("early stopping"); epochs++)
+        {
+            var result = Fer(["train", .. run, "--epochs", $"{epochs}", .. epochs > 1 ? new[] { "--resume" } : []]);
+            Assert.True(result.Exit == 0, result.Error);
+            output = result.Output;
+            afterEpoch.Add(Weights("last.safetensors"));
+        }
+        double[] accuracy = File.ReadAllLines(Path.Combine(Run("best"), "metrics.csv")).Skip(1)
+            .Select(line => double.Parse(line.Split(',')[9], System.Globalization.CultureInfo.InvariantCulture)).ToArray();   // val_acc_emotion
+        Assert.Equal(afterEpoch.Count, accuracy.Length);
+        int best = Array.IndexOf(accuracy, accuracy.Max());   // the first epoch that reached it: a tie is no improvement
+        Assert.True(best < accuracy.Length - 1, "this seed's run must have an epoch no better than an earlier one, or the test shows nothing");
+        var model = Weights("model.safetensors");
+        Assert.Equal(afterEpoch[best].Keys.Order(), model.Keys.Order());
+        foreach (var (name, values) in afterEpoch[best]) Assert.Equal(values, model[name]);
+        // Patience 2: the run ends two epochs after its best unless the 8 epochs ran out first.
+        if (output.Contains("early stopping")) Assert.Equal(best + 3, accuracy.Length);
+        else Assert.Equal(8, accuracy.Length);
     }
 
     [Fact]
@@ -373,10 +403,11 @@ public sealed class CliTests : IDisposable
         Assert.Equal(1, nan.Exit);
         Assert.Contains("tensor fc.weight holds NaN or infinite values", nan.Error);
 
-        // A batch that cannot fit in memory is refused before it is tried (8x width at 96 x 96: about 400 MB per image).
-        var huge = Fer("train", "--width", "8", "--image-size", "96", "--synthetic-train", "400", "--synthetic-validation", "8", "--batch", "400", "--out", Run("huge"));
+        // A batch that cannot fit in memory is refused before it is tried (8x width at 1024 x 1024: about 45 GB per image,
+        // 1.8 TB for the batch, more than any machine this runs on).
+        var huge = Fer("train", "--width", "8", "--image-size", "1024", "--synthetic-train", "40", "--synthetic-validation", "8", "--batch", "40", "--out", Run("huge"));
         Assert.Equal(2, huge.Exit);
-        Assert.Contains("--batch 400 needs about", huge.Error);
+        Assert.Contains("--batch 40 needs about", huge.Error);
         // So are synthetic faces that cannot fit (10^6 images of 1024 x 1024: about 1 TB), before they are made.
         var many = Fer("train", "--image-size", "1024", "--synthetic-train", "1000000", "--out", Run("many"));
         Assert.Equal(2, many.Exit);
@@ -650,9 +681,9 @@ public sealed class CliTests : IDisposable
         Assert.Equal(FerEngine.Native.CudaProbe.DriverSeesGpu() && device == Device.Cpu, warnings.Count == 1);
         Assert.Equal("cpu (2 threads)", DeviceChoice.Describe(Device.Cpu, 2, tf32: true, graph: true));
 
-        var (exit, output, _) = Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("auto")]);
-        Assert.Equal(0, exit);
-        Assert.Contains("device: cpu (2 threads)", output);
+        var (exit, output, error) = Fer(["train", .. Tiny, "--epochs", "1", "--out", Run("auto"), "--device", "auto"]);   // FerCli would add --device cpu
+        Assert.True(exit == 0, error);
+        Assert.Contains($"device: {DeviceChoice.Describe(device, 2, tf32: true, graph: true)}", output);
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using static FerEngine.Tests.Trainer.FerCli;
 namespace FerEngine.Tests.Trainer;
 
 /// <summary>`fer export`: the ONNX file carries the model file's description and refuses to overwrite the model.</summary>
+[Collection(CpuThreadsCollection.Name)]
 public sealed class ExportCommandTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("fer-export-").FullName;
@@ -21,7 +22,13 @@ public sealed class ExportCommandTests : IDisposable
         Assert.Contains("input  \"image\" [N, 3, 48, 48] float32: pixels / 255, R, G, B", exported.Output);
         Assert.Empty(Directory.GetFiles(_folder, ".*"));   // no temporary left beside it
 
-        SessionOptions options;
+        var overModel = Fer("export", "--model", model, "--out", model);
+        Assert.Equal(2, overModel.Exit);
+        Assert.Contains("is the --model file", overModel.Error);
+        Assert.Equal(2, Fer("export", "--model", model, "--out", _folder).Exit);                                  // a folder
+        Assert.Equal(2, Fer("export", "--model", Path.Combine(_folder, "none.safetensors"), "--out", onnx).Exit);   // no such model
+
+        SessionOptions options;   // what ONNX Runtime reads from the file
         try { options = new SessionOptions(); }
         catch (Exception e) when (e is DllNotFoundException or TypeInitializationException)
         {
@@ -39,11 +46,5 @@ public sealed class ExportCommandTests : IDisposable
             Assert.Equal([-1, 3, 48, 48], session.InputMetadata["image"].Dimensions);
             Assert.Equal(["emotion", "gender", "race", "age"], session.OutputMetadata.Keys);
         }
-
-        var overModel = Fer("export", "--model", model, "--out", model);
-        Assert.Equal(2, overModel.Exit);
-        Assert.Contains("is the --model file", overModel.Error);
-        Assert.Equal(2, Fer("export", "--model", model, "--out", _folder).Exit);                                  // a folder
-        Assert.Equal(2, Fer("export", "--model", Path.Combine(_folder, "none.safetensors"), "--out", onnx).Exit);   // no such model
     }
 }

@@ -5,6 +5,7 @@ using FerEngine.Trainer.Training;
 namespace FerEngine.Tests.Trainer;
 
 /// <summary>Ctrl-C (a cancellation) finishes the current step, saves, and a resume continues from that batch.</summary>
+[Collection(CpuThreadsCollection.Name)]
 public sealed class InterruptTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("fer-interrupt-").FullName;

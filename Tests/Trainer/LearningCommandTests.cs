@@ -10,6 +10,7 @@ using static FerEngine.Tests.Trainer.FerCli;
 namespace FerEngine.Tests.Trainer;
 
 /// <summary>`fer trace` and `fer gradcheck`: the commands a reader runs to watch a kernel and a gradient check.</summary>
+[Collection(CpuThreadsCollection.Name)]
 public class LearningCommandTests
 {
     [Fact]

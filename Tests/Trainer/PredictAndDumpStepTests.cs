@@ -9,6 +9,7 @@ using static FerEngine.Tests.Trainer.FerCli;
 namespace FerEngine.Tests.Trainer;
 
 /// <summary>fer predict and fer dump-step on an untrained model: batching, heads shown, links, dropout, batch sizes.</summary>
+[Collection(CpuThreadsCollection.Name)]
 public sealed class PredictAndDumpStepTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("fer-predict-").FullName;

@@ -1,3 +1,4 @@
+using FerEngine.Backends.Cpu;
 using FerEngine.Model.Data;
 using FerEngine.Model.Evaluation;
 using FerEngine.Model.Network;
@@ -26,9 +27,16 @@ public sealed class TrainerDataTests
         int[] order = data.EpochOrder(seed: 9, epoch: 2);
 
         var (x, labels) = data.TrainBatch(order, b: 1, batch: 4, epoch: 2, augment: true, seed: 9);
-        var (expected, expectedLabels) = BatchBuilder.Build(data.Dataset, data.Dataset.Train, order.AsSpan(4, 4), Device.Cpu, seed: 9, augmentEpoch: 2, firstPosition: 4);
-        Assert.Equal(expected.ToArray<float>(), x.ToArray<float>());
-        Assert.Equal(expectedLabels[0].ToArray<long>(), labels[0].ToArray<long>());
+        // Batch 1 holds the epoch's positions 4..7: each image shifted and flipped as the rule decides for its position.
+        const int size = 48 * 48;
+        var expected = new float[4 * size];
+        for (int i = 0; i < 4; i++)
+        {
+            var sample = data.Dataset.Train[order[4 + i]];
+            ReferenceLoops<float>.AugmentImage(sample.Pixels, 1, 48, 48, Augmentation.Decide(seed: 9, epoch: 2, position: 4 + i), expected.AsSpan(i * size, size));
+            Assert.Equal(sample.Labels.Emotion, labels[0].ToArray<long>()[i]);
+        }
+        Assert.Equal(expected, x.ToArray<float>());
         var (unaugmented, _) = BatchBuilder.Build(data.Dataset, data.Dataset.Train, order.AsSpan(4, 4), Device.Cpu);
         Assert.NotEqual(unaugmented.ToArray<float>(), x.ToArray<float>());   // the comparison above is about augmentation
     }
