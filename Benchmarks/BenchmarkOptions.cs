@@ -26,11 +26,42 @@ internal static class BenchmarkOptions
     public static Option<string> Python(string fallback) =>
         new("--python") { Description = "The Python that runs the PyTorch peer script; without PyTorch the PyTorch columns say \"-\".", DefaultValueFactory = _ => fallback };
 
-    /// <summary>A Markdown file for the report; its folder must exist, checked before the run.</summary>
-    public static Option<string?> Out() =>
-        new Option<string?>("--out") { Description = "Also write the report to this Markdown file." }
-            .Require(path => path is not null && !Directory.Exists(path) && Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(path))),
-                "must be a file in an existing folder.");
+    /// <summary>A Markdown file for the report (<see cref="WriteReport"/>); checked before the run: a file in a folder that exists and can be written.</summary>
+    public static Option<string?> Out()
+    {
+        var option = new Option<string?>("--out") { Description = "Also write the report to this Markdown file." };
+        option.Validators.Add(result =>
+        {
+            string? path = result.GetValueOrDefault<string?>();
+            string? folder = string.IsNullOrWhiteSpace(path) ? null : Path.GetDirectoryName(Path.GetFullPath(path));
+            if (folder is null || Directory.Exists(path) || !Directory.Exists(folder))
+                result.AddError($"--out {path}: must be a file in an existing folder.");
+            else if (WritableFolderProblem(folder) is { } problem)
+                result.AddError($"--out {path}: the folder cannot be written ({problem}).");
+        });
+        return option;
+    }
+
+    /// <summary>Null when a file can be created in <paramref name="folder"/>, else the reason: found before a run of minutes, not after it.</summary>
+    private static string? WritableFolderProblem(string folder)
+    {
+        string probe = Path.Combine(folder, $".ferengine-write-probe-{Guid.NewGuid():N}");
+        try
+        {
+            using var _ = new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return e.Message.Replace(probe, folder); }
+    }
+
+    /// <summary>
+    /// Writes a report to --out whole or not at all (<see cref="Checkpoint.AtomicFile"/>): a run stopped
+    /// mid-write, as the GPU host's deadline does, leaves the previous version rather than half a table.
+    /// </summary>
+    public static void WriteReport(string? outFile, string report)
+    {
+        if (outFile is not null) Checkpoint.AtomicFile.WriteAllText(outFile, report);
+    }
 
     /// <summary>Width multipliers, "1,0.25": read the values with <see cref="Values{T}"/>.</summary>
     public static Option<string> Widths(string fallback) =>

@@ -14,22 +14,23 @@ namespace FerEngine.Benchmarks;
 ///   primitives       every primitive vs PyTorch and the machine's limits
 ///   gemm             single-core SGEMM vs the FMA peak
 ///   breakdown        where one training step's time goes
-/// Arguments that do not start with a command (`--filter '*PrimitiveBenchmarks*' --inProcess`, or
-/// none, which lists the suites) go to BenchmarkDotNet. Exit codes: 0 done, 1 failed, 2 usage error.
+/// Arguments that start with an option other than --help (`--filter '*PrimitiveBenchmarks*' --inProcess`,
+/// `--list flat`) go to BenchmarkDotNet; none print this list. Exit codes: 0 done, 1 failed, 2 usage error.
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || (args[0].StartsWith('-') && args[0] is not ("--help" or "-h" or "-?")))
+        if (args.Length == 0) args = ["--help"];   // the commands, rather than BenchmarkDotNet's interactive prompt
+        if (args[0].StartsWith('-') && args[0] is not ("--help" or "-h" or "-?"))
         {
             var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
-            if (args.Length == 0 || args.Any(a => a is "--list" or "--info" or "--version") || summaries.Any()) return 0;   // these only print
+            if (args.Any(a => a is "--list" or "--info" or "--version") || summaries.Any()) return 0;   // these only print
             Console.Error.WriteLine($"benchmark: no benchmark ran for `{string.Join(' ', args)}` (an option BenchmarkDotNet does not know, or a --filter that matches no benchmark).");
             return 2;
         }
-        var root = new RootCommand("FerEngine's benchmarks. Without a command, the arguments go to BenchmarkDotNet " +
-                                   "(e.g. --filter '*PrimitiveBenchmarks*' --inProcess: the primitives as a BenchmarkDotNet suite).")
+        var root = new RootCommand("FerEngine's benchmarks. Arguments that start with an option go to BenchmarkDotNet " +
+                                   "(e.g. --filter '*PrimitiveBenchmarks*' --inProcess: the primitives as a BenchmarkDotNet suite; --list flat: its cases).")
         {
             CpuTrainStepBenchmark.Command(),
             InferenceBenchmark.Command(),

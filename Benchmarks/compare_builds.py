@@ -11,8 +11,8 @@ alternating the two builds, several rounds, and comparing what each round gives 
 
 BASE_REV is built in a git worktree under /tmp (kept and reused for that commit; `git worktree list`
 shows it, `git worktree remove` removes it), the working tree in place; both in Release. Each round runs
-`dotnet Benchmarks/bin/Release/net10.0/FerEngine.Benchmarks.dll COMMAND ARGS` on the base, then on
-the working tree. Every Markdown table row the command prints is keyed by its first K cells
+`dotnet Benchmarks/bin/Release/net10.0/FerEngine.Benchmarks.dll COMMAND ARGS` on each build, the base
+first in odd rounds and the working tree first in even ones. Every Markdown table row the command prints is keyed by its first K cells
 (default: the cells before its first number) and read at column N (1-based, default: the first
 number after the key); the summary gives each row's values round by round and the ratio of the
 medians, current / base.
@@ -56,7 +56,7 @@ def table_values(output, key_cells, column):
         at = column - 1 if column else keys
         if keys == 0 or at >= len(cells) or not NUMBER.match(cells[at]):
             continue
-        values[" | ".join(cells[:keys])] = float(NUMBER.match(cells[at]).group(1).replace(",", ""))
+        values[", ".join(cells[:keys])] = float(NUMBER.match(cells[at]).group(1).replace(",", ""))
     return values
 
 
@@ -72,13 +72,17 @@ def main():
     command = arguments[split + 1:]
     if not command or options.rounds < 1:
         parser.error("give at least one round, and the benchmark command after --")
+    if options.column < 0 or options.key_cells < 0:
+        parser.error("--column and --key-cells count cells from 1 (0: the default)")
 
     base_folder, base_name = build_base(options.base)
     run(["dotnet", "build", "Benchmarks", "-c", "Release", "-v", "quiet"], REPOSITORY)
     builds = [(f"base {base_name}", base_folder), ("working tree", REPOSITORY)]
     results = {name: [] for name, _ in builds}
     for round_number in range(1, options.rounds + 1):
-        for name, folder in builds:
+        # base first in odd rounds, the working tree first in even ones: a VM that speeds up or slows
+        # down over the run then favours neither build
+        for name, folder in (builds if round_number % 2 else builds[::-1]):
             print(f"round {round_number}: {name}", file=sys.stderr, flush=True)
             output = run(["dotnet", BENCHMARKS_DLL, *command], folder)
             results[name].append(table_values(output, options.key_cells, options.column))
@@ -86,7 +90,7 @@ def main():
     rows = [key for key in results[builds[1][0]][0] if all(key in r for rs in results.values() for r in rs)]
     if not rows:
         sys.exit("compare_builds: no table row with a number came out of both builds in every round")
-    print(f"`{' '.join(command)}`, {options.rounds} rounds alternated, base {base_name} then the working tree\n")
+    print(f"`{' '.join(command)}`, {options.rounds} rounds, base {base_name} and the working tree in turn (base first in odd rounds)\n")
     print("| row | base, by round | working tree, by round | current / base (medians) |")
     print("|---|---|---|---:|")
     for key in rows:

@@ -50,7 +50,7 @@ public static class CpuTrainStepBenchmark
         string report = $"CPU: {CpuModel()}, {Environment.ProcessorCount} logical cores, .NET {Environment.Version}\n\n{table}";
         Console.WriteLine();
         Console.WriteLine(report);
-        if (outFile is not null) File.WriteAllText(outFile, report);
+        BenchmarkOptions.WriteReport(outFile, report);
         return 0;
     }
 

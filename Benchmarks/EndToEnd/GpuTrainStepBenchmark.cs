@@ -48,7 +48,7 @@ public static class GpuTrainStepBenchmark
             "TF32: FerEngine lets cuDNN and cuBLAS use it; PyTorch's default lets cuDNN (not its matrix products, under 1 % of the step's FLOPs). " +
             "Strict fp32: no TF32 anywhere; FerEngine then prefers cuDNN's deterministic algorithms, PyTorch does not. " +
             "The PyTorch peers' versions and settings are in the log.\n\n";
-        void Save(string text) { if (outFile is not null) File.WriteAllText(outFile, text); }   // after every row: a run cut short keeps what it measured
+        void Save(string text) => BenchmarkOptions.WriteReport(outFile, text);   // after every row: a run cut short keeps what it measured
         foreach (int batch in batches)
         {
             double Ours(string what, Lazy<CudaGpu> gpu, bool graph) => Measured.OrNaN($"FerEngine {what}, batch {batch}",

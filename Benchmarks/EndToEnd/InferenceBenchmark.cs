@@ -63,7 +63,7 @@ public static class InferenceBenchmark
         string report = $"CPU: {CpuTrainStepBenchmark.CpuModel()}, {threads} threads, .NET {Environment.Version}, ONNX Runtime {OrtVersion()}\n\n{table}";
         Console.WriteLine();
         Console.WriteLine(report);
-        if (outFile is not null) File.WriteAllText(outFile, report);
+        BenchmarkOptions.WriteReport(outFile, report);
         return 0;
     }
 

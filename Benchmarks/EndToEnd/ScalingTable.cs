@@ -48,7 +48,7 @@ public static class ScalingTable
         }
         Console.WriteLine();
         Console.WriteLine(report);
-        if (outFile is not null) File.WriteAllText(outFile, report.ToString());
+        BenchmarkOptions.WriteReport(outFile, report.ToString());
         return 0;
     }
 }
