@@ -85,7 +85,7 @@ internal static class BenchmarkOptions
             foreach (var item in text.Split(',', StringSplitOptions.TrimEntries))
                 if (!T.TryParse(item, CultureInfo.InvariantCulture, out var value) || !valid(value))
                 {
-                    result.AddError($"{name} {text}: `{item}` is not a number in {range}; give a comma-separated list such as {fallback}.");
+                    result.AddError($"{name} {text}: `{item}` is not {(typeof(T) == typeof(int) ? "a whole number" : "a number")} in {range}; give a comma-separated list such as {fallback}.");
                     return;
                 }
         });
