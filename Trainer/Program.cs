@@ -49,7 +49,7 @@ public static class Program
                                       or Native.CudaUnavailableException or Native.Cuda.CudaException)
         {
             error.WriteLine($"fer: {e.Message}");
-            if (e is Native.Cuda.CudaException && !args.Contains("--device"))
+            if (e is Native.Cuda.CudaException && !args.Any(a => a == "--device" || a.StartsWith("--device=")))
                 error.WriteLine("fer: --device auto chose the GPU; --device cpu runs on the CPU instead.");
             return Failure;
         }

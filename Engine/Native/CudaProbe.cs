@@ -21,18 +21,25 @@ public static unsafe class CudaProbe
     /// least one GPU: the quick check behind --device auto, which starts no python3 and loads no
     /// library but the driver. Never throws.
     /// </summary>
-    public static bool DriverSeesGpu()
+    public static bool DriverSeesGpu() => DriverSeesGpu(out _);
+
+    /// <param name="why">when false, why not, in words</param>
+    public static bool DriverSeesGpu(out string why)
     {
         try
         {
             IntPtr driver = LibraryResolver.Load(NativeLibrarySpec.Driver, LibraryResolver.OverrideFolders(Environment.GetEnvironmentVariable));
-            var cuInit = (delegate* unmanaged<uint, int>)NativeLibrary.GetExport(driver, "cuInit");
-            var cuDeviceGetCount = (delegate* unmanaged<int*, int>)NativeLibrary.GetExport(driver, "cuDeviceGetCount");
-            int count = 0;
-            return cuInit(0) == Success && cuDeviceGetCount(&count) == Success && count > 0;
+            var cuInit = (delegate* unmanaged<uint, int>)Export(driver, "cuInit");
+            var cuDeviceGetCount = (delegate* unmanaged<int*, int>)Export(driver, "cuDeviceGetCount");
+            int count = 0, status = cuInit(0);
+            why = status != Success ? $"cuInit returned CUresult {status}"
+                : cuDeviceGetCount(&count) != Success || count == 0 ? "the driver sees no GPU"
+                : "";
+            return why.Length == 0;
         }
-        catch (Exception e) when (e is CudaUnavailableException or EntryPointNotFoundException)
+        catch (CudaUnavailableException e)
         {
+            why = e.Message;
             return false;
         }
     }
@@ -45,13 +52,13 @@ public static unsafe class CudaProbe
         try
         {
             IntPtr driver = LibraryResolver.Load(NativeLibrarySpec.Driver, folders);
-            var cuInit = (delegate* unmanaged<uint, int>)NativeLibrary.GetExport(driver, "cuInit");
-            var cuDriverGetVersion = (delegate* unmanaged<int*, int>)NativeLibrary.GetExport(driver, "cuDriverGetVersion");
-            var cuDeviceGetCount = (delegate* unmanaged<int*, int>)NativeLibrary.GetExport(driver, "cuDeviceGetCount");
-            var cuDeviceGet = (delegate* unmanaged<int*, int, int>)NativeLibrary.GetExport(driver, "cuDeviceGet");
-            var cuDeviceGetName = (delegate* unmanaged<byte*, int, int, int>)NativeLibrary.GetExport(driver, "cuDeviceGetName");
-            var cuDeviceTotalMem = (delegate* unmanaged<nuint*, int, int>)NativeLibrary.GetExport(driver, "cuDeviceTotalMem_v2");
-            var cuGetErrorName = (delegate* unmanaged<int, byte**, int>)NativeLibrary.GetExport(driver, "cuGetErrorName");
+            var cuInit = (delegate* unmanaged<uint, int>)Export(driver, "cuInit");
+            var cuDriverGetVersion = (delegate* unmanaged<int*, int>)Export(driver, "cuDriverGetVersion");
+            var cuDeviceGetCount = (delegate* unmanaged<int*, int>)Export(driver, "cuDeviceGetCount");
+            var cuDeviceGet = (delegate* unmanaged<int*, int, int>)Export(driver, "cuDeviceGet");
+            var cuDeviceGetName = (delegate* unmanaged<byte*, int, int, int>)Export(driver, "cuDeviceGetName");
+            var cuDeviceTotalMem = (delegate* unmanaged<nuint*, int, int>)Export(driver, "cuDeviceTotalMem_v2");
+            var cuGetErrorName = (delegate* unmanaged<int, byte**, int>)Export(driver, "cuGetErrorName");
             string Name(int status)
             {
                 byte* text = null;
@@ -76,7 +83,7 @@ public static unsafe class CudaProbe
             }
             available = count > 0;
         }
-        catch (Exception e) when (e is CudaUnavailableException or EntryPointNotFoundException)
+        catch (CudaUnavailableException e)
         {
             lines.Add(e.Message);
         }
@@ -85,10 +92,17 @@ public static unsafe class CudaProbe
             try
             {
                 IntPtr handle = LibraryResolver.Load(library, folders);
-                string version = library == NativeLibrarySpec.Cudnn
-                    ? $" version {((delegate* unmanaged<nuint>)NativeLibrary.GetExport(handle, "cudnnGetVersion"))()}"
-                    : "";
-                lines.Add($"{library.Name}: loaded{version}");
+                string version = "";
+                if (library == NativeLibrarySpec.Cublas)
+                    Export(handle, "cublasCreate_v2", library.Name);   // a file of that name that is not cuBLAS fails here, not in the first training step
+                else
+                {
+                    nuint cudnn = ((delegate* unmanaged<nuint>)Export(handle, "cudnnGetVersion", library.Name))();
+                    if (cudnn < 90000)   // cuDNN 9 numbers its versions major * 10000 + minor * 100 + patch
+                        throw new CudaUnavailableException($"cuDNN ({LibraryResolver.PathOf(handle)}) is version {cudnn}; this build needs cuDNN 9 (the pip wheel nvidia-cudnn-cu12 or -cu13).");
+                    version = $", version {cudnn}";
+                }
+                lines.Add($"{library.Name}: loaded {LibraryResolver.PathOf(handle)}{version}");
             }
             catch (CudaUnavailableException e)
             {
@@ -98,4 +112,8 @@ public static unsafe class CudaProbe
         }
         return new CudaReport(available, lines);
     }
+
+    /// <summary>An export of a loaded library, or <see cref="CudaUnavailableException"/> naming the library and its file.</summary>
+    private static IntPtr Export(IntPtr library, string export, string libraryName = "the CUDA driver (libcuda.so.1)") =>
+        Cuda.Exports.Get(library, libraryName, export);
 }

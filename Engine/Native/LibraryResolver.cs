@@ -59,19 +59,49 @@ public static class LibraryResolver
     public static IReadOnlyList<string> DefaultFolders() =>
         SearchFolders(Environment.GetEnvironmentVariable, PythonNvidiaFolders());
 
-    /// <summary>Loads the library or throws <see cref="CudaUnavailableException"/> saying where it looked.</summary>
+    /// <summary>
+    /// Loads the library or throws <see cref="CudaUnavailableException"/> saying where it looked and,
+    /// for a file that is there but would not load (a missing dependency such as libcublasLt, a file cut
+    /// short), the loader's reason.
+    /// </summary>
     public static IntPtr Load(NativeLibrarySpec library, IReadOnlyList<string>? folders = null)
     {
         folders ??= DefaultFolders();
+        var failures = new List<string>();
         foreach (var path in LoadOrder(library, folders, OverrideFolders(Environment.GetEnvironmentVariable)))
         {
-            if (Path.IsPathRooted(path))
+            bool isFile = Path.IsPathRooted(path);
+            if (isFile)
                 foreach (var companion in Companions(path))
                     NativeLibrary.TryLoad(companion, out _);   // a failure here shows up, with cuDNN's own message, when the library needs it
-            if (NativeLibrary.TryLoad(path, out var handle)) return handle;
+            try
+            {
+                IntPtr handle = NativeLibrary.Load(path);
+                LoadedFrom[handle] = path;
+                return handle;
+            }
+            catch (DllNotFoundException e) when (isFile)
+            {
+                // .NET's message is advice on strace and LD_DEBUG, then the loader's own lines ("path: reason")
+                var reasons = e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Skip(1).ToList();
+                failures.Add(reasons.Count > 0 ? string.Join("; ", reasons) : e.Message);
+            }
+            catch (DllNotFoundException)
+            {
+                // a bare name the system loader does not know: "not found" says so
+            }
+            catch (BadImageFormatException e)
+            {
+                failures.Add($"{path}: {e.Message}");
+            }
         }
-        throw new CudaUnavailableException(NotFoundMessage(library, folders));
+        throw new CudaUnavailableException(NotFoundMessage(library, folders, failures));
     }
+
+    /// <summary>The file a handle of <see cref="Load"/> came from, for messages about it.</summary>
+    public static string? PathOf(IntPtr handle) => LoadedFrom.TryGetValue(handle, out var path) ? path : null;
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<IntPtr, string> LoadedFrom = new();
 
     /// <summary>
     /// Full paths found in <paramref name="folders"/>, then the bare file names for the system loader;
@@ -112,18 +142,23 @@ public static class LibraryResolver
         return index < 0 ? 4 : index;
     }
 
-    public static string NotFoundMessage(NativeLibrarySpec library, IReadOnlyList<string> folders)
+    /// <param name="failures">the loader's reason for each file that is there but would not load</param>
+    public static string NotFoundMessage(NativeLibrarySpec library, IReadOnlyList<string> folders, IReadOnlyList<string>? failures = null)
     {
         string advice = library == NativeLibrarySpec.Driver
             ? "No NVIDIA driver: this machine has no usable GPU (use --device cpu or --device emulated)."
             : $"Install NVIDIA's {library.Name} (for example the pip wheels PyTorch uses) or point {OverrideVariable} at the folder that holds it.";
+        if (failures is { Count: > 0 })
+            return $"{library.Name} could not be loaded: {string.Join("; ", failures)}. {advice}";
         return $"{library.Name} not found: looked for {string.Join(" / ", library.FileNames)} in " +
-               (folders.Count == 0 ? "no folders" : string.Join(", ", folders)) +
+               (folders.Count == 0 ? "no folders" : string.Join(", ", folders.Select(f => Directory.Exists(f) ? f : $"{f} (no such folder)"))) +
                $" and through the system loader. {advice} To choose folders yourself: {OverrideVariable}=/path/one:/path/two.";
     }
 
-    /// <summary>nvidia/ folders of the pip installs: `python3 -c "import nvidia"` and the GPU hosts' /opt/torch/.venv.</summary>
-    private static IEnumerable<string> PythonNvidiaFolders()
+    /// <summary>nvidia/ folders of the pip installs: `python3 -c "import nvidia"` and the GPU hosts' /opt/torch/.venv. Asked once per process.</summary>
+    private static IEnumerable<string> PythonNvidiaFolders() => PythonNvidia.Value;
+
+    private static readonly Lazy<IReadOnlyList<string>> PythonNvidia = new(() =>
     {
         var folders = new List<string>();
         try
@@ -134,16 +169,26 @@ public static class LibraryResolver
                 RedirectStandardError = true,
             };
             using var process = Process.Start(info);
-            if (process is not null && process.WaitForExit(5000) && process.ExitCode == 0)
-                folders.AddRange(process.StandardOutput.ReadToEnd().Trim().Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
+            if (process is not null)
+            {
+                var output = process.StandardOutput.ReadToEndAsync();   // both pipes read while it runs: a full pipe would stall it
+                _ = process.StandardError.ReadToEndAsync();
+                if (process.WaitForExit(5000))
+                {
+                    if (process.ExitCode == 0)
+                        folders.AddRange(output.Result.Trim().Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).Where(Path.IsPathRooted));
+                }
+                else
+                    process.Kill(entireProcessTree: true);   // a python3 that hangs is not ours to wait for, nor to leave running
+            }
         }
-        catch (System.ComponentModel.Win32Exception)
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
-            // no python3 on PATH: nothing to add
+            // no python3 on PATH (or it ended as it was killed): nothing to add
         }
         if (Directory.Exists("/opt/torch/.venv/lib"))
             foreach (var python in Directory.GetDirectories("/opt/torch/.venv/lib", "python3*"))
                 folders.Add(Path.Combine(python, "site-packages", "nvidia"));
         return folders;
-    }
+    });
 }

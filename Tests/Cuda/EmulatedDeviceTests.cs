@@ -25,6 +25,16 @@ public class EmulatedDeviceTests : CudaBackendTests
     }
 
     [Fact]
+    public void An_allocation_too_large_for_the_emulator_says_what_to_make_smaller()
+    {
+        var gpu = new EmulatedGpu();
+        var e = Assert.Throws<FerEngine.Native.Cuda.CudaException>(() => gpu.Allocate(3L << 30));   // 3 GiB: one .NET array cannot hold it
+        Assert.StartsWith("allocating 3,221,225,472 bytes on the emulated GPU failed: too large for the emulator.", e.Message);
+        Assert.Contains("Use a smaller --batch", e.Message);
+        Assert.Empty(gpu.LiveAllocations);
+    }
+
+    [Fact]
     public void A_float4_kernel_refuses_a_view_that_is_not_16_byte_aligned()
     {
         var x = Tensor.Uniform(new Shape(9), -1, 1, 1, 1, DType.Float32, Emulated);

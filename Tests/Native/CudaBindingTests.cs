@@ -100,5 +100,9 @@ public class CudaBindingTests
         var missing = Assert.Throws<CudaUnavailableException>(() => Exports.Get(libc, "libc", "cuNoSuchFunction"));
         Assert.Contains("does not export cuNoSuchFunction", missing.Message);
         Assert.Contains(LibraryResolver.OverrideVariable, missing.Message);
+        // The driver matches the kernel module: its advice is to update it, not to point at other folders.
+        var driver = Assert.Throws<CudaUnavailableException>(() => Exports.Get(libc, "the CUDA driver (libcuda.so.1)", "cuNoSuchFunction"));
+        Assert.Contains("Update the NVIDIA driver", driver.Message);
+        Assert.DoesNotContain(LibraryResolver.OverrideVariable, driver.Message);
     }
 }

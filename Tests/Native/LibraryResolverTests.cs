@@ -76,6 +76,21 @@ public sealed class LibraryResolverTests : IDisposable
     }
 
     [Fact]
+    public void A_library_that_is_there_but_will_not_load_is_reported_with_the_loaders_reason()
+    {
+        string broken = Folder("broken");
+        File.WriteAllText(Path.Combine(broken, "libcublas-broken.so.13"), "not a shared library");   // as a download cut short
+        var library = new NativeLibrarySpec("cuBLAS", ["libcublas-broken.so.13"]);
+        var e = Assert.Throws<CudaUnavailableException>(() => LibraryResolver.Load(library, [broken]));
+        Assert.StartsWith($"cuBLAS could not be loaded: {Path.Combine(broken, "libcublas-broken.so.13")}: ", e.Message);
+        Assert.DoesNotContain("strace", e.Message);   // .NET's general advice is left out, the loader's reason kept
+
+        string missing = Path.Combine(broken, "no-such-folder");
+        e = Assert.Throws<CudaUnavailableException>(() => LibraryResolver.Load(library, [missing]));
+        Assert.Contains($"{missing} (no such folder)", e.Message);
+    }
+
+    [Fact]
     public void The_probe_reports_instead_of_throwing()
     {
         var report = CudaProbe.Run();

@@ -408,6 +408,9 @@ public sealed class CliTests : IDisposable
         var huge = Fer("train", "--width", "8", "--image-size", "1024", "--synthetic-train", "40", "--synthetic-validation", "8", "--batch", "40", "--out", Run("huge"));
         Assert.Equal(2, huge.Exit);
         Assert.Contains("--batch 40 needs about", huge.Error);
+        var hugeEmulated = Fer("train", "--device", "emulated", "--width", "8", "--image-size", "1024", "--synthetic-train", "40", "--synthetic-validation", "8", "--batch", "40", "--out", Run("huge"));
+        Assert.Equal(2, hugeEmulated.Exit);   // the emulated GPU's memory is this machine's too
+        Assert.Contains("--batch 40 needs about", hugeEmulated.Error);
         // So are synthetic faces that cannot fit (10^6 images of 1024 x 1024: about 1 TB), before they are made.
         var many = Fer("train", "--image-size", "1024", "--synthetic-train", "1000000", "--out", Run("many"));
         Assert.Equal(2, many.Exit);

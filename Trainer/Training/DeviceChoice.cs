@@ -44,7 +44,12 @@ public static class DeviceChoice
     /// <summary>The first GPU if it can be used, otherwise the CPU (saying why when a GPU was there).</summary>
     private static Device Auto(bool tf32, Action<string> warn)
     {
-        if (!CudaProbe.DriverSeesGpu()) return Device.Cpu;
+        if (!CudaProbe.DriverSeesGpu(out string why))
+        {
+            if (LibraryResolver.OverrideFolders(Environment.GetEnvironmentVariable).Count > 0)   // the user pointed at a driver: say why it was not taken
+                warn($"{LibraryResolver.OverrideVariable} is set, but no GPU can be used ({why}). Running on the CPU instead.");
+            return Device.Cpu;
+        }
         try
         {
             return CudaDevice.Real(0, tf32);

@@ -44,7 +44,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         if (batchesPerEpoch == 0)
             throw new InvalidDataException($"{data.Dataset.Train.Count} training image(s): a training batch needs at least 2 (batch norm). Add data, or check the split.");
         var config = new FerNetConfig(options.Width, options.Channels, options.Height, options.ImageWidth);
-        if (device is CpuDevice) RequireMemoryFor(config, Math.Min(options.Batch, data.Dataset.Train.Count));
+        if (device is CpuDevice or CudaDevice { Gpu: EmulatedGpu }) RequireMemoryFor(config, Math.Min(options.Batch, data.Dataset.Train.Count));   // both hold the step in this machine's memory
         var model = new FerNet(config, device, seed: options.Seed);
         var optimizer = new Adam(model.NamedParameters(), options.LearningRate);
         var scheduler = new ReduceLROnPlateau(optimizer, options.PlateauFactor, options.PlateauPatience, options.MinLearningRate);
@@ -175,7 +175,8 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
 
     /// <summary>
     /// Refuses a batch whose training step cannot fit in this machine's memory, before the step is
-    /// tried (the operating system would kill the process without a word). A GPU says so itself
+    /// tried (the operating system would kill the process without a word): on the CPU, and on the
+    /// emulated GPU, whose memory is this machine's too. A real GPU says so itself
     /// (CUDA_ERROR_OUT_OF_MEMORY, with the free memory).
     /// </summary>
     private void RequireMemoryFor(FerNetConfig config, int batch)

@@ -42,6 +42,9 @@ public sealed class EmulatedGpu : IGpuDevice
     public ulong Allocate(long bytes)
     {
         RefuseWhileCapturing($"allocating {bytes:N0} bytes");
+        if (bytes > Array.MaxLength)   // a real GPU would take it; the emulator cannot
+            throw new CudaException($"allocating {bytes:N0} bytes on the emulated GPU", "too large for the emulator",
+                $"It holds each allocation in one .NET array, at most {Array.MaxLength:N0} bytes. Use a smaller --batch, --width or --image-size.");
         ulong address = _memory.Allocate(Math.Max(bytes, 4));
         MemoryMarshal.Cast<byte, uint>(_memory.Span(address, Math.Max(bytes, 4) & ~3L)).Fill(Leftover);
         lock (_live)

@@ -8,8 +8,11 @@ internal static class Exports
     {
         foreach (string export in exports)
             if (System.Runtime.InteropServices.NativeLibrary.TryGetExport(library, export, out var address)) return address;
+        string loaded = LibraryResolver.PathOf(library) is { } path ? $" ({path})" : "";
+        string advice = libraryName.Contains("driver")   // the driver matches the kernel module: no folder setting can swap it
+            ? "Update the NVIDIA driver (this build needs one for CUDA 12 or newer), or run on the CPU (--device cpu)."
+            : $"Point {LibraryResolver.OverrideVariable} at a folder with cuBLAS 12/13 and cuDNN 9 (the pip wheels PyTorch uses).";
         throw new CudaUnavailableException(
-            $"{libraryName} does not export {string.Join(" or ", exports)}: the installed version is older (or newer) than this build expects. " +
-            $"Point {LibraryResolver.OverrideVariable} at a CUDA 12/13, cuBLAS 12/13 and cuDNN 9 installation.");
+            $"{libraryName}{loaded} does not export {string.Join(" or ", exports)}: the installed version is older (or newer) than this build expects. {advice}");
     }
 }
