@@ -25,13 +25,24 @@ public sealed class CudaGpu : IGpuDevice, IDisposable
     {
         _context = new CudaContext(ordinal);
         Tf32 = tf32;
-        _blas = new CudaBlas(_context, tf32);
-        _dnn = new CudaDnn(_context, tf32);
-        foreach (var file in KernelCatalog.Files)
+        try
         {
-            IntPtr module = _context.LoadModule(KernelCatalog.Source(file), file);
-            foreach (var kernel in KernelCatalog.All.Where(k => k.File == file))
-                _functions[kernel.Name] = _context.GetFunction(module, kernel.Name);
+            _blas = new CudaBlas(_context, tf32);
+            _dnn = new CudaDnn(_context, tf32);
+            foreach (var file in KernelCatalog.Files)
+            {
+                IntPtr module = _context.LoadModule(KernelCatalog.Source(file), file);
+                foreach (var kernel in KernelCatalog.All.Where(k => k.File == file))
+                    _functions[kernel.Name] = _context.GetFunction(module, kernel.Name);
+            }
+        }
+        catch
+        {
+            // A GPU half set up (cuDNN missing, say) holds its context and memory: --device auto goes on on the CPU without them.
+            _dnn?.Dispose();
+            _blas?.Dispose();
+            _context.Dispose();
+            throw;
         }
     }
 

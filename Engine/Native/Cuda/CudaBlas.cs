@@ -43,7 +43,17 @@ public sealed unsafe class CudaBlas : IDisposable
         Check(_setStream(_handle, context.Stream), "cublasSetStream");
         Check(_setMathMode(_handle, tf32 ? Tf32TensorOpMath : DefaultMath), "cublasSetMathMode");
         _context = context;
-        _workspace = context.Allocate(WorkspaceBytes);
+        try
+        {
+            _workspace = context.Allocate(WorkspaceBytes);
+        }
+        catch (CudaException e) when (e.Status == "CUDA_ERROR_OUT_OF_MEMORY")
+        {
+            _destroy(_handle);
+            _handle = IntPtr.Zero;
+            throw new CudaException(e.Call, e.Status, $"That is cuBLAS's {WorkspaceBytes >> 20} MiB workspace, made before any training: " +
+                "other processes hold the GPU's memory (nvidia-smi lists them). Free it, or use another GPU.");
+        }
         Check(_setWorkspace(_handle, _workspace, (nuint)WorkspaceBytes), "cublasSetWorkspace");
     }
 
