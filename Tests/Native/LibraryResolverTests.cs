@@ -96,6 +96,15 @@ public sealed class LibraryResolverTests : IDisposable
         var report = CudaProbe.Run();
         Assert.NotEmpty(report.Lines);
         if (!report.Available)
-            Assert.Contains(report.Lines, l => l.Contains("not found") || l.Contains("cuInit failed") || l.Contains("0 device"));
+            Assert.Contains(report.Lines, l => l.Contains("not found") || l.Contains("could not be loaded") || l.Contains("does not export")
+                                                || l.Contains("cuInit failed") || l.Contains("0 device") || l.Contains("needs cuDNN 9"));
+        else
+        {
+            // What `fer info` shows on a GPU host: the driver and its devices, then where each library was loaded from.
+            Assert.Matches(@"^CUDA driver API \d+\.\d+, [1-9]\d* device\(s\)$", report.Lines[0]);
+            Assert.Matches(@"^  cuda:0 .+, [1-9]\d* MiB$", report.Lines[1]);
+            Assert.Contains(report.Lines, l => l.StartsWith("cuBLAS: loaded ") && l.Contains("libcublas.so.1"));
+            Assert.Contains(report.Lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^cuDNN: loaded .*libcudnn\.so\.9, version 9\d{4}$"));
+        }
     }
 }
