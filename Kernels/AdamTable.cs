@@ -47,6 +47,14 @@ public sealed class AdamTable
         Chunks = (int)chunks;
     }
 
+    /// <summary>Entry <paramref name="i"/> of a table's bytes, as the kernel reads it (for tools that look inside a launch).</summary>
+    public static AdamTableEntry ReadEntry(ReadOnlySpan<byte> table, int i)
+    {
+        var at = table.Slice(i * EntryBytes, EntryBytes);
+        return new(BitConverter.ToUInt64(at[0..]), BitConverter.ToUInt64(at[8..]), BitConverter.ToUInt64(at[16..]), BitConverter.ToUInt64(at[24..]),
+            (int)BitConverter.ToUInt32(at[32..]));
+    }
+
     /// <summary>The non-empty entries, in order, cut into tables of at most <see cref="MaxTensors"/>: one launch each.</summary>
     public static IEnumerable<AdamTable> Batches(IEnumerable<AdamTableEntry> entries) =>
         entries.Where(e => e.Count > 0).Chunk(MaxTensors).Select(batch => new AdamTable(batch));

@@ -42,12 +42,14 @@ internal sealed class PtxInstruction
     public int Predicate = -1;       // guard predicate slot, -1 when unguarded
     public bool PredicateNegated;    // @!p
     public int[] Destinations = [];  // register slots written
+    public PtxType[] WrittenTypes = []; // per destination, the type a trace shows its value as (see PtxParser's Write)
     public int[] Sources = [];       // register / constant slots read
     public int AddressBase = -1;     // address register slot, -1 for a symbol or absolute address
     public long AddressOffset;       // constant byte offset (param offset, shared symbol offset, +imm)
     public int Target = -1;          // branch target instruction index
     public string Text = "";         // the source text, for traces and error messages only
     public string Location = "";     // file:line
+    public string Comment = "";      // the // comment on the source line, for traces
 
     public override string ToString() => $"{Location}: {Text}";
 }

@@ -15,7 +15,8 @@ namespace FerEngine.Kernels.Emulator;
 /// register it has not written (registers start at zero here, with leftovers on a GPU), and the
 /// shared-memory hazards <see cref="SharedMemoryChecker"/> finds (a read of shared memory nothing has
 /// written; two threads' accesses to one byte, one of them a write, with no barrier between). So is
-/// float arithmetic without .rn, at parse time (<see cref="PtxParser"/>): ptxas may fuse it into an fma.
+/// float arithmetic without .rn, at parse time (<see cref="PtxParser"/>): ptxas may fuse it into an fma;
+/// and, also at parse time, what ptxas refuses by the ISA's type rules (<see cref="PtxTypeRules"/>).
 /// Global memory is not checked that way; instead a launch can run in <see cref="ExecutionOrder.Reversed"/>
 /// order (last block first, and inside a block the last thread first), and a kernel whose result
 /// depends on the order its threads run in (two threads' accesses to one global value with no
@@ -119,7 +120,7 @@ public static class PtxInterpreter
             writtenAtStart = new bool[slots];
             for (int slot = 0; slot < PtxKernel.SpecialCount; slot++) writtenAtStart[slot] = true;
             foreach (var (slot, _) in kernel.Constants) writtenAtStart[slot] = true;
-            sharedChecker = new SharedMemoryChecker(kernel.SharedBytes, grid.Block, ThreadName);
+            sharedChecker = new SharedMemoryChecker(kernel.SharedBytes, grid.Block, ThreadName, kernel.SharedName);
             pcs = new int[threads];
             states = new ThreadState[threads];
             shared = new byte[kernel.SharedBytes];

@@ -7,6 +7,9 @@ namespace FerEngine.Kernels.Emulator;
 /// <summary>One .param of an entry: its name, type, byte offset in the parameter buffer and size.</summary>
 public sealed record PtxParameter(string Name, string Type, int Offset, int Size);
 
+/// <summary>One .shared or .local array of an entry: its name, byte offset in its state space and size.</summary>
+public sealed record PtxSymbol(string Name, int Offset, int Size);
+
 /// <summary>
 /// One .entry, decoded: the instruction array, the register-file layout (special registers, then
 /// constant slots holding every immediate, then the declared registers), parameter layout and the
@@ -29,6 +32,19 @@ public sealed class PtxKernel
     internal int RegisterCount { get; init; }       // slots in a thread's register file
     internal (int Slot, ulong Value)[] Constants { get; init; } = [];
     internal string[] SlotNames { get; init; } = [];     // for traces
+    internal PtxType[] SlotTypes { get; init; } = [];    // each register's declared type (special registers .u32; constants None)
+    internal PtxSymbol[] SharedSymbols { get; init; } = [];
+    internal int LongestLocation { get; init; }          // the widest "File.ptx:NNN" and instruction text, for trace columns
+    internal int LongestText { get; init; }
+
+    /// <summary>A .shared byte offset as the kernel names it, "partials+4" ("partials+0" for the first byte); null between arrays (alignment padding).</summary>
+    internal string? SharedName(long offset)
+    {
+        foreach (var symbol in SharedSymbols)
+            if (offset >= symbol.Offset && offset < symbol.Offset + symbol.Size)
+                return $"{symbol.Name}+{offset - symbol.Offset}";
+        return null;
+    }
 }
 
 /// <summary>A parsed .ptx module: its entries by name.</summary>
@@ -59,7 +75,8 @@ public static class PtxParser
     public static PtxModule Parse(string text, string fileName)
     {
         var kernels = new Dictionary<string, PtxKernel>();
-        var statements = Split(StripComments(text));
+        var comments = new Dictionary<int, string>();
+        var statements = Split(StripComments(text, comments));
         for (int i = 0; i < statements.Count; i++)
         {
             var s = statements[i];
@@ -71,7 +88,7 @@ public static class PtxParser
                 int end = i + 2;
                 while (end < statements.Count && statements[end].Text != "}") end++;
                 if (end == statements.Count) throw Error(fileName, s.Line, "the .entry body has no closing }");
-                var kernel = new EntryBuilder(fileName).Build(s, statements.GetRange(i + 2, end - i - 2));
+                var kernel = new EntryBuilder(fileName, comments).Build(s, statements.GetRange(i + 2, end - i - 2));
                 kernels.Add(kernel.Name, kernel);
                 i = end;
                 continue;
@@ -83,20 +100,29 @@ public static class PtxParser
 
     internal static PtxEmulatorException Error(string file, int line, string message) => new($"{file}:{line}: {message}");
 
-    private static string StripComments(string text)
+    /// <summary>
+    /// The text without comments (line breaks kept, so line numbers stay), and each line's // comment
+    /// in <paramref name="comments"/> by line number: a trace prints it beside the instruction.
+    /// </summary>
+    private static string StripComments(string text, Dictionary<int, string> comments)
     {
         var sb = new StringBuilder(text.Length);
+        int line = 1;
         for (int i = 0; i < text.Length; i++)
         {
+            if (text[i] == '\n') line++;
             if (text[i] == '/' && i + 1 < text.Length && text[i + 1] == '/')
             {
+                int start = i + 2;
                 while (i < text.Length && text[i] != '\n') i++;
-                if (i < text.Length) sb.Append('\n');
+                string comment = text[start..i].Trim();
+                if (comment.Length > 0) comments[line] = comment;
+                if (i < text.Length) { sb.Append('\n'); line++; }
             }
             else if (text[i] == '/' && i + 1 < text.Length && text[i + 1] == '*')
             {
                 i += 2;
-                while (i + 1 < text.Length && !(text[i] == '*' && text[i + 1] == '/')) { if (text[i] == '\n') sb.Append('\n'); i++; }
+                while (i + 1 < text.Length && !(text[i] == '*' && text[i + 1] == '/')) { if (text[i] == '\n') { sb.Append('\n'); line++; } i++; }
                 i++;
             }
             else sb.Append(text[i]);
@@ -160,10 +186,12 @@ public static class PtxParser
     };
 
     /// <summary>Decodes the statements of one entry body.</summary>
-    private sealed class EntryBuilder(string file)
+    private sealed class EntryBuilder(string file, IReadOnlyDictionary<int, string> comments)
     {
         private readonly Dictionary<string, int> registers = new();
         private readonly List<string> slotNames = [];
+        private readonly List<PtxType> slotTypes = [];       // declared type per slot (None for a constant)
+        private readonly List<PtxSymbol> sharedSymbols = [];
         private readonly Dictionary<ulong, int> constantSlots = new();
         private readonly List<(int, ulong)> constants = [];
         private readonly Dictionary<string, PtxParameter> parameters = new();
@@ -179,7 +207,7 @@ public static class PtxParser
         public PtxKernel Build(Statement header, List<Statement> body)
         {
             line = header.Line;
-            foreach (var special in SpecialNames) slotNames.Add(special);
+            foreach (var special in SpecialNames) { slotNames.Add(special); slotTypes.Add(PtxType.U32); }   // all .u32 (PTX ISA 10, special registers)
             var m = Regex.Match(header.Text, @"\.entry\s+([\w$]+)\s*\((.*)\)", RegexOptions.Singleline);
             if (!m.Success) m = Regex.Match(header.Text, @"\.entry\s+([\w$]+)()");
             if (!m.Success) throw Error(file, line, $"cannot read the .entry header '{header.Text}'");
@@ -218,6 +246,9 @@ public static class PtxParser
                 Name = name, FileName = file, Parameters = parameterList, ParameterBytes = offset,
                 SharedBytes = sharedBytes, LocalBytes = localBytes, Instructions = [.. instructions],
                 RegisterCount = slotNames.Count, Constants = [.. constants], SlotNames = [.. slotNames],
+                SlotTypes = [.. slotTypes], SharedSymbols = [.. sharedSymbols],
+                LongestLocation = instructions.Select(i => i.Location.Length).DefaultIfEmpty(0).Max(),
+                LongestText = instructions.Select(i => i.Text.Length).DefaultIfEmpty(0).Max(),
             };
         }
 
@@ -225,22 +256,24 @@ public static class PtxParser
         {
             // .reg .f32 %f<12>;   .reg .b32 %r1, %r2;
             var m = Regex.Match(text, @"^\.reg\s+(?:\.v\d\s+)?\.(\w+)\s+(.+)$");
-            if (!m.Success || TypeOf(m.Groups[1].Value) is null) throw Error(file, line, $"cannot read '{text}'");
+            var type = m.Success ? TypeOf(m.Groups[1].Value) : null;
+            if (type is null) throw Error(file, line, $"cannot read '{text}'");
             foreach (var item in m.Groups[2].Value.Split(',', StringSplitOptions.TrimEntries))
             {
                 var range = Regex.Match(item, @"^([%\w$]+)<(\d+)>$");
                 if (range.Success)
-                    for (int i = 0; i < int.Parse(range.Groups[2].Value); i++) AddRegister(range.Groups[1].Value + i);
-                else if (Regex.IsMatch(item, @"^[%\w$]+$")) AddRegister(item);
+                    for (int i = 0; i < int.Parse(range.Groups[2].Value); i++) AddRegister(range.Groups[1].Value + i, type.Value);
+                else if (Regex.IsMatch(item, @"^[%\w$]+$")) AddRegister(item, type.Value);
                 else throw Error(file, line, $"cannot read the register '{item}'");
             }
         }
 
-        private void AddRegister(string name)
+        private void AddRegister(string name, PtxType type)
         {
             if (registers.ContainsKey(name)) throw Error(file, line, $"register {name} is declared twice");
             registers[name] = slotNames.Count;
             slotNames.Add(name);
+            slotTypes.Add(type);
         }
 
         private void DeclareArray(string text)
@@ -255,6 +288,7 @@ public static class PtxParser
             ref int used = ref shared ? ref sharedBytes : ref localBytes;
             used = (used + align - 1) / align * align;
             symbols[m.Groups[4].Value] = (shared ? PtxSpace.Shared : PtxSpace.Local, used);
+            if (shared) sharedSymbols.Add(new PtxSymbol(m.Groups[4].Value, used, size));
             used += size;
         }
 
@@ -263,6 +297,7 @@ public static class PtxParser
             if (constantSlots.TryGetValue(value, out int slot)) return slot;
             slot = slotNames.Count;
             slotNames.Add($"0x{value:x}");
+            slotTypes.Add(PtxType.None);
             constantSlots[value] = slot;
             constants.Add((slot, value));
             return slot;
@@ -270,14 +305,17 @@ public static class PtxParser
 
         private PtxInstruction Decode(string text)
         {
-            var instruction = new PtxInstruction { Text = text, Location = $"{file}:{line}" };
+            var instruction = new PtxInstruction
+            {
+                Text = text, Location = $"{file}:{line}", Comment = comments.TryGetValue(line, out var comment) ? comment : "",
+            };
             string rest = text;
             if (rest.StartsWith('@'))
             {
                 int space = rest.IndexOf(' ');
                 string guard = rest[1..space];
                 instruction.PredicateNegated = guard.StartsWith('!');
-                instruction.Predicate = Register(guard.TrimStart('!'));
+                instruction.Predicate = Guard(instruction, guard.TrimStart('!'));
                 rest = rest[(space + 1)..].TrimStart();
             }
             int split = rest.IndexOf(' ');
@@ -297,6 +335,12 @@ public static class PtxParser
                 if (TypeOf(part) is { } t)
                 {
                     if (!typeSeen) { ins.Type = t; typeSeen = true; } else ins.SourceType = t;
+                    continue;
+                }
+                // setp's comparison first: .lo and .hi would otherwise be read as mul's halves.
+                if (parts[0] == "setp" && !int.TryParse(part, out _) && Enum.TryParse<PtxCompare>(part, ignoreCase: true, out var compare))
+                {
+                    ins.Compare = compare;
                     continue;
                 }
                 switch (part)
@@ -332,8 +376,6 @@ public static class PtxParser
                     case "ftz" or "full" or "uni" or "sync" or "aligned" or "nc" or "ca" or "cg" or "cs" or "lu" or "cv"
                         or "volatile" or "relaxed" or "gpu" or "cta" or "sys" or "to": break;
                     default:
-                        if (parts[0] == "setp" && Enum.TryParse<PtxCompare>(part, ignoreCase: true, out var compare)
-                            && !int.TryParse(part, out _)) { ins.Compare = compare; break; }
                         throw Error(file, line, $"unsupported instruction '{mnemonic}' (modifier .{part})");
                 }
             }
@@ -355,13 +397,18 @@ public static class PtxParser
             };
             if (ins.Op == PtxOp.Cvt)
             {
-                bool fromFloat = IsFloat(ins.SourceType), toFloat = IsFloat(ins.Type);
                 if (ins.SourceType == PtxType.None) throw Error(file, line, $"'{mnemonic}' needs a destination and a source type");
-                if (fromFloat && !toFloat && ins.Rounding is not (PtxRounding.Rni or PtxRounding.Rzi or PtxRounding.Rmi or PtxRounding.Rpi))
-                    throw Error(file, line, $"'{mnemonic}': float to integer needs .rni, .rzi, .rmi or .rpi");
-                if (!fromFloat && toFloat && ins.Rounding is not (PtxRounding.Default or PtxRounding.Rn))
+                // The ISA's rounding rules for cvt, as ptxas enforces them (PtxTypeRules.CvtRoundingError).
+                if (PtxTypeRules.CvtRoundingError(ins.Type, ins.SourceType, ins.Rounding) is { } wrong)
+                    throw Error(file, line, $"'{mnemonic}': {wrong} (PTX ISA, cvt: rounding modifiers).");
+                if (!IsFloat(ins.SourceType) && IsFloat(ins.Type) && ins.Rounding != PtxRounding.Rn)
                     throw Error(file, line, $"unsupported instruction '{mnemonic}' (integer to float is emulated with .rn only)");
             }
+            // A comparison the type has no meaning for (setp.equ.u32: unordered is a float notion) is refused
+            // here, with file:line, rather than when a thread first runs it.
+            if (ins.Op == PtxOp.Setp && !PtxTypeRules.ComparisonAllowed(ins.Compare, ins.Type))
+                throw Error(file, line, $"'{mnemonic}': .{ins.Compare.ToString().ToLowerInvariant()} does not compare .{ins.Type.ToString().ToLowerInvariant()} values; " +
+                    $"for .{ins.Type.ToString().ToLowerInvariant()} use {PtxTypeRules.ComparisonsFor(ins.Type)} (PTX ISA 9.3.1, comparisons).");
             // Float arithmetic says .rn (or .approx): without it ptxas may fuse a multiply and an add into one fma,
             // rounding once where the emulator (and the CPU reference) round twice; .rz/.rm/.rp are not emulated.
             if (ins.Op is PtxOp.Add or PtxOp.Sub or PtxOp.Mul or PtxOp.Fma or PtxOp.Div or PtxOp.Sqrt or PtxOp.Rcp
@@ -377,6 +424,12 @@ public static class PtxParser
 
         internal static bool IsFloat(PtxType t) => t is PtxType.F16 or PtxType.F32 or PtxType.F64;
 
+        /// <summary>
+        /// Decodes the operands into slots, checking each register's declared type against the type the
+        /// instruction reads or writes there (<see cref="PtxTypeRules.Agree"/>): ld, st and cvt's data operands
+        /// by the relaxed rules; shift amounts .u32; setp's results, selp's selector and guards .pred;
+        /// .wide results (and mad.wide's addend) twice the instruction's width.
+        /// </summary>
         private void AssignOperands(PtxInstruction ins, string mnemonic, List<string> ops)
         {
             void Need(int count)
@@ -395,36 +448,42 @@ public static class PtxParser
                     break;
                 case PtxOp.Ld:
                     Need(2);
-                    ins.Destinations = Vector(ops[0], ins.Vector);
+                    ins.Destinations = [.. Elements(ops[0]).Select(o => Write(ins, o, ins.Type, relaxed: true))];
+                    if (ins.Destinations.Length != ins.Vector) throw Error(file, line, $"expected {ins.Vector} registers in '{ops[0]}'");
                     Address(ins, ops[1]);
                     break;
                 case PtxOp.St:
                     Need(2);
                     Address(ins, ops[0]);
-                    ins.Sources = SourcesOf(ops[1], ins);
+                    ins.Sources = [.. Elements(ops[1]).Select(o => Read(ins, o, ins.Type, relaxed: true))];
                     if (ins.Sources.Length != ins.Vector) throw Error(file, line, $"expected {ins.Vector} values in '{ops[1]}'");
                     break;
                 case PtxOp.Atom:
                     Need(3);
-                    ins.Destinations = [Register(ops[0])];
+                    ins.Destinations = [Write(ins, ops[0], ins.Type)];
                     Address(ins, ops[1]);
-                    ins.Sources = [Source(ops[2], ins.Type)];
+                    ins.Sources = [Read(ins, ops[2], ins.Type)];
                     break;
                 case PtxOp.Red:
                     Need(2);
                     Address(ins, ops[0]);
-                    ins.Sources = [Source(ops[1], ins.Type)];
+                    ins.Sources = [Read(ins, ops[1], ins.Type)];
                     break;
                 case PtxOp.Setp:
+                    Need(3);
+                    ins.Destinations = [.. ops[0].Split('|', StringSplitOptions.TrimEntries).Select(o => Write(ins, o, PtxType.Pred))];
+                    ins.Sources = [.. ops.Skip(1).Select(o => Read(ins, o, ins.Type))];
+                    break;
                 case PtxOp.Shfl:
-                    Need(ins.Op == PtxOp.Setp ? 3 : 5);
-                    ins.Destinations = ops[0].Split('|', StringSplitOptions.TrimEntries).Select(Register).ToArray();
-                    ins.Sources = ops.Skip(1).Select(o => Source(o, ins.Op == PtxOp.Shfl ? PtxType.B32 : ins.Type)).ToArray();
+                    // shfl.sync.mode.b32 d[|p], a, b, c, membermask: b, c and the mask are 32-bit values too.
+                    Need(5);
+                    ins.Destinations = [.. ops[0].Split('|', StringSplitOptions.TrimEntries).Select((o, i) => Write(ins, o, i == 0 ? PtxType.B32 : PtxType.Pred))];
+                    ins.Sources = [.. ops.Skip(1).Select(o => Read(ins, o, PtxType.B32))];
                     break;
                 case PtxOp.Selp:
                     Need(4);
-                    ins.Destinations = [Register(ops[0])];
-                    ins.Sources = [Source(ops[1], ins.Type), Source(ops[2], ins.Type), Register(ops[3])];
+                    ins.Destinations = [Write(ins, ops[0], ins.Type)];
+                    ins.Sources = [Read(ins, ops[1], ins.Type), Read(ins, ops[2], ins.Type), Read(ins, ops[3], PtxType.Pred)];
                     break;
                 default:
                     int sources = ins.Op switch
@@ -435,32 +494,72 @@ public static class PtxParser
                         _ => 2,
                     };
                     Need(sources + 1);
-                    ins.Destinations = [Register(ops[0])];
-                    ins.Sources = ops.Skip(1).Select((o, i) => Source(o,
-                        ins.Op == PtxOp.Cvt ? ins.SourceType
+                    bool cvt = ins.Op == PtxOp.Cvt;
+                    ins.Destinations = [Write(ins, ops[0], ins.Op is PtxOp.MulWide or PtxOp.MadWide ? Wider(ins.Type) : ins.Type, relaxed: cvt)];
+                    ins.Sources = [.. ops.Skip(1).Select((o, i) => Read(ins, o,
+                        cvt ? ins.SourceType
                         : ins.Op is PtxOp.Shl or PtxOp.Shr && i == 1 ? PtxType.U32
                         : ins.Op == PtxOp.MadWide && i == 2 ? Wider(ins.Type)
-                        : ins.Type)).ToArray();
+                        : ins.Type, relaxed: cvt))];
                     ins.ToSpace = ins.Op == PtxOp.Cvta && mnemonic.Contains(".to.");
                     break;
             }
         }
 
-        private static PtxType Wider(PtxType t) => t switch { PtxType.S32 => PtxType.S64, PtxType.U32 => PtxType.U64, _ => t };
-
-        private int[] SourcesOf(string operand, PtxInstruction ins) =>
-            operand.StartsWith('{')
-                ? operand.Trim('{', '}').Split(',', StringSplitOptions.TrimEntries).Select(o => Source(o, ins.Type)).ToArray()
-                : [Source(operand, ins.Type)];
-
-        private int[] Vector(string operand, int width)
+        /// <summary>The result type of .wide (ISA: "d is twice as wide as a and b").</summary>
+        private static PtxType Wider(PtxType t) => t switch
         {
-            int[] slots = operand.StartsWith('{')
-                ? operand.Trim('{', '}').Split(',', StringSplitOptions.TrimEntries).Select(Register).ToArray()
-                : [Register(operand)];
-            if (slots.Length != width) throw Error(file, line, $"expected {width} registers in '{operand}'");
-            return slots;
+            PtxType.S16 => PtxType.S32, PtxType.U16 => PtxType.U32, PtxType.S32 => PtxType.S64, PtxType.U32 => PtxType.U64, _ => t,
+        };
+
+        /// <summary>The operands of a brace-enclosed vector, {a, b, c, d}, or the one operand.</summary>
+        private static string[] Elements(string operand) =>
+            operand.StartsWith('{') ? operand.Trim('{', '}').Split(',', StringSplitOptions.TrimEntries) : [operand];
+
+        /// <summary>A destination register whose declared type agrees with <paramref name="type"/>, the type written there.</summary>
+        private int Write(PtxInstruction ins, string name, PtxType type, bool relaxed = false)
+        {
+            int slot = Typed(ins, name, type, relaxed, writes: true);
+            // A trace shows the value as the register's declared type, or, for a bit-size register, as what
+            // the instruction wrote when that has the register's size (an add.s32 into a .b32 prints signed).
+            PtxType declared = slotTypes[slot];
+            PtxType shown = PtxTypeRules.IsBits(declared) && SizeOf(type) == SizeOf(declared) ? type : declared;
+            ins.WrittenTypes = [.. ins.WrittenTypes, shown];
+            return slot;
         }
+
+        /// <summary>A source: a register whose declared type agrees with <paramref name="type"/>, or an immediate or symbol read as that type.</summary>
+        private int Read(PtxInstruction ins, string operand, PtxType type, bool relaxed = false) =>
+            registers.ContainsKey(operand) || operand.StartsWith('%') ? Typed(ins, operand, type, relaxed, writes: false) : Source(operand, type);
+
+        /// <summary>
+        /// A register operand whose declared type agrees with the type the instruction reads or writes there
+        /// (ptxas refuses the others with "Arguments mismatch"): <c>add.s32 %f9, %f1, %f5</c> is an error here.
+        /// </summary>
+        private int Typed(PtxInstruction ins, string name, PtxType type, bool relaxed, bool writes)
+        {
+            int slot = Register(name);
+            PtxType declared = slotTypes[slot];
+            if (PtxTypeRules.Agree(type, declared, relaxed)) return slot;
+            var allowed = Enum.GetValues<PtxType>().Where(t => t != PtxType.None && PtxTypeRules.Agree(type, t, relaxed)).Select(TypeName).ToList();
+            string which = allowed.Count == 1 ? allowed[0] : string.Join(", ", allowed[..^1]) + " or " + allowed[^1];
+            throw Error(file, line, $"'{ins.Text}' {(writes ? "writes" : "reads")} a {TypeName(type)} value {(writes ? "into" : "from")} {name}, " +
+                $"which is declared {TypeName(declared)}; there it takes a register declared {which} " +
+                $"(PTX ISA {(relaxed ? "9.4.1, relaxed type-checking rules of ld, st and cvt" : "9.4, type checking rules")}). " +
+                $"Use a register of one of those types, or the instruction type that matches {name}.");
+        }
+
+        /// <summary>The guard of @p or @!p: a .pred register (ptxas: "Predicate expression expected").</summary>
+        private int Guard(PtxInstruction ins, string name)
+        {
+            int slot = Register(name);
+            if (slotTypes[slot] != PtxType.Pred)
+                throw Error(file, line, $"'{ins.Text}': the guard {name} is declared {TypeName(slotTypes[slot])}; " +
+                    "a guard must be a .pred register, set by setp (PTX ISA 9.3, predicated execution).");
+            return slot;
+        }
+
+        private static string TypeName(PtxType t) => "." + t.ToString().ToLowerInvariant();
 
         private void Address(PtxInstruction ins, string operand)
         {
@@ -471,7 +570,13 @@ public static class PtxParser
             if (!m.Success) throw Error(file, line, $"cannot read the address '{operand}'");
             if (m.Groups[2].Success) offset = ParseInteger(m.Groups[2].Value);
             string baseName = m.Groups[1].Value;
-            if (registers.TryGetValue(baseName, out int slot)) ins.AddressBase = slot;
+            if (registers.TryGetValue(baseName, out int slot))
+            {
+                if (!PtxTypeRules.HoldsAddress(slotTypes[slot]))
+                    throw Error(file, line, $"'{ins.Text}': the address register {baseName} is declared .{slotTypes[slot].ToString().ToLowerInvariant()}; " +
+                        "an address register must be of an integer or bit-size type, e.g. .u64 or .b64 (PTX ISA 6.4.1, addresses as operands).");
+                ins.AddressBase = slot;
+            }
             else if (parameters.TryGetValue(baseName, out var parameter))
             {
                 if (ins.Space != PtxSpace.Param) throw Error(file, line, $"parameter {baseName} is read with ld.param");

@@ -414,7 +414,31 @@ public class EmulatorInstructionTests
             ld.shared.u32 %r4, [%r3];
             ret;
             """, 1, LaunchGrid.Linear(1, 64)));
-        Assert.Contains("reads shared byte 0, which no thread of this block has written", error.Message);
+        Assert.Contains("reads slots+0 (byte 0 of .shared), which is not yet written by any thread of this block: " +
+            "uninitialised, or a missing bar.sync between the write and this read", error.Message);
+    }
+
+    // Thread 1 writes what thread 0 reads, with no bar.sync between: the emulator runs thread 0 first, so the
+    // byte is not yet written when it reads, and the message must not blame uninitialised memory alone.
+    [Fact]
+    public void A_read_of_what_a_later_thread_writes_with_no_barrier_between_names_the_missing_bar_sync_and_the_array()
+    {
+        var error = Assert.Throws<PtxEmulatorException>(() => RunWithOutput("""
+            .reg .pred %p<2>;
+            .reg .b32 %r<8>;
+            .reg .b64 %rd<4>;
+            .shared .align 4 .b8 first[8];
+            .shared .align 4 .b8 second[16];
+            ld.param.u64 %rd1, [test_out];
+            mov.u32 %r1, %tid.x;
+            setp.eq.u32 %p1, %r1, 1;
+            @%p1 st.shared.u32 [second+12], %r1;     // thread 1 writes
+            ld.shared.u32 %r2, [second+12];          // every thread reads, no bar.sync between
+            ret;
+            """, 1, LaunchGrid.Linear(1, 2)));
+        Assert.Contains("thread (0,0,0)", error.Message);
+        Assert.Contains("reads second+12 (byte 20 of .shared), which is not yet written by any thread of this block: " +
+            "uninitialised, or a missing bar.sync between the write and this read", error.Message);
     }
 
     [Fact]
@@ -434,11 +458,11 @@ public class EmulatorInstructionTests
             RunWithOutput(SharedPrologue + Neighbours + accesses + "\nret;", 1, LaunchGrid.Linear(1, 64))).Message;
 
         // Thread tid reads what thread tid - 1 wrote: with the emulator's order it would see the write, a GPU need not.
-        Assert.Contains("reads shared byte 0, which thread (0,0,0) wrote at test.ptx:", Error("ld.shared.u32 %r8, [%r4];"));
+        Assert.Contains("reads slots+0 (byte 0 of .shared), which thread (0,0,0) wrote at test.ptx:", Error("ld.shared.u32 %r8, [%r4];"));
         // Thread tid writes over what thread tid - 1 wrote.
         Assert.Contains("also wrote at", Error("st.shared.u32 [%r4], %r1;"));
         // After a barrier, thread tid reads slot tid + 1 and writes its own: thread 1 overwrites what thread 0 read.
-        Assert.Contains("writes shared byte 4, which thread (0,0,0) read at", Error("bar.sync 0;\nld.shared.u32 %r8, [%r5];\nst.shared.u32 [%r3], %r8;"));
+        Assert.Contains("writes slots+4 (byte 4 of .shared), which thread (0,0,0) read at", Error("bar.sync 0;\nld.shared.u32 %r8, [%r5];\nst.shared.u32 [%r3], %r8;"));
         Assert.All(new[] { Error("ld.shared.u32 %r8, [%r4];"), Error("st.shared.u32 [%r4], %r1;") }, m => Assert.Contains("with no bar.sync between", m));
 
         // With bar.sync between each write and the other threads' accesses, the same kernels run.
@@ -608,7 +632,7 @@ public class EmulatorInstructionTests
             $DONE:
             ret;
             """, 1, LaunchGrid.Linear(1, 32)));
-        Assert.Contains("writes shared byte 0, which other threads read at", error.Message);
+        Assert.Contains("writes slots+0 (byte 0 of .shared), which other threads read at", error.Message);
     }
 
     // cvt.rn.f32.u32 converts as unsigned (our kernels convert counts far below 2^31, where it makes no difference).

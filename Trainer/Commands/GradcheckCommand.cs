@@ -36,9 +36,13 @@ public static class GradcheckCommand
     /// <summary>Runs the cases, prints the table and a summary; true when every input passes.</summary>
     public static bool Run(IReadOnlyList<GradientCheckCases.Case> cases, TextWriter output)
     {
-        const string Row = "{0,-22} {1,-58} {2,-6} {3,-14} {4,10} {5,10}  {6}";
-        output.WriteLine($"Gradient checks: analytic backward vs central differences (step {GradientCheck.Step:G}), float64, pass when relative error < {GradientCheck.Tolerance:G}");
-        output.WriteLine(Row, "op", "case", "input", "shape", "max abs", "relative", "");
+        // The op and case columns as wide as their longest text (and their headers), so that every row lines up.
+        int opWidth = cases.Select(c => c.Op.Length).Append("op".Length).Max();
+        int caseWidth = cases.Select(c => c.Description.Length).Append("case".Length).Max();
+        string Row = $"{{0,-{opWidth}}}  {{1,-{caseWidth}}}  {{2,-6}} {{3,-14}} {{4,10}} {{5,10}}  {{6}}";
+        output.WriteLine("Gradient checks on the CPU reference backend in float64 (the ops' backward rules; the GPU kernels are checked by `fer trace` and the tests):");
+        output.WriteLine($"analytic backward vs central differences (step {GradientCheck.Step:G}), pass when relative error < {GradientCheck.Tolerance:G}");
+        output.WriteLine(string.Format(Row, "op", "case", "input", "shape", "max abs", "relative", "").TrimEnd());
         int inputs = 0, failures = 0;
         foreach (var c in cases)
             foreach (var e in GradientCheck.Run(c.Function, c.MakeInputs()))

@@ -12,7 +12,9 @@ namespace FerEngine.Trainer.Commands;
 /// `fer trace --kernel NAME [--thread B,T] [--size N]`: runs one PTX kernel on the emulated GPU on
 /// small random data (through the primitive that launches it, see <see cref="KernelRecipe"/>),
 /// prints every instruction one thread executes with the registers it writes, then checks the
-/// kernel's result against the CPU reference. Exit code 1 if the result does not match.
+/// kernel's result against the CPU reference. Exit code 1 if the result does not match or the
+/// traced thread never ran; 2 (a usage error, before anything runs) if the thread or block is not
+/// part of the kernel's launch at that size.
 /// </summary>
 public static class TraceCommand
 {
@@ -28,7 +30,10 @@ public static class TraceCommand
         {
             if (parse.GetValue(list))
             {
-                foreach (var r in KernelRecipe.All) output.WriteLine($"{r.Kernel,-32} {KernelCatalog.Get(r.Kernel).File,-24} {r.Primitive}");
+                int nameWidth = KernelRecipe.All.Max(r => r.Kernel.Length);
+                int fileWidth = KernelRecipe.All.Max(r => KernelCatalog.Get(r.Kernel).File.Length);
+                foreach (var r in KernelRecipe.All)
+                    output.WriteLine($"{r.Kernel.PadRight(nameWidth)}  {KernelCatalog.Get(r.Kernel).File.PadRight(fileWidth)}  {r.Primitive}");
                 return Program.Success;
             }
             string name = parse.GetValue(kernel) ?? throw new UsageException("give --kernel NAME (or --list to see the kernels).");
@@ -48,10 +53,16 @@ public static class TraceCommand
         throw new UsageException($"--thread {text}: expected B,T (block and thread x coordinates, e.g. 0,5).");
     }
 
-    /// <summary>Traces the recipe's kernel for one thread and checks the outputs; true when they match the reference.</summary>
+    /// <summary>
+    /// Traces the recipe's kernel for one thread and checks the outputs; true when they match the
+    /// reference and the thread ran. A thread or block outside every launch of the kernel at this size is
+    /// a <see cref="UsageException"/>, found by a dry run (<see cref="TracePlan"/>) before anything runs.
+    /// </summary>
     public static bool Run(KernelRecipe recipe, (int Block, int Thread) at, int n, TextWriter output)
     {
         var info = KernelCatalog.Get(recipe.Kernel);
+        var plan = TracePlan.Of(recipe, n);
+        if (plan.ThreadOutside(recipe.Kernel, n, at.Block, at.Thread) is { } outside) throw new UsageException(outside);
         output.WriteLine($"{recipe.Kernel} ({info.File}): {recipe.Primitive} with N = {n}");
         output.WriteLine($"launch rule: {info.LaunchRule}");
         output.WriteLine("parameters:");
@@ -62,13 +73,19 @@ public static class TraceCommand
         var device = new CudaDevice(gpu);
         var inputs = recipe.MakeInputs(n);
         var onGpu = inputs.Select(t => t.To(device)).ToArray();
-        gpu.Tracing = (recipe.Kernel, new KernelTrace(new Dim3(at.Block, 0, 0), new Dim3(at.Thread, 0, 0), output));
+        var trace = new KernelTrace(new Dim3(at.Block, 0, 0), new Dim3(at.Thread, 0, 0), output);
+        gpu.Tracing = (recipe.Kernel, trace);
         recipe.Call(device.Backend, onGpu);
         gpu.Tracing = null;
         recipe.Call(Device.CpuReference.Backend, inputs);
 
         output.WriteLine();
-        bool allMatch = true;
+        // A check of the outputs says nothing about a thread that never ran: that is no trace, and a failure.
+        bool ran = trace.Instructions > 0;
+        if (!ran)
+            output.WriteLine($"thread {at.Thread} of block {at.Block} never ran: {recipe.Primitive} " +
+                $"{(plan.Grids.Count == 0 ? $"does not launch {recipe.Kernel} for --size {n}" : $"launched {recipe.Kernel} without it")}, so nothing was traced.");
+        bool allMatch = ran;
         foreach (int o in recipe.Outputs)
         {
             double[] expected = inputs[o].ToDoubles(), actual = onGpu[o].ToDoubles();
@@ -81,7 +98,7 @@ public static class TraceCommand
             bool match = worst <= recipe.AllowedError(inputs);
             allMatch &= match;
             string verdict = worst == 0 ? "bit-identical" : $"max |error| / (1 + |reference|) = {worst.ToString("0.00E+00", CultureInfo.InvariantCulture)}, allowed {recipe.AllowedError(inputs):G3}";
-            output.WriteLine($"check: argument {o} {inputs[o].Shape} {inputs[o].DType} against the CPU reference: {verdict}: {(match ? "OK" : "MISMATCH")}");
+            output.WriteLine($"check: {plan.TensorNames[o]} {inputs[o].Shape} {inputs[o].DType} against the CPU reference: {verdict}: {(match ? "OK" : "MISMATCH")}");
         }
         return allMatch;
     }

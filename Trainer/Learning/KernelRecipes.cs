@@ -15,7 +15,8 @@ namespace FerEngine.Trainer.Learning;
 /// <param name="Outputs">which of the tensors the call writes</param>
 /// <param name="Tolerance">allowed |kernel - reference| / (1 + |reference|); 0 = bit-identical</param>
 /// <param name="Bound">where given, the tolerance computed from the tensors after the reference call (a sum's rounding grows with its terms)</param>
-/// <param name="MaxSize">the largest N the emulator traces in seconds</param>
+/// <param name="MaxSize">the largest N `fer trace` accepts. The emulator runs the whole launch, every thread, so a trace
+/// at this N takes up to about a minute (batchnorm_statistics_f32 --size 100000: 33 s on two cores, 51 s on another machine).</param>
 public sealed record KernelRecipe(string Kernel, string Primitive, Func<int, Tensor[]> MakeInputs, Action<IBackend, Tensor[]> Call,
     int[] Outputs, double Tolerance = 0, Func<Tensor[], double>? Bound = null, int MaxSize = KernelRecipe.LargestSize)
 {
