@@ -42,6 +42,26 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_colour_model_trains_and_predicts_a_colour_image()
+    {
+        var train = Fer(["train", .. Tiny, "--channels", "3", "--image-size", "40", "--epochs", "1", "--out", Run("colour")]);
+        Assert.True(train.Exit == 0, train.Error);
+        Assert.Contains("3x40x40 input", train.Output);
+        string model = Path.Combine(Run("colour"), "model.safetensors");
+        Assert.Equal(new Shape(8, 3, 5, 5), SafetensorsFile.Load(model, Device.Cpu).Tensors["conv1.weight"].Shape);   // width 0.125: 8 filters of 3 channels
+
+        string image = Path.Combine(_folder, "colour_face.png");
+        var pixels = Enumerable.Range(0, 64 * 64 * 3).Select(i => (byte)(i % 3 == 0 ? 200 : 40)).ToArray();   // reddish, 64 x 64: resized to 40
+        using (var stream = File.Create(image))
+            new StbImageWriteSharp.ImageWriter().WritePng(pixels, 64, 64, StbImageWriteSharp.ColorComponents.RedGreenBlue, stream);
+        var predict = Fer("predict", "--model", model, image, "--json");
+        Assert.True(predict.Exit == 0, predict.Error);
+        using var json = JsonDocument.Parse(predict.Output);
+        Assert.Equal(image, json.RootElement.GetProperty("image").GetString());
+        Assert.Equal(1.0, json.RootElement.GetProperty("emotion_probabilities").EnumerateObject().Sum(p => p.Value.GetDouble()), 5);
+    }
+
+    [Fact]
     public void Resume_continues_bitwise_exactly()
     {
         Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "2", "--out", Run("straight")]).Exit);

@@ -28,13 +28,16 @@ public sealed class InterruptTests : IDisposable
         Device = "cpu",   // bit-for-bit resume is the CPU's promise; on a GPU host "auto" would take the GPU, whose cuDNN may sum in any order
     };
 
-    [Fact]
-    public void An_interrupted_run_saves_mid_epoch_and_resumes_to_the_same_weights()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]   // with --augment: the resumed batches get the shifts and flips of their positions in the epoch
+    public void An_interrupted_run_saves_mid_epoch_and_resumes_to_the_same_weights(bool augment)
     {
-        new TrainingRun(Options("straight"), new CancelAfter(0, new CancellationTokenSource())).Run(false, CancellationToken.None);
+        TrainOptions Run(string name) => Options(name) with { Augment = augment };
+        new TrainingRun(Run("straight"), new CancelAfter(0, new CancellationTokenSource())).Run(false, CancellationToken.None);
 
         using var cancel = new CancellationTokenSource();
-        var interrupted = new TrainingRun(Options("interrupted"), new CancelAfter(2, cancel)).Run(false, cancel.Token);
+        var interrupted = new TrainingRun(Run("interrupted"), new CancelAfter(2, cancel)).Run(false, cancel.Token);
         Assert.Equal(RunOutcome.Interrupted, interrupted.Outcome);
         Assert.Equal(0, interrupted.BestEpoch);   // no epoch ended: no best one
         var state = SafetensorsFile.Load(Path.Combine(_folder, "interrupted", "state.safetensors"), Device.Cpu);
@@ -42,7 +45,7 @@ public sealed class InterruptTests : IDisposable
         // cancellation is seen before batch 4: three batches done.
         Assert.Contains("\"BatchInEpoch\":3", state.Metadata["training_state"]);
 
-        var resumed = new TrainingRun(Options("interrupted"), new CancelAfter(0, new CancellationTokenSource())).Run(true, CancellationToken.None);
+        var resumed = new TrainingRun(Run("interrupted"), new CancelAfter(0, new CancellationTokenSource())).Run(true, CancellationToken.None);
         Assert.Equal(RunOutcome.Completed, resumed.Outcome);
         var a = SafetensorsFile.Load(Path.Combine(_folder, "straight", "last.safetensors"), Device.Cpu).Tensors;
         var b = SafetensorsFile.Load(Path.Combine(_folder, "interrupted", "last.safetensors"), Device.Cpu).Tensors;
