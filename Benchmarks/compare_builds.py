@@ -12,10 +12,10 @@ alternating the two builds, several rounds, and comparing what each round gives 
 BASE_REV is built in a git worktree under /tmp (kept and reused for that commit; `git worktree list`
 shows it, `git worktree remove` removes it), the working tree in place; both in Release. Each round runs
 `dotnet Benchmarks/bin/Release/net10.0/FerEngine.Benchmarks.dll COMMAND ARGS` on each build, the base
-first in odd rounds and the working tree first in even ones. Every Markdown table row the command prints is keyed by its first K cells
-(default: the cells before its first number) and read at column N (1-based, default: the first
-number after the key); the summary gives each row's values round by round and the ratio of the
-medians, current / base.
+first in odd rounds and the working tree first in even ones. Every Markdown table row the command
+prints is keyed by its first K cells (default: the cells before its first number) and read at column
+N (1-based, default: the first number after the key); the summary gives each row's values round by
+round and the ratio of the medians, current / base.
 """
 import argparse
 import os
