@@ -45,6 +45,28 @@ public class DocsTests
         Assert.True(checkedLinks > 0 || document == "Kernels/README.md", $"{document} has no relative links to check");
     }
 
+    /// <summary>
+    /// Every `Type.Member` a document names in code quotes, linked or not, is a type declared in the
+    /// source whose file still mentions the member: a renamed method leaves no stale name in the prose.
+    /// </summary>
+    [Theory, MemberData(nameof(Documents))]
+    public void Named_types_and_members_exist_in_the_source(string document)
+    {
+        string root = Root();
+        string text = File.ReadAllText(Path.Combine(root, document));
+        var sources = Directory.EnumerateFiles(root, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}"))
+            .Select(File.ReadAllText).ToList();
+        var missing = new List<string>();
+        foreach (var name in Regex.Matches(text, @"`([A-Z]\w*)\.([A-Z]\w*)`").Select(m => (Type: m.Groups[1].Value, Member: m.Groups[2].Value)).Distinct())
+        {
+            var declaring = sources.Where(source => Regex.IsMatch(source, $@"\b(class|record|struct|interface|enum)\s+{name.Type}\b")).ToList();
+            if (declaring.Count == 0) missing.Add($"`{name.Type}.{name.Member}`: no type {name.Type}");
+            else if (!declaring.Any(source => Regex.IsMatch(source, $@"\b{name.Member}\b"))) missing.Add($"`{name.Type}.{name.Member}`: {name.Type} has no {name.Member}");
+        }
+        Assert.True(missing.Count == 0, $"{document} names what the source no longer has:\n{string.Join("\n", missing)}");
+    }
+
     [Fact]
     public void The_kernel_table_matches_the_catalogue_and_the_register_counts()
     {
