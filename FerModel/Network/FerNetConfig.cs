@@ -31,7 +31,7 @@ public sealed record FerNetConfig(double Width = 1.0, int Channels = 1, int Heig
     public void Validate()
     {
         if (!(Width > 0 && Width <= 8)) throw new ArgumentException($"width multiplier {Width} must be in (0, 8].");
-        if (Channels is < 1 or > 4) throw new ArgumentException($"input channels {Channels} must be 1 to 4.");
+        if (Channels is not (1 or 3)) throw new ArgumentException($"input channels {Channels} must be 1 (grey) or 3 (colour): the images are read as one or the other.");
         if (Height < 8 || ImageWidth < 8 || Height % 8 != 0 || ImageWidth % 8 != 0)
             throw new ArgumentException($"image size {Height}x{ImageWidth} must be a multiple of 8 (three 2x2 poolings).");
     }

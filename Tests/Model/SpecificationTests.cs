@@ -54,6 +54,67 @@ public class SpecificationTests
     }
 
     [Fact]
+    public void Batch_norm_has_eps_1e_3_momentum_0_01_and_starts_from_mean_0_variance_1()
+    {
+        var net = new FerNet(new FerNetConfig(Width: 0.25), Device.Cpu);
+        var norms = net.NamedChildren().Where(c => c.Module is BatchNorm).ToList();
+        Assert.Equal(["bn1", "bn2", "bn3", "bn4", "bn5", "bn6", "bn_fc"], norms.Select(c => c.Name));
+        foreach (var (name, module) in norms)
+        {
+            var norm = (BatchNorm)module;
+            Assert.Equal((1e-3, 0.01), (norm.Eps, norm.Momentum));   // Keras's epsilon and momentum 0.99, in PyTorch's convention
+            Assert.All(norm.RunningMean.ToArray<float>(), v => Assert.Equal(0f, v));
+            Assert.All(norm.RunningVar.ToArray<float>(), v => Assert.Equal(1f, v));
+        }
+    }
+
+    [Fact]
+    public void Dropout_acts_in_training_changes_with_the_step_and_is_off_in_evaluation()
+    {
+        var net = new FerNet(new FerNetConfig(Width: 0.125, Height: 16, ImageWidth: 16), Device.Cpu, seed: 1);
+        var x = Tensor.Uniform(new Shape(4, 1, 16, 16), 0, 1, 2, 1, DType.Float32, Device.Cpu);
+        float[] Logits(ulong step)
+        {
+            net.SetStep(step);
+            using (FerEngine.Autograd.Autograd.NoGrad()) return net.ForwardTasks(x).Emotion.ToArray<float>();
+        }
+        net.Train(true);
+        Assert.Equal(Logits(5), Logits(5));          // the masks are keyed by the step: the same step, the same masks
+        Assert.NotEqual(Logits(5), Logits(6));       // another step, other masks
+        net.DropoutDisabled = true;
+        float[] withoutDropout = Logits(5);
+        net.DropoutDisabled = false;
+        Assert.NotEqual(withoutDropout, Logits(5));  // so dropout did act
+        net.Eval();
+        Assert.Equal(Logits(5), Logits(6));          // evaluation: no dropout, whatever the step
+    }
+
+    [Fact]
+    public void A_model_file_carries_the_configuration_and_label_names_in_its_metadata()
+    {
+        string path = Path.Combine(Directory.CreateTempSubdirectory("fer-spec-").FullName, "model.safetensors");
+        try
+        {
+            var config = new FerNetConfig(Width: 0.125, Channels: 3, Height: 40, ImageWidth: 40);
+            ModelFile.Save(path, new FerNet(config, Device.Cpu), new Dictionary<string, string>());
+            var metadata = FerEngine.Checkpoint.SafetensorsFile.ReadMetadata(path);
+            Assert.Equal("ferengine-model", metadata[ModelFile.FormatKey]);
+            Assert.Equal(FerNetConfig.Architecture, metadata[ModelFile.ArchitectureKey]);
+            Assert.Equal(config, FerNetConfig.FromJson(metadata[ModelFile.ConfigKey]));
+            using var labels = System.Text.Json.JsonDocument.Parse(metadata[ModelFile.LabelsKey]);
+            foreach (var task in Enum.GetValues<FaceTask>())
+                Assert.Equal(Labels.ClassNames(task), labels.RootElement.GetProperty(task.ToString().ToLowerInvariant()).EnumerateArray().Select(e => e.GetString()!));
+        }
+        finally { Directory.Delete(Path.GetDirectoryName(path)!, recursive: true); }
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void Only_grey_and_colour_inputs_are_accepted(int channels) =>
+        Assert.Contains("must be 1 (grey) or 3 (colour)", Assert.Throws<ArgumentException>(() => new FerNetConfig(Channels: channels).Validate()).Message);
+
+    [Fact]
     public void Training_defaults_are_the_reference_codes_in_the_options_and_on_the_command_line()
     {
         var options = new TrainOptions();
