@@ -62,6 +62,26 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_model_of_non_square_images_trains_predicts_and_resumes_only_at_its_size()
+    {
+        var train = Fer(["train", .. Tiny, "--image-size", "40x56", "--epochs", "1", "--out", Run("wide")]);
+        Assert.True(train.Exit == 0, train.Error);
+        Assert.Contains("1x40x56 input", train.Output);
+        string model = Path.Combine(Run("wide"), "model.safetensors");
+        Assert.Equal(new Shape(16, 32 * 5 * 7), SafetensorsFile.Load(model, Device.Cpu).Tensors["fc.weight"].Shape);   // width 0.125: 32 channels of 40/8 x 56/8
+
+        string image = Path.Combine(_folder, "wide_face.png");
+        using (var stream = File.Create(image))
+            new StbImageWriteSharp.ImageWriter().WritePng(Enumerable.Repeat((byte)120, 48 * 48).ToArray(), 48, 48, StbImageWriteSharp.ColorComponents.Grey, stream);
+        var predict = Fer("predict", "--model", model, image);
+        Assert.True(predict.Exit == 0, predict.Error);
+
+        var resized = Fer(["train", "--resume", "--out", Run("wide"), "--image-size", "48", "--epochs", "2"]);
+        Assert.Equal(2, resized.Exit);   // a usage error: the run's own size is the one to resume with
+        Assert.Contains("--image-size 48 (the run has 40x56)", resized.Error);
+    }
+
+    [Fact]
     public void Resume_continues_bitwise_exactly()
     {
         Assert.Equal(0, Fer(["train", .. Tiny, "--epochs", "2", "--out", Run("straight")]).Exit);
@@ -285,6 +305,7 @@ public sealed class CliTests : IDisposable
     [InlineData("--width", "nan")]
     [InlineData("--patience", "0")]
     [InlineData("--image-size", "-8")]
+    [InlineData("--image-size", "40x50")]   // 50 is no multiple of 8
     [InlineData("--synthetic-train", "0")]
     [InlineData("--batch", "1")]
     [InlineData("--channels", "2")]

@@ -30,8 +30,8 @@ public static class TrainCommand
         var skipBad = CommonOptions.SkipBad();
         var threads = new Option<int>("--threads") { Description = "CPU threads.", DefaultValueFactory = _ => Environment.ProcessorCount }
             .Require(t => t >= 1, "must be at least 1.");
-        var size = new Option<int>("--image-size") { Description = "Input height and width (a multiple of 8).", DefaultValueFactory = _ => 48 }
-            .Require(s => s >= 8 && s <= 1024 && s % 8 == 0, "must be a multiple of 8 from 8 to 1024 (three 2x2 poolings).");
+        var size = new Option<string>("--image-size") { Description = "Input size: S for S x S, or HxW (40x56: 40 high, 56 wide); each a multiple of 8.", DefaultValueFactory = _ => "48" }
+            .Require(s => TrainOptions.TryParseImageSize(s, out _, out _), "must be S or HxW, each a multiple of 8 from 8 to 1024 (three 2x2 poolings).");
         var channels = new Option<int>("--channels") { Description = "1 = grey, 3 = colour.", DefaultValueFactory = _ => 1 }
             .Require(c => c is 1 or 3, "must be 1 (grey) or 3 (colour).");
         var syntheticTrain = new Option<int?>("--synthetic-train") { Description = "Synthetic training images (default 2000)." }
@@ -50,6 +50,7 @@ public static class TrainCommand
         };
         command.SetAction(parse =>
         {
+            TrainOptions.TryParseImageSize(parse.GetValue(size)!, out int height, out int imageWidth);   // checked as it was parsed
             var options = new TrainOptions
             {
                 Data = [.. (parse.GetValue(data) ?? []).Select(text => DataSource.Parse(text).WithFullPath().ToString())],   // a resumed run may start from another folder
@@ -66,8 +67,8 @@ public static class TrainCommand
                 Overwrite = parse.GetValue(overwrite),
                 SkipBad = parse.GetValue(skipBad),
                 Threads = parse.GetValue(threads),
-                Height = parse.GetValue(size),
-                ImageWidth = parse.GetValue(size),
+                Height = height,
+                ImageWidth = imageWidth,
                 Channels = parse.GetValue(channels),
                 SyntheticTrain = parse.GetValue(syntheticTrain),
                 SyntheticValidation = parse.GetValue(syntheticValidation),

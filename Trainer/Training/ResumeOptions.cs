@@ -38,7 +38,7 @@ public static class ResumeOptions
             conflicts.Add($"--format {given.Format} (the run has {saved.Format ?? (saved.Data.Count == 0 ? "synthetic" : "its format detected from the path")})");
         Same("--width", saved.Width, given.Width);
         Same("--channels", saved.Channels, given.Channels);
-        Same("--image-size", saved.Height, given.Height);
+        Same("--image-size", saved.ImageSize, given.ImageSize);
         Same("--batch", saved.Batch, given.Batch);
         Same("--lr", saved.LearningRate, given.LearningRate);
         Same("--task-weights", saved.TaskWeights, given.TaskWeights);

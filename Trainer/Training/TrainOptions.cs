@@ -31,4 +31,20 @@ public sealed record TrainOptions
     public int? SyntheticTrain { get; init; }
     public int? SyntheticValidation { get; init; }
     public const int DefaultSyntheticTrain = 2000, DefaultSyntheticValidation = 400;
+
+    /// <summary>The input size as --image-size takes it: "48" for 48 x 48, "40x56" for 40 high and 56 wide.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]   // Height and ImageWidth are what a saved run keeps
+    public string ImageSize => FormatImageSize(Height, ImageWidth);
+
+    public static string FormatImageSize(int height, int width) => height == width ? $"{height}" : $"{height}x{width}";
+
+    /// <summary>"S" (S x S) or "HxW", each side a multiple of 8 from 8 to 1024 (the network pools three times by 2).</summary>
+    public static bool TryParseImageSize(string text, out int height, out int width)
+    {
+        var sides = text.Split('x');
+        height = width = 0;
+        if (sides.Length is not (1 or 2) || !int.TryParse(sides[0], out height) || !int.TryParse(sides[^1], out width)) return false;
+        return IsSide(height) && IsSide(width);
+        static bool IsSide(int side) => side is >= 8 and <= 1024 && side % 8 == 0;
+    }
 }

@@ -38,7 +38,7 @@ public sealed class TrainerData(FaceDataset dataset, Device device) : IDisposabl
         long bytes = ((long)train + validation) * options.Channels * options.Height * options.ImageWidth;
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (bytes <= 0.5 * available) return;
-        throw new UsageException($"--synthetic-train {train} and --synthetic-validation {validation} at --image-size {options.Height} " +
+        throw new UsageException($"--synthetic-train {train} and --synthetic-validation {validation} at --image-size {options.ImageSize} " +
             $"need {bytes / (double)(1L << 30):N1} GiB of images; this machine has {available / (double)(1L << 30):N1} GiB. Use fewer images or a smaller --image-size.");
     }
 

@@ -185,7 +185,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         if ((double)perImage * batch <= 0.8 * available) return;
         long fits = (long)(0.8 * available / perImage);
         throw new UsageException($"--batch {options.Batch} needs about {(double)perImage * batch / (1L << 30):N1} GiB for a training step at --width {config.Width} " +
-            $"and --image-size {config.Height} ({perImage / 1e6:N1} MB per image); this machine has {available / (double)(1L << 30):N1} GiB. " +
+            $"and --image-size {TrainOptions.FormatImageSize(config.Height, config.ImageWidth)} ({perImage / 1e6:N1} MB per image); this machine has {available / (double)(1L << 30):N1} GiB. " +
             (fits >= 2 ? $"Use --batch {fits} or less." : "Not even a batch of 2 fits: use a smaller --width or --image-size."));
     }
 
