@@ -14,6 +14,19 @@ public sealed class Fer2013CsvReaderTests : DataFixtures
     }
 
     [Fact]
+    public void Without_a_Usage_column_every_row_trains_and_the_columns_may_come_in_any_order()
+    {
+        string path = PathOf("fer2013.csv");
+        File.WriteAllLines(path, ["pixels,emotion", $"{Pixels(1)},4", $"{Pixels(2)},2"]);
+        var data = new FaceDataset(1, 48, 48);
+        Fer2013CsvReader.Read(path, data, skipBad: false);
+        Assert.Equal([4, 2], data.Train.Select(s => s.Labels.Emotion));
+        Assert.Empty(data.Validation);
+        Assert.Empty(data.Test);
+        Assert.Equal(Pixels(2).Split(' ').Select(byte.Parse).ToArray(), data.Train[1].Pixels);
+    }
+
+    [Fact]
     public void Rows_go_to_their_split_with_exact_pixels_and_emotion_only()
     {
         string path = Csv($"3,{Pixels(1)},Training", $"0,{Pixels(2)},PublicTest", $"6,{Pixels(3)},PrivateTest", $"5,{Pixels(4)},Training");

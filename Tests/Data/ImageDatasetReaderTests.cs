@@ -46,6 +46,21 @@ public sealed class ImageDatasetReaderTests : DataFixtures
     }
 
     [Fact]
+    public void RafDb_reads_the_original_image_where_there_is_no_aligned_one()
+    {
+        string root = RafDb();
+        string aligned = Path.Combine(root, "Image", "aligned", "train_00003_aligned.jpg");
+        File.Delete(aligned);
+        string original = WriteImage(Path.Combine(root, "Image", "original", "train_00003.jpg"), 80, 60);
+        var data = new FaceDataset(1, 48, 48);
+        RafDbReader.Read(root, data);
+        Assert.Equal(7, data.Train.Count);
+        Assert.Equal(original, data.Train[2].Source);
+        Assert.Equal(1, data.Train[2].Labels.Emotion);   // RAF 3, disgust
+        Assert.Empty(data.Report.Skipped);
+    }
+
+    [Fact]
     public void RafDb_attributes_that_cannot_be_read_are_listed_and_left_unlabelled()
     {
         string root = RafDb();
