@@ -33,7 +33,7 @@ public static class GpuTrainStepBenchmark
     {
         if (!FerEngine.Native.CudaProbe.DriverSeesGpu())
         {
-            Console.Error.WriteLine("benchmark: gpu-train-step needs a GPU, and the CUDA driver sees none here (`fer info` says why). The CPU runs are train-step, breakdown and primitives.");
+            Console.Error.WriteLine("benchmark: gpu-train-step needs a GPU, and the CUDA driver sees none here (`fer info` says why). The CPU runs are train-step, inference, scaling, primitives, gemm and breakdown.");
             return 1;
         }
         // Made when first used, inside a measurement: a GPU our bindings cannot open costs our columns, not PyTorch's.
