@@ -84,6 +84,8 @@ public static class Autograd
                 if (inputGradient.Shape != input.Shape)
                     throw new InvalidOperationException(
                         $"Backward of '{node.OpName}' returned a gradient of shape {inputGradient.Shape} for input {k} of shape {input.Shape}.");
+                // A new tensor, not an add into sum: a rule may hand one tensor to several inputs (add's [dy, dy],
+                // reshape's views), and adding into it would change another input's gradient too.
                 gradients[input] = gradients.TryGetValue(input, out var sum) ? Functional.AddNoGrad(sum, inputGradient) : inputGradient;
             }
         }
@@ -107,7 +109,8 @@ public static class Autograd
     {
         var order = new List<Tensor>();
         var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        // Iterative depth-first search: deep graphs must not overflow the stack.
+        // Iterative depth-first search: deep graphs must not overflow the stack. Each entry remembers the
+        // next input to visit; a tensor goes into the order only once all its inputs are done (post-order).
         var stack = new Stack<(Tensor Tensor, int NextInput)>();
         visited.Add(root);
         stack.Push((root, 0));

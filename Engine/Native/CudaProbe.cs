@@ -3,14 +3,14 @@ using System.Text;
 
 namespace FerEngine.Native;
 
-/// <summary>What `fer info` reports about the GPU side: driver version and devices, library versions, or why not.</summary>
+/// <summary>What `fer info` reports about the GPU side: driver version and devices, where cuBLAS and cuDNN were loaded from (and cuDNN's version), or why not.</summary>
 public sealed record CudaReport(bool Available, IReadOnlyList<string> Lines);
 
 /// <summary>
 /// Asks the CUDA driver (cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName,
 /// cuDeviceTotalMem_v2, cuGetErrorName; signatures from cuda.h) which GPUs there are, and loads
-/// cuBLAS and cuDNN (cudnnGetVersion) to report their versions. Never throws: a missing piece is a line
-/// of the report saying what is missing and what to do.
+/// cuBLAS (checking it exports cublasCreate_v2) and cuDNN (cudnnGetVersion: 9 or newer). Never throws:
+/// a missing piece is a line of the report saying what is missing and what to do.
 /// </summary>
 public static unsafe class CudaProbe
 {

@@ -82,9 +82,8 @@ public sealed class BatchNorm : Module
         Functional.BatchNorm(x, Gamma, Beta, RunningMean, RunningVar, IsTraining, Momentum, Eps);
 
     /// <summary>
-    /// Forward(ELU(x + bias)), bias [C] the preceding layer's (or null), as one op whose bias and
-    /// activation cost no pass over memory of their own and whose backward runs through all three
-    /// (<see cref="Functional.EluBatchNorm"/>).
+    /// Forward(ELU(x + bias)), bias [C] the preceding layer's (or null), as one op that a backend may
+    /// fuse, forward and backward (<see cref="Functional.EluBatchNorm"/> says which do).
     /// </summary>
     public Tensor ForwardOfElu(Tensor x, Tensor? bias = null, double alpha = 1.0) =>
         Functional.EluBatchNorm(x, bias, Gamma, Beta, RunningMean, RunningVar, IsTraining, Momentum, Eps, alpha);
@@ -117,6 +116,8 @@ public sealed class Dropout(ParameterFactory f, double probability, Tensor? step
     /// <summary>Writes s into <see cref="Step"/> (a host-to-device copy; outside any captured graph).</summary>
     public void SetStep(ulong step) => Step.Backend.CopyFromHost<long>([(long)step], Step);
 
+    // Each dropout layer owns 2^32 Philox streams, one per step (Stream << 32, plus the step on the
+    // device): two layers never draw the same mask, whatever the step.
     public override Tensor Forward(Tensor x) =>
         Functional.Dropout(x, Probability, IsTraining, Seed, Stream << 32, Step);
 }

@@ -85,7 +85,10 @@ public static class Functional
         return Record(OpNames.Mean, y, [x], dy => [Broadcast(dy, x, 1.0 / x.ElementCount)]);
     }
 
-    /// <summary>A tensor shaped like <paramref name="like"/> filled with factor * scalar[0].</summary>
+    /// <summary>
+    /// A tensor shaped like <paramref name="like"/> filled with factor * scalar[0]. The scalar stays on the
+    /// device: reading it back would make the host wait for the GPU, and cannot happen in a captured graph.
+    /// </summary>
     private static Tensor Broadcast(Tensor scalar, Tensor like, double factor)
     {
         var result = Like(like);
@@ -215,10 +218,11 @@ public static class Functional
 
     /// <summary>
     /// BatchNorm(Elu(x + bias, alpha), ...) as one op, as the network applies every ELU, with the
-    /// preceding layer's bias [C] (over axis 1) or none: the same values, computed without a pass
-    /// over memory for the bias or the activation (<see cref="IBackend.EluBatchNormForwardTraining"/>),
-    /// and a backward pass that runs through both at once (<see cref="IBackend.BatchNormEluBackward"/>)
-    /// instead of writing the gradient between them and reading it back.
+    /// preceding layer's bias [C] (over axis 1) or none: the same values, as one primitive each way
+    /// (<see cref="IBackend.EluBatchNormForwardTraining"/>, <see cref="IBackend.BatchNormEluBackward"/>),
+    /// so that a backend can fuse them. The GPU's sliced kernels do (bias and ELU inside the statistics
+    /// pass; the backward through ELU and batch norm at once, no gradient written between them); the
+    /// CPU paths, and the GPU's per-channel kernels (the fully-connected layer's S = 1), run the parts in turn.
     /// </summary>
     public static Tensor EluBatchNorm(Tensor x, Tensor? bias, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
         bool training, double momentum, double eps, double alpha = 1.0) =>
@@ -243,6 +247,8 @@ public static class Functional
         {
             if (eluAlpha is { } alpha) backend.EluForward(u, bias, x, alpha);
             backend.BatchNormForwardInference(x, gamma, beta, runningMean, runningVar, eps, y);
+            // A node whose backward throws, rather than none: a backward after Eval() must not silently
+            // leave gamma, beta and the layers before without gradients.
             return Record(op, y, inputs, _ => throw new NotSupportedException(
                 $"{op}: backward through evaluation mode is not supported; call Train() on the model before a training step."));
         }

@@ -5,7 +5,7 @@ namespace FerEngine.Optim;
 /// <summary>
 /// Adam (Kingma and Ba) with PyTorch's semantics and defaults: betas (0.9, 0.999), eps 1e-8,
 /// bias correction, optional L2 weight decay added to the gradient. The whole update of all the
-/// tensors is one fused primitive (<see cref="IBackend.AdamUpdate"/>; one launch on a GPU).
+/// tensors is one fused primitive (<see cref="IBackend.AdamUpdate"/>; on a GPU one launch per 64 tensors, so one for FerNet's 36).
 /// </summary>
 public sealed class Adam : Optimizer
 {
@@ -43,7 +43,7 @@ public sealed class Adam : Optimizer
         Hyperparameters.WriteStepScalars(StepCount, _stepScalars);
     }
 
-    /// <summary>Every parameter that has a gradient in one call: the GPU updates them all in one launch.</summary>
+    /// <summary>Every parameter that has a gradient in one call (on a GPU: one launch per 64 tensors, <see cref="Kernels.AdamTable"/>).</summary>
     public override void ApplyUpdates()
     {
         var tensors = WithGradients().Select(p => new AdamTensors(p.Parameter, p.Gradient, _moments[p.Name].M, _moments[p.Name].V)).ToList();

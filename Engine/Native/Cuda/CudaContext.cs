@@ -8,8 +8,10 @@ namespace FerEngine.Native.Cuda;
 /// current on the calling thread, one non-blocking stream that every call is queued on, device
 /// memory, copies, memsets, modules loaded from PTX text (JIT-compiled by the driver, with the JIT's
 /// error log in the exception), kernel launches, events for timing, and stream capture into a graph.
-/// Copies to the host wait for the stream; nothing else does (copies from the host go through
-/// pinned staging memory, <see cref="UploadRing"/>).
+/// The host waits for the stream only where a result is needed or memory is handed back: a copy to
+/// the host (<see cref="BeginCopyToHost{T}"/> waits when its value is read), freeing memory, timing
+/// events, and a staging half of <see cref="UploadRing"/> reused (copies from the host go through
+/// pinned staging memory, so they do not wait).
 /// </summary>
 public sealed unsafe class CudaContext : IDisposable, IUploadStream
 {
@@ -287,8 +289,10 @@ public sealed unsafe class CudaContext : IDisposable, IUploadStream
     public void DestroyGraph(IntPtr executable) => _api.Check(_api.cuGraphExecDestroy(executable), "cuGraphExecDestroy");
 
     /// <summary>
-    /// Allocating, freeing, host copies (which wait for the stream) are not allowed in a stream
-    /// capture; each would invalidate the capture with an error far from its cause, so they fail here.
+    /// Allocating, freeing and copies to or from the host are not allowed in a stream capture: an
+    /// allocation or a free cannot be captured, a copy to the host would be read before the graph ever
+    /// ran, and a copy from the host would record a staging address whose bytes change before any replay.
+    /// Each would invalidate the capture with an error far from its cause, so they fail here.
     /// </summary>
     private void RefuseWhileCapturing(string call)
     {

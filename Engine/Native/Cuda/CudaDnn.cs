@@ -146,8 +146,8 @@ public sealed unsafe class CudaDnn : IDisposable
     /// <summary>
     /// Device scratch memory of at least <paramref name="bytes"/> (one buffer, grown when a plan needs
     /// more). The outgrown buffer goes before the new one is allocated, so that a GPU close to full
-    /// still fits it, and a failed allocation (out of memory: <see cref="ConvolutionPlan"/> then tries an
-    /// algorithm with a smaller workspace) leaves none rather than a buffer freed twice at the end. It is
+    /// still fits it, and a failed allocation (out of memory: <see cref="ConvolutionPlan"/> then tries the
+    /// next algorithm in its list) leaves none rather than a buffer freed twice at the end. It is
     /// freed at once unless a CUDA graph was captured while it was current: that graph may still use its
     /// address, so it is kept until the end.
     /// </summary>
