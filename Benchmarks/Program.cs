@@ -8,6 +8,7 @@ namespace FerEngine.Benchmarks;
 /// <summary>
 /// The benchmark runners, one command each (`--help` after a command lists its options):
 ///   train-step       end-to-end CPU throughput vs PyTorch
+///   inference        evaluation-mode CPU throughput vs ONNX Runtime and PyTorch
 ///   scaling          CPU img/s for batch x width x threads
 ///   gpu-train-step   end-to-end GPU throughput vs PyTorch, and kernel bandwidth (needs a GPU)
 ///   gpu-host-side    the host's share of an eager GPU step, measured without a GPU

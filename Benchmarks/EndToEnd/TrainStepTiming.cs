@@ -14,7 +14,8 @@ internal static class TrainStepTiming
     /// <paramref name="device"/>: <paramref name="warmup"/> steps, then steps for at least
     /// <paramref name="seconds"/> and at least <paramref name="minimumSteps"/>; the last loss is read
     /// back inside the timing (on a GPU that waits for the queued steps). With <paramref name="graph"/>
-    /// the step is captured as a CUDA graph during the warm-up and replayed.
+    /// the step is captured as a CUDA graph on its third call and replayed after: give a warm-up of 3 or
+    /// more, or the capture falls inside the timing.
     /// </summary>
     public static double FerEngine(Device device, double width, int batch, double seconds, int warmup = 2, int minimumSteps = 3, bool graph = false)
     {

@@ -18,7 +18,7 @@ namespace FerEngine.Benchmarks.Kernels;
 /// FLOP-bound rows: GFLOP/s = 2 x multiply-adds / time, against threads x the single-core FMA peak
 /// (CPU) or a large cuBLAS SGEMM in the device's math mode (GPU, TF32 as PyTorch's convolutions).
 /// A convolution's multiply-adds are the direct algorithm's, so a rate is effective: an algorithm
-/// that needs fewer (Winograd on the CPU's 3x3 layers, perhaps cuDNN's) can pass 100 %.
+/// that needs fewer (Winograd on the CPU's 3x3 layers and conv2, perhaps cuDNN's) can pass 100 %.
 /// Memory-bound rows: GB/s = the bytes a one-pass kernel must read and write / time, against the
 /// measured copy bandwidth (bytes read + written; cuMemcpyDtoD on a GPU). A rate is effective, as for
 /// the FLOPs: a kernel that makes several passes (batch norm reads x three times forward and x and dy

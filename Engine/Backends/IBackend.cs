@@ -70,8 +70,9 @@ public interface IBackend
     // ---- activations -------------------------------------------------------------------------
     /// <summary>
     /// y = v > 0 ? v : alpha * (exp(v) - 1) with v = x, or v = x + bias[c] when a bias [C] is given
-    /// (x [N, C] or [N, C, H, W]): a layer's bias added as its activation reads it (the CPU does both in
-    /// one pass; the CUDA backend copies, adds the bias with cuDNN, then runs the ELU kernel).
+    /// (x [N, C] or [N, C, H, W]): a layer's bias added as its activation reads it (the fast CPU path
+    /// in one pass over [N, C, H, W], adding the bias first for [N, C]; the CUDA backend copies, adds
+    /// the bias with cuDNN, then runs the ELU kernel).
     /// </summary>
     void EluForward(Tensor x, Tensor? bias, Tensor y, double alpha);
     /// <summary>dx = dy * (y > 0 ? 1 : y + alpha), from the forward OUTPUT y (x is not kept).</summary>

@@ -45,7 +45,7 @@ public sealed class Tensor
     /// <summary>The node that produced this tensor, or null for a leaf.</summary>
     public Node? GradFn { get; internal set; }
 
-    /// <summary>Reverse-mode differentiation from this scalar (see <see cref="Autograd.Backward"/>).</summary>
+    /// <summary>Reverse-mode differentiation from this scalar (see <see cref="Autograd.Autograd.Backward"/>).</summary>
     public void Backward() => Autograd.Autograd.Backward(this);
 
     // ---- creation -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ namespace FerEngine.Model.Network;
 ///   input   "image" [N, C, H, W] float32: pixels / 255, grey (C = 1) or RGB (C = 3), at the trained size
 ///           (prepared as <see cref="Data.ImageConversion"/> prepares it: BT.601 luma, area-average shrinking)
 ///   outputs "emotion" [N, 7], "gender" [N, 3], "race" [N, 3], "age" [N, 5]: each head's class probabilities
-/// The graph is <see cref="FerNet.Forward"/> node for node: six blocks of Conv -> Elu -> BatchNormalization
+/// The graph is <see cref="FerNet.ForwardTasks"/> node for node, with a softmax on each head: six blocks of Conv -> Elu -> BatchNormalization
 /// (running statistics), MaxPool 2x2 after blocks 2, 4 and 6, then Flatten -> Gemm (fc) -> Elu ->
 /// BatchNormalization (bn_fc), and per head Gemm -> Softmax. Dropout is the identity in evaluation and
 /// is left out. Weights keep their state-dict names (conv1.weight, ...); metadata_props carry what

@@ -67,6 +67,8 @@ public sealed class TrainStep(FerNet model, Optimizer optimizer, TaskWeights wei
             _graph = null;
             _quietSteps = 0;
         }
+        // Capture only after an eager step with these very inputs allocated nothing: a capture may not
+        // allocate, and the graph keeps every arena address it recorded.
         if (captureGraph && GraphUnavailable is null && _quietSteps >= 1 && StepGraph.SameTensors(inputs, _lastInputs)
             && TryCapture(x, labels, inputs) is { } captured)
             return captured;

@@ -79,7 +79,7 @@ public static class PredictCommand
 
     private static string Name(FaceTask task) => task.ToString().ToLowerInvariant();
 
-    /// <summary>"face.png: happiness (anger 2 %, ...); gender female, race ..., age 20-39", for the tasks given.</summary>
+    /// <summary>"face.png: happy (angry 2 %, ...); gender female, race ..., age 20-39", for the tasks given.</summary>
     private static string ToText(string file, double[][] p, IReadOnlyList<FaceTask> tasks)
     {
         var parts = new List<string>();

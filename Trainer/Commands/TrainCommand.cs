@@ -39,7 +39,7 @@ public static class TrainCommand
         var syntheticValidation = new Option<int?>("--synthetic-validation") { Description = "Synthetic validation images (default 400)." }
             .Require(n => n >= 1, "must be at least 1.");
         var noGraph = new Option<bool>("--no-graph") { Description = "On a GPU, run every training step eagerly (default: capture the step as a CUDA graph after two warm-up steps and replay it)." };
-        var strict = new Option<bool>("--strict-float32") { Description = "On a GPU, compute convolutions and GEMMs in strict float32 (default: TF32 tensor cores, as PyTorch)." };
+        var strict = new Option<bool>("--strict-float32") { Description = "On a GPU, compute convolutions and GEMMs in strict float32 (default: TF32 tensor cores, as PyTorch's default for convolutions; here for the GEMMs too)." };
         var patience = new Option<int>("--patience") { Description = "Early-stopping patience in epochs.", DefaultValueFactory = _ => 10 }
             .Require(p => p >= 1, "must be at least 1.");
 

@@ -15,7 +15,7 @@ public interface IProgressReporter
 }
 
 /// <summary>
-/// Plain log lines (stderr when stdout is not a terminal or in --json mode): one line every
+/// Plain log lines, for a stdout that is not a terminal (a terminal gets Spectre.Console's progress bar): one line every
 /// few seconds with img/s, ETA and running losses, and one line per epoch with validation accuracy.
 /// </summary>
 public sealed class ConsoleProgress(TextWriter output, TimeSpan interval) : IProgressReporter

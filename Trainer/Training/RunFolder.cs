@@ -7,7 +7,7 @@ namespace FerEngine.Trainer.Training;
 /// <summary>
 /// The files of one training run, each written to a temporary name, flushed and renamed
 /// (<see cref="AtomicFile"/>), so a kill at any moment leaves the previous good files intact:
-///   model.safetensors   best weights so far (by validation emotion accuracy)
+///   model.safetensors   best weights so far (by validation emotion accuracy, or the trained tasks' mean without emotion labels)
 ///   last.safetensors    weights after the latest save
 ///   state.safetensors   optimiser moments + training state (JSON in __metadata__) for --resume
 ///   metrics.csv         one line per epoch

@@ -21,7 +21,7 @@ public sealed record TrainOptions
     public string Out { get; init; } = "runs/fer";
     public bool Overwrite { get; init; }                // replace an earlier run in Out (otherwise a new run refuses to write there)
     public bool SkipBad { get; init; }
-    public int Patience { get; init; } = 10;            // early stopping on validation emotion accuracy
+    public int Patience { get; init; } = 10;            // early stopping on validation emotion accuracy (without emotion labels: the trained tasks' mean)
     public double PlateauFactor { get; init; } = 0.2;
     public int PlateauPatience { get; init; } = 5;
     public double MinLearningRate { get; init; } = 1e-6;

@@ -17,7 +17,8 @@ public sealed record TrainingResult(RunOutcome Outcome, int Epochs, double BestV
 
 /// <summary>
 /// The `fer train` loop: epochs of shuffled batches through <see cref="TrainStep"/>, validation
-/// after each epoch, reduce-LR-on-plateau and early stopping on validation emotion accuracy,
+/// after each epoch, reduce-LR-on-plateau and early stopping on validation emotion accuracy (or,
+/// without emotion labels, the mean accuracy of the trained tasks),
 /// and after each epoch the run folder's files (best and last weights, state, metrics, plots).
 /// A cancellation (Ctrl-C) finishes the current step, saves, and returns; --resume continues
 /// from the saved position exactly (same batches, same dropout and augmentation streams).

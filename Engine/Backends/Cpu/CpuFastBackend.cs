@@ -4,9 +4,10 @@ using FerEngine.Backends.Cpu.Fast;
 namespace FerEngine.Backends.Cpu;
 
 /// <summary>
-/// The fast CPU path: float32 convolutions and GEMMs on a blocked, packed, register-tiled SIMD
-/// kernel (<see cref="Sgemm"/>) over im2col, parallel across images; vectorised, parallel
-/// elementwise and per-channel passes. Float64 and everything not overridden run the reference.
+/// The fast CPU path, float32: convolutions by Winograd (3x3, and 5x5 from 32 input channels), by
+/// direct kernels for one to three input channels (conv1), otherwise on a blocked, packed,
+/// register-tiled SIMD GEMM (<see cref="Sgemm"/>) over an im2col read in place (<see cref="FastConvolution"/>);
+/// vectorised, parallel elementwise and per-channel passes. Float64 and everything not overridden run the reference.
 /// </summary>
 public class CpuFastBackend : CpuReferenceBackend
 {

@@ -154,7 +154,7 @@ internal static class ReferenceLoops<T> where T : unmanaged, IFloatingPointIeee7
                 }
             savedMean[ch] = Cast(mean);
             savedInvStd[ch] = Cast(invStd);
-            double unbiased = count > 1 ? squares / (count - 1) : variance; // unbiased: running estimate
+            double unbiased = count > 1 ? squares / (count - 1) : variance; // unbiased: running estimate (one value has none: keep the biased 0)
             runningMean[ch] = Cast((1 - momentum) * D(runningMean[ch]) + momentum * mean);
             runningVar[ch] = Cast((1 - momentum) * D(runningVar[ch]) + momentum * unbiased);
         }

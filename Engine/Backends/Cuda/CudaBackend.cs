@@ -321,6 +321,7 @@ public sealed class CudaBackend : IBackend
         for (int t = 0; t < tasks; t++)
         {
             int classes = logits[t].Shape[1];
+            // The tasks' [N, K_t] gradients lie back to back in dlogits: offset counts floats, 4 bytes each.
             gpu.Launch("softmax_cross_entropy_f32", rows, Ptr(logits[t]), Ptr(labels[t]), Ptr(rowLoss.Slice(t, 1)), Ptr(dlogits) + 4 * (ulong)offset, (uint)rows, (uint)classes);
             offset += logits[t].ElementCount;
         }
@@ -344,7 +345,7 @@ public sealed class CudaBackend : IBackend
     public void Sum(Tensor x, Tensor y)
     {
         RequireVectorAligned("sum", x);
-        Fill(y, 0);
+        Fill(y, 0);   // each block adds its partial sum into y atomically
         Gpu(x).Launch("sum_f32", x.ElementCount, Ptr(x), Ptr(y), (uint)x.ElementCount);
     }
 
@@ -363,7 +364,7 @@ public sealed class CudaBackend : IBackend
 
     public void CountCorrect(Tensor predictions, Tensor labels, Tensor correct, Tensor labelled)
     {
-        Fill(correct, 0);
+        Fill(correct, 0);   // each block adds its counts into these atomically
         Fill(labelled, 0);
         Gpu(labels).Launch("count_correct_i64", labels.ElementCount, Ptr(predictions), Ptr(labels), Ptr(correct), Ptr(labelled), (uint)labels.ElementCount);
     }

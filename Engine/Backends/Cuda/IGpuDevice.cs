@@ -4,9 +4,10 @@ namespace FerEngine.Backends.Cuda;
 
 /// <summary>
 /// The narrow interface between the CUDA backend and a GPU: memory, copies, PTX kernel launches
-/// and the few cuBLAS / cuDNN calls the backend makes. Two implementations: the real device
-/// (driver API, cuBLAS, cuDNN) and <see cref="EmulatedGpu"/> (host memory, the PTX emulator, the
-/// CPU reference for the library calls), so the whole CUDA backend runs in every test run.
+/// and the few cuBLAS / cuDNN calls the backend makes. Two devices: the real one (driver API,
+/// cuBLAS, cuDNN) and <see cref="EmulatedGpu"/> (host memory, the PTX emulator, the CPU reference
+/// for the library calls), so the whole CUDA backend runs in every test run. (Two tools wrap it too:
+/// `fer trace`'s launch recorder and the benchmarks' host-only GPU.)
 /// Addresses are device pointers; tensors are float32 NCHW / OIHW, row-major matrices.
 /// </summary>
 public interface IGpuDevice

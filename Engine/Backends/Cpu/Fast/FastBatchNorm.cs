@@ -21,7 +21,7 @@ public static class FastBatchNorm
             double sum = 0;
             for (int i = 0; i < n; i++) sum += System.Numerics.Tensors.TensorPrimitives.Sum(source.Slice((i * c + ch) * spatial, spatial));
             double mean = sum / count;
-            double squares = 0;
+            double squares = 0;   // a second pass over the centred values: E[x^2] - E[x]^2 would cancel badly
             for (int i = 0; i < n; i++) squares += CentredSquares(source.Slice((i * c + ch) * spatial, spatial), (float)mean);
             double variance = squares / count, invStd = 1.0 / Math.Sqrt(variance + eps);
             float scale = (float)(gamma.Span[ch] * invStd), shift = (float)(beta.Span[ch] - mean * gamma.Span[ch] * invStd);

@@ -24,9 +24,9 @@ namespace FerEngine.Backends.Cpu.Fast;
 /// convolutions run here.
 /// Images are split into fixed contiguous chunks that run in parallel on
 /// <see cref="CpuFastBackend.Threads"/> threads (a forward pass of fewer images than threads splits the
-/// output channels instead). The split depends only on N (never on the thread
-/// count) and partial filter gradients are reduced in chunk order, so results are bitwise
-/// identical run to run and for any number of threads: a resumed run continues exactly.
+/// output channels instead). Each output value is summed in one fixed order whatever the split, and
+/// partial filter gradients are reduced in chunk order (chunks fixed by N alone), so results are
+/// bitwise identical run to run and for any number of threads: a resumed run continues exactly.
 /// </summary>
 public static class FastConvolution
 {

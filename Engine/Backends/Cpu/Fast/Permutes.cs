@@ -23,7 +23,8 @@ internal static class Permutes
     public static Vector512<int> InterleaveHigh { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31); }
     /// <summary>
     /// Columns k, k + 4, ..., k + 28 of 32 floats in lanes 0-7 (F(4x4, 3x3)'s tiles start 4 columns
-    /// apart: column k of tiles 0 .. 7); lanes 8-15 repeat them and are not used.
+    /// apart: column k of tiles 0 .. 7); lanes 8-15 repeat them. F(4x4, 3x3) uses lanes 0-7 only;
+    /// F(4x4, 5x5)'s 16 tiles take lanes 8-15 of a second such vector as tiles 8-15 (<see cref="FastWinograd5x5"/>).
     /// </summary>
     public static Vector512<int> EveryFourthColumn0 { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28); }
     public static Vector512<int> EveryFourthColumn1 { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => Vector512.Create(1, 5, 9, 13, 17, 21, 25, 29, 1, 5, 9, 13, 17, 21, 25, 29); }
