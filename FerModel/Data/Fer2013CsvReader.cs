@@ -6,6 +6,8 @@ namespace FerEngine.Model.Data;
 /// FER2013 as published: one CSV with header `emotion,pixels,Usage`; emotion 0-6 in the canonical
 /// order; pixels = 2304 space-separated integers 0-255 (48x48 grey, row-major); Usage = Training,
 /// PublicTest (our validation) or PrivateTest (our test). Emotion labels only. The file is streamed.
+/// The columns may come in any order (the header says which is which); without a Usage column every
+/// row is training data, and the loader holds out a validation split.
 /// A malformed row is an error naming file:line, or with skipBad skipped and listed in the report.
 /// </summary>
 public static class Fer2013CsvReader

@@ -2,7 +2,7 @@ using FerEngine.Model.Network;
 
 namespace FerEngine.Model.Data;
 
-/// <summary>The canonical label spaces of the four tasks (MODEL_AND_DATA.md); -1 means "no label".</summary>
+/// <summary>The canonical label spaces of the four tasks (the project's specification, ../shared/MODEL_AND_DATA.md beside the repository); -1 means "no label".</summary>
 public static class Labels
 {
     public const int Missing = -1;

@@ -8,7 +8,7 @@ using FerEngine.Trainer.Training;
 namespace FerEngine.Tests.Model;
 
 /// <summary>
-/// Values the specification (MODEL_AND_DATA.md: the paper's network and its reference code) fixes
+/// Values the specification (../shared/MODEL_AND_DATA.md beside the repository: the paper's network and its reference code) fixes
 /// and nothing else would catch if they changed: the label spaces, the dropout rates, the
 /// initialisation and the training defaults, in TrainOptions and on the command line.
 /// </summary>
