@@ -94,10 +94,10 @@ public static unsafe class CudaProbe
                 IntPtr handle = LibraryResolver.Load(library, folders);
                 string version = "";
                 if (library == NativeLibrarySpec.Cublas)
-                    Export(handle, "cublasCreate_v2", library.Name);   // a file of that name that is not cuBLAS fails here, not in the first training step
+                    Export(handle, "cublasCreate_v2", library);   // a file of that name that is not cuBLAS fails here, not in the first training step
                 else
                 {
-                    nuint cudnn = ((delegate* unmanaged<nuint>)Export(handle, "cudnnGetVersion", library.Name))();
+                    nuint cudnn = ((delegate* unmanaged<nuint>)Export(handle, "cudnnGetVersion", library))();
                     if (cudnn < 90000)   // cuDNN 9 numbers its versions major * 10000 + minor * 100 + patch
                         throw new CudaUnavailableException($"cuDNN ({LibraryResolver.PathOf(handle)}) is version {cudnn}; this build needs cuDNN 9 (the pip wheel nvidia-cudnn-cu12 or -cu13).");
                     version = $", version {cudnn}";
@@ -114,6 +114,6 @@ public static unsafe class CudaProbe
     }
 
     /// <summary>An export of a loaded library, or <see cref="CudaUnavailableException"/> naming the library and its file.</summary>
-    private static IntPtr Export(IntPtr library, string export, string libraryName = "the CUDA driver (libcuda.so.1)") =>
-        Cuda.Exports.Get(library, libraryName, export);
+    private static IntPtr Export(IntPtr library, string export, NativeLibrarySpec? spec = null) =>
+        Cuda.Exports.Get(library, spec ?? NativeLibrarySpec.Driver, export);
 }

@@ -407,8 +407,8 @@ public static class PtxParser
             // A comparison the type has no meaning for (setp.equ.u32: unordered is a float notion) is refused
             // here, with file:line, rather than when a thread first runs it.
             if (ins.Op == PtxOp.Setp && !PtxTypeRules.ComparisonAllowed(ins.Compare, ins.Type))
-                throw Error(file, line, $"'{mnemonic}': .{ins.Compare.ToString().ToLowerInvariant()} does not compare .{ins.Type.ToString().ToLowerInvariant()} values; " +
-                    $"for .{ins.Type.ToString().ToLowerInvariant()} use {PtxTypeRules.ComparisonsFor(ins.Type)} (PTX ISA 9.3.1, comparisons).");
+                throw Error(file, line, $"'{mnemonic}': .{ins.Compare.ToString().ToLowerInvariant()} does not compare {TypeName(ins.Type)} values; " +
+                    $"for {TypeName(ins.Type)} use {PtxTypeRules.ComparisonsFor(ins.Type)} (PTX ISA 9.3.1, comparisons).");
             // Float arithmetic says .rn (or .approx): without it ptxas may fuse a multiply and an add into one fma,
             // rounding once where the emulator (and the CPU reference) round twice; .rz/.rm/.rp are not emulated.
             if (ins.Op is PtxOp.Add or PtxOp.Sub or PtxOp.Mul or PtxOp.Fma or PtxOp.Div or PtxOp.Sqrt or PtxOp.Rcp
@@ -573,7 +573,7 @@ public static class PtxParser
             if (registers.TryGetValue(baseName, out int slot))
             {
                 if (!PtxTypeRules.HoldsAddress(slotTypes[slot]))
-                    throw Error(file, line, $"'{ins.Text}': the address register {baseName} is declared .{slotTypes[slot].ToString().ToLowerInvariant()}; " +
+                    throw Error(file, line, $"'{ins.Text}': the address register {baseName} is declared {TypeName(slotTypes[slot])}; " +
                         "an address register must be of an integer or bit-size type, e.g. .u64 or .b64 (PTX ISA 6.4.1, addresses as operands).");
                 ins.AddressBase = slot;
             }

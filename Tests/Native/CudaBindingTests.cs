@@ -97,11 +97,11 @@ public class CudaBindingTests
         Assert.Equal("cuMemAlloc(1,024 bytes) failed: CUDA_ERROR_OUT_OF_MEMORY. Use a smaller --batch.", e.Message);
 
         IntPtr libc = NativeLibrary.Load("libc.so.6");
-        var missing = Assert.Throws<CudaUnavailableException>(() => Exports.Get(libc, "libc", "cuNoSuchFunction"));
+        var missing = Assert.Throws<CudaUnavailableException>(() => Exports.Get(libc, new NativeLibrarySpec("libc", ["libc.so.6"]), "cuNoSuchFunction"));
         Assert.Contains("does not export cuNoSuchFunction", missing.Message);
         Assert.Contains(LibraryResolver.OverrideVariable, missing.Message);
         // The driver matches the kernel module: its advice is to update it, not to point at other folders.
-        var driver = Assert.Throws<CudaUnavailableException>(() => Exports.Get(libc, "the CUDA driver (libcuda.so.1)", "cuNoSuchFunction"));
+        var driver = Assert.Throws<CudaUnavailableException>(() => Exports.Get(libc, NativeLibrarySpec.Driver, "cuNoSuchFunction"));
         Assert.Contains("Update the NVIDIA driver", driver.Message);
         Assert.DoesNotContain(LibraryResolver.OverrideVariable, driver.Message);
     }

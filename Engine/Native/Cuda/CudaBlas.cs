@@ -30,7 +30,7 @@ public sealed unsafe class CudaBlas : IDisposable
     public CudaBlas(CudaContext context, bool tf32)
     {
         IntPtr library = LibraryResolver.Load(NativeLibrarySpec.Cublas);
-        IntPtr F(string name) => Exports.Get(library, "cuBLAS", name);
+        IntPtr F(string name) => Exports.Get(library, NativeLibrarySpec.Cublas, name);
         _create = (delegate* unmanaged<IntPtr*, int>)F("cublasCreate_v2");
         _destroy = (delegate* unmanaged<IntPtr, int>)F("cublasDestroy_v2");
         _setStream = (delegate* unmanaged<IntPtr, IntPtr, int>)F("cublasSetStream_v2");

@@ -80,7 +80,7 @@ public sealed unsafe class CudaDnn : IDisposable
         _context = context;
         _tf32 = tf32;
         IntPtr library = LibraryResolver.Load(NativeLibrarySpec.Cudnn);
-        IntPtr F(string name) => Exports.Get(library, "cuDNN", name);
+        IntPtr F(string name) => Exports.Get(library, NativeLibrarySpec.Cudnn, name);
         cudnnCreate = (delegate* unmanaged<IntPtr*, int>)F("cudnnCreate");
         cudnnDestroy = (delegate* unmanaged<IntPtr, int>)F("cudnnDestroy");
         cudnnSetStream = (delegate* unmanaged<IntPtr, IntPtr, int>)F("cudnnSetStream");

@@ -59,7 +59,7 @@ internal sealed unsafe class DriverApi
 
     public DriverApi(IntPtr library)
     {
-        IntPtr F(params string[] names) => Exports.Get(library, "the CUDA driver (libcuda.so.1)", names);
+        IntPtr F(params string[] names) => Exports.Get(library, NativeLibrarySpec.Driver, names);
         cuInit = (delegate* unmanaged<uint, int>)F("cuInit");
         cuDeviceGet = (delegate* unmanaged<int*, int, int>)F("cuDeviceGet");
         cuDeviceGetName = (delegate* unmanaged<byte*, int, int, int>)F("cuDeviceGetName");
