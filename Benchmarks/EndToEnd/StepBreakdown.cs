@@ -35,7 +35,7 @@ public static class StepBreakdown
             { width, batch, steps, threads, device, inference };
         command.Validators.Add(parse =>
         {
-            if (!parse.GetValue(inference) && parse.GetValue(batch) < 2) parse.AddError("--batch must be at least 2 for a training step (training batch norm needs two samples); --inference takes 1.");
+            if (!parse.GetValue(inference) && parse.GetResult(batch) is { } given && given.GetValueOrDefault<int>() < 2) parse.AddError("--batch must be at least 2 for a training step (training batch norm needs two samples); --inference takes 1.");
         });
         command.SetAction(parse => Run(parse.GetValue(width), parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(threads), parse.GetValue(device) == "cuda", parse.GetValue(inference)));
         return command;
