@@ -27,7 +27,7 @@ public class CpuFastBackend : CpuReferenceBackend
         // same sum in the same order either way, so the result does not depend on the thread count.
         int blocks = (long)m * n * k >= ParallelGemmWork ? Math.Max(1, Math.Min(Threads, n / Sgemm.NR)) : 1;
         if (blocks == 1) Columns(0);
-        else Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Threads }, Columns);
+        else ComputeThreads.Run(blocks, Columns);
 
         void Columns(int block)
         {

@@ -267,7 +267,7 @@ public static class FastConvolution
     internal static void ForEachChunk(int n, Action<int, int, int> work)
     {
         int chunks = ChunkCount(n);
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, c =>
+        ComputeThreads.Run(chunks, c =>
         {
             int first = (int)((long)c * n / chunks), last = (int)((long)(c + 1) * n / chunks);
             if (last > first) work(c, first, last - first);

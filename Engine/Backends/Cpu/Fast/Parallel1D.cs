@@ -1,6 +1,6 @@
 namespace FerEngine.Backends.Cpu.Fast;
 
-/// <summary>Splits [0, count) into a fixed number of contiguous chunks and runs them in parallel.</summary>
+/// <summary>Splits [0, count) into a fixed number of contiguous chunks and runs them in parallel (<see cref="ComputeThreads"/>).</summary>
 internal static class Parallel1D
 {
     /// <summary>Below this many elements a pass runs on the calling thread (thread start-up would dominate).</summary>
@@ -20,7 +20,7 @@ internal static class Parallel1D
     private static void InChunks(long count, int chunks, Action<int, int> work)
     {
         if (chunks == 1) { work(0, (int)count); return; }
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, c =>
+        ComputeThreads.Run(chunks, c =>
         {
             int first = (int)(c * count / chunks), last = (int)((c + 1) * count / chunks);
             work(first, last - first);
@@ -28,6 +28,5 @@ internal static class Parallel1D
     }
 
     /// <summary>One task per item (channels, planes), items spread over the threads.</summary>
-    public static void ForEach(int items, Action<int> work) =>
-        Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = CpuFastBackend.Threads }, work);
+    public static void ForEach(int items, Action<int> work) => ComputeThreads.Run(items, work);
 }

@@ -90,7 +90,10 @@ internal static class WinogradConvolution
                 if (splitStages) Parallel1D.ForEachThread(items, work);
                 else work(0, items);
             }
-            Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = splitStages ? 1 : CpuFastBackend.Threads }, group =>
+            if (splitStages) for (int group = 0; group < groups; group++) Group(group);
+            else ComputeThreads.Run(groups, Group);
+
+            void Group(int group)
             {
                 int first = group * perGroup, count = Math.Min(perGroup, s.N - first);
                 int tiles = count * th * tw;
@@ -134,7 +137,7 @@ internal static class WinogradConvolution
                     ArrayPool<float>.Shared.Return(v);
                     ArrayPool<float>.Shared.Return(m);
                 }
-            });
+            }
         }
         finally
         {
