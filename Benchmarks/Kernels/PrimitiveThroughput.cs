@@ -30,6 +30,9 @@ public static class PrimitiveThroughput
 {
     internal sealed record Case(string Name, string Shape, double Flops, double Bytes, Action Run);
 
+    /// <summary>A tensor of the given shape on the cases' device, filled with normal random values.</summary>
+    private delegate Tensor MakeTensor(params int[] dims);
+
     public static Command Command()
     {
         var batch = BenchmarkOptions.Batch(32, least: 1);
@@ -67,8 +70,7 @@ public static class PrimitiveThroughput
         // Scratch memory (batch norm's partial sums, the loss's row losses) comes from an arena, as in a
         // training step, so that no timed call allocates device memory.
         using var arena = device.CreateArena("primitives");
-        var all = Cases(batch, device);
-        var cases = all.FindAll(c => c.Name.Contains(only)).ConvertAll(c => c with { Run = () => { using (device.BeginStep(arena)) c.Run(); } });
+        var cases = Cases(batch, device, only).ConvertAll(c => c with { Run = () => { using (device.BeginStep(arena)) c.Run(); } });
         // A case or the peer that fails is reported and left out of the table, not the end of the run: on a
         // GPU lent for minutes, one failure should not cost every other number.
         var ours = cases.ToDictionary(c => c.Name, c => Measured.OrNaN(c.Name, () => gpu is null ? MedianMs(c.Run, repeats) : MedianGpuMs(gpu, c.Run, repeats)));
@@ -112,14 +114,20 @@ public static class PrimitiveThroughput
     /// <summary>Two decimals, or three significant digits below a millisecond (a 4.2 µs loss is 0.0042, not 0.00).</summary>
     private static string Milliseconds(double ms) => ms >= 1 ? ms.ToString("F2") : ms.ToString("G3");
 
-    internal static List<Case> Cases(int n, Device device)
+    /// <summary>
+    /// The cases whose name contains <paramref name="only"/> (every case for ""), at batch n. Each group of cases
+    /// makes its tensors only when one of its cases is wanted: `--only adam` at batch 1024 needs 38 MB, not 6 GB.
+    /// </summary>
+    internal static List<Case> Cases(int n, Device device, string only = "")
     {
         IBackend b = device.Backend;
         Tensor T(params int[] dims) => Tensor.Normal(new Shape(dims), 0, 1, 1, 1, DType.Float32, device);
+        bool Wants(params string[] names) => names.Any(name => name.Contains(only));
         var cases = new List<Case>();
         foreach (var (name, cin, cout, hw, k) in new[] { ("conv1", 1, 64, 48, 5), ("conv2", 64, 64, 48, 5), ("conv3", 64, 128, 24, 3),
                      ("conv4", 128, 128, 24, 3), ("conv5", 128, 256, 12, 3), ("conv6", 256, 256, 12, 3) })
         {
+            if (!Wants($"{name} forward", $"{name} backward-data", $"{name} backward-filter")) continue;
             var (x, w, bias, y) = (T(n, cin, hw, hw), T(cout, cin, k, k), T(cout), T(n, cout, hw, hw));
             var dx = T(n, cin, hw, hw);
             var dw = T(cout, cin, k, k);
@@ -129,6 +137,19 @@ public static class PrimitiveThroughput
             cases.Add(new($"{name} backward-data", shape, flops, 0, () => b.ConvolutionBackwardData(y, w, dx, k / 2)));
             cases.Add(new($"{name} backward-filter", shape, flops, 0, () => b.ConvolutionBackwardFilter(x, y, dw, k / 2, false)));
         }
+        if (Wants("fc gemm", "fc backward-data gemm", "fc backward-weight gemm", "fc add-bias")) FullyConnectedCases(n, b, T, cases);
+        if (Wants("head gemms (4 heads)", "head backward-data gemms (4 heads)", "head backward-weight gemms (4 heads)", "add (head input gradients)")) HeadCases(n, b, T, cases);
+        if (Wants("batch-norm forward", "batch-norm backward", "batch-norm inference", "elu forward", "bias + elu + batch-norm forward", "conv2 bias backward",
+                  "elu backward", "batch-norm + elu backward", "max-pool forward", "max-pool backward", "dropout forward", "dropout backward"))
+            ActivationCases(n, device, T, cases);
+        if (Wants("image batch (crop + flip)")) ImageBatchCase(n, device, T, cases);
+        if (Wants("softmax cross-entropy", "joint loss (4 heads)", "joint loss backward (scale segments)", "argmax (4 heads)")) LossCases(n, device, T, cases);
+        if (Wants("adam (2.39 M parameters)")) AdamCase(device, T, cases);
+        return cases.FindAll(c => c.Name.Contains(only));
+    }
+
+    private static void FullyConnectedCases(int n, IBackend b, MakeTensor T, List<Case> cases)
+    {
         var (fx, fw, fy) = (T(n, 9216), T(128, 9216), T(n, 128));
         var (dfx, dfw) = (T(n, 9216), T(128, 9216));
         double fcFlops = 2.0 * n * 9216 * 128;
@@ -137,6 +158,10 @@ public static class PrimitiveThroughput
         cases.Add(new("fc backward-weight gemm", $"[{n},128]^T * [{n},9216]", fcFlops, 0, () => b.Gemm(true, false, 1, fy, fx, 0, dfw)));
         var fcBias = T(128);
         cases.Add(new("fc add-bias", $"[{n},128]", 0, 2 * fy.ElementCount * 4.0, () => b.AddBias(fy, fcBias)));
+    }
+
+    private static void HeadCases(int n, IBackend b, MakeTensor T, List<Case> cases)
+    {
         // The four heads (7, 3, 3, 5 classes) read the same [n, 128] features; each row times all four.
         var hx = T(n, 128);
         Tensor[] headW = [.. FerNet.ClassCounts.Select(k => T(k, 128))], headY = [.. FerNet.ClassCounts.Select(k => T(n, k))], headDw = [.. FerNet.ClassCounts.Select(k => T(k, 128))];
@@ -147,7 +172,12 @@ public static class PrimitiveThroughput
         cases.Add(new("head backward-weight gemms (4 heads)", $"[{n},7+3+3+5]^T * [{n},128]", headFlops, 0, () => { for (int t = 0; t < 4; t++) b.Gemm(true, false, 1, headY[t], hx, 0, headDw[t]); }));
         // Autograd adds the heads' four gradients of their shared input: three adds per step.
         cases.Add(new("add (head input gradients)", $"3 x [{n},128]", 0, 3 * 3 * hx.ElementCount * 4.0, () => { for (int i = 0; i < 3; i++) b.Add(hx, dhx, dhx); }));
+    }
 
+    /// <summary>The per-element and per-channel passes, at conv2's output [n, 64, 48, 48] (the largest), and dropout at its pooled size.</summary>
+    private static void ActivationCases(int n, Device device, MakeTensor T, List<Case> cases)
+    {
+        IBackend b = device.Backend;
         var act = T(n, 64, 48, 48);
         var (dy, outp, dx2) = (T(n, 64, 48, 48), T(n, 64, 48, 48), T(n, 64, 48, 48));
         var (g, beta, rm, rv, sm, si, dg, db) = (T(64), T(64), T(64), T(64), T(64), T(64), T(64), T(64));
@@ -172,10 +202,20 @@ public static class PrimitiveThroughput
         var (dropped, step) = (T(n, 64, 24, 24), Tensor.Zeros(new Shape(1), DType.Int64, device));
         cases.Add(new("dropout forward", $"[{n},64,24,24]", 0, 2.25 * pooled.ElementCount * 4, () => b.DropoutForward(pooled, 0.6, 1, 2, step, dropped, mask)));
         cases.Add(new("dropout backward", $"[{n},64,24,24]", 0, 2.25 * pooled.ElementCount * 4, () => b.DropoutBackward(dropped, mask, 0.6, pooled)));
+    }
+
+    private static void ImageBatchCase(int n, Device device, MakeTensor T, List<Case> cases)
+    {
+        IBackend b = device.Backend;
         var pixels = Tensor.FromArray(Enumerable.Range(0, n * 48 * 48).Select(i => (byte)(i * 7)).ToArray(), new Shape(n, 1, 48, 48), device);
         var images = T(n, 1, 48, 48);
         var augmentation = new FerEngine.Random.ImageAugmentation(Seed: 1, Stream: 2, FirstPosition: 0);
         cases.Add(new("image batch (crop + flip)", $"[{n},1,48,48] u8", 0, 5.0 * pixels.ElementCount, () => b.ImageBatch(pixels, images, augmentation)));
+    }
+
+    private static void LossCases(int n, Device device, MakeTensor T, List<Case> cases)
+    {
+        IBackend b = device.Backend;
         var (logits, d, loss) = (T(n, 7), T(n, 7), T(1));
         var labels = Tensor.FromArray(Enumerable.Range(0, n).Select(i => (long)(i % 7)).ToArray(), new Shape(n), device);
         cases.Add(new("softmax cross-entropy", $"[{n},7]", 0, 2 * logits.ElementCount * 4 + n * 8, () => b.SoftmaxCrossEntropy(logits, labels, loss.View(Shape.Scalar), d)));
@@ -191,11 +231,15 @@ public static class PrimitiveThroughput
         // Evaluation's predictions: each head's most likely class.
         var predictions = heads.Select(_ => Tensor.Zeros(new Shape(n), DType.Int64, device)).ToArray();
         cases.Add(new("argmax (4 heads)", $"[{n},7+3+3+5]", 0, 18.0 * n * 4 + 4 * n * 8, () => { for (int t = 0; t < 4; t++) b.Argmax(heads[t], predictions[t]); }));
+    }
+
+    private static void AdamCase(Device device, MakeTensor T, List<Case> cases)
+    {
+        IBackend b = device.Backend;
         var (p, pg, m, v) = (T(2_394_962), T(2_394_962), T(2_394_962), T(2_394_962));
         var adam = new AdamHyperparameters(3e-4);
         var stepScalars = adam.StepScalarsTensor(2, DType.Float32, device);
         cases.Add(new("adam (2.39 M parameters)", "[2394962]", 0, 7 * 4.0 * p.ElementCount, () => b.AdamUpdate([new(p, pg, m, v)], adam, stepScalars)));
-        return cases;
     }
 
     /// <summary>The median time of <paramref name="repeats"/> calls after one warm-up call (JIT, pools, cuDNN plans).</summary>
