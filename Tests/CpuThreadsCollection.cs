@@ -11,4 +11,16 @@ namespace FerEngine.Tests;
 public sealed class CpuThreadsCollection
 {
     public const string Name = "CpuFastBackend.Threads";
+
+    /// <summary>Runs body with <see cref="FerEngine.Backends.Cpu.CpuFastBackend.Threads"/> set to threads, then puts the setting back.</summary>
+    public static void WithThreads(int threads, Action body) => WithThreads(threads, () => { body(); return 0; });
+
+    /// <summary>body's result, computed with <see cref="FerEngine.Backends.Cpu.CpuFastBackend.Threads"/> set to threads; the setting is put back.</summary>
+    public static T WithThreads<T>(int threads, Func<T> body)
+    {
+        int saved = FerEngine.Backends.Cpu.CpuFastBackend.Threads;
+        FerEngine.Backends.Cpu.CpuFastBackend.Threads = threads;
+        try { return body(); }
+        finally { FerEngine.Backends.Cpu.CpuFastBackend.Threads = saved; }
+    }
 }

@@ -136,22 +136,16 @@ public class FastCpuTests
         var x = Pair(9, n, cin, 9, 9).Fast;
         var w = Pair(10, cout, cin, k, k).Fast;
         var dy = Pair(11, n, cout, 9, 9).Fast;
-        float[] AllThree(int threads)   // y, dx and dw, one after the other
+        float[] AllThree(int threads) => CpuThreadsCollection.WithThreads<float[]>(threads, () =>   // y, dx and dw, one after the other
         {
-            int saved = FerEngine.Backends.Cpu.CpuFastBackend.Threads;
-            FerEngine.Backends.Cpu.CpuFastBackend.Threads = threads;
-            try
-            {
-                var y = Tensor.Zeros(new Shape(n, cout, 9, 9), DType.Float32, Device.Cpu);
-                var dx = Tensor.Zeros(new Shape(n, cin, 9, 9), DType.Float32, Device.Cpu);
-                var dw = Tensor.Zeros(new Shape(cout, cin, k, k), DType.Float32, Device.Cpu);
-                Fast.ConvolutionForward(x, w, null, y, k / 2);
-                Fast.ConvolutionBackwardData(dy, w, dx, k / 2);
-                Fast.ConvolutionBackwardFilter(x, dy, dw, k / 2, accumulate: false);
-                return [.. y.ToArray<float>(), .. dx.ToArray<float>(), .. dw.ToArray<float>()];
-            }
-            finally { FerEngine.Backends.Cpu.CpuFastBackend.Threads = saved; }
-        }
+            var y = Tensor.Zeros(new Shape(n, cout, 9, 9), DType.Float32, Device.Cpu);
+            var dx = Tensor.Zeros(new Shape(n, cin, 9, 9), DType.Float32, Device.Cpu);
+            var dw = Tensor.Zeros(new Shape(cout, cin, k, k), DType.Float32, Device.Cpu);
+            Fast.ConvolutionForward(x, w, null, y, k / 2);
+            Fast.ConvolutionBackwardData(dy, w, dx, k / 2);
+            Fast.ConvolutionBackwardFilter(x, dy, dw, k / 2, accumulate: false);
+            return [.. y.ToArray<float>(), .. dx.ToArray<float>(), .. dw.ToArray<float>()];
+        });
         Assert.Equal(AllThree(2), AllThree(2));          // bitwise reproducible run to run
         Assert.Equal(AllThree(1), AllThree(3));          // and for any number of threads
     }
@@ -177,18 +171,12 @@ public class FastCpuTests
     {
         var x = Pair(12, 32, 9216).Fast;      // the fully-connected layer: x [32, 9216] times w^T
         var w = Pair(13, 136, 9216).Fast;     // 136 outputs: four whole column panels and a partial one
-        float[] Product(int threads)
+        float[] Product(int threads) => CpuThreadsCollection.WithThreads(threads, () =>
         {
-            int saved = FerEngine.Backends.Cpu.CpuFastBackend.Threads;
-            FerEngine.Backends.Cpu.CpuFastBackend.Threads = threads;
-            try
-            {
-                var y = Tensor.Zeros(new Shape(32, 136), DType.Float32, Device.Cpu);
-                Fast.Gemm(false, true, 1.0, x, w, 0.0, y);
-                return y.ToArray<float>();
-            }
-            finally { FerEngine.Backends.Cpu.CpuFastBackend.Threads = saved; }
-        }
+            var y = Tensor.Zeros(new Shape(32, 136), DType.Float32, Device.Cpu);
+            Fast.Gemm(false, true, 1.0, x, w, 0.0, y);
+            return y.ToArray<float>();
+        });
         var single = Product(1);
         Assert.Equal(single, Product(2));
         Assert.Equal(single, Product(3));

@@ -265,18 +265,12 @@ public class WinogradTests
     {
         var shape = new ConvShape(n, 7, size, size, 9, k, k / 2);
         float[] x = Pair(30, n, 7, size, size).Fast.ToArray<float>(), w = Pair(31, 9, 7, k, k).Fast.ToArray<float>(), bias = Pair(32, 9).Fast.ToArray<float>();
-        float[] Output(int threads)
+        float[] Output(int threads) => CpuThreadsCollection.WithThreads(threads, () =>
         {
-            int saved = CpuFastBackend.Threads;
-            CpuFastBackend.Threads = threads;
-            try
-            {
-                var y = new float[n * 9 * size * size];
-                Forward(shape, x, w, bias, y);
-                return y;
-            }
-            finally { CpuFastBackend.Threads = saved; }
-        }
+            var y = new float[n * 9 * size * size];
+            Forward(shape, x, w, bias, y);
+            return y;
+        });
         float[] one = Output(1);
         Assert.Equal(one, Output(3));
         Assert.Equal(one, Output(16));
@@ -290,18 +284,12 @@ public class WinogradTests
     {
         var shape = new ConvShape(n, 5, size, size, 6, k, k / 2);
         float[] x = Pair(28, n, 5, size, size).Fast.ToArray<float>(), dy = Pair(29, n, 6, size, size).Fast.ToArray<float>();
-        float[] Gradient(int threads)
+        float[] Gradient(int threads) => CpuThreadsCollection.WithThreads(threads, () =>
         {
-            int saved = CpuFastBackend.Threads;
-            CpuFastBackend.Threads = threads;
-            try
-            {
-                var dw = new float[6 * 5 * k * k];
-                BackwardFilter(shape, x, dy, dw, accumulate: false);
-                return dw;
-            }
-            finally { CpuFastBackend.Threads = saved; }
-        }
+            var dw = new float[6 * 5 * k * k];
+            BackwardFilter(shape, x, dy, dw, accumulate: false);
+            return dw;
+        });
         Assert.Equal(Gradient(1), Gradient(3));
     }
 }
