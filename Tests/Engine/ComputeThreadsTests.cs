@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using FerEngine.Backends.Cpu.Fast;
 using static FerEngine.Tests.CpuThreadsCollection;
 
@@ -42,8 +43,10 @@ public class ComputeThreadsTests
         }
     });
 
-    [Fact]
-    public void A_chunks_exception_reaches_the_caller_after_the_other_chunks_ran() => WithThreads(2, () =>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void A_chunks_exception_reaches_the_caller_after_the_other_chunks_ran(int threads) => WithThreads(threads, () =>
     {
         var runs = new int[16];
         var error = Assert.Throws<InvalidOperationException>(() => ComputeThreads.Run(16, c =>
@@ -58,6 +61,23 @@ public class ComputeThreadsTests
         ComputeThreads.Run(16, c => Interlocked.Increment(ref after[c]));
         Assert.All(after, r => Assert.Equal(1, r));
     });
+
+    [Fact]
+    public void A_finished_loop_keeps_nothing_its_chunks_captured() => WithThreads(2, () =>
+    {
+        var captured = RunOnAnArray();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        Assert.False(captured.IsAlive, "the last loop's work (and the array it captured) is still reachable");
+    });
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference RunOnAnArray()
+    {
+        var array = new float[1 << 20];
+        ComputeThreads.Run(4, c => array[c] = c);
+        return new WeakReference(array);
+    }
 
     [Fact]
     public void A_loop_inside_a_chunk_and_loops_from_two_threads_all_complete() => WithThreads(2, () =>

@@ -27,7 +27,7 @@ internal static class ComputeThreads
     /// takes the next unclaimed chunks of the others' ranges. So each thread reads and writes one contiguous part
     /// of the data, as with a fixed split, and a thread that starts late (woken from sleep) delays nothing.
     /// </summary>
-    private sealed class Loop(int chunks, Action<int> work, int threads)
+    private sealed class Loop(int chunks, Action<int>? work, int threads)
     {
         private const int Padding = 16;   // ints per counter: each on its own 64-byte cache line
         private readonly int[] _next = new int[threads * Padding];
@@ -42,46 +42,57 @@ internal static class ComputeThreads
         {
             for (int k = 0; k < Threads; k++)
             {
-                int range = (t + k) % Threads, first = First(range), end = First(range + 1), chunk;
-                while ((chunk = first + Interlocked.Increment(ref _next[range * Padding]) - 1) < end)
+                int range = (t + k) % Threads, first = First(range), end = First(range + 1);
+                long chunk;
+                while ((chunk = first + (long)Interlocked.Increment(ref _next[range * Padding]) - 1) < end)
                 {
-                    try { work(chunk); }
+                    try { work!((int)chunk); }
                     catch (Exception e) { Interlocked.CompareExchange(ref Error, e, null); }
                     Interlocked.Increment(ref Finished);
                 }
             }
         }
+
+        /// <summary>After the last chunk: no claim can succeed any more, so a late worker never reads work.</summary>
+        public void ReleaseWork() => work = null;
     }
 
+    /// <summary>A worker; it sleeps on itself (Monitor.Wait), so that a loop wakes only the workers it uses.</summary>
+    private sealed class Worker { public int Sleeping; }
+
     private static readonly Lock Posting = new();             // the workers run one loop at a time
-    private static readonly object Sleeping = new();          // where idle workers sleep (Monitor.Wait)
-    private static readonly List<Thread> Workers = [];
+    private static readonly List<Worker> Workers = [];
     private static Loop? _current;
     private static int _posted;                                // loops posted so far: a worker waits for it to change
-    private static int _sleepers;
     [ThreadStatic] private static bool _inChunk;
 
-    /// <summary>Runs work(0) .. work(chunks - 1) in parallel and returns when all have finished; rethrows the first exception.</summary>
+    /// <summary>
+    /// Runs work(0) .. work(chunks - 1) in parallel and returns when all have finished. A chunk that throws does not
+    /// stop the others; the first exception is rethrown at the end.
+    /// </summary>
     public static void Run(int chunks, Action<int> work)
     {
-        int threads = Math.Min(chunks, CpuFastBackend.Threads);
-        if (threads <= 1 || _inChunk)
-        {
-            for (int c = 0; c < chunks; c++) work(c);
-            return;
-        }
+        var loop = new Loop(chunks, work, Math.Clamp(CpuFastBackend.Threads, 1, Math.Max(1, chunks)));
+        if (loop.Threads == 1 || _inChunk) loop.RunChunks(0);   // one thread, or a loop inside a chunk: all on this thread
+        else RunOnWorkers(loop);
+        if (loop.Error is { } error) ExceptionDispatchInfo.Throw(error);
+    }
+
+    private static void RunOnWorkers(Loop loop)
+    {
+        int threads = loop.Threads;
         Posting.Enter();
         try
         {
             while (Workers.Count < threads - 1) StartWorker(Workers.Count);
-            var loop = new Loop(chunks, work, threads);
             Volatile.Write(ref _current, loop);
             Interlocked.Increment(ref _posted);
-            if (Volatile.Read(ref _sleepers) > 0) lock (Sleeping) Monitor.PulseAll(Sleeping);
+            for (int i = 0; i < threads - 1; i++)   // after the full fence of the increment: see Sleeping, or it sees the loop
+                if (Volatile.Read(ref Workers[i].Sleeping) != 0) lock (Workers[i]) Monitor.Pulse(Workers[i]);
             RunChunksHere(loop, 0);
             var wait = new SpinWait();
-            while (Volatile.Read(ref loop.Finished) < chunks) wait.SpinOnce(sleep1Threshold: -1);
-            if (loop.Error is { } error) ExceptionDispatchInfo.Throw(error);
+            while (Volatile.Read(ref loop.Finished) < loop.Chunks) wait.SpinOnce(sleep1Threshold: -1);
+            loop.ReleaseWork();   // _current keeps the loop: not what its chunks captured
         }
         finally { Posting.Exit(); }
     }
@@ -97,18 +108,19 @@ internal static class ComputeThreads
     private static void StartWorker(int index)
     {
         int seen = _posted;
-        var thread = new Thread(() => Work(index, seen)) { IsBackground = true, Name = $"FerEngine compute {index + 1}" };
-        Workers.Add(thread);
+        var worker = new Worker();
+        var thread = new Thread(() => Work(worker, index, seen)) { IsBackground = true, Name = $"FerEngine compute {index + 1}" };
+        Workers.Add(worker);
         thread.Start();
     }
 
     /// <summary>Worker index (0-based) is thread index + 1 of every loop that has that many threads.</summary>
-    private static void Work(int index, int seen)
+    private static void Work(Worker me, int index, int seen)
     {
         bool wanted = true;
         while (true)
         {
-            WaitForLoop(seen, spin: wanted);
+            WaitForLoop(me, seen, spin: wanted);
             seen = Volatile.Read(ref _posted);
             var loop = Volatile.Read(ref _current)!;
             wanted = index + 1 < loop.Threads;
@@ -120,18 +132,18 @@ internal static class ComputeThreads
     /// Spins until a loop after the seen one is posted, then sleeps until one is. A worker the last loop did not
     /// want (it had fewer threads) sleeps at once, leaving the cores to those that work.
     /// </summary>
-    private static void WaitForLoop(int seen, bool spin)
+    private static void WaitForLoop(Worker me, int seen, bool spin)
     {
         long spinUntil = spin ? Stopwatch.GetTimestamp() + (long)(SpinBeforeSleeping.TotalSeconds * Stopwatch.Frequency) : 0;
         var wait = new SpinWait();
         while (Volatile.Read(ref _posted) == seen)
         {
             if (Stopwatch.GetTimestamp() < spinUntil) { wait.SpinOnce(sleep1Threshold: -1); continue; }
-            lock (Sleeping)
+            lock (me)
             {
-                Interlocked.Increment(ref _sleepers);   // a full fence: the poster's read of _sleepers sees it, or we see its loop
-                while (Volatile.Read(ref _posted) == seen) Monitor.Wait(Sleeping);
-                Interlocked.Decrement(ref _sleepers);
+                Interlocked.Exchange(ref me.Sleeping, 1);   // a full fence: the poster's read of Sleeping sees it, or we see its loop
+                while (Volatile.Read(ref _posted) == seen) Monitor.Wait(me);
+                Volatile.Write(ref me.Sleeping, 0);
             }
         }
     }
