@@ -13,7 +13,7 @@ public class CpuFastBackend : CpuReferenceBackend
 {
     public override string Name => "cpu";
 
-    /// <summary>Worker threads for the parallel loops (default: all logical cores).</summary>
+    /// <summary>Threads of the parallel loops, the calling thread included (<see cref="ComputeThreads"/>; default: all logical cores).</summary>
     public static int Threads { get; set; } = Environment.ProcessorCount;
 
     public override void Gemm(bool transposeA, bool transposeB, double alpha, Tensor a, Tensor b, double beta, Tensor c)
