@@ -731,6 +731,17 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void More_threads_than_cores_is_taken_with_a_warning()
+    {
+        int threads = Environment.ProcessorCount + 1;
+        var (exit, output, error) = Fer(["train", "--width", "0.125", "--synthetic-train", "32", "--synthetic-validation", "16", "--batch", "16",
+            "--epochs", "1", "--threads", $"{threads}", "--out", Run("threads")]);
+        Assert.True(exit == 0, error);
+        Assert.Contains($"--threads {threads} is more than this machine's {Environment.ProcessorCount} logical cores", output + error);
+        Assert.Contains($"device: cpu ({threads} threads)", output);
+    }
+
+    [Fact]
     public void Info_lists_devices_and_the_model()
     {
         var (exit, output, _) = Fer("info");

@@ -21,6 +21,8 @@ public static class DeviceChoice
     public static Device Resolve(string name, int threads, bool tf32 = true, Action<string>? warn = null)
     {
         CpuFastBackend.Threads = Math.Max(1, threads);
+        if (threads > Environment.ProcessorCount)
+            warn?.Invoke($"--threads {threads} is more than this machine's {Environment.ProcessorCount} logical cores: the extra threads wait for a core, and each step slows down.");
         return name.ToLowerInvariant() switch
         {
             "auto" => Auto(tf32, warn ?? (_ => { })),
