@@ -28,7 +28,13 @@ public sealed class CliTests : IDisposable
         Assert.Contains("Completed: best validation emotion accuracy", output);
         foreach (var file in new[] { "model.safetensors", "last.safetensors", "state.safetensors", "metrics.csv", "loss.png", "accuracy.png", "confusion_emotion.png" })
             Assert.True(new FileInfo(Path.Combine(Run("a"), file)).Length > 0, $"{file} missing or empty");
-        Assert.Equal(3, File.ReadAllLines(Path.Combine(Run("a"), "metrics.csv")).Length); // header + 2 epochs
+        var metrics = File.ReadAllLines(Path.Combine(Run("a"), "metrics.csv"));
+        Assert.Equal(3, metrics.Length); // header + 2 epochs
+        foreach (var line in metrics.Skip(1))   // img/s counts the training steps only: more than the epoch's 96 images over its seconds, which include validation
+        {
+            double[] values = line.Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            Assert.True(values[3] > 96 / values[2], $"img/s {values[3]} is not above 96 images / {values[2]} s: validation and saving were counted");
+        }
         Assert.Empty(Directory.GetFiles(Run("a"), "*.tmp-*"));
 
         var eval = Fer("eval", "--model", Path.Combine(Run("a"), "model.safetensors"), "--json", "--split", "validation", "--width", "0.125");

@@ -53,7 +53,7 @@ public sealed class ConsoleProgress(TextWriter output, TimeSpan interval) : IPro
     public void EndEpoch(EpochMetrics m, bool improved) => output.WriteLine(EpochLine(m, improved));
 
     internal static string EpochLine(EpochMetrics m, bool improved) =>
-        $"epoch {m.Epoch} done in {m.Seconds:F1} s ({m.ImagesPerSecond:F1} img/s): train loss {m.TrainLoss:F4}; " +
+        $"epoch {m.Epoch} done in {m.Seconds:F1} s (training {m.ImagesPerSecond:F1} img/s): train loss {m.TrainLoss:F4}; " +
         $"validation accuracy emotion {Pct(m.ValidationEmotionAccuracy)}, gender {Pct(m.ValidationGenderAccuracy)}, " +
         $"race {Pct(m.ValidationRaceAccuracy)}, age {Pct(m.ValidationAgeAccuracy)}; lr {m.LearningRate:G3}{(improved ? "  * best so far, saved" : "")}";
 

@@ -3,7 +3,10 @@ using System.Text;
 
 namespace FerEngine.Trainer.Training;
 
-/// <summary>One epoch's numbers: mean training losses per task and validation accuracies (NaN = no labels).</summary>
+/// <summary>
+/// One epoch's numbers: its seconds (validation and saving included), the images per second of its training steps,
+/// mean training losses per task and validation accuracies (NaN = no labels).
+/// </summary>
 public sealed record EpochMetrics(
     int Epoch, double LearningRate, double Seconds, double ImagesPerSecond,
     double TrainLoss, double TrainEmotionLoss, double TrainGenderLoss, double TrainRaceLoss, double TrainAgeLoss,

@@ -147,6 +147,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                 unread = (readLosses, x.Shape[0]);
             }
             Account();
+            double trainingSeconds = secondsBefore + clock.Elapsed.TotalSeconds;   // the steps alone: img/s leaves validation and saving out
             var validation = Evaluator.Evaluate(model, data.ValidationCount, options.Batch, data.ValidationBatch);
             // An untrained head's accuracy is chance, not a result: n/a in the log, nan in metrics.csv.
             double Scored(FaceTask task) => trainedTasks.Contains(task) ? validation.Accuracy(task) : double.NaN;
@@ -156,7 +157,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             BeforeSaving();
             if (improved) ModelFile.Save(folder.BestModel, model, modelMetadata);
             double seconds = secondsBefore + clock.Elapsed.TotalSeconds;
-            var row = new EpochMetrics(epoch + 1, optimizer.LearningRate, seconds, images / seconds,
+            var row = new EpochMetrics(epoch + 1, optimizer.LearningRate, seconds, images / trainingSeconds,
                 losses.Total, losses.Mean(0), losses.Mean(1), losses.Mean(2), losses.Mean(3),
                 Scored(FaceTask.Emotion), Scored(FaceTask.Gender), Scored(FaceTask.Race), Scored(FaceTask.Age));
             history.Add(row);
