@@ -294,6 +294,9 @@ public class FastCpuTests
     [InlineData(1, 2, 4, 5)]     // even height, odd width: only a last column is uncovered
     [InlineData(1, 2, 5, 4)]     // odd height, even width: only a last row
     [InlineData(1, 1, 2, 64)]    // two full blocks
+    [InlineData(8, 64, 12, 12)]  // pool3's rows: 6 windows, a block running on into the rows after; 512 planes in two chunks
+    [InlineData(4, 64, 24, 24)]  // pool2's, the same with 12 windows a row, in more chunks
+    [InlineData(3, 5, 13, 26)]   // odd height: forward runs on past the row, backward writes each row alone
     public void Max_pool_picks_the_same_winners_as_the_reference_with_ties_and_NaNs(int n, int c, int h, int w)
     {
         // Values on a coarse grid (many ties: the first maximum wins) with some NaNs (the first NaN wins).

@@ -19,13 +19,22 @@ public static class FastMaxPool
             ReadOnlySpan<float> input = x.Span;
             Span<float> output = y.Span;
             Span<int> winners = argmax.Span;
+            int outputEnd = (firstPlane + count) * ho * wo;   // this chunk's outputs end here
             for (int plane = firstPlane; plane < firstPlane + count; plane++)
                 for (int oy = 0; oy < ho; oy++)
                 {
-                    var top = input.Slice((plane * h + 2 * oy) * w, w);
-                    var bottom = input.Slice((plane * h + 2 * oy + 1) * w, w);
-                    var best = output.Slice((plane * ho + oy) * wo, wo);
-                    var winner = winners.Slice((plane * ho + oy) * wo, wo);
+                    int topStart = (plane * h + 2 * oy) * w, outputStart = (plane * ho + oy) * wo;
+                    if (Avx512F.IsSupported && wo < 16 && topStart + w + 32 <= input.Length && outputStart + 16 <= outputEnd)
+                    {
+                        // A row of fewer than 16 windows (pool2's 12, pool3's 6) as one block read and written past
+                        // its end: the extra windows' values land on the rows after it, which are written later.
+                        ForwardBlock512(input.Slice(topStart, 32), input.Slice(topStart + w, 32), output.Slice(outputStart, 16), winners.Slice(outputStart, 16));
+                        continue;
+                    }
+                    var top = input.Slice(topStart, w);
+                    var bottom = input.Slice(topStart + w, w);
+                    var best = output.Slice(outputStart, wo);
+                    var winner = winners.Slice(outputStart, wo);
                     if (Avx512F.IsSupported) { ForwardRow512(top, bottom, best, winner); continue; }
                     for (int ox = 0; ox < wo; ox++)
                     {
@@ -50,12 +59,22 @@ public static class FastMaxPool
             ReadOnlySpan<float> outputGradient = dy.Span;
             ReadOnlySpan<int> winners = argmax.Span;
             Span<float> inputGradient = dx.Span;
+            bool covered = h % 2 == 0 && w % 2 == 0;   // every element of dx is in a window
+            int inputEnd = (firstPlane + count) * h * w;  // this chunk's part of dx ends here
             for (int plane = firstPlane; plane < firstPlane + count; plane++)
             {
                 var planeGradient = inputGradient.Slice(plane * h * w, h * w);
-                if (h % 2 != 0 || w % 2 != 0) planeGradient.Clear();   // the last row or column no window covers
+                if (!covered) planeGradient.Clear();   // the last row or column no window covers
                 for (int oy = 0; oy < ho; oy++)
                 {
+                    int gradientStart = (plane * ho + oy) * wo, topStart = (plane * h + 2 * oy) * w;
+                    if (Avx512F.IsSupported && covered && wo < 16 && gradientStart + 16 <= outputGradient.Length && topStart + w + 32 <= inputEnd)
+                    {
+                        // As in Forward: the block's extra columns land on the rows after these two, written later.
+                        BackwardBlock512(outputGradient.Slice(gradientStart, 16), winners.Slice(gradientStart, 16),
+                            inputGradient.Slice(topStart, 32), inputGradient.Slice(topStart + w, 32));
+                        continue;
+                    }
                     var gradient = outputGradient.Slice((plane * ho + oy) * wo, wo);
                     var winner = winners.Slice((plane * ho + oy) * wo, wo);
                     var top = planeGradient.Slice(2 * oy * w, w);
