@@ -103,7 +103,7 @@ public static class FastMaxPool
     /// <summary>
     /// One output row, 16 windows at a time. A last, partial block is the row's last 16 windows when
     /// there are that many (it recomputes some, writing the same values); shorter rows run on
-    /// zero-padded copies.
+    /// zero-padded copies (only where a block may not run on past the row: the last rows of a chunk).
     /// </summary>
     private static void ForwardRow512(ReadOnlySpan<float> top, ReadOnlySpan<float> bottom, Span<float> best, Span<int> winner)
     {
