@@ -339,10 +339,10 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
 
     /// <summary>
     /// E = A dy_tile A^T [8, 8] of one tile, 16 output channels per vector: dy_tile [4, 4] row-major
-    /// in, point xi out to e[xi width ..] (<see cref="WinogradConvolution"/> walks the tiles).
+    /// in, point xi out to e[xi pointStride ..] (<see cref="WinogradConvolution"/> walks the tiles).
     /// </summary>
     [SkipLocalsInit]   // t is written before it is read: no zeroing per tile
-    public static void TransformGradientTile(ReadOnlySpan<Vector512<float>> d, ref float e, int width)
+    public static void TransformGradientTile(ReadOnlySpan<Vector512<float>> d, ref float e, int pointStride)
     {
         Span<Vector512<float>> t = stackalloc Vector512<float>[Tile * 4];   // A dy_tile [8, 4]
         for (int j = 0; j < 4; j++)   // A over each column of dy_tile
@@ -350,15 +350,15 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
         for (int a = 0; a < Tile; a++)   // (A dy_tile) A^T: A over each row, points 8a .. 8a + 7
         {
             var (e0, e1, e2, e3, e4, e5, e6, e7) = GradientCombinations(t[4 * a], t[4 * a + 1], t[4 * a + 2], t[4 * a + 3]);
-            ref float row = ref Unsafe.Add(ref e, Tile * a * width);
+            ref float row = ref Unsafe.Add(ref e, Tile * a * pointStride);
             e0.StoreUnsafe(ref row);
-            e1.StoreUnsafe(ref row, (nuint)width);
-            e2.StoreUnsafe(ref row, (nuint)(2 * width));
-            e3.StoreUnsafe(ref row, (nuint)(3 * width));
-            e4.StoreUnsafe(ref row, (nuint)(4 * width));
-            e5.StoreUnsafe(ref row, (nuint)(5 * width));
-            e6.StoreUnsafe(ref row, (nuint)(6 * width));
-            e7.StoreUnsafe(ref row, (nuint)(7 * width));
+            e1.StoreUnsafe(ref row, (nuint)pointStride);
+            e2.StoreUnsafe(ref row, (nuint)(2 * pointStride));
+            e3.StoreUnsafe(ref row, (nuint)(3 * pointStride));
+            e4.StoreUnsafe(ref row, (nuint)(4 * pointStride));
+            e5.StoreUnsafe(ref row, (nuint)(5 * pointStride));
+            e6.StoreUnsafe(ref row, (nuint)(6 * pointStride));
+            e7.StoreUnsafe(ref row, (nuint)(7 * pointStride));
         }
     }
 

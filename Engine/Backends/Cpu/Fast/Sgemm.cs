@@ -232,23 +232,35 @@ public static class Sgemm
     private static void PackB(bool transposeB, ReadOnlySpan<float> b, int ldb, int pc, int kc, int n, int nr, float[] packed)
     {
         int panels = (n + nr - 1) / nr;
+        if (!transposeB)
+        {
+            // Row by row, so that each row of B is read once, front to back; whole panel rows copy as vectors.
+            for (int p = 0; p < kc; p++)
+            {
+                var row = b.Slice((pc + p) * ldb, n);
+                for (int panel = 0; panel < panels; panel++)
+                {
+                    int j0 = panel * nr, cols = Math.Min(nr, n - j0);
+                    var destination = packed.AsSpan(panel * nr * kc + p * nr, nr);
+                    if (cols < nr)
+                    {
+                        row.Slice(j0, cols).CopyTo(destination);
+                        destination[cols..].Clear();
+                    }
+                    else
+                        for (int q = 0; q < nr; q += Vector512<float>.Count)
+                            Vector512.Create<float>(row.Slice(j0 + q, Vector512<float>.Count)).CopyTo(destination[q..]);
+                }
+            }
+            return;
+        }
         for (int panel = 0; panel < panels; panel++)
         {
             int j0 = panel * nr, cols = Math.Min(nr, n - j0);
             var destination = packed.AsSpan(panel * nr * kc, nr * kc);
-            if (!transposeB)
-                for (int p = 0; p < kc; p++)
-                {
-                    var row = destination.Slice(p * nr, nr);
-                    b.Slice((pc + p) * ldb + j0, cols).CopyTo(row);
-                    row[cols..].Clear();
-                }
-            else
-            {
-                // op(B) column q is row j0 + q of B as stored: the panel is B's rows j0 .. j0 + cols, columns pc .. pc + kc, transposed.
-                if (cols < nr) destination.Clear();
-                FastTranspose.Transpose(b[(j0 * ldb + pc)..], cols, kc, ldb, destination, nr);
-            }
+            // op(B) column q is row j0 + q of B as stored: the panel is B's rows j0 .. j0 + cols, columns pc .. pc + kc, transposed.
+            if (cols < nr) destination.Clear();
+            FastTranspose.Transpose(b[(j0 * ldb + pc)..], cols, kc, ldb, destination, nr);
         }
     }
 

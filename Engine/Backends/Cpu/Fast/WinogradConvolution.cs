@@ -31,8 +31,8 @@ internal interface IWinogradTiling
     /// <summary>y = A^T M A + bias for one output plane, from M's tiles at m[xi xiStride + at ..].</summary>
     static abstract void TransformOutput(ConvShape s, float[] m, int at, int xiStride, int th, int tw, float bias, Span<float> output);
 
-    /// <summary>E = A dy_tile A^T of one tile, 16 output channels per vector: dy_tile [4, 4] row-major in, point xi to e[xi width ..].</summary>
-    static abstract void TransformGradientTile(ReadOnlySpan<Vector512<float>> dyTile, ref float e, int width);
+    /// <summary>E = A dy_tile A^T of one tile, 16 output channels per vector: dy_tile [4, 4] row-major in, point xi to e[xi pointStride ..].</summary>
+    static abstract void TransformGradientTile(ReadOnlySpan<Vector512<float>> dyTile, ref float e, int pointStride);
 
     /// <summary>dw^T [(ci Taps + tap), co] = (G^T P G)[tap] for input channel ci, from P's rows (ci, xi).</summary>
     static abstract void TransformProducts(ConvShape s, float[] products, int width, int ci, float[] partial);
@@ -174,7 +174,8 @@ internal static class WinogradConvolution
         int mostTiles = (s.N + slabs - 1) / slabs * perImage, vStride = mostTiles + T.Lanes;   // a tile row's store may run past the last tile
         int vChannel = ChannelBlock(points * vStride);                              // from one channel's rows to the next's
         float[] v = ArrayPool<float>.Shared.Rent(s.Cin * vChannel);                  // row (ci, xi) of V_xi [Cin, tiles]
-        float[] e = ArrayPool<float>.Shared.Rent(mostTiles * points * width);        // row (tile, xi) of E_xi^T [tiles, width]
+        int eStride = ChannelBlock(mostTiles * width);                              // from E_xi^T to E_(xi+1)^T
+        float[] e = ArrayPool<float>.Shared.Rent(points * eStride);                  // E_xi^T [tiles, width] at xi eStride
         float[] products = ArrayPool<float>.Shared.Rent(s.Cin * points * width);     // row (ci, xi) of P_xi [Cin, width]
         float[] partial = ArrayPool<float>.Shared.Rent(s.Cin * s.K * s.K * s.Cout);     // dw^T [Cin Taps, Cout]
         var rowOffsets = new int[s.Cin];
@@ -199,12 +200,12 @@ internal static class WinogradConvolution
                     float[] gradient = ArrayPool<float>.Shared.Rent(s.Ho * s.Wo * width);   // dy_n transposed: [Ho Wo, width]
                     if (width > s.Cout) Array.Clear(gradient, 0, s.Ho * s.Wo * width);      // channels past Cout stay zero (the transpose writes the rest)
                     FastTranspose.Transpose(dy.Span.Slice((first + image) * ySize, ySize), s.Cout, s.Ho * s.Wo, gradient, width);
-                    TransformGradient<T>(s, gradient, width, th, tw, e, image * perImage);
+                    TransformGradient<T>(s, gradient, width, th, tw, e, eStride, image * perImage);
                     ArrayPool<float>.Shared.Return(gradient);
                 });
                 Parallel1D.ForEach(points, xi =>   // P_xi += V_xi x E_xi^T: rows (ci, xi), points * width apart
                     Sgemm.Multiply(v.AsSpan(xi * vStride), rowOffsets, transposeB: false, width, tiles,
-                        e.AsSpan(xi * width), points * width, products.AsSpan(xi * width), points * width));
+                        e.AsSpan(xi * eStride), width, products.AsSpan(xi * width), points * width));
             }
             Parallel1D.ForEach(s.Cin, ci => T.TransformProducts(s, products, width, ci, partial));
             FastConvolution.AddChunkSums([partial], s.Cin * s.K * s.K, s.Cout, dw.Span, accumulate);
@@ -220,12 +221,15 @@ internal static class WinogradConvolution
 
     /// <summary>
     /// E = A dy_tile A^T for every tile of one image, 16 output channels per vector: dy is the image's
-    /// gradient transposed, [Ho Wo, width]; tile t of the slab (at + ty tw + tx) goes to rows (t, xi) of
-    /// e, e[(t points + xi) width + co]. A tile's rows are written together, one block of memory, rather
-    /// than scattered over rows far apart: that made F(4x4, 5x5)'s gradient transform of 48 x 48 maps
-    /// 2.8x slower (F(4x4, 3x3)'s smaller maps measured the same). Outputs past the edge count as zeros.
+    /// gradient transposed, [Ho Wo, width]; tile t of the slab (at + ty tw + tx) goes to row t of each
+    /// E_xi^T [tiles, width], e[xi eStride + t width + co], so that each GEMM packs its B from one
+    /// contiguous block. A tile's t x t rows land eStride apart, an odd number of cache lines
+    /// (<see cref="ChannelBlock"/>). Writing a tile's rows together instead (rows (t, xi)) made this
+    /// transform faster, but each GEMM then packed rows t x t x width floats apart; measured in
+    /// alternation (10 rounds, batch 32, 2 threads), the paper's filter gradients take 0.86x (conv4)
+    /// to 0.94x (conv2) the time this way. Outputs past the edge count as zeros.
     /// </summary>
-    private static void TransformGradient<T>(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int at) where T : IWinogradTiling
+    private static void TransformGradient<T>(ConvShape s, float[] dy, int width, int th, int tw, float[] e, int eStride, int at) where T : IWinogradTiling
     {
         Span<Vector512<float>> d = stackalloc Vector512<float>[16];   // dy_tile [4, 4]
         ref float dyStart = ref dy[0];
@@ -242,14 +246,14 @@ internal static class WinogradConvolution
                             int oy = 4 * ty + i, ox = 4 * tx + j;
                             d[4 * i + j] = oy < s.Ho && ox < s.Wo ? Vector512.LoadUnsafe(ref dyStart, (nuint)((oy * s.Wo + ox) * width + c0)) : Vector512<float>.Zero;
                         }
-                    T.TransformGradientTile(d, ref Unsafe.Add(ref eStart, tile * Points<T>() * width + c0), width);
+                    T.TransformGradientTile(d, ref Unsafe.Add(ref eStart, tile * width + c0), eStride);
                 }
             }
     }
 
     /// <summary>
-    /// Floats from one input channel's block of V (its t x t rows) to the next: at least
-    /// <paramref name="floats"/>, rounded to an odd number of 64-byte cache lines. A GEMM reads V_xi's
+    /// Floats from one input channel's block of V (its t x t rows) to the next, or from one point's E_xi^T
+    /// to the next: at least <paramref name="floats"/>, rounded to an odd number of 64-byte cache lines. A GEMM reads V_xi's
     /// rows, one per channel, a block apart. Blocks of a whole number of 4 KiB (conv2's 64 rows of 304
     /// floats) put all those rows in the same set of the L1 cache, which holds 12 lines per set: the
     /// forward's GEMMs ran at 136 GFLOP/s on one core that way, 178 with the rows spread over the sets.
