@@ -15,7 +15,12 @@ shows it, `git worktree remove` removes it), the working tree in place; both in 
 first in odd rounds and the working tree first in even ones. Every Markdown table row the command
 prints is keyed by its first K cells (default: the cells before its first number) and read at column
 N (1-based, default: the first number after the key); the summary gives each row's values round by
-round and the ratio of the medians, current / base.
+round, the ratio of the medians, current / base, and the median of the rounds' own ratios (each round
+runs the two builds back to back, so its ratio is the less exposed to the VM's slower phases).
+
+An effect of a few percent needs short runs and many rounds: one case at a time, as in
+`-- primitives --only 'conv4 forward' --repeats 5` with `--rounds 10` (about 1.5 minutes). A command
+that times many cases in one run spans the VM's phases, and its per-case ratios swing by 10 % or more.
 """
 import argparse
 import os
@@ -91,14 +96,16 @@ def main():
     if not rows:
         sys.exit("compare_builds: no table row with a number came out of both builds in every round")
     print(f"`{' '.join(command)}`, {options.rounds} rounds, base {base_name} and the working tree in turn (base first in odd rounds)\n")
-    print("| row | base, by round | working tree, by round | current / base (medians) |")
-    print("|---|---|---|---:|")
+    print("| row | base, by round | working tree, by round | current / base (medians) | current / base (median of the rounds' ratios) |")
+    print("|---|---|---|---:|---:|")
     for key in rows:
         base_values = [r[key] for r in results[builds[0][0]]]
         current_values = [r[key] for r in results[builds[1][0]]]
         base_median = statistics.median(base_values)
         ratio = statistics.median(current_values) / base_median if base_median else float("nan")
-        print(f"| {key} | {', '.join(f'{v:g}' for v in base_values)} | {', '.join(f'{v:g}' for v in current_values)} | {ratio:.3f} |")
+        round_ratios = [current / base for base, current in zip(base_values, current_values) if base]
+        round_ratio = statistics.median(round_ratios) if round_ratios else float("nan")
+        print(f"| {key} | {', '.join(f'{v:g}' for v in base_values)} | {', '.join(f'{v:g}' for v in current_values)} | {ratio:.3f} | {round_ratio:.3f} |")
 
 
 if __name__ == "__main__":
