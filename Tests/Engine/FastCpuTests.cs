@@ -84,6 +84,9 @@ public class FastCpuTests
     [InlineData(3, 3, 7, 9, 5, 3, 0)]        // no padding: a row's reads run into the next row's pixels
     [InlineData(2, 3, 5, 6, 4, 3, 2)]        // padding K - 1 (a full convolution, as backward-data of no padding)
     [InlineData(2, 2, 5, 4, 3, 1, 1)]        // padding >= K: rows keep their own right padding
+    [InlineData(3, 16, 48, 48, 16, 5, 2)]    // conv2 at width 0.25: its filter gradient with the 25 taps in registers (FilterGradientTaps5x5)
+    [InlineData(2, 5, 13, 21, 32, 5, 1)]     // the same, two vectors of output channels, rows of 19 outputs, padding 1
+    [InlineData(2, 4, 9, 9, 16, 5, 0)]       // and no padding: the last taps' reads run past the plane
     public void Convolution_forward_backward_data_and_filter(int n, int cin, int h, int w, int cout, int k, int padding)
     {
         var x = Pair(4, n, cin, h, w);
@@ -130,6 +133,7 @@ public class FastCpuTests
     [Theory]
     [InlineData(5, 3, 3, 4)]
     [InlineData(5, 1, 5, 4)]    // conv1's filter gradient by dot products
+    [InlineData(5, 16, 5, 16)]  // a 5x5 filter gradient with its taps in registers, images summed chunk by chunk
     [InlineData(1, 3, 3, 20)]   // one image: with more than one thread they split its 20 output channels (3 row panels)
     public void Convolution_results_do_not_depend_on_the_thread_count(int n, int cin, int k, int cout)
     {

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace FerEngine.Backends.Cpu.Fast;
 
@@ -121,6 +122,9 @@ public static class FastConvolution
         var layout = new PaddedLayout(s);
         int cinkk = s.Cin * s.K * s.K, xSize = s.Cin * s.H * s.W, ySize = s.Cout * s.Ho * s.Wo, positions = layout.Positions;
         int size = cinkk * s.Cout;
+        // 5x5 into whole vectors of output channels (conv2 at width 0.25, 16 -> 16): every kernel's 25 taps in
+        // registers (FilterGradientTaps5x5) instead of the GEMM, whose only 16 columns leave half its tile empty.
+        bool tapsInRegisters = s.K == 5 && s.Cout % 16 == 0 && Vector512.IsHardwareAccelerated;
         // Per chunk: dw^T [CinKK, Cout], pooled: a fresh megabyte-sized array per chunk and call costs page faults.
         var partials = new float[ChunkCount(s.N)][];
         try
@@ -129,6 +133,7 @@ public static class FastConvolution
             {
                 var partial = partials[chunk] = ArrayPool<float>.Shared.Rent(size);
                 float[] padded = layout.RentPadded(positions), dyRows = ArrayPool<float>.Shared.Rent(s.Cout * positions);
+                float[]? dyColumns = tapsInRegisters ? ArrayPool<float>.Shared.Rent(positions * s.Cout) : null;   // dy_n^T [Ho x Wp, Cout]
                 try
                 {
                     Array.Clear(partial, 0, size);
@@ -143,14 +148,23 @@ public static class FastConvolution
                         for (int co = 0; co < s.Cout; co++)
                             for (int oy = 0; oy < s.Ho; oy++)
                                 dyn.Slice((co * s.Ho + oy) * s.Wo, s.Wo).CopyTo(gradient.Slice(co * positions + oy * layout.Wp));
-                        // A = col(x_n) read in place from the padded image, B = dy_n^T.
-                        Sgemm.Multiply(image, layout.TapOffsets, transposeB: true, s.Cout, positions, gradient, positions, partial, s.Cout);
+                        if (dyColumns is not null)
+                        {
+                            FastTranspose.Transpose(gradient, s.Cout, positions, dyColumns, s.Cout);
+                            for (int ci = 0; ci < s.Cin; ci++)
+                                for (int co = 0; co < s.Cout; co += 16)
+                                    FilterGradientTaps5x5.Add(image[layout.TapOffsets[ci * 25]..], layout.Wp, positions, dyColumns.AsSpan(co, positions * s.Cout - co),
+                                        s.Cout, partial.AsSpan(ci * 25 * s.Cout + co, 25 * s.Cout - co));
+                        }
+                        else   // A = col(x_n) read in place from the padded image, B = dy_n^T.
+                            Sgemm.Multiply(image, layout.TapOffsets, transposeB: true, s.Cout, positions, gradient, positions, partial, s.Cout);
                     }
                 }
                 finally
                 {
                     ArrayPool<float>.Shared.Return(padded);
                     ArrayPool<float>.Shared.Return(dyRows);
+                    if (dyColumns is not null) ArrayPool<float>.Shared.Return(dyColumns);
                 }
             });
             AddChunkSums(partials, cinkk, s.Cout, dw.Span, accumulate);
