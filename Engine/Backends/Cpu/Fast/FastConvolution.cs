@@ -133,38 +133,41 @@ public static class FastConvolution
             {
                 var partial = partials[chunk] = ArrayPool<float>.Shared.Rent(size);
                 float[] padded = layout.RentPadded(positions), dyRows = ArrayPool<float>.Shared.Rent(s.Cout * positions);
-                float[]? dyColumns = tapsInRegisters ? ArrayPool<float>.Shared.Rent(positions * s.Cout) : null;   // dy_n^T [Ho x Wp, Cout]
                 try
                 {
                     Array.Clear(partial, 0, size);
                     var image = padded.AsSpan(0, layout.PaddedSize(positions));
-                    // dy_n on the padded width [Cout, Ho x Wp]: zero at the discarded positions, which are never written.
+                    // dy_n on the padded width, [Cout, Ho x Wp] for the GEMM or transposed, [Ho x Wp, Cout], for the
+                    // taps: zero at the discarded positions, which are never written.
                     var gradient = dyRows.AsSpan(0, s.Cout * positions);
                     gradient.Clear();
                     for (int n = first; n < first + count; n++)
                     {
                         layout.CopyInterior(x.Span.Slice(n * xSize, xSize), image);
                         var dyn = dy.Span.Slice(n * ySize, ySize);
-                        for (int co = 0; co < s.Cout; co++)
-                            for (int oy = 0; oy < s.Ho; oy++)
-                                dyn.Slice((co * s.Ho + oy) * s.Wo, s.Wo).CopyTo(gradient.Slice(co * positions + oy * layout.Wp));
-                        if (dyColumns is not null)
+                        if (tapsInRegisters)
                         {
-                            FastTranspose.Transpose(gradient, s.Cout, positions, dyColumns, s.Cout);
+                            for (int oy = 0; oy < s.Ho; oy++)   // dy_n[:, oy, :] [Cout, Wo] -> rows oy Wp .. oy Wp + Wo
+                                FastTranspose.Transpose(dyn[(oy * s.Wo)..], s.Cout, s.Wo, s.Ho * s.Wo, gradient[(oy * layout.Wp * s.Cout)..], s.Cout);
                             for (int ci = 0; ci < s.Cin; ci++)
                                 for (int co = 0; co < s.Cout; co += 16)
-                                    FilterGradientTaps5x5.Add(image[layout.TapOffsets[ci * 25]..], layout.Wp, positions, dyColumns.AsSpan(co, positions * s.Cout - co),
-                                        s.Cout, partial.AsSpan(ci * 25 * s.Cout + co, 25 * s.Cout - co));
+                                    FilterGradientTaps5x5.Add(image[layout.TapOffsets[ci * 25]..], layout.Wp, positions, gradient[co..], s.Cout,
+                                        partial.AsSpan(ci * 25 * s.Cout + co, 25 * s.Cout - co));
                         }
-                        else   // A = col(x_n) read in place from the padded image, B = dy_n^T.
+                        else
+                        {
+                            for (int co = 0; co < s.Cout; co++)
+                                for (int oy = 0; oy < s.Ho; oy++)
+                                    dyn.Slice((co * s.Ho + oy) * s.Wo, s.Wo).CopyTo(gradient.Slice(co * positions + oy * layout.Wp));
+                            // A = col(x_n) read in place from the padded image, B = dy_n^T.
                             Sgemm.Multiply(image, layout.TapOffsets, transposeB: true, s.Cout, positions, gradient, positions, partial, s.Cout);
+                        }
                     }
                 }
                 finally
                 {
                     ArrayPool<float>.Shared.Return(padded);
                     ArrayPool<float>.Shared.Return(dyRows);
-                    if (dyColumns is not null) ArrayPool<float>.Shared.Return(dyColumns);
                 }
             });
             AddChunkSums(partials, cinkk, s.Cout, dw.Span, accumulate);
