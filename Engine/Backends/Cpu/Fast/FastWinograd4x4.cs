@@ -151,36 +151,32 @@ internal sealed class FastWinograd4x4 : IWinogradTiling
         if (Sgemm.MR != Kernels) throw new InvalidOperationException("A packed column must be one vector of kernels.");
         var packed = new Sgemm.PackedMatrix[Points];
         for (int xi = 0; xi < Points; xi++) packed[xi] = new Sgemm.PackedMatrix(s.Cout, s.Cin);
+        float[][] destinations = packed.Select(matrix => matrix.Panels).ToArray();   // the same layout: one offset for all
         int panels = (s.Cout + Kernels - 1) / Kernels;
         Parallel1D.For(panels, (firstPanel, count) =>
         {
             Span<Vector512<double>> g = stackalloc Vector512<double>[9];    // the kernels' 9 taps (row-major), lane k: output channel co0 + k
             Span<Vector512<double>> gg = stackalloc Vector512<double>[18];  // G g: [6, 3]
-            Span<float> taps = stackalloc float[9 * Kernels];   // [tap][kernel]: copied as floats, widened 8 at a time
-            var weights = w.Span;
+            using var kernels = WinogradConvolution.KernelPanels(s, w, firstPanel * Kernels, count * Kernels);
             for (int panel = firstPanel; panel < firstPanel + count; panel++)
             {
-                int co0 = panel * Kernels, kernels = Math.Min(Kernels, s.Cout - co0);
-                taps.Clear();   // lanes past the last output channel stay zero
+                int co0 = panel * Kernels;
                 for (int ci = 0; ci < s.Cin; ci++)
                 {
-                    for (int k = 0; k < kernels; k++)
-                    {
-                        var kernel = weights.Slice(((co0 + k) * s.Cin + ci) * 9, 9);
-                        for (int t = 0; t < 9; t++) taps[t * Kernels + k] = kernel[t];
-                    }
-                    for (int t = 0; t < 9; t++) g[t] = Avx512F.ConvertToVector512Double(Vector256.Create<float>(taps.Slice(t * Kernels, Kernels)));
+                    int at = packed[0].PanelColumnOffset(co0, ci);
+                    for (int t = 0; t < 9; t++)
+                        g[t] = Avx512F.ConvertToVector512Double(Vector256.Create<float>(kernels.PanelColumn(co0 - firstPanel * Kernels, ci * 9 + t)));
                     for (int c = 0; c < 3; c++)   // G over each column of g
                         (gg[c], gg[3 + c], gg[6 + c], gg[9 + c], gg[12 + c], gg[15 + c]) = KernelTransform(g[c], g[3 + c], g[6 + c]);
                     for (int r = 0; r < 6; r++)   // (G g) G^T: G over each row of G g
                     {
                         var (u0, u1, u2, u3, u4, u5) = KernelTransform(gg[3 * r], gg[3 * r + 1], gg[3 * r + 2]);
-                        Avx512F.ConvertToVector256Single(u0).CopyTo(packed[6 * r + 0].PanelColumn(co0, ci));
-                        Avx512F.ConvertToVector256Single(u1).CopyTo(packed[6 * r + 1].PanelColumn(co0, ci));
-                        Avx512F.ConvertToVector256Single(u2).CopyTo(packed[6 * r + 2].PanelColumn(co0, ci));
-                        Avx512F.ConvertToVector256Single(u3).CopyTo(packed[6 * r + 3].PanelColumn(co0, ci));
-                        Avx512F.ConvertToVector256Single(u4).CopyTo(packed[6 * r + 4].PanelColumn(co0, ci));
-                        Avx512F.ConvertToVector256Single(u5).CopyTo(packed[6 * r + 5].PanelColumn(co0, ci));
+                        Avx512F.ConvertToVector256Single(u0).CopyTo(destinations[6 * r + 0].AsSpan(at, Kernels));
+                        Avx512F.ConvertToVector256Single(u1).CopyTo(destinations[6 * r + 1].AsSpan(at, Kernels));
+                        Avx512F.ConvertToVector256Single(u2).CopyTo(destinations[6 * r + 2].AsSpan(at, Kernels));
+                        Avx512F.ConvertToVector256Single(u3).CopyTo(destinations[6 * r + 3].AsSpan(at, Kernels));
+                        Avx512F.ConvertToVector256Single(u4).CopyTo(destinations[6 * r + 4].AsSpan(at, Kernels));
+                        Avx512F.ConvertToVector256Single(u5).CopyTo(destinations[6 * r + 5].AsSpan(at, Kernels));
                     }
                 }
             }

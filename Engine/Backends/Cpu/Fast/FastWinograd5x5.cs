@@ -99,39 +99,35 @@ internal sealed class FastWinograd5x5 : IWinogradTiling
         if (Sgemm.MR != Kernels) throw new InvalidOperationException("A packed column must be one vector of kernels.");
         var packed = new Sgemm.PackedMatrix[Points];
         for (int xi = 0; xi < Points; xi++) packed[xi] = new Sgemm.PackedMatrix(s.Cout, s.Cin);
+        float[][] destinations = packed.Select(matrix => matrix.Panels).ToArray();   // the same layout: one offset for all
         int panels = (s.Cout + Kernels - 1) / Kernels;
         Parallel1D.For(panels, (firstPanel, count) =>
         {
             Span<Vector512<double>> g = stackalloc Vector512<double>[Taps];        // the kernels' taps (row-major), lane k: output channel co0 + k
             Span<Vector512<double>> gg = stackalloc Vector512<double>[Tile * 5];   // G g: [8, 5]
-            Span<float> taps = stackalloc float[Taps * Kernels];                   // [tap][kernel]: copied as floats, widened 8 at a time
-            var weights = w.Span;
+            using var kernels = WinogradConvolution.KernelPanels(s, w, firstPanel * Kernels, count * Kernels);
             for (int panel = firstPanel; panel < firstPanel + count; panel++)
             {
-                int co0 = panel * Kernels, kernels = Math.Min(Kernels, s.Cout - co0);
-                taps.Clear();   // lanes past the last output channel stay zero
+                int co0 = panel * Kernels;
                 for (int ci = 0; ci < s.Cin; ci++)
                 {
-                    for (int k = 0; k < kernels; k++)
-                    {
-                        var kernel = weights.Slice(((co0 + k) * s.Cin + ci) * Taps, Taps);
-                        for (int t = 0; t < Taps; t++) taps[t * Kernels + k] = kernel[t];
-                    }
-                    for (int t = 0; t < Taps; t++) g[t] = Avx512F.ConvertToVector512Double(Vector256.Create<float>(taps.Slice(t * Kernels, Kernels)));
+                    int at = packed[0].PanelColumnOffset(co0, ci);
+                    for (int t = 0; t < Taps; t++)
+                        g[t] = Avx512F.ConvertToVector512Double(Vector256.Create<float>(kernels.PanelColumn(co0 - firstPanel * Kernels, ci * Taps + t)));
                     for (int c = 0; c < 5; c++)   // G over each column of g
                         (gg[c], gg[5 + c], gg[10 + c], gg[15 + c], gg[20 + c], gg[25 + c], gg[30 + c], gg[35 + c]) =
                             KernelCombinations(g[c], g[5 + c], g[10 + c], g[15 + c], g[20 + c]);
                     for (int a = 0; a < Tile; a++)   // (G g) G^T: G over each row of G g
                     {
                         var (u0, u1, u2, u3, u4, u5, u6, u7) = KernelCombinations(gg[5 * a], gg[5 * a + 1], gg[5 * a + 2], gg[5 * a + 3], gg[5 * a + 4]);
-                        Avx512F.ConvertToVector256Single(u0).CopyTo(packed[Tile * a + 0].PanelColumn(co0, ci));
-                        Avx512F.ConvertToVector256Single(u1).CopyTo(packed[Tile * a + 1].PanelColumn(co0, ci));
-                        Avx512F.ConvertToVector256Single(u2).CopyTo(packed[Tile * a + 2].PanelColumn(co0, ci));
-                        Avx512F.ConvertToVector256Single(u3).CopyTo(packed[Tile * a + 3].PanelColumn(co0, ci));
-                        Avx512F.ConvertToVector256Single(u4).CopyTo(packed[Tile * a + 4].PanelColumn(co0, ci));
-                        Avx512F.ConvertToVector256Single(u5).CopyTo(packed[Tile * a + 5].PanelColumn(co0, ci));
-                        Avx512F.ConvertToVector256Single(u6).CopyTo(packed[Tile * a + 6].PanelColumn(co0, ci));
-                        Avx512F.ConvertToVector256Single(u7).CopyTo(packed[Tile * a + 7].PanelColumn(co0, ci));
+                        Avx512F.ConvertToVector256Single(u0).CopyTo(destinations[Tile * a + 0].AsSpan(at, Kernels));
+                        Avx512F.ConvertToVector256Single(u1).CopyTo(destinations[Tile * a + 1].AsSpan(at, Kernels));
+                        Avx512F.ConvertToVector256Single(u2).CopyTo(destinations[Tile * a + 2].AsSpan(at, Kernels));
+                        Avx512F.ConvertToVector256Single(u3).CopyTo(destinations[Tile * a + 3].AsSpan(at, Kernels));
+                        Avx512F.ConvertToVector256Single(u4).CopyTo(destinations[Tile * a + 4].AsSpan(at, Kernels));
+                        Avx512F.ConvertToVector256Single(u5).CopyTo(destinations[Tile * a + 5].AsSpan(at, Kernels));
+                        Avx512F.ConvertToVector256Single(u6).CopyTo(destinations[Tile * a + 6].AsSpan(at, Kernels));
+                        Avx512F.ConvertToVector256Single(u7).CopyTo(destinations[Tile * a + 7].AsSpan(at, Kernels));
                     }
                 }
             }

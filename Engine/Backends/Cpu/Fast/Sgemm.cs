@@ -167,11 +167,20 @@ public static class Sgemm
         /// Column p of the row panel that starts at row (a multiple of MR): its MR floats, one per row, for
         /// callers that write A straight into its packed form (rows past the last one are never read).
         /// </summary>
-        internal Span<float> PanelColumn(int row, int p)
+        internal Span<float> PanelColumn(int row, int p) => _panels.AsSpan(PanelColumnOffset(row, p), MR);
+
+        /// <summary>
+        /// Where <see cref="PanelColumn"/>(row, p) starts in <see cref="Panels"/>: the same in every matrix of the same
+        /// rows and depth, so a writer of many such matrices (Winograd's t x t transformed weights) finds it once.
+        /// </summary>
+        internal int PanelColumnOffset(int row, int p)
         {
             int pc = p / KC * KC;
-            return Slice(pc).Slice(row * Math.Min(KC, Depth - pc) + (p - pc) * MR, MR);
+            return _rowPanels * MR * pc + row * Math.Min(KC, Depth - pc) + (p - pc) * MR;
         }
+
+        /// <summary>The whole packed buffer (slices one after another), for writers that use <see cref="PanelColumnOffset"/>.</summary>
+        internal float[] Panels => _panels;
 
         /// <summary>The panels of rows ic.. (a multiple of MR) in slice pc.</summary>
         internal ReadOnlySpan<float> Block(int pc, int ic) => Slice(pc)[(ic * Math.Min(KC, Depth - pc))..];
