@@ -100,11 +100,17 @@ public static class FastConvolution
         var rotated = ArrayPool<float>.Shared.Rent(size);   // [Cin, Cout, K, K]
         try
         {
-            var weights = w.Span;
-            for (int co = 0; co < s.Cout; co++)
-                for (int ci = 0; ci < s.Cin; ci++)
-                    for (int t = 0; t < kk; t++)
-                        rotated[(ci * s.Cout + co) * kk + kk - 1 - t] = weights[(co * s.Cin + ci) * kk + t];
+            Parallel1D.For(s.Cin, (first, count) =>   // rotated's rows in order, each thread its own
+            {
+                var weights = w.Span;
+                for (int ci = first; ci < first + count; ci++)
+                    for (int co = 0; co < s.Cout; co++)
+                    {
+                        var kernel = weights.Slice((co * s.Cin + ci) * kk, kk);
+                        var destination = rotated.AsSpan((ci * s.Cout + co) * kk, kk);
+                        for (int t = 0; t < kk; t++) destination[kk - 1 - t] = kernel[t];
+                    }
+            }, itemSize: s.Cout * kk);
             var transposed = new ConvShape(s.N, s.Cout, s.Ho, s.Wo, s.Cin, k, k - 1 - s.Padding);
             Forward(transposed, dy, rotated.AsMemory(0, size), ReadOnlyMemory<float>.Empty, dx);
         }
