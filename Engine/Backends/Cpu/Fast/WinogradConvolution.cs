@@ -182,7 +182,8 @@ internal static class WinogradConvolution
         for (int ci = 0; ci < s.Cin; ci++) rowOffsets[ci] = ci * vChannel;
         try
         {
-            Array.Clear(products, 0, s.Cin * points * width);   // the GEMMs add to P, slab after slab
+            Parallel1D.For(s.Cin, (first, count) => products.AsSpan(first * points * width, count * points * width).Clear(),   // the GEMMs add to P, slab after slab
+                itemSize: points * width);
             for (int slab = 0; slab < slabs; slab++)
             {
                 int first = (int)((long)slab * s.N / slabs), count = (int)((long)(slab + 1) * s.N / slabs) - first, tiles = count * perImage;
@@ -208,7 +209,7 @@ internal static class WinogradConvolution
                         e.AsSpan(xi * eStride), width, products.AsSpan(xi * width), points * width));
             }
             Parallel1D.ForEach(s.Cin, ci => T.TransformProducts(s, products, width, ci, partial));
-            FastConvolution.AddChunkSums([partial], s.Cin * s.K * s.K, s.Cout, dw.Span, accumulate);
+            FastConvolution.AddChunkSums([partial], s.Cin * s.K * s.K, s.Cout, dw, accumulate);
         }
         finally
         {
