@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times one benchmark command on two builds in turn: an earlier commit and the working tree.
 
-This VM's speed swings by up to 40 % between runs minutes apart, so a change is measured by
+This VM's speed swings by up to 2x between runs minutes apart, so a change is measured by
 alternating the two builds, several rounds, and comparing what each round gives side by side.
 
     python3 Benchmarks/compare_builds.py BASE_REV [--rounds 3] [--column N] [--key-cells K] -- COMMAND ARGS...
@@ -17,6 +17,9 @@ prints is keyed by its first K cells (default: the cells before its first number
 N (1-based, default: the first number after the key); the summary gives each row's values round by
 round, the ratio of the medians, current / base, and the median of the rounds' own ratios (each round
 runs the two builds back to back, so its ratio is the less exposed to the VM's slower phases).
+Before each round it runs the working tree's `cross-core` benchmark and prints its ratio by round: about
+0.1 in the VM's slow phases (its two cores hand cache lines to each other ten times slower), 0.5 or more
+in its fast ones. Rounds from different phases differ by up to 2x: compare rounds of one phase.
 
 An effect of a few percent needs short runs and many rounds: one case at a time, as in
 `-- primitives --only 'conv4 forward' --repeats 5` with `--rounds 10` (about 1.5 minutes). A command
@@ -48,6 +51,12 @@ def build_base(revision):
         run(["git", "worktree", "add", "--detach", folder, commit], REPOSITORY)
     run(["dotnet", "build", "Benchmarks", "-c", "Release", "-v", "quiet"], folder)
     return folder, commit[:12]
+
+
+def phase():
+    """The cross-core benchmark's other / own ratio, the median of its buffer sizes."""
+    output = run(["dotnet", BENCHMARKS_DLL, "cross-core"], REPOSITORY)
+    return statistics.median(table_values(output, 1, 4).values())
 
 
 def table_values(output, key_cells, column):
@@ -84,7 +93,9 @@ def main():
     run(["dotnet", "build", "Benchmarks", "-c", "Release", "-v", "quiet"], REPOSITORY)
     builds = [(f"base {base_name}", base_folder), ("working tree", REPOSITORY)]
     results = {name: [] for name, _ in builds}
+    phases = []
     for round_number in range(1, options.rounds + 1):
+        phases.append(phase())
         # base first in odd rounds, the working tree first in even ones: a VM that speeds up or slows
         # down over the run then favours neither build
         for name, folder in (builds if round_number % 2 else builds[::-1]):
@@ -106,6 +117,8 @@ def main():
         round_ratios = [current / base for base, current in zip(base_values, current_values) if base]
         round_ratio = statistics.median(round_ratios) if round_ratios else float("nan")
         print(f"| {key} | {', '.join(f'{v:g}' for v in base_values)} | {', '.join(f'{v:g}' for v in current_values)} | {ratio:.3f} | {round_ratio:.3f} |")
+    print(f"\n`cross-core` before each round (other / own): {', '.join(f'{p:.2f}' for p in phases)} "
+          "(about 0.1: the VM's slow phase; 0.5 or more: its fast one)")
 
 
 if __name__ == "__main__":
