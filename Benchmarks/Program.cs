@@ -14,7 +14,7 @@ namespace FerEngine.Benchmarks;
 ///   gpu-host-side    the host's share of an eager GPU step, measured without a GPU
 ///   primitives       every primitive vs PyTorch and the machine's limits
 ///   gemm             single-core SGEMM vs the FMA peak
-///   cross-core       overwriting what the other thread has just read (which phase this VM is in)
+///   cross-core       overwriting what the other thread has just read, against what the writer read
 ///   breakdown        where one training step's time goes
 /// Arguments that start with an option other than --help (`--filter '*PrimitiveBenchmarks*' --inProcess`,
 /// `--list flat`) go to BenchmarkDotNet; none print this list. Exit codes: 0 done, 1 failed, 2 usage error.

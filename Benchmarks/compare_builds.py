@@ -17,9 +17,10 @@ prints is keyed by its first K cells (default: the cells before its first number
 N (1-based, default: the first number after the key); the summary gives each row's values round by
 round, the ratio of the medians, current / base, and the median of the rounds' own ratios (each round
 runs the two builds back to back, so its ratio is the less exposed to the VM's slower phases).
-Before each round it runs the working tree's `cross-core` benchmark and prints its ratio by round: about
-0.1 in the VM's slow phases (its two cores hand cache lines to each other ten times slower), 0.5 or more
-in its fast ones. Rounds from different phases differ by up to 2x: compare rounds of one phase.
+Before each round it runs the working tree's `cross-core` benchmark and prints its ratio by round: near
+0.1 when this VM's two cores hand cache lines to each other ten times slower than a core reuses its own,
+near 1 when they do not. The convolutions often ran slow at 0.1, though not always: a hint for reading
+rounds that disagree, not a verdict.
 
 An effect of a few percent needs short runs and many rounds: one case at a time, as in
 `-- primitives --only 'conv4 forward' --repeats 5` with `--rounds 10` (about 1.5 minutes). A command
@@ -118,7 +119,7 @@ def main():
         round_ratio = statistics.median(round_ratios) if round_ratios else float("nan")
         print(f"| {key} | {', '.join(f'{v:g}' for v in base_values)} | {', '.join(f'{v:g}' for v in current_values)} | {ratio:.3f} | {round_ratio:.3f} |")
     print(f"\n`cross-core` before each round (other / own): {', '.join(f'{p:.2f}' for p in phases)} "
-          "(about 0.1: the VM's slow phase; 0.5 or more: its fast one)")
+          "(near 0.1: the two cores hand cache lines over slowly; near 1: they do not)")
 
 
 if __name__ == "__main__":

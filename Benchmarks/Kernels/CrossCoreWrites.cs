@@ -9,11 +9,12 @@ namespace FerEngine.Benchmarks.Kernels;
 /// has read itself:
 ///   dotnet run --project Benchmarks -c Release -- cross-core
 /// Before the write, the other core may hold the buffer's cache lines; each must then be taken from it
-/// before it can be written. On this project's 2-core VM that cost swings with where the host places
-/// the two virtual cores: in some phases such writes ran at 7-8 GB/s against 50-90 for a buffer the
-/// writer had read itself, in others at the same speed. The fast CPU path's parallel loops hand data
-/// from thread to thread (the Winograd filter gradient writes V by input channel and its GEMMs read it
-/// by point), so this number says which phase a timing ran in.
+/// before it can be written. On this project's 2-core VM that cost swings, most likely with where the host
+/// places the two virtual cores: at times such writes ran at 6-8 GB/s against 50-100 for a buffer the
+/// writer had read itself, at others at nearly the same speed. The fast CPU path's parallel loops hand
+/// data from thread to thread, so a timing can depend on it; in most of the observations of 2026-12-03 the
+/// convolutions were slow while this ratio was near 0.1, but not in all
+/// (Benchmarks/results/2026-12-03-cpu-serial-stretches-and-cross-core.md).
 /// </summary>
 public static class CrossCoreWrites
 {
