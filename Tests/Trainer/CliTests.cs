@@ -36,6 +36,7 @@ public sealed class CliTests : IDisposable
             Assert.True(values[3] > 96 / values[2], $"img/s {values[3]} is not above 96 images / {values[2]} s: validation and saving were counted");
         }
         Assert.Empty(Directory.GetFiles(Run("a"), "*.tmp-*"));
+        Assert.False(File.Exists(Path.Combine(Run("a"), "test.json")), "the synthetic faces have no test split to score");
 
         var eval = Fer("eval", "--model", Path.Combine(Run("a"), "model.safetensors"), "--json", "--split", "validation", "--width", "0.125");
         Assert.Equal(2, eval.Exit); // --width is not an eval option: usage error
@@ -562,6 +563,9 @@ public sealed class CliTests : IDisposable
 
         var eval = Fer("eval", "--model", model, "--data", csv, "--split", "test", "--json");
         Assert.True(eval.Exit == 0, eval.Error);
+        // The run ended by scoring the test split with its best model, exactly as `fer eval` does.
+        Assert.Matches(@"test split \(15 images\) scored by the best model \(epoch [12]\): emotion \d+\.\d %; details in .*test\.json", train.Output);
+        Assert.Equal(eval.Output.Trim(), File.ReadAllText(Path.Combine(Run("csvrun"), "test.json")).Trim());
         using var json = JsonDocument.Parse(eval.Output);
         Assert.Equal("test", json.RootElement.GetProperty("split").GetString());
         Assert.Equal(15, json.RootElement.GetProperty("samples").GetInt32());
@@ -593,6 +597,9 @@ public sealed class CliTests : IDisposable
         var resumed = Fer("train", "--resume", "--out", Run("csvrun"), "--epochs", "3", "--data", moved);
         Assert.True(resumed.Exit == 0, resumed.Error);
         Assert.Contains("continue exactly only if it holds the same images", resumed.Output);
+        // test.json scores the model beside it, also after a resumed run that found a better one.
+        var evalResumed = Fer("eval", "--model", model, "--data", moved, "--split", "test", "--json");
+        Assert.Equal(evalResumed.Output.Trim(), File.ReadAllText(Path.Combine(Run("csvrun"), "test.json")).Trim());
 
         // Other data (here, one Training row fewer) is refused: the position and the validation split would not carry over.
         string fewer = Path.Combine(_folder, "fewer.csv");

@@ -11,6 +11,7 @@ namespace FerEngine.Trainer.Training;
 ///   last.safetensors    weights after the latest save
 ///   state.safetensors   optimiser moments + training state (JSON in __metadata__) for --resume
 ///   metrics.csv         one line per epoch
+///   test.json           the test split scored by model.safetensors, when the run ends (if the data has one)
 ///   loss.png, accuracy.png, confusion_&lt;task&gt;.png
 /// last and state both carry the global step and must agree: see <see cref="SaveCheckpoint"/>.
 /// </summary>
@@ -22,7 +23,8 @@ public sealed class RunFolder(string path)
     public string State => File("state.safetensors");
     public string PendingLastModel => File(".last.safetensors.pending");
     public string Metrics => File(MetricsName);
-    public const string MetricsName = "metrics.csv", LossPlotName = "loss.png", AccuracyPlotName = "accuracy.png";
+    public string TestScores => File(TestScoresName);
+    public const string MetricsName = "metrics.csv", TestScoresName = "test.json", LossPlotName = "loss.png", AccuracyPlotName = "accuracy.png";
     public string File(string name) => System.IO.Path.Combine(Path, name);
 
     private const string StepKey = "global_step", StateKey = "training_state";
@@ -48,7 +50,7 @@ public sealed class RunFolder(string path)
 
     /// <summary>The files a run writes, present or not: the weights, the state, the metrics and the plots.</summary>
     private IEnumerable<string> RunFiles() =>
-        new[] { BestModel, LastModel, State, PendingLastModel, Metrics, File(LossPlotName), File(AccuracyPlotName) }
+        new[] { BestModel, LastModel, State, PendingLastModel, Metrics, TestScores, File(LossPlotName), File(AccuracyPlotName) }
             .Concat(Enum.GetValues<FaceTask>().Select(task => File(ConfusionPlot(task))));
 
     /// <summary>Half-written temporaries of the run's files (<see cref="AtomicFile"/>) that a kill left behind.</summary>

@@ -15,6 +15,9 @@ public sealed class TrainerData(FaceDataset dataset, Device device) : IDisposabl
 
     public FaceDataset Dataset { get; } = dataset;
 
+    /// <summary>Where the batches are made.</summary>
+    public Device Device => device;
+
     public static TrainerData Load(TrainOptions options, Device device, IProgressReporter progress)
     {
         var loadOptions = new LoadOptions(options.Channels, options.Height, options.ImageWidth, options.SkipBad, options.Seed,
@@ -60,11 +63,13 @@ public sealed class TrainerData(FaceDataset dataset, Device device) : IDisposabl
 
     public int ValidationCount => Dataset.Validation.Count;
 
-    public (Tensor X, IReadOnlyList<Tensor> Labels) ValidationBatch(int start, int count)
-    {
-        var indices = Enumerable.Range(start, count).ToArray();
-        return BatchBuilder.Build(Dataset, Dataset.Validation, indices, device);
-    }
+    public (Tensor X, IReadOnlyList<Tensor> Labels) ValidationBatch(int start, int count) => SplitBatch(Dataset.Validation, start, count);
+
+    /// <summary>Images start .. start + count - 1 of the test split, in order (scored once, at the end of a run).</summary>
+    public (Tensor X, IReadOnlyList<Tensor> Labels) TestBatch(int start, int count) => SplitBatch(Dataset.Test, start, count);
+
+    private (Tensor X, IReadOnlyList<Tensor> Labels) SplitBatch(List<FaceSample> split, int start, int count) =>
+        BatchBuilder.Build(Dataset, split, Enumerable.Range(start, count).ToArray(), device);
 
     public void Dispose() => _batches.Dispose();
 }

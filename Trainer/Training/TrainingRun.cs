@@ -155,7 +155,11 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             scheduler.Step(metric);
             bool improved = stopper.Observe(epoch, metric, model);
             BeforeSaving();
-            if (improved) ModelFile.Save(folder.BestModel, model, modelMetadata);
+            if (improved)
+            {
+                ModelFile.Save(folder.BestModel, model, modelMetadata);
+                File.Delete(folder.TestScores);   // it scored the model this one replaces (a resumed run's earlier end)
+            }
             double seconds = secondsBefore + clock.Elapsed.TotalSeconds;
             var row = new EpochMetrics(epoch + 1, optimizer.LearningRate, seconds, images / trainingSeconds,
                 losses.Total, losses.Mean(0), losses.Mean(1), losses.Mean(2), losses.Mean(3),
@@ -172,7 +176,31 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
                 break;
             }
         }
+        ScoreTestSplit(folder, data, trainedTasks, stopper.BestEpoch + 1, progress);
         return new(outcome, history.Count == 0 ? 0 : history[^1].Epoch, stopper.Best, stopper.BestEpoch + 1, folder.Path, metricName);
+    }
+
+    /// <summary>
+    /// When the data has a test split (FER2013's PrivateTest, RAF-DB's test images, a test/ folder), the
+    /// run ends by scoring it with its best weights, model.safetensors, once: a line in the log, and in
+    /// test.json what `fer eval --model model.safetensors --split test --json` prints. Model selection
+    /// never sees these scores. A new best model deletes test.json, so it always scores the model beside it.
+    /// </summary>
+    private void ScoreTestSplit(RunFolder folder, TrainerData data, List<FaceTask> trainedTasks, int bestEpoch, IProgressReporter progress)
+    {
+        var test = data.Dataset.Test;
+        if (test.Count == 0 || !File.Exists(folder.BestModel)) return;
+        var best = ModelFile.Load(folder.BestModel, data.Device);
+        var result = Evaluator.Evaluate(best, test.Count, options.Batch, data.TestBatch);
+        var scored = trainedTasks.Where(task => result[task].Total > 0).ToList();
+        if (scored.Count == 0)
+        {
+            progress.Info($"test split: none of its {test.Count} images is labelled for a task this run trained; not scored");
+            return;
+        }
+        folder.WriteText(RunFolder.TestScoresName, EvaluationReport.Json("test", test.Count, result, trainedTasks) + Environment.NewLine);
+        progress.Info($"test split ({test.Count} images) scored by the best model (epoch {bestEpoch}): " +
+                      string.Join(", ", scored.Select(task => $"{task.ToString().ToLowerInvariant()} {result.Accuracy(task):P1}")) + $"; details in {folder.TestScores}");
     }
 
     /// <summary>
