@@ -81,9 +81,9 @@ public static class ImageConversion
     /// <summary>Grey bytes -> channels copies (a grey dataset fed to a colour network), resized.</summary>
     public static byte[] FromGrey(byte[] grey, int height, int width, int channels, int outHeight, int outWidth)
     {
+        if (channels == 1 && height == outHeight && width == outWidth) return (byte[])grey.Clone();
         var rgb = new byte[grey.Length * 3];
         for (int i = 0; i < grey.Length; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = grey[i];
-        if (channels == 1 && height == outHeight && width == outWidth) return (byte[])grey.Clone();
         return Convert(rgb, height, width, channels, outHeight, outWidth);
     }
 

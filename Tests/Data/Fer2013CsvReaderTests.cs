@@ -147,4 +147,33 @@ public sealed class Fer2013CsvReaderTests : DataFixtures
         Fer2013CsvReader.Read(path, data, skipBad: true);
         Assert.Equal($"fer2013 {path}: 4 rows (1 Training, 1 PublicTest, 2 PrivateTest)", Assert.Single(data.Report.Sources));
     }
+
+    // numbers written otherwise than the published file does (a sign, leading zeros, several spaces) are read as the same pixels.
+    [Fact]
+    public void Pixels_with_signs_leading_zeros_and_runs_of_spaces_are_the_same_pixels()
+    {
+        var plain = Pixels(5).Split(' ');
+        string unusual = string.Join("  ", plain.Select((p, i) => i % 3 == 0 ? "+" + p : i % 3 == 1 ? "000" + p : p));
+        string path = Csv($"1,{Pixels(5)},Training", $"1, {unusual} ,Training");
+        var data = new FaceDataset(1, 48, 48);
+        Fer2013CsvReader.Read(path, data, skipBad: false);
+        Assert.Equal(data.Train[0].Pixels, data.Train[1].Pixels);
+    }
+
+    // rows are parsed in parallel blocks of 1,024: samples stay in file order, and a bad row past the first block is named by its own line.
+    [Fact]
+    public void Rows_past_the_first_parallel_block_keep_their_order_and_line_numbers()
+    {
+        var rows = Enumerable.Range(0, 2500).Select(i => i == 1800 ? "3,1 2 3,Training" : $"{i % 7},{Pixels(i)},Training").ToArray();
+        string path = Csv(rows);
+        var data = new FaceDataset(1, 48, 48);
+        Fer2013CsvReader.Read(path, data, skipBad: true);
+        Assert.Equal(2499, data.Train.Count);
+        Assert.Equal([$"{path}:1802"], data.Report.Skipped.Select(s => s.Item));
+        var expectedLines = Enumerable.Range(2, 2500).Where(line => line != 1802).Select(line => $"{path}:{line}");
+        Assert.Equal(expectedLines, data.Train.Select(s => s.Source));
+        Assert.Equal(Pixels(2499).Split(' ').Select(byte.Parse).ToArray(), data.Train[^1].Pixels);
+        var e = Assert.Throws<InvalidDataException>(() => Fer2013CsvReader.Read(path, new FaceDataset(1, 48, 48), skipBad: false));
+        Assert.Contains($"{path}:1802: 3 pixel values", e.Message);
+    }
 }
