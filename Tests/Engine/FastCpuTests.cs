@@ -413,6 +413,29 @@ public class FastCpuTests
         Assert.Equal(added, overwritten);
     }
 
+    [Theory]
+    [InlineData(16, 300)]
+    [InlineData(13, 600)]   // a partial row panel and a second slice
+    public void Gemm_reading_B_in_place_takes_a_last_half_panel_with_the_columns_a_whole_panel_gives(int m, int k)
+    {
+        int wide = 2 * FerEngine.Backends.Cpu.Fast.Sgemm.NR, n = wide - FerEngine.Backends.Cpu.Fast.Sgemm.ColumnStep;   // 64 and 48 columns
+        var random = new System.Random(6);
+        float[] weights = Enumerable.Range(0, m * k).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        float[] source = Enumerable.Range(0, k * wide).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        int[] rows = Enumerable.Range(0, k).Select(p => p * wide).ToArray();   // B [k, 64]; the narrow product reads its first 48 columns
+        using var a = FerEngine.Backends.Cpu.Fast.Sgemm.Pack(false, m, k, 1f, weights, k);
+        var whole = new float[m * wide];
+        FerEngine.Backends.Cpu.Fast.Sgemm.Multiply(a, wide, source, rows, whole, wide, overwrite: true);
+        var half = Enumerable.Repeat(float.NaN, m * wide).ToArray();
+        FerEngine.Backends.Cpu.Fast.Sgemm.Multiply(a, n, source, rows, half, wide, overwrite: true);
+        for (int i = 0; i < m; i++)
+        {
+            Assert.Equal(whole.AsSpan(i * wide, n).ToArray(), half.AsSpan(i * wide, n).ToArray());   // bit for bit: each column is summed in the same order
+            Assert.All(half.AsSpan(i * wide + n, wide - n).ToArray(), value => Assert.True(float.IsNaN(value), "a column past n was written"));
+        }
+        Assert.Throws<ArgumentException>(() => FerEngine.Backends.Cpu.Fast.Sgemm.Multiply(a, n - 8, source, rows, half, wide));
+    }
+
     [Fact]
     public void Loss_and_optimiser_primitives()
     {

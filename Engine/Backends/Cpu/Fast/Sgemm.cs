@@ -29,6 +29,8 @@ public static class Sgemm
     private const int KC = 256;                    // depth of one packed slice
     private const int MC = 128;                    // rows of A per packed block
     public static int NR => Vector512.IsHardwareAccelerated ? 32 : 16;   // two vectors per row
+    /// <summary>What <see cref="Multiply(PackedMatrix, int, ReadOnlySpan{float}, ReadOnlySpan{int}, Span{float}, int, bool)"/>'s n must be a multiple of: whole column panels and, with AVX-512, a last half panel.</summary>
+    public const int ColumnStep = 16;
 
     /// <param name="lda">row stride of A as stored (K if not transposed, M if transposed)</param>
     public static void Multiply(bool transposeA, bool transposeB, int m, int n, int k, float alpha,
@@ -48,12 +50,14 @@ public static class Sgemm
     /// C [a.Rows, n] += A x B where A was packed once (<see cref="Pack"/>) and B is read in place,
     /// unpacked: row p of B is source[rowOffsets[p] ..], n contiguous floats. That is a stride-1
     /// convolution's im2col matrix read straight from the zero-padded image (<see cref="FastConvolution.Forward"/>).
-    /// n must be a multiple of <see cref="NR"/>, and every row must have its n floats in source.
+    /// n must be a multiple of <see cref="ColumnStep"/>, and every row must have its n floats in source. A
+    /// last half panel (16 columns) goes through the narrow micro-kernel: nine tiles of a 12 x 12 map need
+    /// 16 columns, not 32.
     /// With <paramref name="overwrite"/>, C = A x B: what C held is never read (no need to clear it).
     /// </summary>
     public static void Multiply(PackedMatrix a, int n, ReadOnlySpan<float> source, ReadOnlySpan<int> rowOffsets, Span<float> c, int ldc, bool overwrite = false)
     {
-        if (n % NR != 0) throw new ArgumentException($"n = {n} must be a multiple of NR = {NR}.");
+        if (n % ColumnStep != 0) throw new ArgumentException($"n = {n} must be a multiple of {ColumnStep}.");
         if (rowOffsets.Length != a.Depth) throw new ArgumentException($"{rowOffsets.Length} row offsets for a depth of {a.Depth}.");
         RequireRowsInside(source, rowOffsets, n);
         Span<int> aRows = stackalloc int[MC];

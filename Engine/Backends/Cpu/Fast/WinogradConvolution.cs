@@ -97,7 +97,7 @@ internal static class WinogradConvolution
             {
                 int first = group * perGroup, count = Math.Min(perGroup, s.N - first);
                 int tiles = count * th * tw;
-                int columns = (tiles + Sgemm.NR - 1) / Sgemm.NR * Sgemm.NR;   // whole GEMM column panels
+                int columns = (tiles + Sgemm.ColumnStep - 1) / Sgemm.ColumnStep * Sgemm.ColumnStep;   // whole GEMM column panels, or a half one last
                 int vStride = columns + T.Lanes;                              // a tile row's store may run past the last tile
                 int vChannel = ChannelBlock(points * vStride);                // from one channel's rows to the next's
                 float[] v = ArrayPool<float>.Shared.Rent(s.Cin * vChannel);                    // row (ci, xi) of V_xi [Cin, columns]
