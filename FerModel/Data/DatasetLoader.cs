@@ -2,9 +2,9 @@ using FerEngine.Random;
 
 namespace FerEngine.Model.Data;
 
-/// <summary>How to read datasets: the network's input shape, bad-row policy, seed of the validation split.</summary>
+/// <summary>How to read datasets: the network's input shape, bad-row policy, seed of the validation split, and the memory the images may take (<see cref="FaceDataset.MemoryBudget"/>).</summary>
 public sealed record LoadOptions(int Channels = 1, int Height = 48, int Width = 48, bool SkipBad = false, ulong Seed = 0,
-    int SyntheticTrain = 2000, int SyntheticValidation = 400);
+    int SyntheticTrain = 2000, int SyntheticValidation = 400, long? MemoryBudget = null);
 
 /// <summary>
 /// Reads one or more datasets into one <see cref="FaceDataset"/> with partial labels. The format
@@ -22,7 +22,7 @@ public static class DatasetLoader
     {
         if (format is not null && !Formats.Contains(format.ToLowerInvariant()))
             throw new ArgumentException($"--format {format}: unknown; choose one of {string.Join(", ", Formats)}.");
-        var dataset = new FaceDataset(options.Channels, options.Height, options.Width);
+        var dataset = new FaceDataset(options.Channels, options.Height, options.Width) { MemoryBudget = options.MemoryBudget ?? FaceDataset.DefaultMemoryBudget };
         if (paths.Count > 0 && format?.ToLowerInvariant() == "synthetic")
             throw new ArgumentException($"--format synthetic makes its own faces: leave out --data {string.Join(" ", paths)}, or choose another --format.");
         var sources = paths.Select(DataSource.Parse).ToList();
@@ -39,7 +39,7 @@ public static class DatasetLoader
             string kind = ownFormat ?? format?.ToLowerInvariant() ?? Detect(path);
             if (kind == "fer2013" ? !File.Exists(path) : !Directory.Exists(path))
                 throw new ArgumentException($"{path}: --format {kind} reads a {(kind == "fer2013" ? ".csv file" : "folder")}, and this is {(File.Exists(path) ? "a file" : Directory.Exists(path) ? "a folder" : "not there")}.");
-            var part = new FaceDataset(options.Channels, options.Height, options.Width);
+            var part = new FaceDataset(options.Channels, options.Height, options.Width) { MemoryBudget = dataset.MemoryBudget, EarlierImages = dataset.Count };
             switch (kind)
             {
                 case "fer2013": Fer2013CsvReader.Read(path, part, options.SkipBad); break;

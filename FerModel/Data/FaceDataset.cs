@@ -46,4 +46,30 @@ public sealed class FaceDataset(int channels, int height, int width)
     };
 
     public int PixelsPerImage => Channels * Height * Width;
+
+    public int Count => Train.Count + Validation.Count + Test.Count;
+
+    /// <summary>
+    /// The most bytes of images the dataset may hold (one byte per pixel and channel, all held at once): readers
+    /// check it before they decode, so that a dataset too large for this machine stops at once with a message,
+    /// not after minutes of decoding with the process killed. By default half the memory .NET may use; the
+    /// training step needs the rest.
+    /// </summary>
+    public long MemoryBudget { get; init; } = DefaultMemoryBudget;
+
+    public static long DefaultMemoryBudget => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
+
+    /// <summary>Images loaded before this dataset, from the run's earlier sources: they count against the budget too.</summary>
+    public int EarlierImages { get; init; }
+
+    /// <summary>Refuses <paramref name="more"/> images from <paramref name="source"/> that would take the images past <see cref="MemoryBudget"/>.</summary>
+    public void RequireRoomFor(long more, string source)
+    {
+        long images = EarlierImages + Count + more, bytes = images * PixelsPerImage;
+        if (bytes <= MemoryBudget) return;
+        static string GiB(long b) => $"{b / (double)(1L << 30):N1} GiB";
+        throw new InvalidDataException($"{source}: {images:N0} images of {Channels} x {Height} x {Width} would take {GiB(bytes)} of memory, " +
+            $"more than the {GiB(MemoryBudget)} they may have (half of this machine's memory; training needs the rest). " +
+            "Use a smaller --image-size, --channels 1, or fewer images.");
+    }
 }

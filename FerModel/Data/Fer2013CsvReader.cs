@@ -26,6 +26,8 @@ public static class Fer2013CsvReader
         if (emotionColumn < 0 || pixelsColumn < 0)
             throw new InvalidDataException($"{path}:1: expected the FER2013 header `emotion,pixels,Usage`, found `{Shortened(header)}`.");
 
+        into.RequireRoomFor(RowsAtMost(path), path);   // before a row is decoded
+
         int lineNumber = 1, read = 0;
         var perSplit = new int[3];
         var block = new List<(string Line, int Number)>(BlockRows);
@@ -66,6 +68,22 @@ public static class Fer2013CsvReader
             }
         }
         into.Report.Sources.Add($"fer2013 {path}: {read} rows ({perSplit[0]} Training, {perSplit[1]} PublicTest, {perSplit[2]} PrivateTest)");
+    }
+
+    /// <summary>The lines after the header, counted without decoding them: the rows, or more (blank lines count too).</summary>
+    private static long RowsAtMost(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+        var buffer = new byte[1 << 20];
+        long lines = 0;
+        int read, last = '\n';
+        while ((read = stream.Read(buffer)) > 0)
+        {
+            lines += buffer.AsSpan(0, read).Count((byte)'\n');
+            last = buffer[read - 1];
+        }
+        if (last != '\n') lines++;   // the last line has no newline
+        return Math.Max(0, lines - 1);
     }
 
     /// <summary>Rows read, then parsed in parallel, at a time: about 9 MB of text.</summary>

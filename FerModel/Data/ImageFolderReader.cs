@@ -90,6 +90,7 @@ public static class ImageFolderReader
     /// </summary>
     public static byte[]?[] TryLoadAll(IReadOnlyList<string> files, FaceDataset into)
     {
+        if (files.Count > 0) into.RequireRoomFor(files.Count, Path.GetDirectoryName(files[0]) ?? files[0]);
         var images = new byte[]?[files.Count];
         var failures = new Exception?[files.Count];
         Parallel.For(0, files.Count, i =>
