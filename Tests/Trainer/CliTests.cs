@@ -456,6 +456,7 @@ public sealed class CliTests : IDisposable
         var huge = Fer("train", "--width", "8", "--image-size", "1024", "--synthetic-train", "40", "--synthetic-validation", "8", "--batch", "40", "--out", Run("huge"));
         Assert.Equal(2, huge.Exit);
         Assert.Contains("--batch 40 needs about", huge.Error);
+        Assert.Contains("GiB of images", huge.Error);   // the loaded images' memory is counted too
         var hugeEmulated = Fer("train", "--device", "emulated", "--width", "8", "--image-size", "1024", "--synthetic-train", "40", "--synthetic-validation", "8", "--batch", "40", "--out", Run("huge"));
         Assert.Equal(2, hugeEmulated.Exit);   // the emulated GPU's memory is this machine's too
         Assert.Contains("--batch 40 needs about", hugeEmulated.Error);

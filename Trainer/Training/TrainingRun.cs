@@ -45,7 +45,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         if (batchesPerEpoch == 0)
             throw new InvalidDataException($"{data.Dataset.Train.Count} training image(s): a training batch needs at least 2 (batch norm). Add data, or check the split.");
         var config = new FerNetConfig(options.Width, options.Channels, options.Height, options.ImageWidth);
-        if (device is CpuDevice or CudaDevice { Gpu: EmulatedGpu }) RequireMemoryFor(config, Math.Min(options.Batch, data.Dataset.Train.Count));   // both hold the step in this machine's memory
+        if (device is CpuDevice or CudaDevice { Gpu: EmulatedGpu }) RequireMemoryFor(config, Math.Min(options.Batch, data.Dataset.Train.Count), data.Dataset);   // both hold the step in this machine's memory
         var model = new FerNet(config, device, seed: options.Seed);
         var optimizer = new Adam(model.NamedParameters(), options.LearningRate);
         var scheduler = new ReduceLROnPlateau(optimizer, options.PlateauFactor, options.PlateauPatience, options.MinLearningRate);
@@ -207,15 +207,17 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
     /// Refuses a batch whose training step cannot fit in this machine's memory, before the step is
     /// tried (the operating system would kill the process without a word): on the CPU, and on the
     /// emulated GPU, whose memory is this machine's too. A real GPU says so itself
-    /// (CUDA_ERROR_OUT_OF_MEMORY, with the free memory).
+    /// (CUDA_ERROR_OUT_OF_MEMORY, with the free memory). The loaded images take their part first.
     /// </summary>
-    private void RequireMemoryFor(FerNetConfig config, int batch)
+    private void RequireMemoryFor(FerNetConfig config, int batch, FaceDataset dataset)
     {
-        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, perImage = config.StepBytesPerImage;
+        long images = (long)dataset.Count * dataset.PixelsPerImage;
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes - images, perImage = config.StepBytesPerImage;
         if ((double)perImage * batch <= 0.8 * available) return;
         long fits = (long)(0.8 * available / perImage);
         throw new UsageException($"--batch {options.Batch} needs about {(double)perImage * batch / (1L << 30):N1} GiB for a training step at --width {config.Width} " +
-            $"and --image-size {TrainOptions.FormatImageSize(config.Height, config.ImageWidth)} ({perImage / 1e6:N1} MB per image); this machine has {available / (double)(1L << 30):N1} GiB. " +
+            $"and --image-size {TrainOptions.FormatImageSize(config.Height, config.ImageWidth)} ({perImage / 1e6:N1} MB per image); this machine has {available / (double)(1L << 30):N1} GiB " +
+            $"besides the {images / (double)(1L << 30):N1} GiB of images. " +
             (fits >= 2 ? $"Use --batch {fits} or less." : "Not even a batch of 2 fits: use a smaller --width or --image-size."));
     }
 
