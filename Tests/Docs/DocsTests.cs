@@ -19,7 +19,7 @@ public class DocsTests
         return "";
     }
 
-    public static TheoryData<string> Documents => ["README.md", "docs/TOUR.md", "docs/KERNELS.md", "Kernels/README.md"];
+    public static TheoryData<string> Documents => ["README.md", "docs/TOUR.md", "docs/KERNELS.md", "docs/FAST_CPU.md", "Kernels/README.md"];
 
     [Theory, MemberData(nameof(Documents))]
     public void Links_point_at_files_and_names_that_exist(string document)
