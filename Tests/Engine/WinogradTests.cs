@@ -261,13 +261,14 @@ public class WinogradTests
     [InlineData(3, 1, 12)]   // one image of 9 tiles (conv6's size; FastConvolution sends so few tiles to the direct GEMM)
     [InlineData(5, 1, 24)]   // one image of 36 tiles
     [InlineData(3, 4, 24)]   // 4 images: two groups, fewer than 3 threads' worth
-    public void Forward_does_not_depend_on_the_thread_count(int k, int n, int size)
+    [InlineData(3, 6, 12, 40)]   // 6 images of 9 tiles and 40 output channels: one group of 54 tiles on 1 thread, and on 3 or 16 the whole batch as one group split over them
+    public void Forward_does_not_depend_on_the_thread_count(int k, int n, int size, int cout = 9)
     {
-        var shape = new ConvShape(n, 7, size, size, 9, k, k / 2);
-        float[] x = Pair(30, n, 7, size, size).Fast.ToArray<float>(), w = Pair(31, 9, 7, k, k).Fast.ToArray<float>(), bias = Pair(32, 9).Fast.ToArray<float>();
+        var shape = new ConvShape(n, 7, size, size, cout, k, k / 2);
+        float[] x = Pair(30, n, 7, size, size).Fast.ToArray<float>(), w = Pair(31, cout, 7, k, k).Fast.ToArray<float>(), bias = Pair(32, cout).Fast.ToArray<float>();
         float[] Output(int threads) => CpuThreadsCollection.WithThreads(threads, () =>
         {
-            var y = new float[n * 9 * size * size];
+            var y = new float[n * cout * size * size];
             Forward(shape, x, w, bias, y);
             return y;
         });
