@@ -54,6 +54,7 @@ public static class DatasetLoader
             dataset.Report.Sources.AddRange(part.Report.Sources);
             dataset.Report.Skipped.AddRange(part.Report.Skipped);
             dataset.Report.UnknownClasses.AddRange(part.Report.UnknownClasses);
+            dataset.Report.NotImages.AddRange(part.Report.NotImages);
         }
         int labelled = dataset.Train.Count(s => s.Labels.HasAny), elsewhere = dataset.Validation.Count + dataset.Test.Count;
         if (dataset.Train.Count == 0 && elsewhere > 0)
@@ -102,7 +103,7 @@ public static class DatasetLoader
     /// <summary>How many of a folder's first 50 images there are, and how many of them have UTKFace names.</summary>
     private static (int Images, int UtkNames) UtkFaceNames(string folder)
     {
-        var files = Directory.EnumerateFiles(folder).Where(ImageFolderReader.IsImage).Take(50).ToList();
+        var files = Directory.EnumerateFiles(folder).Where(ImageFiles.IsImage).Take(50).ToList();
         return (files.Count, files.Count(f => UtkFaceReader.TryParse(Path.GetFileName(f), out _)));
     }
 

@@ -11,6 +11,11 @@ public sealed class LoadReport
     public List<string> Sources { get; } = [];
     public List<(string Item, string Reason)> Skipped { get; } = [];
     public List<string> UnknownClasses { get; } = [];
+    /// <summary>Files in image folders that are not of a kind the readers decode (<see cref="ImageFiles.Kinds"/>).</summary>
+    public List<string> NotImages { get; } = [];
+
+    /// <summary>Whether anything was skipped or left unread: what `fer eval` shows before its scores.</summary>
+    public bool HasNotes => Skipped.Count > 0 || UnknownClasses.Count > 0 || NotImages.Count > 0;
 
     public override string ToString()
     {
@@ -23,6 +28,8 @@ public sealed class LoadReport
         }
         if (UnknownClasses.Count > 0)
             lines.Add($"skipped folders (not one of the seven emotions, or not a split folder): {string.Join(", ", UnknownClasses)}");
+        if (NotImages.Count > 0)
+            lines.Add($"not read, being none of {ImageFiles.Kinds} (convert images to PNG or JPEG to use them): {ImageFiles.Summary(NotImages)}");
         return string.Join(Environment.NewLine, lines);
     }
 }

@@ -1,10 +1,11 @@
 namespace FerEngine.Model.Data;
 
 /// <summary>
-/// root/&lt;split&gt;/&lt;class&gt;/*.{jpg,png,bmp} or root/&lt;class&gt;/*. Split folders: train/training,
+/// root/&lt;split&gt;/&lt;class&gt;/**/*.{jpg,png,bmp} or root/&lt;class&gt;/**/*. Split folders: train/training,
 /// val/valid/validation/publictest, test/privatetest. Class folders match the emotion names
 /// case-insensitively, with common aliases; anything else (e.g. `contempt`) is reported and
-/// skipped, never mapped to a class.
+/// skipped, never mapped to a class. A class folder's subfolders are read too; images outside
+/// the class folders have no label and are listed as skipped.
 /// </summary>
 public static class ImageFolderReader
 {
@@ -26,9 +27,6 @@ public static class ImageFolderReader
         ["test"] = DataSplit.Test, ["privatetest"] = DataSplit.Test,
     };
 
-    public static bool IsImage(string path) =>
-        Path.GetExtension(path).ToLowerInvariant() is ".jpg" or ".jpeg" or ".png" or ".bmp";
-
     public static bool TryEmotion(string folderName, out int emotion) => EmotionAliases.TryGetValue(folderName, out emotion);
 
     /// <summary>An emotion's folder name (or alias) or a split's (train, val, test, ...).</summary>
@@ -38,6 +36,7 @@ public static class ImageFolderReader
     {
         var folders = Directory.GetDirectories(root).OrderBy(d => d, StringComparer.Ordinal).ToList();
         bool hasSplits = folders.Any(f => SplitNames.ContainsKey(Path.GetFileName(f)));
+        SkipUnlabelled(root, into);
         int read = 0;
         foreach (var folder in folders)
         {
@@ -51,6 +50,7 @@ public static class ImageFolderReader
                         : $"{name} (not a split folder)");
                     continue;
                 }
+                SkipUnlabelled(folder, into);
                 foreach (var classFolder in Directory.GetDirectories(folder).OrderBy(d => d, StringComparer.Ordinal))
                     read += ReadClass(classFolder, split, into);
             }
@@ -68,7 +68,7 @@ public static class ImageFolderReader
             return 0;
         }
         int read = 0;
-        var files = Directory.EnumerateFiles(folder).Where(IsImage).OrderBy(f => f, StringComparer.Ordinal).ToList();
+        var files = ImageFiles.In(folder, recursive: true, into.Report.NotImages);
         var images = TryLoadAll(files, into);
         for (int i = 0; i < files.Count; i++)
         {
@@ -79,6 +79,13 @@ public static class ImageFolderReader
             }
         }
         return read;
+    }
+
+    /// <summary>Images beside the class folders rather than in one: listed as skipped, since nothing gives them a label.</summary>
+    private static void SkipUnlabelled(string folder, FaceDataset into)
+    {
+        foreach (var image in ImageFiles.In(folder, recursive: false))
+            into.Report.Skipped.Add((image, "outside the class folders (angry/, happy/, ...), so it has no emotion label"));
     }
 
     /// <summary>

@@ -27,7 +27,7 @@ public static class UtkFaceReader
     {
         int read = 0, malformed = 0;
         var named = new List<(string File, FaceLabels Labels)>();
-        foreach (var file in Directory.EnumerateFiles(folder).Where(ImageFolderReader.IsImage).OrderBy(f => f, StringComparer.Ordinal))
+        foreach (var file in ImageFiles.In(folder, recursive: false, into.Report.NotImages))
         {
             if (TryParse(Path.GetFileName(file), out var labels)) named.Add((file, labels));
             else

@@ -190,6 +190,38 @@ public sealed class ImageDatasetReaderTests : DataFixtures
     }
 
     /// <summary>
+    /// A class folder's subfolders hold images of its class (as torchvision's ImageFolder reads them); files of
+    /// other kinds and images outside any class folder are reported, never silently left out.
+    /// </summary>
+    [Fact]
+    public void Class_folders_are_read_with_their_subfolders_and_what_is_not_read_is_reported()
+    {
+        WriteImage(PathOf("faces", "happy", "a.jpg"));
+        WriteImage(PathOf("faces", "happy", "session2", "b.jpg"));
+        WriteImage(PathOf("faces", "happy", "session2", "deeper", "c.png"), png: true);
+        Directory.CreateDirectory(PathOf("faces", "sad"));
+        Directory.CreateSymbolicLink(PathOf("faces", "sad", "again"), PathOf("faces"));   // a loop: not followed
+        foreach (var name in new[] { "d.webp", "e.webp", "f.WEBP", "g.tif", "README" })
+            File.WriteAllBytes(PathOf("faces", "sad", name), [1, 2, 3]);
+        File.WriteAllBytes(PathOf("faces", "happy", ".DS_Store"), [0]);
+        WriteImage(PathOf("faces", "loose.jpg"));
+
+        var data = new FaceDataset(1, 48, 48);
+        ImageFolderReader.Read(PathOf("faces"), data);
+
+        Assert.Equal(["a.jpg", "b.jpg", "c.png"], data.Train.Select(s => Path.GetFileName(s.Source)));
+        Assert.All(data.Train, s => Assert.Equal(3, s.Labels.Emotion));
+        Assert.Equal(["README", "d.webp", "e.webp", "f.WEBP", "g.tif"], data.Report.NotImages.Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        var (item, reason) = Assert.Single(data.Report.Skipped);
+        Assert.Equal(PathOf("faces", "loose.jpg"), item);
+        Assert.Contains("outside the class folders", reason);
+        string report = data.Report.ToString();
+        Assert.Contains($"3 .webp files (first: {PathOf("faces", "sad", "d.webp")}), 1 .tif file (first: {PathOf("faces", "sad", "g.tif")}), " +
+                        $"1 extensionless file (first: {PathOf("faces", "sad", "README")})", report);
+        Assert.Contains("convert images to PNG or JPEG", report);
+    }
+
+    /// <summary>
     /// Images are decoded in parallel, yet the samples come out in file order, each with its own
     /// pixels (the images differ in brightness), and the corrupt ones are reported in file order.
     /// </summary>

@@ -678,6 +678,13 @@ public sealed class CliTests : IDisposable
         var partly = Fer("predict", "--model", model, folder);
         Assert.Equal(1, partly.Exit);
         Assert.StartsWith(Path.Combine(folder, "face.png") + ": ", partly.Output);
+        // A file of a kind fer does not decode is named on stderr; a folder of only such files is a usage error.
+        string webp = Path.Combine(_folder, "webp-only");
+        Directory.CreateDirectory(webp);
+        File.WriteAllBytes(Path.Combine(webp, "face.webp"), [1, 2, 3]);
+        var none = Fer("predict", "--model", model, webp);
+        Assert.Equal(2, none.Exit);
+        Assert.Contains($"not read, being none of .jpg, .jpeg, .png, .bmp: 1 .webp file (first: {Path.Combine(webp, "face.webp")})", none.Error);
         var misspelt = Fer("predict", "--model", model, image, "--jsn");
         Assert.Equal(2, misspelt.Exit);
         Assert.Contains("--jsn: not an option of fer predict", misspelt.Error);

@@ -3,24 +3,11 @@ using FerEngine.Trainer.Commands;
 
 namespace FerEngine.Tests.Trainer;
 
-[CollectionDefinition("Console.Error", DisableParallelization = true)]
-public sealed class ConsoleErrorCollection;
-
 /// <summary>The note about heads a model never trained: printed only when there are some.</summary>
-[Collection("Console.Error")]
 public sealed class TrainedTasksNoteTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("fer-trained-tasks-").FullName;
     public void Dispose() => Directory.Delete(_folder, recursive: true);
-
-    private static string StderrOf(Action action)
-    {
-        var saved = Console.Error;
-        var captured = new StringWriter();
-        Console.SetError(captured);
-        try { action(); } finally { Console.SetError(saved); }
-        return captured.ToString();
-    }
 
     // a model trained on all four tasks (or whose file does not say) gets no "not trained for" note;
     // one trained on emotion only gets one naming the three others.
@@ -31,11 +18,11 @@ public sealed class TrainedTasksNoteTests : IDisposable
         var net = new FerNet(new FerNetConfig(Width: 0.125), Device.Cpu);
         ModelFile.Save(all, net);
         ModelFile.Save(emotion, net, new Dictionary<string, string> { [ModelFile.TrainedTasksKey] = "emotion" });
-        IReadOnlyList<FaceTask> tasks = [];
-        Assert.Equal("", StderrOf(() => tasks = CommonOptions.TrainedTasks(all, "predict", "shown")));
-        Assert.Equal(4, tasks.Count);
-        string note = StderrOf(() => tasks = CommonOptions.TrainedTasks(emotion, "predict", "shown"));
-        Assert.Equal([FaceTask.Emotion], tasks);
-        Assert.Contains("not trained for gender, race, age (no labels, or a loss weight of 0); those heads are not shown.", note);
+        var silence = new StringWriter();
+        Assert.Equal(4, CommonOptions.TrainedTasks(all, "predict", "shown", silence).Count);
+        Assert.Equal("", silence.ToString());
+        var note = new StringWriter();
+        Assert.Equal([FaceTask.Emotion], CommonOptions.TrainedTasks(emotion, "predict", "shown", note));
+        Assert.Contains("not trained for gender, race, age (no labels, or a loss weight of 0); those heads are not shown.", note.ToString());
     }
 }

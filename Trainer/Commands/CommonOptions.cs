@@ -46,23 +46,24 @@ internal static class CommonOptions
         },
     };
 
-    public static FerNet LoadModel(string path, string device)
+    /// <summary>The model file at <paramref name="path"/> on the chosen device; a note on the device choice (a GPU that is not used) goes to <paramref name="error"/>.</summary>
+    public static FerNet LoadModel(string path, string device, TextWriter error)
     {
         if (Directory.Exists(path)) throw new UsageException($"--model {path}: a folder; pass the model file in it ({Path.Combine(path, "model.safetensors")}).");
         if (!File.Exists(path)) throw new UsageException($"--model {path}: no such file (pass the model.safetensors of a `fer train` run folder).");
-        return ModelFile.Load(path, DeviceChoice.Resolve(device, Environment.ProcessorCount, warn: message => Console.Error.WriteLine($"fer: {message}")));
+        return ModelFile.Load(path, DeviceChoice.Resolve(device, Environment.ProcessorCount, warn: message => error.WriteLine($"fer: {message}")));
     }
 
     /// <summary>
     /// The tasks the model file says it was trained on; for the others, whose heads never learned
-    /// anything, says on stderr that <paramref name="command"/> leaves them out ("shown", "scored").
+    /// anything, says on <paramref name="error"/> that <paramref name="command"/> leaves them out ("shown", "scored").
     /// </summary>
-    public static IReadOnlyList<FaceTask> TrainedTasks(string modelPath, string command, string leftOut)
+    public static IReadOnlyList<FaceTask> TrainedTasks(string modelPath, string command, string leftOut, TextWriter error)
     {
         var trained = ModelFile.TrainedTasks(modelPath);
         var untrained = Enum.GetValues<FaceTask>().Except(trained).Select(t => t.ToString().ToLowerInvariant()).ToList();
         if (untrained.Count > 0)
-            Console.Error.WriteLine($"fer {command}: the model was not trained for {string.Join(", ", untrained)} (no labels, or a loss weight of 0); those heads are not {leftOut}.");
+            error.WriteLine($"fer {command}: the model was not trained for {string.Join(", ", untrained)} (no labels, or a loss weight of 0); those heads are not {leftOut}.");
         return trained;
     }
 

@@ -31,8 +31,9 @@ public static class DumpStepCommand
         var command = new Command("dump-step", "Run one training step and save every tensor to compare with PyTorch.") { model, data, format, device, batch, lr, taskWeights, skipBad, outFile };
         command.SetAction(parse =>
         {
+            var error = parse.InvocationConfiguration.Error;   // stderr, or what Program.Run was given
             string outPath = CommonOptions.OutputFile(parse.GetValue(outFile)!, parse.GetValue(model)!, ".safetensors");
-            var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
+            var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!, error);
             net.DropoutDisabled = true;
             var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config, parse.GetValue(skipBad), ModelFile.SplitSeed(parse.GetValue(model)!));   // the run's training split
             int count = Math.Min(parse.GetValue(batch), dataset.Train.Count);

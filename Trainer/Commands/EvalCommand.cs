@@ -22,14 +22,15 @@ public static class EvalCommand
         var command = new Command("eval", "Evaluate a trained model on a dataset split.") { model, data, format, split, device, batch, skipBad, json };
         command.SetAction(parse =>
         {
-            var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
-            var trained = CommonOptions.TrainedTasks(parse.GetValue(model)!, "eval", leftOut: "scored");
+            var error = parse.InvocationConfiguration.Error;   // stderr, or what Program.Run was given
+            var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!, error);
+            var trained = CommonOptions.TrainedTasks(parse.GetValue(model)!, "eval", leftOut: "scored", error);
             if (parse.GetValue(data) is not { Length: > 0 })
-                Console.Error.WriteLine("fer eval: no --data given; evaluating on the built-in synthetic faces.");
+                error.WriteLine("fer eval: no --data given; evaluating on the built-in synthetic faces.");
             var dataset = CommonOptions.LoadData(parse.GetValue(data), parse.GetValue(format), net.Config, parse.GetValue(skipBad), ModelFile.SplitSeed(parse.GetValue(model)!));   // the run's validation split
-            if (dataset.Report.Skipped.Count > 0 || dataset.Report.UnknownClasses.Count > 0)
-                Console.Error.WriteLine(dataset.Report);
-            var (name, samples) = ChooseSplit(dataset, parse.GetValue(split)!);
+            if (dataset.Report.HasNotes)
+                error.WriteLine(dataset.Report);
+            var (name, samples) = ChooseSplit(dataset, parse.GetValue(split)!, error);
             var device0 = net.Fc.Weight.Device;
             var result = Evaluator.Evaluate(net, samples.Count, parse.GetValue(batch),
                 (start, count) => BatchBuilder.Build(dataset, samples, Enumerable.Range(start, count).ToArray(), device0));
@@ -42,7 +43,7 @@ public static class EvalCommand
         return command;
     }
 
-    private static (string Name, List<FaceSample> Samples) ChooseSplit(FaceDataset dataset, string split)
+    private static (string Name, List<FaceSample> Samples) ChooseSplit(FaceDataset dataset, string split, TextWriter error)
     {
         var chosen = split.ToLowerInvariant() switch
         {
@@ -53,7 +54,7 @@ public static class EvalCommand
         };
         if (chosen == DataSplit.Test && dataset.Test.Count == 0)
         {
-            Console.Error.WriteLine("fer eval: the data has no test split; evaluating on the validation split.");
+            error.WriteLine("fer eval: the data has no test split; evaluating on the validation split.");
             chosen = DataSplit.Validation;
         }
         if (dataset[chosen].Count == 0) throw new InvalidDataException($"the {chosen} split is empty.");

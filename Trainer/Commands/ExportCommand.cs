@@ -18,9 +18,10 @@ public static class ExportCommand
         var command = new Command("export", "Write a trained model as ONNX, to run it with ONNX Runtime, OpenCV or in a browser.") { model, outFile };
         command.SetAction(parse =>
         {
+            var error = parse.InvocationConfiguration.Error;   // stderr, or what Program.Run was given
             string modelPath = parse.GetValue(model)!;
             string outPath = CommonOptions.OutputFile(parse.GetValue(outFile)!, modelPath, ".onnx");
-            var net = CommonOptions.LoadModel(modelPath, "cpu");
+            var net = CommonOptions.LoadModel(modelPath, "cpu", error);
             // The model file's own description (configuration, class names, trained tasks), less what names the safetensors format.
             var metadata = SafetensorsFile.ReadMetadata(modelPath).Where(entry => entry.Key != ModelFile.FormatKey).ToDictionary();
             byte[] onnx = OnnxExport.ToBytes(net, metadata);

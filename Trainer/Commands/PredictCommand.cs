@@ -18,10 +18,13 @@ public static class PredictCommand
         var command = new Command("predict", "Predict emotion, gender, race and age group for images.") { model, inputs, device, json };
         command.SetAction(parse =>
         {
-            var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!);
-            var tasks = CommonOptions.TrainedTasks(parse.GetValue(model)!, "predict", leftOut: "shown");
-            var files = Expand(parse.GetValue(inputs)!);
-            if (files.Count == 0) throw new Training.UsageException("no images found in the given paths (.jpg, .jpeg, .png, .bmp).");
+            var error = parse.InvocationConfiguration.Error;   // stderr, or what Program.Run was given
+            var net = CommonOptions.LoadModel(parse.GetValue(model)!, parse.GetValue(device)!, error);
+            var tasks = CommonOptions.TrainedTasks(parse.GetValue(model)!, "predict", leftOut: "shown", error);
+            var notImages = new List<string>();
+            var files = Expand(parse.GetValue(inputs)!, notImages);
+            if (notImages.Count > 0) error.WriteLine($"fer predict: not read, being none of {ImageFiles.Kinds}: {ImageFiles.Summary(notImages)}");
+            if (files.Count == 0) throw new Training.UsageException($"no images found in the given paths ({ImageFiles.Kinds}).");
             var config = net.Config;
             var dataset = new FaceDataset(config.Channels, config.Height, config.ImageWidth);
             var readable = new List<string>();
@@ -32,7 +35,7 @@ public static class PredictCommand
                     dataset.Test.Add(new FaceSample(pixels, default, files[i]));
                     readable.Add(files[i]);
                 }
-            foreach (var (file, reason) in dataset.Report.Skipped) Console.Error.WriteLine($"fer predict: skipped {file}: {reason}");
+            foreach (var (file, reason) in dataset.Report.Skipped) error.WriteLine($"fer predict: skipped {file}: {reason}");
             if (readable.Count == 0) throw new InvalidDataException("none of the images could be decoded.");
             var predictions = Predict(net, dataset);
             for (int i = 0; i < readable.Count; i++)
@@ -63,17 +66,13 @@ public static class PredictCommand
         return result;
     }
 
-    private static List<string> Expand(string[] paths) =>
+    /// <summary>The image files named, and the images in the folders named and their subfolders; the folders' other files go to <paramref name="notImages"/>.</summary>
+    private static List<string> Expand(string[] paths, List<string> notImages) =>
         paths.SelectMany<string, string>(p => Directory.Exists(p)
-                ? ImagesUnder(p).Order(StringComparer.Ordinal)
+                ? ImageFiles.In(p, recursive: true, notImages)
                 : File.Exists(p) ? [p]
                 : throw new Training.UsageException(p.StartsWith('-') ? $"{p}: not an option of fer predict, nor a file (see fer predict --help)." : $"{p}: no such file or folder."))
             .ToList();
-
-    /// <summary>The images in a folder and its subfolders; a subfolder that is a link is not followed (a link to a folder above would loop).</summary>
-    private static IEnumerable<string> ImagesUnder(string folder) =>
-        Directory.EnumerateFiles(folder).Where(ImageFolderReader.IsImage)
-            .Concat(Directory.EnumerateDirectories(folder).Where(d => new DirectoryInfo(d).LinkTarget is null).SelectMany(ImagesUnder));
 
     private static int Best(double[] p) => Array.IndexOf(p, p.Max());
 
