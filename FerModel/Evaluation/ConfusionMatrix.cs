@@ -48,6 +48,30 @@ public sealed class ConfusionMatrix
         }
     }
 
+    /// <summary>
+    /// Recall averaged over the classes that have labelled samples (scikit-learn's balanced_accuracy_score;
+    /// RAF-DB papers' "average accuracy"): on imbalanced data such as FER2013, whose disgust class is 1.5 % of
+    /// the images, it shows what plain accuracy hides. NaN when nothing was labelled.
+    /// </summary>
+    public double MeanClassAccuracy
+    {
+        get
+        {
+            var present = PerClass().Where(c => c.Support > 0).ToList();
+            return present.Count == 0 ? double.NaN : present.Average(c => c.Recall);
+        }
+    }
+
+    /// <summary>F1 averaged over the classes that occur as a label or a prediction (scikit-learn's f1_score with average="macro"). NaN when nothing was labelled.</summary>
+    public double MacroF1
+    {
+        get
+        {
+            var occurring = PerClass().Where((c, k) => c.Support > 0 || Enumerable.Range(0, ClassCount).Any(j => Counts[j, k] > 0)).ToList();
+            return occurring.Count == 0 ? double.NaN : occurring.Average(c => c.F1);
+        }
+    }
+
     public IReadOnlyList<ClassMetrics> PerClass()
     {
         var result = new List<ClassMetrics>();

@@ -20,6 +20,8 @@ public class ConfusionMatrixTests
         Assert.Equal(0, c.Precision);             // never predicted: 0, not NaN
         Assert.Equal(0, c.F1);
         Assert.Equal(1, c.Support);
+        Assert.Equal((2.0 / 3 + 1 + 0) / 3, m.MeanClassAccuracy, 12);   // recalls of a, b, c
+        Assert.Equal((2.0 / 3 + 2.0 / 3 + 0) / 3, m.MacroF1, 12);        // b: precision 1/2, recall 1
     }
 
     [Fact]
@@ -27,6 +29,8 @@ public class ConfusionMatrixTests
     {
         var m = new ConfusionMatrix(["x", "y"]);
         Assert.True(double.IsNaN(m.Accuracy));
+        Assert.True(double.IsNaN(m.MeanClassAccuracy));
+        Assert.True(double.IsNaN(m.MacroF1));
         Assert.Throws<ArgumentOutOfRangeException>(() => m.Add(2, 0));
     }
 
@@ -41,6 +45,8 @@ public class ConfusionMatrixTests
         Assert.Equal(0, b.Precision);
         Assert.Equal(0, b.Recall);
         Assert.Equal(0, b.F1);
+        Assert.Equal(0.5, m.MeanClassAccuracy, 12);    // over a only: b has no true samples
+        Assert.Equal(1.0 / 3, m.MacroF1, 12);          // over a (2/3) and b (0): b was predicted
     }
 
     // a prediction outside 0..k-1 is refused with ArgumentOutOfRangeException (naming the ranges), like a bad truth.

@@ -45,7 +45,12 @@ public sealed class CliTests : IDisposable
         using var json = JsonDocument.Parse(eval.Output);
         double accuracy = json.RootElement.GetProperty("emotion_accuracy").GetDouble();
         Assert.InRange(accuracy, 0, 1);
-        Assert.Equal(7, json.RootElement.GetProperty("tasks").GetProperty("emotion").GetProperty("confusion").GetArrayLength());
+        var emotion = json.RootElement.GetProperty("tasks").GetProperty("emotion");
+        Assert.Equal(7, emotion.GetProperty("confusion").GetArrayLength());
+        // mean class accuracy: the recalls of the classes with labelled images, averaged
+        var recalls = emotion.GetProperty("per_class").EnumerateArray().Where(c => c.GetProperty("support").GetInt64() > 0).Select(c => c.GetProperty("recall").GetDouble()).ToList();
+        Assert.Equal(recalls.Average(), emotion.GetProperty("mean_class_accuracy").GetDouble(), 12);
+        Assert.InRange(emotion.GetProperty("macro_f1").GetDouble(), 0, 1);
     }
 
     [Fact]

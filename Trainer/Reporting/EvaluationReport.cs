@@ -6,8 +6,8 @@ using FerEngine.Model.Network;
 namespace FerEngine.Trainer.Reporting;
 
 /// <summary>
-/// One split's evaluation as `fer eval` reports it: per task accuracy, per-class precision / recall /
-/// F1 and the confusion matrix, as text or as JSON (`--json`, and the test.json `fer train` writes).
+/// One split's evaluation as `fer eval` reports it: per task accuracy, mean class accuracy and macro F1,
+/// per-class precision / recall / F1 and the confusion matrix, as text or as JSON (`--json`, and the test.json `fer train` writes).
 /// Tasks the model was not trained for are not scored: their accuracy is null.
 /// </summary>
 public static class EvaluationReport
@@ -38,6 +38,8 @@ public static class EvaluationReport
             {
                 ["trained"] = true,
                 ["accuracy"] = accuracy,
+                ["mean_class_accuracy"] = m.Total == 0 ? null : m.MeanClassAccuracy,
+                ["macro_f1"] = m.Total == 0 ? null : m.MacroF1,
                 ["labelled"] = m.Total,
                 ["classes"] = m.ClassNames,
                 ["per_class"] = m.PerClass().Select(c => new { name = c.Name, precision = c.Precision, recall = c.Recall, f1 = c.F1, support = c.Support }),
@@ -56,7 +58,7 @@ public static class EvaluationReport
             var m = result[task];
             if (!trained.Contains(task)) { output.WriteLine($"\n{task}: not scored (the model's training data had no {task.ToString().ToLowerInvariant()} labels)"); continue; }
             if (m.Total == 0) { output.WriteLine($"\n{task}: no labels in this split"); continue; }
-            output.WriteLine($"\n{task}: accuracy {m.Accuracy:P2} over {m.Total} labelled images");
+            output.WriteLine($"\n{task}: accuracy {m.Accuracy:P2} over {m.Total} labelled images; mean class accuracy {m.MeanClassAccuracy:P2}, macro F1 {m.MacroF1:F3}");
             output.WriteLine($"  {"class",-18} {"precision",9} {"recall",9} {"f1",9} {"support",8}");
             foreach (var c in m.PerClass())
                 output.WriteLine($"  {c.Name,-18} {c.Precision,9:F3} {c.Recall,9:F3} {c.F1,9:F3} {c.Support,8}");
