@@ -20,6 +20,9 @@ public static class ModelFile
     /// <summary>The seed that drew the validation split where the data has none (`fer eval` draws the same).</summary>
     public const string SplitSeedKey = "split_seed";
 
+    /// <summary>The model file a fine-tuned run started from (`fer train --init`).</summary>
+    public const string InitKey = "init";
+
     /// <summary>The seed a model file says its validation split was drawn with: 0 for a file that does not say.</summary>
     public static ulong SplitSeed(string path) =>
         SafetensorsFile.ReadMetadata(path).TryGetValue(SplitSeedKey, out var text) && ulong.TryParse(text, out ulong seed) ? seed : 0;
@@ -50,25 +53,31 @@ public static class ModelFile
     public static FerNet Load(string path, Device device)
     {
         var content = SafetensorsFile.Load(path, device);
-        if (!content.Metadata.TryGetValue(ConfigKey, out var configJson) ||
-            content.Metadata.GetValueOrDefault(ArchitectureKey) != FerNetConfig.Architecture)
+        var model = new FerNet(Config(path, content.Metadata), device);
+        content.RequireNames(model.StateDict().Select(p => (p.Name, p.Tensor.Shape)));
+        RequireFinite(path, content.Tensors);
+        model.LoadStateDict(content.Tensors.Where(t => !t.Key.StartsWith("__")).ToDictionary(t => t.Key, t => t.Value));
+        return model;
+    }
+
+    /// <summary>The network a model file describes (width, channels, image size), read from its header alone.</summary>
+    public static FerNetConfig ReadConfig(string path) => Config(path, SafetensorsFile.ReadMetadata(path));
+
+    private static FerNetConfig Config(string path, IReadOnlyDictionary<string, string> metadata)
+    {
+        if (!metadata.TryGetValue(ConfigKey, out var configJson) || metadata.GetValueOrDefault(ArchitectureKey) != FerNetConfig.Architecture)
             throw new InvalidDataException(
                 $"{path}: not a FerEngine model file (its __metadata__ lacks \"{ArchitectureKey}\": \"{FerNetConfig.Architecture}\" and \"{ConfigKey}\"). Pass the model.safetensors that `fer train` wrote.");
-        FerNetConfig config;
         try
         {
-            config = FerNetConfig.FromJson(configJson);
+            var config = FerNetConfig.FromJson(configJson);
             config.Validate();
+            return config;
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException)
         {
             throw new InvalidDataException($"{path}: its \"{ConfigKey}\" metadata does not describe a network ({e.Message}). Pass the model.safetensors that `fer train` wrote.");
         }
-        var model = new FerNet(config, device);
-        content.RequireNames(model.StateDict().Select(p => (p.Name, p.Tensor.Shape)));
-        RequireFinite(path, content.Tensors);
-        model.LoadStateDict(content.Tensors.Where(t => !t.Key.StartsWith("__")).ToDictionary(t => t.Key, t => t.Value));
-        return model;
     }
 
     /// <summary>Refuses weights with a NaN or an infinity: nothing computed from them means anything.</summary>

@@ -53,6 +53,45 @@ public sealed class CliTests : IDisposable
         Assert.InRange(emotion.GetProperty("macro_f1").GetDouble(), 0, 1);
     }
 
+    /// <summary>
+    /// --init: a new run starts from a trained model's weights and takes its network; a run that asks for another
+    /// network, a missing file, or a resume that names another model is refused.
+    /// </summary>
+    [Fact]
+    public void Init_fine_tunes_a_trained_model_with_its_network()
+    {
+        var pretrained = Fer(["train", .. Tiny, "--image-size", "40x56", "--epochs", "1", "--out", Run("pretrained")]);
+        Assert.True(pretrained.Exit == 0, pretrained.Error);
+        string model = Path.Combine(Run("pretrained"), "model.safetensors");
+
+        // No --width or --image-size: the model's (width 0.125, 40 x 56). At lr 1e-9 a step moves each weight by
+        // about 1e-9, so the fine-tuned weights must still be the pretrained ones; random ones differ by ~0.1.
+        string[] small = ["--synthetic-train", "96", "--synthetic-validation", "32", "--batch", "16", "--threads", "2", "--epochs", "1"];
+        var tuned = Fer(["train", .. small, "--init", model, "--lr", "1e-9", "--out", Run("tuned")]);
+        Assert.True(tuned.Exit == 0, tuned.Error);
+        Assert.Contains($"weights from {model}; Adam, the learning-rate schedule and early stopping start afresh", tuned.Output);
+        var before = SafetensorsFile.Load(model, Device.Cpu).Tensors;
+        var after = SafetensorsFile.Load(Path.Combine(Run("tuned"), "last.safetensors"), Device.Cpu);
+        Assert.Equal(new Shape(16, 32 * 5 * 7), after.Tensors["fc.weight"].Shape);
+        foreach (var name in new[] { "conv1.weight", "conv6.weight", "fc.weight", "head_emotion.weight" })
+        {
+            float[] x = before[name].ToArray<float>(), y = after.Tensors[name].ToArray<float>();
+            Assert.True(x.Zip(y).Max(p => Math.Abs(p.First - p.Second)) < 1e-6, $"{name} moved away from the pretrained weights");
+        }
+        Assert.Equal(model, after.Metadata[ModelFile.InitKey]);
+
+        var otherNetwork = Fer(["train", .. small, "--init", model, "--width", "0.25", "--image-size", "40x56", "--out", Run("other")]);
+        Assert.Equal(2, otherNetwork.Exit);
+        Assert.Contains($"--init {model} fixes the network, but --width 0.25 (the model has 0.125). Leave those options out", otherNetwork.Error);
+        Assert.False(Directory.Exists(Run("other")));
+        var missing = Fer(["train", .. small, "--init", Run("nothing.safetensors"), "--out", Run("missing")]);
+        Assert.Equal(2, missing.Exit);
+        Assert.Contains("--init " + Run("nothing.safetensors") + ": no such file", missing.Error);
+        var resumedElsewhere = Fer("train", "--resume", "--init", Path.Combine(Run("tuned"), "model.safetensors"), "--out", Run("tuned"));
+        Assert.Equal(2, resumedElsewhere.Exit);
+        Assert.Contains("--init", resumedElsewhere.Error);
+    }
+
     [Fact]
     public void A_colour_model_trains_and_predicts_a_colour_image()
     {

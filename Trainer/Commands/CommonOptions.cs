@@ -46,11 +46,17 @@ internal static class CommonOptions
         },
     };
 
+    /// <summary>Refuses a model path that is a folder or not there, as a usage error naming <paramref name="option"/>.</summary>
+    public static void RequireModelFile(string option, string path)
+    {
+        if (Directory.Exists(path)) throw new UsageException($"{option} {path}: a folder; pass the model file in it ({Path.Combine(path, "model.safetensors")}).");
+        if (!File.Exists(path)) throw new UsageException($"{option} {path}: no such file (pass the model.safetensors of a `fer train` run folder).");
+    }
+
     /// <summary>The model file at <paramref name="path"/> on the chosen device; a note on the device choice (a GPU that is not used) goes to <paramref name="error"/>.</summary>
     public static FerNet LoadModel(string path, string device, TextWriter error)
     {
-        if (Directory.Exists(path)) throw new UsageException($"--model {path}: a folder; pass the model file in it ({Path.Combine(path, "model.safetensors")}).");
-        if (!File.Exists(path)) throw new UsageException($"--model {path}: no such file (pass the model.safetensors of a `fer train` run folder).");
+        RequireModelFile("--model", path);
         return ModelFile.Load(path, DeviceChoice.Resolve(device, Environment.ProcessorCount, warn: message => error.WriteLine($"fer: {message}")));
     }
 

@@ -40,13 +40,14 @@ public static class TrainCommand
             .Require(n => n >= 1, "must be at least 1.");
         var noGraph = new Option<bool>("--no-graph") { Description = "On a GPU, run every training step eagerly (default: capture the step as a CUDA graph after two warm-up steps and replay it)." };
         var strict = new Option<bool>("--strict-float32") { Description = "On a GPU, compute convolutions and GEMMs in strict float32 (default: TF32 tensor cores, as PyTorch's default for convolutions; here for the GEMMs too)." };
+        var init = new Option<string>("--init") { Description = "Start from a trained model's weights (a model.safetensors) instead of random ones, to fine-tune it; its network (width, channels, image size) is the run's. Adam, the schedule and early stopping start afresh." };
         var patience = new Option<int>("--patience") { Description = "Early-stopping patience in epochs.", DefaultValueFactory = _ => 10 }
             .Require(p => p >= 1, "must be at least 1.");
 
         var command = new Command("train", "Train the multi-task network (emotion, gender, race, age) with the paper's defaults.")
         {
             data, format, device, width, epochs, batch, lr, taskWeights, augment, seed, outDir, resume, overwrite, skipBad, threads, size, channels,
-            syntheticTrain, syntheticValidation, patience, strict, noGraph,
+            syntheticTrain, syntheticValidation, patience, strict, noGraph, init,
         };
         command.SetAction(parse =>
         {
@@ -75,12 +76,14 @@ public static class TrainCommand
                 Patience = parse.GetValue(patience),
                 StrictFloat32 = parse.GetValue(strict),
                 NoGraph = parse.GetValue(noGraph),
+                Init = parse.GetValue(init) is { } initPath ? Path.GetFullPath(initPath) : null,   // a resumed run may start from another folder
             };
             if (options.Format?.ToLowerInvariant() == "synthetic" && options.Data.Count > 0)
                 throw new UsageException($"--format synthetic makes its own faces: leave out --data, or choose another --format.");
             bool resuming = parse.GetValue(resume);
             if (resuming && options.Overwrite) throw new UsageException("--resume continues the run in --out and --overwrite replaces it: choose one.");
             var givenNames = command.Options.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToHashSet();
+            if (!resuming) options = FineTuning.TakeNetwork(options, givenNames);
             if (!resuming && !givenNames.Contains(outDir.Name) && RunFolder.FirstFree(options.Out) is var free && free != options.Out)
             {
                 output.WriteLine($"{options.Out} holds an earlier run; this one goes to {free} (continue it later with --resume --out {free}).");

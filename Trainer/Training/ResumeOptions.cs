@@ -48,6 +48,7 @@ public static class ResumeOptions
         Same("--synthetic-train", saved.SyntheticTrain ?? TrainOptions.DefaultSyntheticTrain, given.SyntheticTrain ?? TrainOptions.DefaultSyntheticTrain);
         Same("--synthetic-validation", saved.SyntheticValidation ?? TrainOptions.DefaultSyntheticValidation, given.SyntheticValidation ?? TrainOptions.DefaultSyntheticValidation);
         Same("--patience", saved.Patience, given.Patience);
+        Same("--init", saved.Init, given.Init);
         if (conflicts.Count > 0)
             throw new UsageException($"--resume continues the run in {given.Out} as it was started, but {string.Join("; ", conflicts)}. " +
                 "Leave those options out to resume, or start a new run with another --out.");

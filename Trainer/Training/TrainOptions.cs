@@ -28,6 +28,7 @@ public sealed record TrainOptions
     public int Threads { get; init; } = Environment.ProcessorCount;
     public bool StrictFloat32 { get; init; }            // GPU: TF32 off for convolutions and GEMMs
     public bool NoGraph { get; init; }                  // GPU: run every step eagerly instead of replaying a captured CUDA graph
+    public string? Init { get; init; }                  // a model file whose weights the run starts from (full path): <see cref="FineTuning"/>
     public int? SyntheticTrain { get; init; }
     public int? SyntheticValidation { get; init; }
     public const int DefaultSyntheticTrain = 2000, DefaultSyntheticValidation = 400;

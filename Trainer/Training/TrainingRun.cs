@@ -47,6 +47,11 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
         var config = new FerNetConfig(options.Width, options.Channels, options.Height, options.ImageWidth);
         if (device is CpuDevice or CudaDevice { Gpu: EmulatedGpu }) RequireMemoryFor(config, Math.Min(options.Batch, data.Dataset.Train.Count), data.Dataset);   // both hold the step in this machine's memory
         var model = new FerNet(config, device, seed: options.Seed);
+        if (!resume && options.Init is { } init)
+        {
+            FineTuning.LoadWeights(model, init);
+            progress.Info($"weights from {init}; Adam, the learning-rate schedule and early stopping start afresh");
+        }
         var optimizer = new Adam(model.NamedParameters(), options.LearningRate);
         var scheduler = new ReduceLROnPlateau(optimizer, options.PlateauFactor, options.PlateauPatience, options.MinLearningRate);
         var stopper = new EarlyStopping(options.Patience);
@@ -63,6 +68,7 @@ public sealed class TrainingRun(TrainOptions options, IProgressReporter progress
             [ModelFile.TrainedTasksKey] = ModelFile.TrainedTasksValue(trainedTasks),
             [ModelFile.SplitSeedKey] = options.Seed.ToString(),
         };
+        if (options.Init is { } initModel) modelMetadata[ModelFile.InitKey] = initModel;
 
         int trainImages = data.Dataset.Train.Count, validationImages = data.Dataset.Validation.Count;
         var state = new TrainingState { Options = options, LearningRate = options.LearningRate, TrainImages = trainImages, ValidationImages = validationImages };
